@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Creates (once) the Python venv the tests and benchmarks use: pypiserver,
+# build, twine, uv and the build backends the fixtures need.
+# Idempotent: a second run only checks a stamp and exits.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=env.sh
+. "$here/env.sh"
+
+requirements=(
+  "pypiserver[passlib]==2.*"
+  "build==1.*"
+  "twine==6.*"
+  "uv"
+  "setuptools>=69"
+  "wheel"
+  "hatchling"
+  "readme_renderer"
+)
+stamp_content="v1 ${requirements[*]}"
+stamp="$TAGPUB_DEV_VENV/.tagpub-stamp"
+
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$stamp_content" && -x "$TAGPUB_DEV_VENV/bin/python" ]]; then
+  exit 0
+fi
+
+python="${PYTHON:-python3}"
+echo "setting up the test venv in $TAGPUB_DEV_VENV" >&2
+rm -rf "$TAGPUB_DEV_VENV"
+mkdir -p "$TAGPUB_DEV_CACHE"
+"$python" -m venv "$TAGPUB_DEV_VENV"
+"$TAGPUB_DEV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+"$TAGPUB_DEV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${requirements[@]}"
+echo "$stamp_content" > "$stamp"
