@@ -109,3 +109,55 @@ impl Repo {
         todo!()
     }
 }
+
+// Repository set-up through the git CLI, for the demo (and tests): the same
+// commands a user would type, with a fixed identity so they work on a
+// machine without git config.
+
+fn run_git_in(dir: &Path, args: &[&str]) -> Result<(), GitError> {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=tagpub demo",
+            "-c",
+            "user.email=demo@tagpub.invalid",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "tag.gpgsign=false",
+        ])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(GitError::Spawn)?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(GitError::Command {
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// `git init` with `main` as the initial branch.
+pub fn init_repository(dir: &Path) -> Result<(), GitError> {
+    std::fs::create_dir_all(dir).map_err(|source| GitError::Io {
+        context: format!("cannot create {}", dir.display()),
+        source,
+    })?;
+    run_git_in(dir, &["init", "--quiet", "--initial-branch=main"])
+}
+
+/// Stages everything and commits it.
+pub fn commit_all(dir: &Path, message: &str) -> Result<(), GitError> {
+    run_git_in(dir, &["add", "--all"])?;
+    run_git_in(dir, &["commit", "--quiet", "--no-verify", "-m", message])
+}
+
+/// `git tag -a NAME -m MESSAGE` at HEAD.
+pub fn create_annotated_tag(dir: &Path, name: &str, message: &str) -> Result<(), GitError> {
+    run_git_in(dir, &["tag", "-a", "-m", message, "--", name])
+}

@@ -1,6 +1,108 @@
 //! tagpub: publish Python packages the moment their release tag is created.
+//!
+//! `main` parses the command line and calls [`run`]; everything else is a
+//! library the commands, the tests and (later) the daemon share.
 
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod credentials;
+pub mod dirs;
+pub mod fsutil;
 pub mod git;
+pub mod ledger;
 pub mod pipeline;
+pub mod printer;
 pub mod repository;
+pub mod sample;
 pub mod version;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+use commands::{Context, UsageError};
+
+/// Exit code for a failed release or failed checks.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code for a usage or configuration error.
+pub const EXIT_USAGE: u8 = 2;
+
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging(cli.global.verbose, cli.global.quiet);
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            report_error(&err);
+            ExitCode::from(exit_code_for(&err))
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Context {
+        cwd: commands::current_dir(cli.global.directory)?,
+        printer: printer::Printer::new(cli.global.quiet),
+        dirs: dirs::Dirs::from_env()?,
+    };
+    match &cli.command {
+        Command::Init(args) => commands::init::run(&ctx, args),
+        Command::Plan(args) => commands::plan::run(&ctx, args),
+        Command::Build(args) => commands::build::run(&ctx, args),
+        Command::Check(args) => commands::check::run(&ctx, args),
+        Command::Release(args) => commands::release::run(&ctx, args),
+        Command::Demo(args) => commands::demo::run(&ctx, args),
+    }
+}
+
+/// Usage and configuration mistakes exit 2; everything else that failed, 1.
+fn exit_code_for(err: &anyhow::Error) -> u8 {
+    use pipeline::resolve::ResolveError;
+    let usage = err.chain().any(|cause| {
+        cause.is::<UsageError>()
+            || cause.is::<config::ConfigError>()
+            || matches!(
+                cause.downcast_ref::<git::GitError>(),
+                Some(git::GitError::NotARepository { .. })
+            )
+            || matches!(
+                cause.downcast_ref::<ResolveError>(),
+                Some(
+                    ResolveError::NoPackage { .. }
+                        | ResolveError::NoSuchTag { .. }
+                        | ResolveError::InvalidVersion { .. }
+                )
+            )
+    });
+    if usage { EXIT_USAGE } else { EXIT_FAILED }
+}
+
+/// Prints the error and those of its causes that its message does not
+/// already include (most of tagpub's messages embed their cause).
+fn report_error(err: &anyhow::Error) {
+    let mut shown = err.to_string();
+    eprintln!("error: {shown}");
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !shown.contains(&text) {
+            eprintln!("  caused by: {text}");
+            shown.push_str(&text);
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "tagpub=debug,info",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_env("TAGPUB_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}

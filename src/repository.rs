@@ -75,3 +75,8 @@ impl Repository {
 pub fn sha256_file(_path: &Path) -> std::io::Result<String> {
     todo!()
 }
+
+/// The simple index that belongs to an upload URL.
+pub fn simple_url_for_upload(_upload: &Url) -> Url {
+    todo!()
+}

@@ -19,6 +19,9 @@ use regex_automata::dfa::{Automaton, StartKind, dense};
 use regex_automata::util::start;
 use regex_automata::{Anchored, MatchKind};
 
+/// A state of each DFA, walked in lockstep.
+type StatePair = (u32, u32);
+
 pub const VERSION_PLACEHOLDER: &str = "{version}";
 
 /// The permissive PEP 440 grammar, as in `packaging.version.VERSION_PATTERN`,
@@ -83,9 +86,7 @@ impl TagPattern {
 
     /// `None` when the tag does not have this pattern's prefix and suffix.
     pub fn matches(&self, tag: &str) -> Option<TagMatch> {
-        let middle = tag
-            .strip_prefix(&self.prefix)?
-            .strip_suffix(&self.suffix)?;
+        let middle = tag.strip_prefix(&self.prefix)?.strip_suffix(&self.suffix)?;
         if middle.is_empty() {
             return None;
         }
@@ -133,7 +134,7 @@ impl TagPattern {
         let start_a = a.start_state(&start_config).ok()?;
         let start_b = b.start_state(&start_config).ok()?;
         // Parent links reconstruct the witness once a common match is reached.
-        let mut seen: HashMap<(u32, u32), Option<((u32, u32), u8)>> = HashMap::new();
+        let mut seen: HashMap<StatePair, Option<(StatePair, u8)>> = HashMap::new();
         let mut queue = VecDeque::new();
         let start_pair = (start_a.as_u32(), start_b.as_u32());
         seen.insert(start_pair, None);

@@ -65,6 +65,12 @@ pub struct CheckReport {
     pub warnings: Vec<String>,
 }
 
+impl CheckReport {
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
 /// What the release expects the artifact to be.
 pub struct Expected<'a> {
     pub name: &'a str,
@@ -73,5 +79,10 @@ pub struct Expected<'a> {
 
 /// Checks an artifact; `expected` adds the name/version-vs-tag checks.
 pub fn check(_artifact: &Artifact, _expected: Option<&Expected<'_>>) -> CheckReport {
+    todo!()
+}
+
+/// Inspects and checks a file; an unreadable file is a report error.
+pub fn check_path(_path: &Path, _expected: Option<&Expected<'_>>) -> CheckReport {
     todo!()
 }

@@ -1,0 +1,121 @@
+//! The command line, as clap definitions only. No logic here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tagpub",
+    version,
+    about = "Publish Python packages the moment their release tag is created",
+    long_about = "Publish Python packages the moment their release tag is created.\n\n\
+        tagpub reads tagpub.toml (or [tool.tagpub] in pyproject.toml), resolves a release \
+        tag to a package and version, builds it from a clean export of the tagged commit, \
+        checks the files, uploads them and verifies them on the index.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Run as if tagpub was started in this directory (like `git -C`).
+    #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+    /// More output (-v: debug, -vv: trace). TAGPUB_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write tagpub.toml from the pyproject.toml files in the repository.
+    Init(InitArgs),
+    /// Resolve a tag and show what releasing it would do, with every check.
+    Plan(PlanArgs),
+    /// Build a package from HEAD (committed state) for local testing.
+    Build(BuildArgs),
+    /// Check built distributions (wheels and sdists) the way the index would.
+    Check(CheckArgs),
+    /// Build, check, upload and verify the release a tag names.
+    Release(ReleaseArgs),
+    /// Make a sample monorepo, tag it, publish to a local index, pip install it.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Write without asking.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Overwrite an existing tagpub.toml.
+    #[arg(long)]
+    pub force: bool,
+    /// The default repository to write (pypi, testpypi, local).
+    #[arg(long, default_value = "pypi")]
+    pub repository: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The release tag, e.g. `hf-local-v1.0.0`.
+    pub tag: String,
+    /// Publish to this repository instead of the configured one.
+    #[arg(short, long)]
+    pub repository: Option<String>,
+    /// Print the plan as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The package to build (name from tagpub.toml); may be left out when there is one.
+    pub package: Option<String>,
+    /// Where to put the files [default: dist/ in the package's directory].
+    #[arg(short, long)]
+    pub out_dir: Option<PathBuf>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Wheels (.whl) and sdists (.tar.gz, .zip).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Print the reports as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// The release tag, e.g. `hf-local-v1.0.0`.
+    pub tag: String,
+    /// Build and check, but upload nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Publish to this repository instead of the configured one.
+    #[arg(short, long)]
+    pub repository: Option<String>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the sample repository and index instead of deleting them.
+    #[arg(long)]
+    pub keep: bool,
+}

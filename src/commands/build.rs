@@ -1,0 +1,122 @@
+//! `tagpub build [PACKAGE]`: build a package from HEAD for local testing,
+//! the same way a release would (clean export, scrubbed environment).
+
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use anyhow::Context as _;
+
+use crate::cli::BuildArgs;
+use crate::commands::{Context, UsageError};
+use crate::credentials;
+use crate::pipeline::build::{BuildTool, CommitBuild, build_commit};
+use crate::pipeline::check::{Expected, check_path};
+use crate::pipeline::resolve::{pretend_version_env, short};
+use crate::version::Version;
+
+pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    let (repo, config) = ctx.repo_and_config()?;
+    let package = match &args.package {
+        Some(name) => config.package(name).ok_or_else(|| {
+            UsageError(format!(
+                "no package `{name}` in {}; configured: {}",
+                config.source.display(),
+                config
+                    .packages
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?,
+        None if config.packages.len() == 1 => &config.packages[0],
+        None => {
+            return Err(UsageError(format!(
+                "name the package to build: one of {}",
+                config
+                    .packages
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .into());
+        }
+    };
+    let commit = repo.head_commit()?;
+    let out_dir = match &args.out_dir {
+        Some(dir) => ctx.cwd.join(dir),
+        None => repo.workdir().join(&package.path).join("dist"),
+    };
+    // A dynamic version cannot come from git tags in the export (it has no
+    // .git), so a test build gets a local version naming the commit.
+    let pyproject = repo
+        .read_file(&commit, &package.pyproject_path())?
+        .with_context(|| format!("{} does not exist at HEAD", package.pyproject_path()))?;
+    let static_version = toml::from_str::<toml::Table>(&String::from_utf8_lossy(&pyproject))
+        .ok()
+        .and_then(|doc| {
+            doc.get("project")?
+                .get("version")?
+                .as_str()
+                .and_then(|v| Version::from_str(v).ok())
+        });
+    let pretend_version = match static_version {
+        Some(_) => None,
+        None => Some((
+            pretend_version_env(&package.name),
+            format!("0.0.0+g{}", short(&commit)),
+        )),
+    };
+    let tool = BuildTool::for_package(&config, package, None)?;
+    let log_dir = tempfile::tempdir()?;
+    let log_path = log_dir.path().join("build.log");
+    let artifacts = build_commit(
+        &CommitBuild {
+            repo: &repo,
+            package,
+            commit: &commit,
+            tool: &tool,
+            out_dir: &out_dir,
+            log_path: &log_path,
+            source_date_epoch: repo.commit_time(&commit)?,
+            pretend_version,
+            secret_env: &credentials::token_env_names(package, None),
+        },
+        &ctx.printer,
+    )?;
+    let mut ok = true;
+    let mut files = Vec::new();
+    for path in &artifacts {
+        let report = check_path(
+            path,
+            static_version
+                .as_ref()
+                .map(|version| Expected {
+                    name: &package.name,
+                    version,
+                })
+                .as_ref(),
+        );
+        ok &= report.ok();
+        if report.ok() {
+            ctx.printer
+                .line(&ctx.printer.pass(&path.display().to_string()));
+        } else {
+            ctx.printer.line(&ctx.printer.fail(&format!(
+                "{}: {}",
+                path.display(),
+                report.errors.join("; ")
+            )));
+        }
+        files.push(path.display().to_string());
+    }
+    if args.json {
+        ctx.printer.json(&serde_json::json!({ "ok": ok, "package": package.name, "commit": commit, "files": files }));
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,55 @@
+//! One file per subcommand. Commands may call anything; they turn library
+//! results into output and exit codes.
+
+pub mod build;
+pub mod check;
+pub mod demo;
+pub mod init;
+pub mod plan;
+pub mod release;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::config::Config;
+use crate::dirs::Dirs;
+use crate::git::Repo;
+use crate::printer::Printer;
+
+/// What every command gets: where it runs, how it prints, where data lives.
+pub struct Context {
+    pub cwd: PathBuf,
+    pub printer: Printer,
+    pub dirs: Dirs,
+}
+
+impl Context {
+    pub fn repo(&self) -> anyhow::Result<Repo> {
+        Ok(Repo::discover(&self.cwd)?)
+    }
+
+    pub fn config(&self, repo: &Repo) -> anyhow::Result<Config> {
+        Ok(Config::discover(repo.workdir())?)
+    }
+
+    pub fn repo_and_config(&self) -> anyhow::Result<(Repo, Config)> {
+        let repo = self.repo()?;
+        let config = self.config(&repo)?;
+        Ok((repo, config))
+    }
+}
+
+/// Errors that mean "the command was used wrongly" (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn current_dir(directory: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    Ok(match directory {
+        Some(dir) if dir.is_absolute() => dir,
+        Some(dir) => cwd.join(dir),
+        None => cwd,
+    })
+}

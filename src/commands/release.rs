@@ -1,0 +1,69 @@
+//! `tagpub release <tag>`: plan → build → check → upload → verify.
+
+use std::process::ExitCode;
+
+use crate::cli::ReleaseArgs;
+use crate::commands::Context;
+use crate::commands::plan::print_plan;
+use crate::pipeline::release::{Release, ReleaseOptions, ReleaseStatus, ReleaseSummary};
+use crate::pipeline::resolve::resolve;
+use crate::pipeline::{Reporter, Silent};
+
+pub fn run(ctx: &Context, args: &ReleaseArgs) -> anyhow::Result<ExitCode> {
+    let (repo, config) = ctx.repo_and_config()?;
+    let plan = resolve(&repo, &config, &args.tag, args.repository.as_deref())?;
+    if !args.json {
+        print_plan(&ctx.printer, &plan);
+    }
+    let reporter: &dyn Reporter = if args.json { &Silent } else { &ctx.printer };
+    let release = Release {
+        repo: &repo,
+        config: &config,
+        dirs: &ctx.dirs,
+        reporter,
+    };
+    let options = ReleaseOptions {
+        dry_run: args.dry_run,
+        ..ReleaseOptions::default()
+    };
+    let summary = release.run(&plan, &options)?;
+    if args.json {
+        ctx.printer.json(&summary);
+    } else {
+        print_summary(ctx, &summary);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn print_summary(ctx: &Context, summary: &ReleaseSummary) {
+    let files = summary
+        .files
+        .iter()
+        .map(|f| f.filename.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let what = format!("{} {}", summary.package, summary.version);
+    match summary.status {
+        ReleaseStatus::DryRun => {
+            ctx.printer.success(&format!(
+                "dry run: {what} built and checked ({files}); nothing uploaded"
+            ));
+            ctx.printer
+                .line(&format!("  artifacts: {}", summary.artifacts_dir.display()));
+        }
+        ReleaseStatus::AlreadyComplete => ctx.printer.success(&format!(
+            "{what} is already complete on {}: every file is there with the same sha256, nothing uploaded",
+            summary.repository
+        )),
+        ReleaseStatus::Published => {
+            ctx.printer.success(&format!(
+                "published {what} to {} and verified: {files}",
+                summary.repository
+            ));
+            ctx.printer.line(&format!(
+                "  install: pip install --index-url {} {}=={}",
+                summary.simple_url, summary.package, summary.version
+            ));
+        }
+    }
+}

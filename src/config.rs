@@ -1,0 +1,747 @@
+//! `tagpub.toml` (or `[tool.tagpub]` in the root `pyproject.toml`): schema,
+//! loading, and validation with `file:line:col` and the fix in every error.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::version::{TagPattern, is_valid_project_name};
+
+pub const CONFIG_FILE: &str = "tagpub.toml";
+pub const PYPROJECT_FILE: &str = "pyproject.toml";
+
+/// Repositories every config knows without a `[repository.NAME]` table.
+pub const BUILTIN_REPOSITORIES: [&str; 3] = ["pypi", "testpypi", "local"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no tagpub configuration in {root}: neither {CONFIG_FILE} nor [tool.tagpub] in {PYPROJECT_FILE}. Run `tagpub init` to write one"
+    )]
+    Missing { root: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{location}: {message}{}", help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default())]
+    Invalid {
+        location: Location,
+        message: String,
+        help: Option<String>,
+    },
+}
+
+/// `file:line:col` of a problem, for editors and humans alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// Publish when the tag is created locally.
+    Tag,
+    /// Publish only after the tag reached the remote.
+    Push,
+}
+
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub repository: String,
+    pub trigger: Trigger,
+    pub grace: Duration,
+    pub require_annotated: bool,
+    pub require_changelog: bool,
+    pub build_command: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub name: String,
+    /// Relative to the repository root, `/`-separated, `""` for the root.
+    pub path: String,
+    pub tags: Vec<TagPattern>,
+    pub token_env: Option<String>,
+    pub repository: Option<String>,
+    pub build_command: Option<Vec<String>>,
+}
+
+impl Package {
+    /// The file inside the repository that holds this package's metadata.
+    pub fn pyproject_path(&self) -> String {
+        join_repo_path(&self.path, PYPROJECT_FILE)
+    }
+
+    pub fn display_path(&self) -> &str {
+        if self.path.is_empty() {
+            "."
+        } else {
+            &self.path
+        }
+    }
+}
+
+/// `a/b` + `c` → `a/b/c`; `""` + `c` → `c`.
+pub fn join_repo_path(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RepositoryConfig {
+    pub url: String,
+    pub simple_url: Option<String>,
+    pub token_env: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub source: PathBuf,
+    pub defaults: Defaults,
+    pub packages: Vec<Package>,
+    pub repositories: BTreeMap<String, RepositoryConfig>,
+}
+
+// The raw schema as written. `deny_unknown_fields` everywhere: a typo must be
+// an error, never a setting that silently does nothing.
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawConfig {
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    package: Vec<RawPackage>,
+    #[serde(default)]
+    repository: BTreeMap<String, Spanned<RawRepository>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawDefaults {
+    repository: Option<Spanned<String>>,
+    trigger: Option<Trigger>,
+    grace: Option<Spanned<String>>,
+    require_annotated: Option<bool>,
+    require_changelog: Option<bool>,
+    build_command: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawPackage {
+    name: Spanned<String>,
+    #[serde(default)]
+    path: Option<Spanned<String>>,
+    tags: Spanned<Vec<Spanned<String>>>,
+    token_env: Option<Spanned<String>>,
+    repository: Option<Spanned<String>>,
+    build_command: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawRepository {
+    url: Spanned<String>,
+    simple_url: Option<Spanned<String>>,
+    token_env: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+struct RawPyproject {
+    tool: Option<RawTool>,
+}
+
+#[derive(Deserialize)]
+struct RawTool {
+    tagpub: Option<toml::Value>,
+}
+
+/// Turns byte spans into `file:line:col` errors.
+struct SourceFile<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl SourceFile<'_> {
+    fn location(&self, offset: usize) -> Location {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Location {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+        }
+    }
+
+    fn error(
+        &self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            location: self.location(span.start),
+            message: message.into(),
+            help,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the config of the repository whose root is `root`.
+    pub fn discover(root: &Path) -> Result<Config, ConfigError> {
+        let tagpub_toml = root.join(CONFIG_FILE);
+        if tagpub_toml.is_file() {
+            return Config::load_file(&tagpub_toml);
+        }
+        let pyproject = root.join(PYPROJECT_FILE);
+        if pyproject.is_file() {
+            let text = read(&pyproject)?;
+            if let Some(config) = Config::parse_pyproject(&pyproject, &text)? {
+                return Ok(config);
+            }
+        }
+        Err(ConfigError::Missing {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = read(path)?;
+        if path.file_name().is_some_and(|n| n == PYPROJECT_FILE) {
+            return Config::parse_pyproject(path, &text)?.ok_or_else(|| ConfigError::Missing {
+                root: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            });
+        }
+        Config::parse(path, &text)
+    }
+
+    /// Parses a `tagpub.toml` document.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let source = SourceFile { path, text };
+        let raw: RawConfig = toml::from_str(text).map_err(|err| toml_error(&source, &err))?;
+        validate(&source, raw)
+    }
+
+    /// Parses `[tool.tagpub]` out of a `pyproject.toml`; `None` when absent.
+    pub fn parse_pyproject(path: &Path, text: &str) -> Result<Option<Config>, ConfigError> {
+        let source = SourceFile { path, text };
+        let raw: RawPyproject = toml::from_str(text).map_err(|err| toml_error(&source, &err))?;
+        if raw.tool.and_then(|t| t.tagpub).is_none() {
+            return Ok(None);
+        }
+        // Deserialize the table again through a typed wrapper so that error
+        // spans still point into the pyproject.toml text.
+        #[derive(Deserialize)]
+        struct Wrapper {
+            tool: ToolWrapper,
+        }
+        #[derive(Deserialize)]
+        struct ToolWrapper {
+            tagpub: RawConfig,
+        }
+        let wrapper: Wrapper = toml::from_str(text).map_err(|err| toml_error(&source, &err))?;
+        validate(&source, wrapper.tool.tagpub).map(Some)
+    }
+
+    pub fn package(&self, name: &str) -> Option<&Package> {
+        let wanted = crate::version::normalize_name(name);
+        self.packages
+            .iter()
+            .find(|p| crate::version::normalize_name(&p.name) == wanted)
+    }
+
+    /// The repository a package publishes to, honouring an override.
+    pub fn repository_for<'a>(
+        &'a self,
+        package: &'a Package,
+        cli_override: Option<&'a str>,
+    ) -> &'a str {
+        cli_override
+            .or(package.repository.as_deref())
+            .unwrap_or(&self.defaults.repository)
+    }
+
+    /// Whether `name` is a repository this config can publish to.
+    pub fn knows_repository(&self, name: &str) -> bool {
+        BUILTIN_REPOSITORIES.contains(&name) || self.repositories.contains_key(name)
+    }
+
+    /// Every repository name, built-in first.
+    pub fn repository_names(&self) -> Vec<String> {
+        BUILTIN_REPOSITORIES
+            .iter()
+            .map(|s| s.to_string())
+            .chain(self.repositories.keys().cloned())
+            .collect()
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn toml_error(source: &SourceFile<'_>, err: &toml::de::Error) -> ConfigError {
+    let span = err.span().unwrap_or(0..0);
+    let message = err.message().trim().to_string();
+    let help = if message.starts_with("unknown field") {
+        Some("check the spelling; the keys tagpub knows are listed in the README under \"Configuration\"".to_string())
+    } else if message.starts_with("missing field") {
+        Some("add the field; see the README's \"Configuration\" section for an example".to_string())
+    } else {
+        None
+    };
+    source.error(span, message, help)
+}
+
+fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
+    let mut repositories = BTreeMap::new();
+    for (name, spanned) in raw.repository {
+        let span = spanned.span();
+        let repo = spanned.into_inner();
+        if BUILTIN_REPOSITORIES.contains(&name.as_str()) {
+            return Err(source.error(
+                span,
+                format!("`{name}` is a built-in repository and cannot be redefined"),
+                Some(format!(
+                    "give it another name, e.g. [repository.{name}-mirror]"
+                )),
+            ));
+        }
+        let url = check_url(source, &repo.url, "url")?;
+        let simple_url = repo
+            .simple_url
+            .as_ref()
+            .map(|u| check_url(source, u, "simple-url"))
+            .transpose()?;
+        let token_env = repo
+            .token_env
+            .map(|t| check_env_name(source, t))
+            .transpose()?;
+        repositories.insert(
+            name,
+            RepositoryConfig {
+                url,
+                simple_url,
+                token_env,
+            },
+        );
+    }
+
+    let known_repository = |name: &Spanned<String>| -> Result<String, ConfigError> {
+        let value = name.get_ref();
+        if BUILTIN_REPOSITORIES.contains(&value.as_str()) || repositories.contains_key(value) {
+            Ok(value.clone())
+        } else {
+            Err(source.error(
+                name.span(),
+                format!("unknown repository `{value}`"),
+                Some(format!(
+                    "use one of {} or define it with [repository.{value}] and a url",
+                    BUILTIN_REPOSITORIES
+                        .iter()
+                        .map(|s| s.to_string())
+                        .chain(repositories.keys().cloned())
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            ))
+        }
+    };
+
+    let defaults = {
+        let d = raw.defaults;
+        let repository = match &d.repository {
+            Some(name) => known_repository(name)?,
+            None => "pypi".to_string(),
+        };
+        let grace = match &d.grace {
+            Some(text) => humantime::parse_duration(text.get_ref()).map_err(|err| {
+                source.error(
+                    text.span(),
+                    format!("invalid duration `{}`: {err}", text.get_ref()),
+                    Some("write it like \"10s\", \"500ms\" or \"1m\"".to_string()),
+                )
+            })?,
+            None => Duration::from_secs(10),
+        };
+        Defaults {
+            repository,
+            trigger: d.trigger.unwrap_or(Trigger::Tag),
+            grace,
+            require_annotated: d.require_annotated.unwrap_or(true),
+            require_changelog: d.require_changelog.unwrap_or(false),
+            build_command: d
+                .build_command
+                .map(|c| check_command(source, c))
+                .transpose()?,
+        }
+    };
+
+    if raw.package.is_empty() {
+        return Err(source.error(
+            0..0,
+            "no [[package]] is configured",
+            Some("add one, e.g.\n    [[package]]\n    name = \"my-package\"\n    path = \".\"\n    tags = [\"v{version}\"]\n  or run `tagpub init`".to_string()),
+        ));
+    }
+
+    let mut packages: Vec<Package> = Vec::new();
+    // (package index, pattern span) for the overlap check.
+    let mut pattern_spans: Vec<Vec<Range<usize>>> = Vec::new();
+    for raw_package in raw.package {
+        let name = raw_package.name.get_ref().clone();
+        if !is_valid_project_name(&name) {
+            return Err(source.error(
+                raw_package.name.span(),
+                format!("`{name}` is not a valid Python project name"),
+                Some("use letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit".to_string()),
+            ));
+        }
+        if let Some(previous) = packages.iter().find(|p| {
+            crate::version::normalize_name(&p.name) == crate::version::normalize_name(&name)
+        }) {
+            return Err(source.error(
+                raw_package.name.span(),
+                format!(
+                    "package `{name}` is configured twice (also as `{}`)",
+                    previous.name
+                ),
+                Some(
+                    "keep one [[package]] per project and list all its tag patterns in its `tags`"
+                        .to_string(),
+                ),
+            ));
+        }
+        let path = match &raw_package.path {
+            Some(path) => normalize_package_path(path.get_ref()).map_err(|why| {
+                source.error(
+                    path.span(),
+                    format!("package path `{}` {why}", path.get_ref()),
+                    Some(
+                        "write it relative to the repository root, like \"src/my_plugin\""
+                            .to_string(),
+                    ),
+                )
+            })?,
+            None => String::new(),
+        };
+        if raw_package.tags.get_ref().is_empty() {
+            return Err(source.error(
+                raw_package.tags.span(),
+                format!("package `{name}` has no tag patterns"),
+                Some("add at least one, like tags = [\"v{version}\"]".to_string()),
+            ));
+        }
+        let mut tags = Vec::new();
+        let mut spans = Vec::new();
+        for pattern in raw_package.tags.get_ref() {
+            let parsed = TagPattern::parse(pattern.get_ref())
+                .map_err(|err| source.error(pattern.span(), err.to_string(), None))?;
+            tags.push(parsed);
+            spans.push(pattern.span());
+        }
+        let repository = raw_package
+            .repository
+            .as_ref()
+            .map(&known_repository)
+            .transpose()?;
+        packages.push(Package {
+            name,
+            path,
+            tags,
+            token_env: raw_package
+                .token_env
+                .map(|t| check_env_name(source, t))
+                .transpose()?,
+            repository,
+            build_command: raw_package
+                .build_command
+                .map(|c| check_command(source, c))
+                .transpose()?,
+        });
+        pattern_spans.push(spans);
+    }
+
+    // One tag must never release two packages: reject any pair of patterns
+    // (across or within packages) that some tag matches both of.
+    for (i, package) in packages.iter().enumerate() {
+        for (j, other) in packages.iter().enumerate().skip(i) {
+            for (pi, pattern) in package.tags.iter().enumerate() {
+                for (pj, other_pattern) in other.tags.iter().enumerate() {
+                    if i == j && pj <= pi {
+                        continue;
+                    }
+                    if let Some(witness) = pattern.overlap(other_pattern) {
+                        let who = if i == j {
+                            format!("package `{}`", package.name)
+                        } else {
+                            format!("packages `{}` and `{}`", package.name, other.name)
+                        };
+                        return Err(source.error(
+                            pattern_spans[j][pj].clone(),
+                            format!(
+                                "tag patterns `{pattern}` ({}) and `{other_pattern}` ({}) can match the same tag, e.g. `{witness}`: {who} would be ambiguous",
+                                package.name, other.name
+                            ),
+                            Some("give each package a distinct prefix, like \"v{version}\" and \"plugin-v{version}\"".to_string()),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    Ok(Config {
+        source: source.path.to_path_buf(),
+        defaults,
+        packages,
+        repositories,
+    })
+}
+
+fn check_url(
+    source: &SourceFile<'_>,
+    url: &Spanned<String>,
+    key: &str,
+) -> Result<String, ConfigError> {
+    match url::Url::parse(url.get_ref()) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+            if !parsed.username().is_empty() || parsed.password().is_some() {
+                return Err(source.error(
+                    url.span(),
+                    format!("{key} must not contain credentials"),
+                    Some("store the token with `tagpub token set` or an environment variable instead".to_string()),
+                ));
+            }
+            Ok(url.get_ref().clone())
+        }
+        Ok(parsed) => Err(source.error(
+            url.span(),
+            format!("{key} must be http or https, not `{}`", parsed.scheme()),
+            None,
+        )),
+        Err(err) => Err(source.error(
+            url.span(),
+            format!("invalid {key} `{}`: {err}", url.get_ref()),
+            Some("write a full URL like \"https://pypi.example.org/legacy/\"".to_string()),
+        )),
+    }
+}
+
+fn check_env_name(source: &SourceFile<'_>, name: Spanned<String>) -> Result<String, ConfigError> {
+    let value = name.get_ref();
+    let valid = !value.is_empty()
+        && !value.starts_with(|c: char| c.is_ascii_digit())
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(source.error(
+            name.span(),
+            format!("`{value}` is not an environment variable name"),
+            Some("token-env names the variable that holds the token, like \"PYPI_API_TOKEN_HF_LOCAL\"; never put the token itself here".to_string()),
+        ));
+    }
+    Ok(name.into_inner())
+}
+
+fn check_command(
+    source: &SourceFile<'_>,
+    command: Spanned<Vec<String>>,
+) -> Result<Vec<String>, ConfigError> {
+    if command.get_ref().is_empty() {
+        return Err(source.error(
+            command.span(),
+            "build-command is empty",
+            Some("give the program and its arguments, like [\"python\", \"-m\", \"build\", \"--outdir\", \"{outdir}\"]".to_string()),
+        ));
+    }
+    Ok(command.into_inner())
+}
+
+/// Validates a package path and returns it `/`-separated without `./`.
+fn normalize_package_path(path: &str) -> Result<String, &'static str> {
+    let mut parts = Vec::new();
+    for component in Path::new(path).components() {
+        match component {
+            Component::CurDir => {}
+            Component::Normal(part) => {
+                parts.push(part.to_str().ok_or("is not valid UTF-8")?.to_string())
+            }
+            Component::ParentDir => return Err("leaves the repository (`..`)"),
+            Component::RootDir | Component::Prefix(_) => return Err("is absolute"),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("tagpub.toml"), text)
+    }
+
+    const GOOD: &str = r#"
+[defaults]
+repository = "local"
+grace = "5s"
+
+[[package]]
+name = "open-ticket-ai"
+path = "."
+tags = ["v{version}"]
+
+[[package]]
+name = "open-ticket-ai-hf-local"
+path = "./src/open_ticket_ai_hf_local"
+tags = ["hf-local-v{version}", "open-ticket-ai-hf-local-v{version}"]
+token-env = "PYPI_API_TOKEN_HF_LOCAL"
+
+[repository.internal]
+url = "https://pypi.example.org/legacy/"
+"#;
+
+    #[test]
+    fn parses_the_design_example() {
+        let config = parse(GOOD).unwrap();
+        assert_eq!(config.defaults.repository, "local");
+        assert_eq!(config.defaults.grace, Duration::from_secs(5));
+        assert!(config.defaults.require_annotated);
+        assert_eq!(config.packages.len(), 2);
+        assert_eq!(config.packages[0].path, "");
+        assert_eq!(config.packages[1].path, "src/open_ticket_ai_hf_local");
+        assert_eq!(
+            config.packages[1].pyproject_path(),
+            "src/open_ticket_ai_hf_local/pyproject.toml"
+        );
+        assert_eq!(
+            config.packages[1].token_env.as_deref(),
+            Some("PYPI_API_TOKEN_HF_LOCAL")
+        );
+        assert!(config.knows_repository("internal"));
+        assert!(config.package("Open_Ticket_AI").is_some());
+    }
+
+    fn error_text(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_line_and_column() {
+        let text = "[[package]]\nname = \"a\"\ntag = [\"v{version}\"]\n";
+        let message = error_text(text);
+        assert!(
+            message.starts_with("tagpub.toml:3:1: unknown field `tag`"),
+            "{message}"
+        );
+        assert!(message.contains("help:"), "{message}");
+    }
+
+    #[test]
+    fn ambiguous_patterns_name_both_packages() {
+        let text = "[[package]]\nname = \"a\"\ntags = [\"{version}\"]\n[[package]]\nname = \"b\"\npath = \"b\"\ntags = [\"v{version}\"]\n";
+        let message = error_text(text);
+        assert!(message.starts_with("tagpub.toml:7:9:"), "{message}");
+        assert!(
+            message.contains("`{version}` (a)") && message.contains("`v{version}` (b)"),
+            "{message}"
+        );
+        assert!(message.contains("e.g. `v"), "{message}");
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for (text, expected) in [
+            (
+                "[[package]]\nname = \"a\"\ntags = [\"v1\"]\n",
+                "has no `{version}`",
+            ),
+            (
+                "[[package]]\nname = \"-a\"\ntags = [\"v{version}\"]\n",
+                "not a valid Python project name",
+            ),
+            (
+                "[[package]]\nname = \"a\"\npath = \"../x\"\ntags = [\"v{version}\"]\n",
+                "leaves the repository",
+            ),
+            (
+                "[defaults]\nrepository = \"nope\"\n[[package]]\nname = \"a\"\ntags = [\"v{version}\"]\n",
+                "unknown repository `nope`",
+            ),
+            (
+                "[defaults]\ngrace = \"soon\"\n[[package]]\nname = \"a\"\ntags = [\"v{version}\"]\n",
+                "invalid duration",
+            ),
+            (
+                "[[package]]\nname = \"a\"\ntags = [\"v{version}\"]\ntoken-env = \"pypi-AgEIcHlwaS5vcmc\"\n",
+                "not an environment variable name",
+            ),
+            (
+                "[[package]]\nname = \"a\"\ntags = [\"v{version}\"]\n[[package]]\nname = \"A\"\npath = \"x\"\ntags = [\"x{version}\"]\n",
+                "configured twice",
+            ),
+            (
+                "[repository.local]\nurl = \"https://x/\"\n[[package]]\nname = \"a\"\ntags = [\"v{version}\"]\n",
+                "built-in repository",
+            ),
+            (
+                "[repository.x]\nurl = \"https://u:p@x/\"\n[[package]]\nname = \"a\"\ntags = [\"v{version}\"]\n",
+                "must not contain credentials",
+            ),
+            ("[defaults]\n", "no [[package]]"),
+            ("[[package]\n", "tagpub.toml:1:"),
+        ] {
+            let message = error_text(text);
+            assert!(message.contains(expected), "{text:?} gave {message}");
+        }
+    }
+
+    #[test]
+    fn reads_tool_tagpub_from_pyproject() {
+        let text = "[project]\nname = \"a\"\nversion = \"1\"\n\n[tool.tagpub]\ndefaults = { repository = \"local\" }\n\n[[tool.tagpub.package]]\nname = \"a\"\ntags = [\"v{version}\"]\n";
+        let config = Config::parse_pyproject(Path::new("pyproject.toml"), text)
+            .unwrap()
+            .unwrap();
+        assert_eq!(config.packages[0].name, "a");
+        assert!(
+            Config::parse_pyproject(Path::new("pyproject.toml"), "[project]\nname = \"a\"\n")
+                .unwrap()
+                .is_none()
+        );
+        let bad = "[project]\nname = \"a\"\n[[tool.tagpub.package]]\nname = \"a\"\ntagz = []\n";
+        let message = Config::parse_pyproject(Path::new("pyproject.toml"), bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("pyproject.toml:5:1: unknown field `tagz`"),
+            "{message}"
+        );
+    }
+}

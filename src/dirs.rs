@@ -1,0 +1,69 @@
+//! Where tagpub keeps things. XDG on Linux via `directories`; each dir can be
+//! overridden by an environment variable, which is how tests isolate runs.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    /// User configuration (`TAGPUB_CONFIG_DIR`).
+    pub config: PathBuf,
+    /// Ledger, artifacts, the local index (`TAGPUB_DATA_DIR`).
+    pub data: PathBuf,
+    /// Sockets and locks (`TAGPUB_RUNTIME_DIR`).
+    pub runtime: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot tell where to keep tagpub's data: no home directory. Set TAGPUB_DATA_DIR, TAGPUB_CONFIG_DIR and TAGPUB_RUNTIME_DIR"
+)]
+pub struct NoHomeDir;
+
+impl Dirs {
+    pub fn from_env() -> Result<Dirs, NoHomeDir> {
+        let project = directories::ProjectDirs::from("", "", "tagpub");
+        let pick = |var: &str, fallback: Option<PathBuf>| -> Result<PathBuf, NoHomeDir> {
+            match std::env::var_os(var).filter(|v| !v.is_empty()) {
+                Some(value) => Ok(PathBuf::from(value)),
+                None => fallback.ok_or(NoHomeDir),
+            }
+        };
+        let data = pick(
+            "TAGPUB_DATA_DIR",
+            project.as_ref().map(|p| p.data_dir().to_path_buf()),
+        )?;
+        Ok(Dirs {
+            config: pick(
+                "TAGPUB_CONFIG_DIR",
+                project.as_ref().map(|p| p.config_dir().to_path_buf()),
+            )?,
+            runtime: pick(
+                "TAGPUB_RUNTIME_DIR",
+                project
+                    .as_ref()
+                    .and_then(|p| p.runtime_dir().map(Path::to_path_buf))
+                    .or_else(|| Some(data.join("run"))),
+            )?,
+            data,
+        })
+    }
+
+    /// All dirs under one root (the demo and tests use this).
+    pub fn under(root: &Path) -> Dirs {
+        Dirs {
+            config: root.join("config"),
+            data: root.join("data"),
+            runtime: root.join("run"),
+        }
+    }
+
+    /// The built-in `local` repository: a PEP 503 directory index.
+    pub fn local_index(&self) -> PathBuf {
+        self.data.join("index")
+    }
+
+    /// Per-release working state: artifacts, build log, ledger record.
+    pub fn releases(&self) -> PathBuf {
+        self.data.join("releases")
+    }
+}

@@ -1,0 +1,163 @@
+//! Durable release state. The only module that writes it.
+//!
+//! One record per release attempt, keyed by package, version and the tag
+//! object, so a moved tag never reuses another commit's artifacts. Every
+//! state change is written atomically before the next step starts, which is
+//! what makes `tagpub release` safe to run again after any failure.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::dirs::Dirs;
+use crate::fsutil::write_atomic;
+use crate::version::normalize_name;
+
+const RECORD_FILE: &str = "record.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuiltFile {
+    pub filename: String,
+    pub sha256: String,
+}
+
+/// What happened on one repository.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepositoryState {
+    /// Files the index has confirmed (uploaded by us or found identical).
+    pub uploaded: Vec<String>,
+    /// The file whose upload started but is not known to have finished.
+    pub in_flight: Option<String>,
+    pub verified: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    pub tag: String,
+    pub tag_target: String,
+    pub commit: String,
+    pub package: String,
+    pub version: String,
+    pub files: Vec<BuiltFile>,
+    #[serde(default)]
+    pub repositories: BTreeMap<String, RepositoryState>,
+}
+
+impl ReleaseRecord {
+    pub fn repository_mut(&mut self, name: &str) -> &mut RepositoryState {
+        self.repositories.entry(name.to_string()).or_default()
+    }
+}
+
+/// The directory that holds one release's artifacts, build log and record.
+#[derive(Debug, Clone)]
+pub struct ReleaseDir {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(
+        "cannot write release state {path}: {source}. Check that tagpub's data dir is writable (TAGPUB_DATA_DIR)"
+    )]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "release state {path} is unreadable ({reason}); move it aside to start this release over"
+    )]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+impl ReleaseDir {
+    pub fn for_release(dirs: &Dirs, package: &str, version: &str, tag_target: &str) -> ReleaseDir {
+        ReleaseDir {
+            path: dirs
+                .releases()
+                .join(normalize_name(package))
+                .join(version)
+                .join(&tag_target[..tag_target.len().min(12)]),
+        }
+    }
+
+    pub fn dist(&self) -> PathBuf {
+        self.path.join("dist")
+    }
+
+    pub fn build_log(&self) -> PathBuf {
+        self.path.join("build.log")
+    }
+
+    fn record_path(&self) -> PathBuf {
+        self.path.join(RECORD_FILE)
+    }
+
+    pub fn load(&self) -> Result<Option<ReleaseRecord>, LedgerError> {
+        let path = self.record_path();
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|err| LedgerError::Corrupt {
+                        path,
+                        reason: err.to_string(),
+                    })
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(LedgerError::Corrupt {
+                path,
+                reason: err.to_string(),
+            }),
+        }
+    }
+
+    pub fn save(&self, record: &ReleaseRecord) -> Result<(), LedgerError> {
+        let path = self.record_path();
+        let bytes = serde_json::to_vec_pretty(record).expect("a record always serializes");
+        write_atomic(&path, &bytes).map_err(|source| LedgerError::Write { path, source })
+    }
+
+    pub fn exists(path: &Path) -> bool {
+        path.join(RECORD_FILE).is_file()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trips() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = Dirs::under(root.path());
+        let dir = ReleaseDir::for_release(&dirs, "Open_Ticket_AI", "1.0.0", "0123456789abcdef");
+        assert!(
+            dir.path
+                .ends_with("releases/open-ticket-ai/1.0.0/0123456789ab")
+        );
+        assert_eq!(dir.load().unwrap(), None);
+        let mut record = ReleaseRecord {
+            tag: "v1.0.0".into(),
+            tag_target: "0123456789abcdef".into(),
+            commit: "fedcba".into(),
+            package: "open-ticket-ai".into(),
+            version: "1.0.0".into(),
+            files: vec![BuiltFile {
+                filename: "open_ticket_ai-1.0.0.tar.gz".into(),
+                sha256: "ab".into(),
+            }],
+            repositories: BTreeMap::new(),
+        };
+        record
+            .repository_mut("local")
+            .uploaded
+            .push("open_ticket_ai-1.0.0.tar.gz".into());
+        dir.save(&record).unwrap();
+        assert_eq!(dir.load().unwrap(), Some(record));
+        std::fs::write(dir.path.join(RECORD_FILE), b"{").unwrap();
+        assert!(matches!(dir.load(), Err(LedgerError::Corrupt { .. })));
+    }
+}

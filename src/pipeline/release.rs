@@ -1,0 +1,433 @@
+//! The whole release of one resolved tag: build (or reuse), check, upload
+//! what the index lacks, verify. Safe to run again after any failure.
+
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+
+use crate::config::Config;
+use crate::credentials;
+use crate::dirs::Dirs;
+use crate::git::Repo;
+use crate::ledger::{BuiltFile, LedgerError, ReleaseDir, ReleaseRecord};
+use crate::pipeline::Reporter;
+use crate::pipeline::build::{self, BuildError, BuildTool, CommitBuild};
+use crate::pipeline::check::{self, Artifact, CheckReport, Expected};
+use crate::pipeline::resolve::{Plan, pretend_version_env};
+use crate::pipeline::upload::{FileStatus, file_status, open_repository};
+use crate::pipeline::verify::{self, VerifyError};
+use crate::repository::{Repository, RepositoryError, UploadOutcome};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error("{tag} cannot be released:\n{failures}")]
+    PlanFailed { tag: String, failures: String },
+    #[error("unknown repository `{0}`")]
+    UnknownRepository(String),
+    #[error("no token for `{package}` on {repository}: {help}")]
+    NoToken {
+        package: String,
+        repository: String,
+        help: String,
+    },
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("the built files did not pass the checks, so nothing was uploaded:\n{}", format_reports(.0))]
+    Check(Vec<CheckReport>),
+    #[error(
+        "{repository} already has {file} with other bytes (sha256 {index_sha256}, ours {sha256}). A version can be published only once: bump the version in pyproject.toml and create a new tag. Nothing was uploaded"
+    )]
+    VersionConflict {
+        repository: String,
+        file: String,
+        sha256: String,
+        index_sha256: String,
+    },
+    #[error("cannot reach {repository} before uploading, so nothing was uploaded: {source}")]
+    Index {
+        repository: String,
+        #[source]
+        source: RepositoryError,
+    },
+    #[error(
+        "uploading {file} to {repository} failed: {source}\nThe release is incomplete. On the index: {uploaded}. Missing: {missing}. Fix the cause and run `tagpub release {tag}` again: it uploads only the missing files"
+    )]
+    Upload {
+        repository: String,
+        file: String,
+        tag: String,
+        uploaded: String,
+        missing: String,
+        #[source]
+        source: RepositoryError,
+    },
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn format_reports(reports: &[CheckReport]) -> String {
+    reports
+        .iter()
+        .filter(|r| !r.errors.is_empty())
+        .map(|r| format!("  ✗ {}: {}", r.file, r.errors.join("; ")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn list_or_none(files: &[String]) -> String {
+    if files.is_empty() {
+        "none".to_string()
+    } else {
+        files.join(", ")
+    }
+}
+
+pub struct ReleaseOptions {
+    pub dry_run: bool,
+    /// `None`: the package's build-command, the default one, or detection.
+    pub build_tool: Option<BuildTool>,
+    /// How many times verification lists the index before giving up.
+    pub verify_attempts: u32,
+}
+
+impl Default for ReleaseOptions {
+    fn default() -> Self {
+        ReleaseOptions {
+            dry_run: false,
+            build_tool: None,
+            verify_attempts: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReleaseStatus {
+    /// `--dry-run`: built and checked, nothing uploaded.
+    DryRun,
+    /// Some files were uploaded now.
+    Published,
+    /// Every file was already on the index with the same hash.
+    AlreadyComplete,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReleaseSummary {
+    pub status: ReleaseStatus,
+    pub tag: String,
+    pub package: String,
+    pub version: String,
+    pub repository: String,
+    pub simple_url: String,
+    pub artifacts_dir: PathBuf,
+    pub files: Vec<BuiltFile>,
+    pub uploaded: Vec<String>,
+}
+
+pub struct Release<'a> {
+    pub repo: &'a Repo,
+    pub config: &'a Config,
+    pub dirs: &'a Dirs,
+    pub reporter: &'a dyn Reporter,
+}
+
+impl Release<'_> {
+    pub fn run(
+        &self,
+        plan: &Plan,
+        options: &ReleaseOptions,
+    ) -> Result<ReleaseSummary, ReleaseError> {
+        if !plan.ok() {
+            return Err(ReleaseError::PlanFailed {
+                tag: plan.tag.clone(),
+                failures: plan
+                    .failures()
+                    .map(|c| format!("  ✗ {}: {}", c.name, c.message))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            });
+        }
+        let package = &plan.package_config;
+        let repository = open_repository(self.config, &plan.repository, self.dirs)
+            .ok_or_else(|| ReleaseError::UnknownRepository(plan.repository.clone()))?;
+        let repo_config = self.config.repositories.get(&plan.repository);
+        // The token is looked up before building: a release that cannot be
+        // uploaded should fail in a second, not after a build.
+        let token = if repository.needs_token() && !options.dry_run {
+            Some(
+                credentials::lookup_token(package, repo_config).ok_or_else(|| {
+                    ReleaseError::NoToken {
+                        package: package.name.clone(),
+                        repository: plan.repository.clone(),
+                        help: credentials::missing_token_help(package, repo_config),
+                    }
+                })?,
+            )
+        } else {
+            None
+        };
+
+        let release_dir = ReleaseDir::for_release(
+            self.dirs,
+            &plan.package,
+            &plan.version.to_string(),
+            &plan.tag_target,
+        );
+        let mut record = self.built_record(
+            plan,
+            &release_dir,
+            options,
+            token.as_ref().map(|t| &t.source),
+        )?;
+        let mut summary = ReleaseSummary {
+            status: ReleaseStatus::DryRun,
+            tag: plan.tag.clone(),
+            package: plan.package.clone(),
+            version: plan.version.to_string(),
+            repository: plan.repository.clone(),
+            simple_url: repository.simple_url().to_string(),
+            artifacts_dir: release_dir.dist(),
+            files: record.files.clone(),
+            uploaded: Vec::new(),
+        };
+        if options.dry_run {
+            return Ok(summary);
+        }
+
+        let secret = token.as_ref().map(|t| &t.secret);
+        summary.uploaded =
+            self.upload_missing(plan, &repository, &release_dir, &mut record, secret)?;
+
+        self.reporter
+            .step(&format!("verifying on {}", plan.repository));
+        verify::verify(
+            &repository,
+            &plan.package,
+            &record.files,
+            &plan.tag,
+            options.verify_attempts,
+        )?;
+        record.repository_mut(&plan.repository).verified = true;
+        release_dir.save(&record)?;
+        summary.status = if summary.uploaded.is_empty() {
+            ReleaseStatus::AlreadyComplete
+        } else {
+            ReleaseStatus::Published
+        };
+        Ok(summary)
+    }
+
+    /// The release's built files: reused when this exact tag was built
+    /// before and the files are intact, else built and checked now.
+    fn built_record(
+        &self,
+        plan: &Plan,
+        release_dir: &ReleaseDir,
+        options: &ReleaseOptions,
+        token_source: Option<&credentials::TokenSource>,
+    ) -> Result<ReleaseRecord, ReleaseError> {
+        if let Some(record) = release_dir.load()?
+            && record.tag_target == plan.tag_target
+            && artifacts_intact(release_dir, &record.files)
+        {
+            self.reporter.info(&format!(
+                "reusing the files built for {} at {}",
+                plan.tag,
+                release_dir.dist().display()
+            ));
+            return Ok(record);
+        }
+        let artifacts = self.build(plan, release_dir, options, token_source)?;
+        let expected = Expected {
+            name: &plan.package,
+            version: &plan.version,
+        };
+        let mut reports = Vec::new();
+        let mut files = Vec::new();
+        for path in &artifacts {
+            let report = check::check_path(path, Some(&expected));
+            for warning in &report.warnings {
+                self.reporter.warn(&format!("{}: {warning}", report.file));
+            }
+            if report.ok() {
+                self.reporter.info(&format!("✓ {}", report.file));
+            }
+            if let Ok(artifact) = check::inspect(path) {
+                files.push(BuiltFile {
+                    filename: artifact.filename,
+                    sha256: artifact.sha256,
+                });
+            }
+            reports.push(report);
+        }
+        if reports.iter().any(|r| !r.ok()) {
+            return Err(ReleaseError::Check(reports));
+        }
+        let record = ReleaseRecord {
+            tag: plan.tag.clone(),
+            tag_target: plan.tag_target.clone(),
+            commit: plan.commit.clone(),
+            package: plan.package.clone(),
+            version: plan.version.to_string(),
+            files,
+            repositories: Default::default(),
+        };
+        release_dir.save(&record)?;
+        Ok(record)
+    }
+
+    fn build(
+        &self,
+        plan: &Plan,
+        release_dir: &ReleaseDir,
+        options: &ReleaseOptions,
+        token_source: Option<&credentials::TokenSource>,
+    ) -> Result<Vec<PathBuf>, ReleaseError> {
+        let package = &plan.package_config;
+        let tool = BuildTool::for_package(self.config, package, options.build_tool.as_ref())?;
+        let mut secret_env =
+            credentials::token_env_names(package, self.config.repositories.get(&plan.repository));
+        if let Some(credentials::TokenSource::Env(name)) = token_source {
+            secret_env.push(name.clone());
+        }
+        Ok(build::build_commit(
+            &CommitBuild {
+                repo: self.repo,
+                package,
+                commit: &plan.commit,
+                tool: &tool,
+                out_dir: &release_dir.dist(),
+                log_path: &release_dir.build_log(),
+                source_date_epoch: plan.source_date_epoch,
+                pretend_version: plan
+                    .dynamic_version()
+                    .then(|| (pretend_version_env(&plan.package), plan.version.to_string())),
+                secret_env: &secret_env,
+            },
+            self.reporter,
+        )?)
+    }
+
+    /// Uploads what the index does not have yet, sdist first. Everything
+    /// that could stop the release (a conflict, an unreachable index) is
+    /// found before the first byte is sent.
+    fn upload_missing(
+        &self,
+        plan: &Plan,
+        repository: &Repository,
+        release_dir: &ReleaseDir,
+        record: &mut ReleaseRecord,
+        token: Option<&SecretString>,
+    ) -> Result<Vec<String>, ReleaseError> {
+        let listed =
+            repository
+                .list_files(&plan.package)
+                .map_err(|source| ReleaseError::Index {
+                    repository: plan.repository.clone(),
+                    source,
+                })?;
+        let mut missing = Vec::new();
+        for file in record.files.clone() {
+            match file_status(&file, &listed) {
+                FileStatus::Missing => missing.push(file.clone()),
+                FileStatus::Present { hash_checked } => {
+                    if !hash_checked {
+                        self.reporter.warn(&format!(
+                            "{} is on {} but the index shows no hash to compare",
+                            file.filename, plan.repository
+                        ));
+                    }
+                    self.reporter.info(&format!(
+                        "{} is already on {}",
+                        file.filename, plan.repository
+                    ));
+                    mark_uploaded(record, &plan.repository, &file.filename);
+                }
+                FileStatus::Conflict { index_sha256 } => {
+                    return Err(ReleaseError::VersionConflict {
+                        repository: plan.repository.clone(),
+                        file: file.filename.clone(),
+                        sha256: file.sha256.clone(),
+                        index_sha256,
+                    });
+                }
+            }
+        }
+        release_dir.save(record)?;
+
+        let mut uploaded_now = Vec::new();
+        for (index, file) in missing.iter().enumerate() {
+            let path = release_dir.dist().join(&file.filename);
+            let artifact: Artifact = check::inspect(&path).map_err(|err| ReleaseError::Io {
+                context: format!("cannot reopen {}", path.display()),
+                source: std::io::Error::other(err.to_string()),
+            })?;
+            self.reporter.step(&format!(
+                "uploading {} ({}/{}) to {}",
+                file.filename,
+                index + 1,
+                missing.len(),
+                plan.repository
+            ));
+            record.repository_mut(&plan.repository).in_flight = Some(file.filename.clone());
+            release_dir.save(record)?;
+            match repository.upload(&artifact, token) {
+                Ok(outcome) => {
+                    if outcome == UploadOutcome::AlreadyPresent {
+                        self.reporter.info(&format!(
+                            "{} was already on {} (same sha256)",
+                            file.filename, plan.repository
+                        ));
+                    } else {
+                        uploaded_now.push(file.filename.clone());
+                    }
+                    mark_uploaded(record, &plan.repository, &file.filename);
+                    release_dir.save(record)?;
+                }
+                Err(source) => {
+                    let state = record.repository_mut(&plan.repository);
+                    state.in_flight = None;
+                    let on_index = state.uploaded.clone();
+                    release_dir.save(record)?;
+                    let still_missing: Vec<String> = missing[index..]
+                        .iter()
+                        .map(|f| f.filename.clone())
+                        .collect();
+                    return Err(ReleaseError::Upload {
+                        repository: plan.repository.clone(),
+                        file: file.filename.clone(),
+                        tag: plan.tag.clone(),
+                        uploaded: list_or_none(&on_index),
+                        missing: list_or_none(&still_missing),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(uploaded_now)
+    }
+}
+
+fn mark_uploaded(record: &mut ReleaseRecord, repository: &str, filename: &str) {
+    let state = record.repository_mut(repository);
+    state.in_flight = None;
+    if !state.uploaded.iter().any(|f| f == filename) {
+        state.uploaded.push(filename.to_string());
+    }
+}
+
+fn artifacts_intact(release_dir: &ReleaseDir, files: &[BuiltFile]) -> bool {
+    !files.is_empty()
+        && files.iter().all(|file| {
+            crate::repository::sha256_file(&release_dir.dist().join(&file.filename))
+                .is_ok_and(|sha| sha == file.sha256)
+        })
+}

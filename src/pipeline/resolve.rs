@@ -1,0 +1,520 @@
+//! Tag → package → version, and every check that can be made before building.
+
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::config::{Config, Package, join_repo_path};
+use crate::credentials;
+use crate::git::{GitError, Repo, TagInfo};
+use crate::version::{TagMatch, Version, normalize_name};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error(
+        "tag `{tag}` does not exist in {repo}: create it with `git tag -a {tag} -m \"Release …\"`, or check the name with `git tag --list`"
+    )]
+    NoSuchTag { tag: String, repo: String },
+    #[error("tag `{tag}` matches no package in {config}. The patterns are:\n{patterns}")]
+    NoPackage {
+        tag: String,
+        config: String,
+        patterns: String,
+    },
+    #[error(
+        "tag `{tag}` matches the pattern `{pattern}` of `{package}`, but `{text}` is not a PEP 440 version ({reason}). Use a version like 1.0.0, 1.0.0rc1 or 1.0.0.post1"
+    )]
+    InvalidVersion {
+        tag: String,
+        pattern: String,
+        package: String,
+        text: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Git(#[from] GitError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Pass,
+    Warn,
+    Fail,
+}
+
+/// One reported check: what was checked and what was found.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanCheck {
+    pub name: &'static str,
+    pub status: CheckStatus,
+    pub message: String,
+}
+
+/// Where the version to release comes from at the tagged commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "lowercase")]
+pub enum VersionSource {
+    /// `[project] version` (or `[tool.poetry] version`).
+    Static(String),
+    /// `dynamic = ["version"]`: the build is told the version and the built
+    /// metadata is verified instead.
+    Dynamic,
+}
+
+/// Everything known about a release before anything is built.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub tag: String,
+    pub package: String,
+    #[serde(serialize_with = "serialize_display")]
+    pub version: Version,
+    pub path: String,
+    pub commit: String,
+    /// The object the tag ref points at (identifies this exact tag).
+    pub tag_target: String,
+    /// SOURCE_DATE_EPOCH for the build: the tagger date, else the commit date.
+    pub source_date_epoch: i64,
+    pub repository: String,
+    /// Where the token would come from; `None` when not needed or not found.
+    pub token_source: Option<String>,
+    pub version_source: Option<VersionSource>,
+    pub checks: Vec<PlanCheck>,
+    #[serde(skip)]
+    pub package_config: Package,
+}
+
+fn serialize_display<S: serde::Serializer>(value: &Version, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+impl Plan {
+    pub fn ok(&self) -> bool {
+        self.checks.iter().all(|c| c.status != CheckStatus::Fail)
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &PlanCheck> {
+        self.checks.iter().filter(|c| c.status == CheckStatus::Fail)
+    }
+
+    pub fn dynamic_version(&self) -> bool {
+        self.version_source == Some(VersionSource::Dynamic)
+    }
+
+    fn push(&mut self, name: &'static str, status: CheckStatus, message: impl Into<String>) {
+        self.checks.push(PlanCheck {
+            name,
+            status,
+            message: message.into(),
+        });
+    }
+}
+
+/// Finds the package and version a tag releases.
+pub fn match_tag<'a>(
+    config: &'a Config,
+    tag: &str,
+) -> Result<(&'a Package, Version), ResolveError> {
+    for package in &config.packages {
+        for pattern in &package.tags {
+            match pattern.matches(tag) {
+                Some(TagMatch::Version(version)) => return Ok((package, version)),
+                Some(TagMatch::InvalidVersion { text, reason }) => {
+                    return Err(ResolveError::InvalidVersion {
+                        tag: tag.to_string(),
+                        pattern: pattern.to_string(),
+                        package: package.name.clone(),
+                        text,
+                        reason,
+                    });
+                }
+                None => {}
+            }
+        }
+    }
+    Err(ResolveError::NoPackage {
+        tag: tag.to_string(),
+        config: config.source.display().to_string(),
+        patterns: config
+            .packages
+            .iter()
+            .map(|p| {
+                let patterns: Vec<_> = p.tags.iter().map(|t| format!("`{t}`")).collect();
+                format!("  {}: {}", p.name, patterns.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    })
+}
+
+/// Resolves `tag` and runs every pre-build check. Check failures are in the
+/// plan (so they can all be shown); only a tag that cannot be resolved at all
+/// is an error.
+pub fn resolve(
+    repo: &Repo,
+    config: &Config,
+    tag: &str,
+    repository_override: Option<&str>,
+) -> Result<Plan, ResolveError> {
+    let (package, version) = match_tag(config, tag)?;
+    let info = repo.tag(tag)?.ok_or_else(|| ResolveError::NoSuchTag {
+        tag: tag.to_string(),
+        repo: repo.workdir().display().to_string(),
+    })?;
+    let repository = config
+        .repository_for(package, repository_override)
+        .to_string();
+    let mut plan = Plan {
+        tag: tag.to_string(),
+        package: package.name.clone(),
+        version: version.clone(),
+        path: package.display_path().to_string(),
+        commit: info.commit.clone(),
+        tag_target: info.ref_target.clone(),
+        source_date_epoch: info
+            .annotated
+            .as_ref()
+            .and_then(|a| a.tagger_time)
+            .unwrap_or(info.commit_time),
+        repository: repository.clone(),
+        token_source: None,
+        version_source: None,
+        checks: Vec::new(),
+        package_config: package.clone(),
+    };
+    check_tag_object(&mut plan, &info, config.defaults.require_annotated);
+    check_pyproject(&mut plan, repo, package, &version)?;
+    check_changelog(
+        &mut plan,
+        repo,
+        package,
+        &version,
+        config.defaults.require_changelog,
+    )?;
+    check_repository(&mut plan, config, package, &repository);
+    Ok(plan)
+}
+
+fn check_tag_object(plan: &mut Plan, info: &TagInfo, require_annotated: bool) {
+    match &info.annotated {
+        None if require_annotated => plan.push(
+            "annotated",
+            CheckStatus::Fail,
+            format!(
+                "`{}` is a lightweight tag; releases need an annotated tag. Replace it: git tag -d {0} && git tag -a {0} {} -m \"Release {}\"",
+                info.name,
+                short(&info.commit),
+                plan.version
+            ),
+        ),
+        None => plan.push(
+            "annotated",
+            CheckStatus::Warn,
+            format!("`{}` is a lightweight tag (allowed: require-annotated = false)", info.name),
+        ),
+        Some(annotated) => {
+            plan.push("annotated", CheckStatus::Pass, "annotated tag");
+            if annotated.object_name == info.name {
+                plan.push("tag name", CheckStatus::Pass, "the tag object's own name matches the ref");
+            } else {
+                plan.push(
+                    "tag name",
+                    CheckStatus::Fail,
+                    format!(
+                        "the ref is `{}` but the tag object calls itself `{}` (a renamed tag). Create a real one: git tag -a {0} {} -m \"Release {}\"",
+                        info.name,
+                        annotated.object_name,
+                        short(&info.commit),
+                        plan.version
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn check_pyproject(
+    plan: &mut Plan,
+    repo: &Repo,
+    package: &Package,
+    version: &Version,
+) -> Result<(), ResolveError> {
+    let path = package.pyproject_path();
+    let at = short(&plan.commit).to_string();
+    let Some(bytes) = repo.read_file(&plan.commit, &path)? else {
+        plan.push(
+            "pyproject",
+            CheckStatus::Fail,
+            format!(
+                "{path} does not exist at {at}: check the package's `path` in the tagpub config"
+            ),
+        );
+        return Ok(());
+    };
+    let document: toml::Table = match std::str::from_utf8(&bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|text| text.parse::<toml::Table>().map_err(|e| e.to_string()))
+    {
+        Ok(doc) => doc,
+        Err(err) => {
+            plan.push(
+                "pyproject",
+                CheckStatus::Fail,
+                format!("{path} at {at} is not valid TOML: {}", err.trim()),
+            );
+            return Ok(());
+        }
+    };
+    let project = document.get("project").and_then(|p| p.as_table());
+    let poetry = document
+        .get("tool")
+        .and_then(|t| t.get("poetry"))
+        .and_then(|p| p.as_table());
+
+    let declared_name = project
+        .and_then(|p| p.get("name"))
+        .or_else(|| poetry.and_then(|p| p.get("name")))
+        .and_then(|n| n.as_str());
+    match declared_name {
+        Some(name) if normalize_name(name) == normalize_name(&package.name) => {
+            plan.push("name", CheckStatus::Pass, format!("{path} names `{name}`"));
+        }
+        Some(name) => plan.push(
+            "name",
+            CheckStatus::Fail,
+            format!(
+                "{path} at {at} names `{name}` but the tagpub config says `{}`: fix the package's `name` or `path`",
+                package.name
+            ),
+        ),
+        None => plan.push(
+            "name",
+            CheckStatus::Fail,
+            format!("{path} at {at} has no [project] name: add one"),
+        ),
+    }
+
+    let dynamic = project
+        .and_then(|p| p.get("dynamic"))
+        .and_then(|d| d.as_array())
+        .is_some_and(|d| d.iter().any(|v| v.as_str() == Some("version")));
+    let declared_version = project
+        .and_then(|p| p.get("version"))
+        .or_else(|| poetry.and_then(|p| p.get("version")))
+        .and_then(|v| v.as_str());
+    match (dynamic, declared_version) {
+        (true, _) => {
+            plan.version_source = Some(VersionSource::Dynamic);
+            plan.push(
+                "version",
+                CheckStatus::Pass,
+                format!(
+                    "{path} declares a dynamic version: the build gets {}={version} and the built metadata is checked",
+                    pretend_version_env(&package.name)
+                ),
+            );
+        }
+        (false, Some(text)) => {
+            plan.version_source = Some(VersionSource::Static(text.to_string()));
+            match Version::from_str(text) {
+                Ok(declared) if &declared == version => plan.push(
+                    "version",
+                    CheckStatus::Pass,
+                    format!("{path} at {at} says {text}"),
+                ),
+                Ok(_) => plan.push(
+                    "version",
+                    CheckStatus::Fail,
+                    format!(
+                        "tag {} says {version} but {path} at {at} says {text}: bump the version in pyproject.toml, then move the tag or create {}",
+                        plan.tag,
+                        next_tag_hint(package, &plan.tag, version)
+                    ),
+                ),
+                Err(err) => plan.push(
+                    "version",
+                    CheckStatus::Fail,
+                    format!("{path} at {at} has version `{text}`, which is not PEP 440 ({err})"),
+                ),
+            }
+        }
+        (false, None) => plan.push(
+            "version",
+            CheckStatus::Fail,
+            format!("{path} at {at} has neither [project] version nor dynamic = [\"version\"]: add version = \"{version}\""),
+        ),
+    }
+    Ok(())
+}
+
+/// The tag to suggest after a version mismatch: same pattern, next patch.
+fn next_tag_hint(package: &Package, tag: &str, version: &Version) -> String {
+    let pattern = package.tags.iter().find(|p| p.matches(tag).is_some());
+    let mut release = version.release().to_vec();
+    if let Some(last) = release.last_mut() {
+        *last += 1;
+    }
+    let next = Version::new(release);
+    match pattern {
+        Some(pattern) => pattern.render(&next),
+        None => "a new tag".to_string(),
+    }
+}
+
+/// `SETUPTOOLS_SCM_PRETEND_VERSION_FOR_<NAME>` as setuptools-scm spells it.
+pub fn pretend_version_env(name: &str) -> String {
+    format!(
+        "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{}",
+        normalize_name(name).replace('-', "_").to_ascii_uppercase()
+    )
+}
+
+fn is_changelog_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["CHANGELOG", "CHANGES", "HISTORY"]
+        .iter()
+        .any(|stem| upper.starts_with(stem))
+}
+
+fn check_changelog(
+    plan: &mut Plan,
+    repo: &Repo,
+    package: &Package,
+    version: &Version,
+    required: bool,
+) -> Result<(), ResolveError> {
+    // The package's own changelog wins; the repository's applies otherwise.
+    let mut candidates = vec![package.path.clone()];
+    if !package.path.is_empty() {
+        candidates.push(String::new());
+    }
+    for dir in candidates {
+        let Some(name) = repo
+            .list_dir(&plan.commit, &dir)?
+            .into_iter()
+            .find(|n| is_changelog_name(n))
+        else {
+            continue;
+        };
+        let path = join_repo_path(&dir, &name);
+        let text = repo
+            .read_file(&plan.commit, &path)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let tag_text = plan.tag.clone();
+        let mentions = changelog_mentions(&text, version, &tag_text);
+        let failing = if required {
+            CheckStatus::Fail
+        } else {
+            CheckStatus::Warn
+        };
+        if mentions {
+            plan.push(
+                "changelog",
+                CheckStatus::Pass,
+                format!("{path} mentions {version}"),
+            );
+        } else {
+            plan.push(
+                "changelog",
+                failing,
+                format!("{path} does not mention {version}: add an entry for this release"),
+            );
+        }
+        return Ok(());
+    }
+    if required {
+        plan.push(
+            "changelog",
+            CheckStatus::Fail,
+            format!(
+                "require-changelog is set but neither {} nor the repository root has a CHANGELOG, CHANGES or HISTORY file",
+                package.display_path()
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Whether a changelog mentions the version, as written in PEP 440 normal
+/// form or as any version-looking word equal to it (`1.0.0-rc.1`, `v1.0`).
+fn changelog_mentions(text: &str, version: &Version, tag: &str) -> bool {
+    if text.contains(tag) {
+        return true;
+    }
+    text.split(|c: char| {
+        c.is_whitespace() || matches!(c, '[' | ']' | '(' | ')' | '#' | ',' | ':' | '`' | '*')
+    })
+    .filter(|word| word.starts_with(|c: char| c.is_ascii_digit() || c == 'v'))
+    .filter_map(|word| Version::from_str(word.trim_end_matches('.')).ok())
+    .any(|found| &found == version)
+}
+
+fn check_repository(plan: &mut Plan, config: &Config, package: &Package, repository: &str) {
+    if !config.knows_repository(repository) {
+        plan.push(
+            "repository",
+            CheckStatus::Fail,
+            format!(
+                "unknown repository `{repository}`: use one of {}",
+                config.repository_names().join(", ")
+            ),
+        );
+        return;
+    }
+    if repository == "local" {
+        plan.push("token", CheckStatus::Pass, "the local index needs no token");
+        return;
+    }
+    let repo_config = config.repositories.get(repository);
+    match credentials::lookup_token(package, repo_config) {
+        Some(token) => {
+            plan.token_source = Some(token.source.to_string());
+            plan.push(
+                "token",
+                CheckStatus::Pass,
+                format!("token from {}", token.source),
+            );
+        }
+        None => plan.push(
+            "token",
+            CheckStatus::Fail,
+            format!(
+                "no token for `{}` on {repository}: {}",
+                package.name,
+                credentials::missing_token_help(package, repo_config)
+            ),
+        ),
+    }
+}
+
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(10)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changelog_mentions_versions_in_any_spelling() {
+        let v = Version::from_str("1.0.0rc1").unwrap();
+        assert!(changelog_mentions(
+            "## [1.0.0-rc.1] - 2026-01-01",
+            &v,
+            "v1.0.0rc1"
+        ));
+        assert!(changelog_mentions("## v1.0.0rc1", &v, "v1.0.0rc1"));
+        assert!(!changelog_mentions("## 1.0.0\n## 0.9.0", &v, "v1.0.0rc1"));
+        let plain = Version::from_str("2.1").unwrap();
+        assert!(changelog_mentions("Version 2.1.0: fixes.", &plain, "v2.1"));
+    }
+
+    #[test]
+    fn pretend_env_follows_setuptools_scm() {
+        assert_eq!(
+            pretend_version_env("Open_Ticket.AI-hf"),
+            "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_OPEN_TICKET_AI_HF"
+        );
+    }
+}
