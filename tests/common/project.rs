@@ -1,0 +1,167 @@
+//! A sample monorepo in a temp dir, and the tagpub binary run against it
+//! with its own data dirs and a controlled environment.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const TAGPUB: &str = env!("CARGO_BIN_EXE_tagpub");
+
+/// Runs git in `dir` with a fixed identity and no user/system config.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+pub struct Project {
+    pub temp: tempfile::TempDir,
+    pub root: PathBuf,
+    pub state: PathBuf,
+}
+
+/// What a tagpub run printed and how it ended.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Run {
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_fails(&self, code: i32, message: &str) -> &Run {
+        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert!(
+            self.stderr.contains(message),
+            "expected `{message}` in stderr:\n{}",
+            self.stderr
+        );
+        self
+    }
+}
+
+impl Project {
+    /// The sample monorepo at `version`, committed, with `git init`'s
+    /// `ref_format`/`object_format` options if given (e.g. `--ref-format=reftable`).
+    pub fn sample(init_args: &[&str]) -> Project {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().join("repo");
+        let state = temp.path().join("state");
+        std::fs::create_dir_all(&root).unwrap();
+        tagpub::sample::write_monorepo(&root, "1.0.0").unwrap();
+        let mut args = vec!["init", "--quiet", "--initial-branch=main"];
+        args.extend_from_slice(init_args);
+        git(&root, &args);
+        git(&root, &["add", "--all"]);
+        git(&root, &["commit", "--quiet", "-m", "initial"]);
+        Project { temp, root, state }
+    }
+
+    pub fn write(&self, path: &str, content: &str) {
+        let path = self.root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    pub fn commit(&self, message: &str) {
+        git(&self.root, &["add", "--all"]);
+        git(&self.root, &["commit", "--quiet", "-m", message]);
+    }
+
+    pub fn tag(&self, name: &str) {
+        git(&self.root, &["tag", "-a", "-m", &format!("Release {name}"), name]);
+    }
+
+    /// Writes the seed's three-package config publishing to `repository`,
+    /// plus `extra` TOML, and commits it.
+    pub fn configure(&self, repository: &str, extra: &str) {
+        self.write(
+            "tagpub.toml",
+            &format!(
+                "[defaults]\nrepository = \"{repository}\"\n\n\
+                 [[package]]\nname = \"open-ticket-ai\"\npath = \".\"\ntags = [\"v{{version}}\"]\n\n\
+                 [[package]]\nname = \"open-ticket-ai-hf-local\"\npath = \"src/open_ticket_ai_hf_local\"\n\
+                 tags = [\"hf-local-v{{version}}\", \"open-ticket-ai-hf-local-v{{version}}\"]\n\
+                 token-env = \"PYPI_API_TOKEN_HF_LOCAL\"\n\n\
+                 [[package]]\nname = \"open-ticket-ai-otobo-znuny-plugin\"\npath = \"src/open_ticket_ai_otobo_znuny_plugin\"\n\
+                 tags = [\"otobo-znuny-v{{version}}\"]\n{extra}"
+            ),
+        );
+        self.commit("configure tagpub");
+    }
+
+    /// A tagpub command with isolated dirs and no token in the environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(TAGPUB);
+        command
+            .args(args)
+            .current_dir(&self.root)
+            .env("TAGPUB_DATA_DIR", self.state.join("data"))
+            .env("TAGPUB_CONFIG_DIR", self.state.join("config"))
+            .env("TAGPUB_RUNTIME_DIR", self.state.join("run"))
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null());
+        for (name, _) in std::env::vars() {
+            if tagpub::credentials::is_secret_env_name(&name, &[]) {
+                command.env_remove(name);
+            }
+        }
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("tagpub runs"))
+    }
+
+    pub fn run_with_token(&self, args: &[&str], var: &str, token: &str) -> Run {
+        Run::from(self.command(args).env(var, token).output().expect("tagpub runs"))
+    }
+
+    pub fn local_index(&self) -> PathBuf {
+        self.state.join("data/index/simple")
+    }
+}
+
+/// File names in a directory, sorted; empty when it does not exist.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
