@@ -470,6 +470,15 @@ fn wrong_layouts_are_errors() {
     );
     let err = inspect(&two_tops).unwrap_err();
     assert!(matches!(err, CheckError::NotSingleTopLevel { .. }), "{err}");
+
+    let other_top = write_tar_gz(
+        dir.path(),
+        "demo_pkg-2.0.tar.gz",
+        &[("demo_pkg-1.0/PKG-INFO", METADATA.as_bytes())],
+    );
+    let err = inspect(&other_top).unwrap_err();
+    assert!(matches!(err, CheckError::LayoutMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("`demo_pkg-2.0/`"), "{err}");
 }
 
 #[test]
