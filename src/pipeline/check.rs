@@ -1,16 +1,46 @@
 //! Native checks of built artifacts (first cut; a later issue deepens it).
 //!
-//! INTERFACE STUB — implemented by the check helper.
+//! [`inspect`] opens a wheel or sdist, reads its core metadata and digests;
+//! [`check`] runs a list of independent rules over the result (see
+//! `check/rules.rs`: adding a check means adding one function to `RULES`).
 
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::version::Version;
+
+mod archive;
+mod filename;
+mod metadata;
+mod rules;
+#[cfg(test)]
+mod tests;
+
+pub use filename::{SdistFilename, WheelFilename, parse_sdist_filename, parse_wheel_filename};
+
+/// Most core metadata we will read from an archive member; a real METADATA
+/// with a long README is tens of KiB, so this only stops zip/gzip bombs.
+pub const MAX_METADATA_BYTES: u64 = 10 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ArtifactKind {
     Sdist,
     Wheel,
+}
+
+impl ArtifactKind {
+    /// Decides the kind from the file name alone (no I/O).
+    pub fn from_filename(filename: &str) -> Option<ArtifactKind> {
+        if filename.ends_with(".whl") {
+            Some(ArtifactKind::Wheel)
+        } else if filename.ends_with(".tar.gz") || filename.ends_with(".zip") {
+            Some(ArtifactKind::Sdist)
+        } else {
+            None
+        }
+    }
 }
 
 /// Core metadata as read from PKG-INFO / METADATA.
@@ -23,14 +53,37 @@ pub struct Metadata {
 }
 
 impl Metadata {
+    /// Parses RFC 822-style core metadata (see `check/metadata.rs`).
+    pub fn parse(bytes: &[u8]) -> Result<Metadata, MetadataParseError> {
+        metadata::parse(bytes)
+    }
+
     /// First value of a header (case-insensitive name).
-    pub fn get(&self, _name: &str) -> Option<&str> {
-        todo!()
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
     }
     /// All values of a multi-use header.
-    pub fn get_all(&self, _name: &str) -> Vec<&str> {
-        todo!()
+    pub fn get_all(&self, name: &str) -> Vec<&str> {
+        self.fields
+            .iter()
+            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+            .collect()
     }
+}
+
+/// Why a metadata file could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataParseError {
+    #[error("it is not valid UTF-8 (byte offset {offset})")]
+    NotUtf8 { offset: usize },
+    #[error("line {line} is neither a `Key: value` header nor a continuation line")]
+    MalformedLine { line: usize },
+    #[error("line {line} is a continuation line but no header precedes it")]
+    OrphanContinuation { line: usize },
 }
 
 /// A built file, opened and its metadata read.
@@ -48,13 +101,138 @@ pub struct Artifact {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
-    #[error("todo")]
-    Todo,
+    #[error(
+        "`{filename}` is not a supported artifact: expected a wheel (`.whl`), an sdist \
+         (`.tar.gz`) or a legacy zip sdist (`.zip`); remove it from the output directory"
+    )]
+    UnsupportedKind { filename: String },
+    #[error("`{filename}` is not a valid {kind} file name: {reason}; rename it or fix the build")]
+    InvalidFilename {
+        filename: String,
+        kind: &'static str,
+        reason: String,
+    },
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("`{filename}` is not a readable {format} archive ({detail}); rebuild it")]
+    NotAnArchive {
+        filename: String,
+        format: &'static str,
+        detail: String,
+    },
+    #[error(
+        "`{filename}` has no `{wanted}`; the build backend did not write core metadata, rebuild it"
+    )]
+    MetadataMissing { filename: String, wanted: String },
+    #[error(
+        "`{filename}` has several metadata files ({}); a wheel must have exactly one \
+         top-level `.dist-info` directory, rebuild from a clean build directory",
+        found.join(", ")
+    )]
+    AmbiguousMetadata {
+        filename: String,
+        found: Vec<String>,
+    },
+    #[error(
+        "`{filename}` contains `{found}` but its file name says it should be `{wanted}`; \
+         the archive was renamed or built wrong, rebuild it"
+    )]
+    LayoutMismatch {
+        filename: String,
+        found: String,
+        wanted: String,
+    },
+    #[error(
+        "`{filename}` must unpack into a single top-level directory but has {}; rebuild it",
+        found.join(", ")
+    )]
+    NotSingleTopLevel {
+        filename: String,
+        found: Vec<String>,
+    },
+    #[error(
+        "`{member}` in `{filename}` is larger than {limit} bytes; \
+         this is not a real metadata file, rebuild the artifact"
+    )]
+    MetadataTooLarge {
+        filename: String,
+        member: String,
+        limit: u64,
+    },
+    #[error(
+        "`{member}` in `{filename}` cannot be parsed: {source}; rebuild with a current build backend"
+    )]
+    MalformedMetadata {
+        filename: String,
+        member: String,
+        #[source]
+        source: MetadataParseError,
+    },
 }
 
 /// Opens an artifact and reads its metadata and digests.
-pub fn inspect(_path: &Path) -> Result<Artifact, CheckError> {
-    todo!()
+pub fn inspect(path: &Path) -> Result<Artifact, CheckError> {
+    let filename = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    // Decide from the name first so an unknown file fails before any I/O.
+    let kind =
+        ArtifactKind::from_filename(&filename).ok_or_else(|| CheckError::UnsupportedKind {
+            filename: filename.clone(),
+        })?;
+    let pyversion = match kind {
+        ArtifactKind::Wheel => parse_wheel_filename(&filename)?.python_tag,
+        ArtifactKind::Sdist => {
+            parse_sdist_filename(&filename)?;
+            "source".to_string()
+        }
+    };
+    let io_error = |source| CheckError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (sha256, blake2_256) = digests(File::open(path).map_err(io_error)?).map_err(io_error)?;
+    let file = File::open(path).map_err(io_error)?;
+    let metadata = match kind {
+        ArtifactKind::Wheel => archive::wheel_metadata(file, &filename)?,
+        ArtifactKind::Sdist if filename.ends_with(".zip") => {
+            archive::zip_sdist_metadata(file, &filename)?
+        }
+        ArtifactKind::Sdist => archive::tar_sdist_metadata(file, &filename)?,
+    };
+    Ok(Artifact {
+        path: path.to_path_buf(),
+        filename,
+        kind,
+        metadata,
+        sha256,
+        blake2_256,
+        pyversion,
+    })
+}
+
+/// Hex sha256 and blake2b-256 of everything `reader` yields, in one pass.
+pub fn digests(mut reader: impl Read) -> io::Result<(String, String)> {
+    use blake2::Digest;
+    let mut sha = sha2::Sha256::new();
+    let mut blake = blake2::Blake2b::<blake2::digest::consts::U32>::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        sha.update(&buf[..n]);
+        blake.update(&buf[..n]);
+    }
+    Ok((hex::encode(sha.finalize()), hex::encode(blake.finalize())))
 }
 
 /// The outcome of checking one file.
@@ -66,6 +244,7 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
+    /// No errors (warnings do not block a release).
     pub fn ok(&self) -> bool {
         self.errors.is_empty()
     }
@@ -78,11 +257,21 @@ pub struct Expected<'a> {
 }
 
 /// Checks an artifact; `expected` adds the name/version-vs-tag checks.
-pub fn check(_artifact: &Artifact, _expected: Option<&Expected<'_>>) -> CheckReport {
-    todo!()
+pub fn check(artifact: &Artifact, expected: Option<&Expected<'_>>) -> CheckReport {
+    rules::run(artifact, expected)
 }
 
-/// Inspects and checks a file; an unreadable file is a report error.
-pub fn check_path(_path: &Path, _expected: Option<&Expected<'_>>) -> CheckReport {
-    todo!()
+/// [`inspect`] then [`check`]; an unreadable artifact becomes a report error.
+pub fn check_path(path: &Path, expected: Option<&Expected<'_>>) -> CheckReport {
+    match inspect(path) {
+        Ok(artifact) => check(&artifact, expected),
+        Err(err) => CheckReport {
+            file: path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string()),
+            errors: vec![err.to_string()],
+            warnings: Vec::new(),
+        },
+    }
 }
