@@ -1021,3 +1021,168 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 pub fn blake2_256_file(path: &Path) -> std::io::Result<String> {
     hash_file::<blake2::Blake2b<blake2::digest::consts::U32>>(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn html_links_resolve_relative_hrefs_and_fragments() {
+        let html = r#"<!DOCTYPE html><html><body><h1>Links for demo</h1>
+            <A HREF="../../packages/demo_pkg-1.0.0.tar.gz#sha256=ABCDEF">demo_pkg-1.0.0.tar.gz</A><br>
+            <a data-requires-python="&gt;=3.8" href='demo_pkg-1.0.0%2Blocal-py3-none-any.whl#md5=00'>x</a>
+            <abbr href="nope">no</abbr>
+            <a href="https://files.example/x/y/demo_pkg-0.9.tar.gz?a=1&amp;b=2#sha256=0a1b">old</a>
+            <a name="anchor-without-href">z</a>
+            </body></html>"#;
+        let files = parse_simple_html(html, &url("http://h:8080/simple/demo-pkg/"));
+        assert_eq!(
+            files,
+            vec![
+                IndexedFile {
+                    filename: "demo_pkg-1.0.0.tar.gz".into(),
+                    sha256: Some("abcdef".into()),
+                },
+                IndexedFile {
+                    filename: "demo_pkg-1.0.0+local-py3-none-any.whl".into(),
+                    sha256: None,
+                },
+                IndexedFile {
+                    filename: "demo_pkg-0.9.tar.gz".into(),
+                    sha256: Some("0a1b".into()),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn json_page_parses_files_and_hashes() {
+        let body = r#"{"meta":{"api-version":"1.1"},"name":"demo-pkg","files":[
+            {"filename":"demo_pkg-1.0.0.tar.gz","url":"x","hashes":{"sha256":"ABC","md5":"1"}},
+            {"filename":"demo_pkg-1.0.0-py3-none-any.whl","url":"y","hashes":{}}]}"#;
+        assert_eq!(
+            parse_simple_json(body).unwrap(),
+            vec![
+                IndexedFile {
+                    filename: "demo_pkg-1.0.0.tar.gz".into(),
+                    sha256: Some("abc".into()),
+                },
+                IndexedFile {
+                    filename: "demo_pkg-1.0.0-py3-none-any.whl".into(),
+                    sha256: None,
+                },
+            ]
+        );
+        assert!(parse_simple_json("<html>").is_err());
+    }
+
+    #[test]
+    fn simple_url_from_upload_url() {
+        let cases = [
+            (
+                "https://upload.pypi.org/legacy/",
+                "https://upload.pypi.org/simple/",
+            ),
+            (
+                "https://test.pypi.org/legacy",
+                "https://test.pypi.org/simple/",
+            ),
+            ("http://127.0.0.1:8080/", "http://127.0.0.1:8080/simple/"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080/simple/"),
+            ("http://h/pypi/?x=1", "http://h/pypi/simple/"),
+            ("https://u:p@h/legacy/", "https://u:p@h/simple/"),
+        ];
+        for (upload, simple) in cases {
+            assert_eq!(
+                simple_url_for_upload(&url(upload)).as_str(),
+                simple,
+                "{upload}"
+            );
+        }
+    }
+
+    #[test]
+    fn redacts_credentials() {
+        assert_eq!(
+            redact_url(&url("https://user:secret@host/simple/")),
+            "https://user:***@host/simple/"
+        );
+        assert_eq!(
+            redact_url(&url("https://pypi-token@host/")),
+            "https://***@host/"
+        );
+        assert_eq!(redact_url(&url("https://host/x/")), "https://host/x/");
+    }
+
+    #[test]
+    fn form_field_names_follow_twine() {
+        let cases = [
+            ("Metadata-Version", "metadata_version"),
+            ("Classifier", "classifiers"),
+            ("Project-URL", "project_urls"),
+            ("Provides-Extra", "provides_extras"),
+            ("Requires-Dist", "requires_dist"),
+            ("Home-page", "home_page"),
+            ("Author-email", "author_email"),
+            ("Supported-Platform", "supported_platform"),
+            ("License-File", "license_file"),
+            ("Requires-External", "requires_external"),
+        ];
+        for (header, field) in cases {
+            assert_eq!(form_field_name(header), field);
+        }
+    }
+
+    #[test]
+    fn body_excerpt_is_short_plain_text_without_token() {
+        let page = "<html><head><title>Error</title><style>body {color: red}</style></head>\
+                    <body><h1>400</h1><p>Package &#x27;x&#x27; already exists! pypi-SECRET</p>\
+                    <script>var a = 1;</script></body></html>";
+        let token = SecretString::from("pypi-SECRET");
+        assert_eq!(
+            body_excerpt(page, Some(&token)),
+            "Error 400 Package 'x' already exists! ***"
+        );
+        let long = "x".repeat(1000);
+        assert_eq!(
+            body_excerpt(&long, None).chars().count(),
+            BODY_EXCERPT_CHARS + 1
+        );
+        assert_eq!(body_excerpt("  ", None), "(empty response)");
+    }
+
+    #[test]
+    fn filenames_that_escape_the_directory_are_refused() {
+        for bad in [
+            "",
+            ".hidden",
+            "../x.tar.gz",
+            "a/b.whl",
+            "index.html",
+            "a#b.whl",
+        ] {
+            assert!(check_filename(bad).is_err(), "{bad}");
+        }
+        assert!(check_filename("demo_pkg-1.0+local-py3-none-any.whl").is_ok());
+        assert_eq!(encode_path_segment("a b+c.whl"), "a%20b+c.whl");
+    }
+
+    #[test]
+    fn hashes_known_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(&path).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            blake2_256_file(&path).unwrap(),
+            "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319"
+        );
+    }
+}
