@@ -39,6 +39,15 @@ pub enum RepositoryError {
         status: u16,
     },
     #[error(
+        "{repo} requires a token to upload (HTTP {status} from {url}): set the repository's \
+         token-env variable"
+    )]
+    TokenRequired {
+        repo: String,
+        url: String,
+        status: u16,
+    },
+    #[error(
         "{filename} is already on {repo} with different contents ({detail}): a version can be \
          published only once; bump the version in pyproject.toml and create a new tag"
     )]
@@ -186,6 +195,13 @@ impl Repository {
         let message = body_excerpt(&body, token);
         tracing::debug!(repo, status = status.as_u16(), %message, "upload refused");
         match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if token.is_none() => {
+                Err(RepositoryError::TokenRequired {
+                    repo: repo.to_owned(),
+                    url: shown,
+                    status: status.as_u16(),
+                })
+            }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(RepositoryError::Auth {
                 repo: repo.to_owned(),
                 url: shown,
@@ -412,13 +428,26 @@ fn remote_list(
 fn network_error(repo: &str, url: &Url, err: reqwest::Error) -> RepositoryError {
     // reqwest's Display carries the URL, which may hold credentials.
     let err = err.without_url();
-    let reason = error_chain(&err);
     let (repo, url) = (repo.to_owned(), redact_url(url));
-    if err.is_connect() || err.is_timeout() {
+    if err.is_timeout() {
+        let reason = "timed out".to_owned();
+        RepositoryError::Unreachable { repo, url, reason }
+    } else if err.is_connect() {
+        // The innermost cause ("Connection refused", "failed to lookup address") says it all.
+        let reason = root_cause(&err);
         RepositoryError::Unreachable { repo, url, reason }
     } else {
+        let reason = error_chain(&err);
         RepositoryError::Network { repo, url, reason }
     }
+}
+
+fn root_cause(err: &dyn std::error::Error) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {
@@ -623,13 +652,15 @@ fn body_excerpt(body: &str, token: Option<&SecretString>) -> String {
     let mut i = 0;
     while i < body.len() {
         let rest = &lower[i..];
-        if rest.starts_with("<style") || rest.starts_with("<script") {
-            let close = if rest.starts_with("<style") {
-                "</style>"
-            } else {
-                "</script>"
-            };
-            i = rest.find(close).map_or(body.len(), |e| i + e + close.len());
+        // Titles repeat the heading; styles and scripts are noise.
+        let skipped = ["style", "script", "title"]
+            .into_iter()
+            .find(|tag| rest.strip_prefix('<').is_some_and(|r| r.starts_with(tag)));
+        if let Some(tag) = skipped {
+            let close = format!("</{tag}>");
+            i = rest
+                .find(&close)
+                .map_or(body.len(), |e| i + e + close.len());
         } else if rest.starts_with('<') {
             i = rest.find('>').map_or(body.len(), |e| i + e + 1);
             text.push(' ');
@@ -1145,7 +1176,7 @@ mod tests {
         let token = SecretString::from("pypi-SECRET");
         assert_eq!(
             body_excerpt(page, Some(&token)),
-            "Error 400 Package 'x' already exists! ***"
+            "400 Package 'x' already exists! ***"
         );
         let long = "x".repeat(1000);
         assert_eq!(

@@ -206,7 +206,10 @@ fn remote_wrong_token_is_an_auth_error_without_the_token() {
     assert!(!message.contains(&server.token), "{message}");
 
     let err = repo.upload(&sdist, None).unwrap_err();
-    assert!(matches!(err, RepositoryError::Auth { .. }), "{err:?}");
+    assert!(
+        matches!(err, RepositoryError::TokenRequired { .. }),
+        "{err:?}"
+    );
     assert!(!server.packages_dir.join("demo_pkg-1.0.0.tar.gz").exists());
 }
 
@@ -246,6 +249,26 @@ fn remote_unreachable_port_is_unreachable() {
         "{err:?}"
     );
     assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[test]
+fn remote_rejection_shows_status_and_a_clean_excerpt() {
+    let server = PypiServer::start();
+    let repo = remote(&server);
+    let tmp = tempfile::tempdir().unwrap();
+    // pypiserver refuses names that are not distribution files.
+    let bad = artifact(tmp.path(), "demo_pkg-1.0.0.txt", b"x", "demo-pkg", "1.0.0");
+    let err = repo.upload(&bad, Some(&token(&server))).unwrap_err();
+    let RepositoryError::Rejected {
+        status, message, ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(*status, 400);
+    assert!(message.contains("Bad filename"), "{message}");
+    assert!(!message.contains('<'), "{message}");
+    assert!(message.len() < 400, "{message}");
 }
 
 fn local(root: &Path) -> Repository {
