@@ -428,6 +428,7 @@ fn remote_list(
 fn network_error(repo: &str, url: &Url, err: reqwest::Error) -> RepositoryError {
     // reqwest's Display carries the URL, which may hold credentials.
     let err = err.without_url();
+    let url_for_probe = url.clone();
     let (repo, url) = (repo.to_owned(), redact_url(url));
     if err.is_timeout() {
         let reason = "timed out".to_owned();
@@ -436,10 +437,30 @@ fn network_error(repo: &str, url: &Url, err: reqwest::Error) -> RepositoryError 
         // The innermost cause ("Connection refused", "failed to lookup address") says it all.
         let reason = root_cause(&err);
         RepositoryError::Unreachable { repo, url, reason }
+    } else if let Some(reason) = connect_probe(&url_for_probe) {
+        // reqwest's blocking client may report a refused connection as a failed
+        // body stream ("receiver is gone"); a plain connect tells them apart.
+        RepositoryError::Unreachable { repo, url, reason }
     } else {
         let reason = error_chain(&err);
         RepositoryError::Network { repo, url, reason }
     }
+}
+
+/// Why a TCP connection to the URL's host fails, or `None` if it succeeds.
+fn connect_probe(url: &Url) -> Option<String> {
+    let addrs = match url.socket_addrs(|| None) {
+        Ok(addrs) => addrs,
+        Err(e) => return Some(e.to_string()),
+    };
+    let mut last = None;
+    for addr in addrs {
+        match std::net::TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(_) => return None,
+            Err(e) => last = Some(e.to_string()),
+        }
+    }
+    Some(last.unwrap_or_else(|| "the host name resolves to no address".to_owned()))
 }
 
 fn root_cause(err: &dyn std::error::Error) -> String {
