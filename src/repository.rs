@@ -1,19 +1,102 @@
 //! Repository kinds: the legacy upload API (PyPI, TestPyPI, pypiserver,
 //! devpi, …) and the built-in `local` PEP 503 directory index.
-//!
-//! INTERFACE STUB — implemented by the repository helper.
 
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use secrecy::SecretString;
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, Response, multipart};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::pipeline::check::Artifact;
+use crate::pipeline::check::{Artifact, ArtifactKind};
+use crate::version::{is_valid_project_name, normalize_name};
+
+const USER_AGENT: &str = concat!("tagpub/", env!("CARGO_PKG_VERSION"));
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Generous: large wheels over slow links must not be cut off.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+const LIST_TIMEOUT: Duration = Duration::from_secs(60);
+/// PEP 691 JSON first, HTML as fallback for indexes that only speak PEP 503.
+const SIMPLE_ACCEPT: &str = "application/vnd.pypi.simple.v1+json, text/html;q=0.1";
+const BODY_EXCERPT_CHARS: usize = 300;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
-    #[error("todo")]
-    Todo,
+    #[error(
+        "{repo} refused the token (HTTP {status}) for {url}: check that the token was issued \
+         for this index and allows uploading this project, or point token-env at the right \
+         variable"
+    )]
+    Auth {
+        repo: String,
+        url: String,
+        status: u16,
+    },
+    #[error(
+        "{repo} requires a token to upload (HTTP {status} from {url}): set the repository's \
+         token-env variable"
+    )]
+    TokenRequired {
+        repo: String,
+        url: String,
+        status: u16,
+    },
+    #[error(
+        "{filename} is already on {repo} with different contents ({detail}): a version can be \
+         published only once; bump the version in pyproject.toml and create a new tag"
+    )]
+    Conflict {
+        repo: String,
+        filename: String,
+        detail: String,
+    },
+    #[error("{repo} rejected {filename} (HTTP {status}): {message}")]
+    Rejected {
+        repo: String,
+        filename: String,
+        status: u16,
+        message: String,
+    },
+    /// 5xx and unexpected statuses: the kind a later retry/backoff would retry.
+    #[error("{repo} answered HTTP {status} for {url}: {message}")]
+    Server {
+        repo: String,
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error("cannot reach {repo} at {url}: {reason}; check the URL and that the server is running")]
+    Unreachable {
+        repo: String,
+        url: String,
+        reason: String,
+    },
+    #[error("talking to {repo} at {url} failed: {reason}")]
+    Network {
+        repo: String,
+        url: String,
+        reason: String,
+    },
+    #[error("{repo}: cannot read the index page {url}: {reason}")]
+    BadIndex {
+        repo: String,
+        url: String,
+        reason: String,
+    },
+    #[error("cannot publish {filename}: {reason}")]
+    InvalidArtifact { filename: String, reason: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// Where a release goes.
@@ -46,34 +129,1114 @@ pub enum UploadOutcome {
 
 impl Repository {
     pub fn name(&self) -> &str {
-        todo!()
+        match self {
+            Repository::Local { name, .. } | Repository::Remote { name, .. } => name,
+        }
     }
+
     /// The URL to show users and to give `pip install --index-url`.
     pub fn simple_url(&self) -> Url {
-        todo!()
+        match self {
+            Repository::Local { root, .. } => local_simple_url(root),
+            Repository::Remote { simple_url, .. } => with_trailing_slash(simple_url),
+        }
     }
+
     /// Whether uploading needs a token (the local index does not).
     pub fn needs_token(&self) -> bool {
-        todo!()
+        matches!(self, Repository::Remote { .. })
     }
+
     /// The files the index lists for a project (name is normalized here);
     /// empty when the project is unknown to the index.
-    pub fn list_files(&self, _project: &str) -> Result<Vec<IndexedFile>, RepositoryError> {
-        todo!()
+    pub fn list_files(&self, project: &str) -> Result<Vec<IndexedFile>, RepositoryError> {
+        let normalized = normalize_name(project);
+        match self {
+            Repository::Local { root, .. } => local_list(root, &normalized),
+            Repository::Remote {
+                name, simple_url, ..
+            } => remote_list(name, simple_url, &normalized),
+        }
     }
-    /// Uploads one artifact.
+
+    /// Uploads one artifact. For a remote, `None` sends no credentials (an
+    /// index open for uploads); callers check `needs_token` first.
     pub fn upload(
         &self,
-        _artifact: &Artifact,
-        _token: Option<&SecretString>,
+        artifact: &Artifact,
+        token: Option<&SecretString>,
     ) -> Result<UploadOutcome, RepositoryError> {
-        todo!()
+        check_filename(&artifact.filename)?;
+        match self {
+            Repository::Local { name, root } => local_upload(name, root, artifact),
+            Repository::Remote { upload_url, .. } => {
+                self.remote_upload(upload_url, artifact, token)
+            }
+        }
+    }
+
+    fn remote_upload(
+        &self,
+        upload_url: &Url,
+        artifact: &Artifact,
+        token: Option<&SecretString>,
+    ) -> Result<UploadOutcome, RepositoryError> {
+        let repo = self.name();
+        let shown = redact_url(upload_url);
+        tracing::info!(repo, url = %shown, file = %artifact.filename, "uploading");
+        // The single place a later retry/backoff loop wraps.
+        let response = send_upload_once(repo, upload_url, artifact, token)?;
+        let status = response.status();
+        if status.is_success() {
+            tracing::info!(repo, file = %artifact.filename, "uploaded");
+            return Ok(UploadOutcome::Uploaded);
+        }
+        let body = response.text().unwrap_or_default();
+        let message = body_excerpt(&body, token);
+        tracing::debug!(repo, status = status.as_u16(), %message, "upload refused");
+        match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if token.is_none() => {
+                Err(RepositoryError::TokenRequired {
+                    repo: repo.to_owned(),
+                    url: shown,
+                    status: status.as_u16(),
+                })
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(RepositoryError::Auth {
+                repo: repo.to_owned(),
+                url: shown,
+                status: status.as_u16(),
+            }),
+            StatusCode::BAD_REQUEST | StatusCode::CONFLICT if mentions_existing(&body) => {
+                self.resolve_existing(artifact, status, message)
+            }
+            s if s.is_client_error() => Err(RepositoryError::Rejected {
+                repo: repo.to_owned(),
+                filename: artifact.filename.clone(),
+                status: s.as_u16(),
+                message,
+            }),
+            s if s.is_redirection() => Err(RepositoryError::Server {
+                repo: repo.to_owned(),
+                url: shown,
+                status: s.as_u16(),
+                message: "the upload URL redirects; set it to the final URL (https?)".to_owned(),
+            }),
+            s => Err(RepositoryError::Server {
+                repo: repo.to_owned(),
+                url: shown,
+                status: s.as_u16(),
+                message,
+            }),
+        }
+    }
+
+    /// The index says the file exists: same bytes are fine, others a conflict.
+    fn resolve_existing(
+        &self,
+        artifact: &Artifact,
+        status: StatusCode,
+        message: String,
+    ) -> Result<UploadOutcome, RepositoryError> {
+        let project = project_name(artifact)?;
+        let listed = self.list_files(&project)?;
+        let Some(existing) = listed.iter().find(|f| f.filename == artifact.filename) else {
+            // E.g. a deleted file PyPI will not take again: the server's words are best.
+            return Err(RepositoryError::Rejected {
+                repo: self.name().to_owned(),
+                filename: artifact.filename.clone(),
+                status: status.as_u16(),
+                message,
+            });
+        };
+        compare_existing(
+            self.name(),
+            artifact,
+            existing.sha256.as_deref(),
+            &artifact.sha256,
+        )
     }
 }
 
+fn compare_existing(
+    repo: &str,
+    artifact: &Artifact,
+    existing: Option<&str>,
+    ours: &str,
+) -> Result<UploadOutcome, RepositoryError> {
+    match existing {
+        Some(theirs) if theirs.eq_ignore_ascii_case(ours) => {
+            tracing::info!(repo, file = %artifact.filename, "already present, same sha256");
+            Ok(UploadOutcome::AlreadyPresent)
+        }
+        Some(theirs) => Err(RepositoryError::Conflict {
+            repo: repo.to_owned(),
+            filename: artifact.filename.clone(),
+            detail: format!("sha256 there {theirs}, here {ours}"),
+        }),
+        None => Err(RepositoryError::Conflict {
+            repo: repo.to_owned(),
+            filename: artifact.filename.clone(),
+            detail: "the index gives no sha256 to compare".to_owned(),
+        }),
+    }
+}
+
+fn mentions_existing(body: &str) -> bool {
+    let lower = body.to_ascii_lowercase();
+    lower.contains("exist") || lower.contains("already been used")
+}
+
+/// One POST, no retries.
+fn send_upload_once(
+    repo: &str,
+    upload_url: &Url,
+    artifact: &Artifact,
+    token: Option<&SecretString>,
+) -> Result<Response, RepositoryError> {
+    let client = Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(UPLOAD_TIMEOUT)
+        // A redirected POST would silently turn into a GET (twine refuses too).
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| network_error(repo, upload_url, e))?;
+    let form = upload_form(artifact)?;
+    let request = match token {
+        Some(token) => {
+            // reqwest turns URL userinfo into its own Authorization header; the token wins.
+            let mut url = upload_url.clone();
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            client
+                .post(url)
+                .basic_auth("__token__", Some(token.expose_secret()))
+        }
+        None => client.post(upload_url.clone()),
+    };
+    request
+        .multipart(form)
+        .send()
+        .map_err(|e| network_error(repo, upload_url, e))
+}
+
+/// The legacy-API form, field names as twine sends them.
+fn upload_form(artifact: &Artifact) -> Result<multipart::Form, RepositoryError> {
+    let filetype = match artifact.kind {
+        ArtifactKind::Sdist => "sdist",
+        ArtifactKind::Wheel => "bdist_wheel",
+    };
+    let mut form = multipart::Form::new()
+        .text(":action", "file_upload")
+        .text("protocol_version", "1")
+        .text("filetype", filetype)
+        .text("pyversion", artifact.pyversion.clone())
+        .text("sha256_digest", artifact.sha256.clone())
+        .text("blake2_256_digest", artifact.blake2_256.clone());
+    let mut description = artifact.metadata.body.clone();
+    for (header, value) in &artifact.metadata.fields {
+        if header.eq_ignore_ascii_case("description") {
+            description.get_or_insert_with(|| value.clone());
+            continue;
+        }
+        form = form.text(form_field_name(header), value.clone());
+    }
+    if let Some(description) = description {
+        form = form.text("description", description);
+    }
+    let file = File::open(&artifact.path).map_err(|e| io_error(&artifact.path, "open", e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| io_error(&artifact.path, "stat", e))?
+        .len();
+    let part = multipart::Part::reader_with_length(file, len)
+        .file_name(artifact.filename.clone())
+        .mime_str("application/octet-stream")
+        .expect("a constant, valid MIME type");
+    Ok(form.part("content", part))
+}
+
+/// Core-metadata header → legacy upload form field (twine's names).
+pub fn form_field_name(header: &str) -> String {
+    let lower = header.to_ascii_lowercase();
+    match lower.as_str() {
+        "classifier" => "classifiers".to_owned(),
+        "project-url" => "project_urls".to_owned(),
+        "provides-extra" => "provides_extras".to_owned(),
+        // The rest map plainly: Requires-Dist → requires_dist, Home-page → home_page,
+        // Platform → platform, Supported-Platform → supported_platform, ...
+        _ => lower.replace('-', "_"),
+    }
+}
+
+fn remote_list(
+    repo: &str,
+    simple_url: &Url,
+    normalized: &str,
+) -> Result<Vec<IndexedFile>, RepositoryError> {
+    let page = with_trailing_slash(simple_url)
+        .join(&format!("{normalized}/"))
+        .map_err(|e| RepositoryError::BadIndex {
+            repo: repo.to_owned(),
+            url: redact_url(simple_url),
+            reason: e.to_string(),
+        })?;
+    let client = Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(LIST_TIMEOUT)
+        .build()
+        .map_err(|e| network_error(repo, &page, e))?;
+    let response = client
+        .get(page.clone())
+        .header(reqwest::header::ACCEPT, SIMPLE_ACCEPT)
+        .send()
+        .map_err(|e| network_error(repo, &page, e))?;
+    let status = response.status();
+    if status == StatusCode::NOT_FOUND {
+        return Ok(Vec::new());
+    }
+    let final_url = response.url().clone();
+    let is_json = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+    let body = response
+        .text()
+        .map_err(|e| network_error(repo, &final_url, e))?;
+    if !status.is_success() {
+        return Err(RepositoryError::Server {
+            repo: repo.to_owned(),
+            url: redact_url(&page),
+            status: status.as_u16(),
+            message: body_excerpt(&body, None),
+        });
+    }
+    if is_json {
+        parse_simple_json(&body).map_err(|e| RepositoryError::BadIndex {
+            repo: repo.to_owned(),
+            url: redact_url(&final_url),
+            reason: e.to_string(),
+        })
+    } else {
+        Ok(parse_simple_html(&body, &final_url))
+    }
+}
+
+fn network_error(repo: &str, url: &Url, err: reqwest::Error) -> RepositoryError {
+    // reqwest's Display carries the URL, which may hold credentials.
+    let err = err.without_url();
+    let url_for_probe = url.clone();
+    let (repo, url) = (repo.to_owned(), redact_url(url));
+    if err.is_timeout() {
+        let reason = "timed out".to_owned();
+        RepositoryError::Unreachable { repo, url, reason }
+    } else if err.is_connect() {
+        // The innermost cause ("Connection refused", "failed to lookup address") says it all.
+        let reason = root_cause(&err);
+        RepositoryError::Unreachable { repo, url, reason }
+    } else if let Some(reason) = connect_probe(&url_for_probe) {
+        // reqwest's blocking client may report a refused connection as a failed
+        // body stream ("receiver is gone"); a plain connect tells them apart.
+        RepositoryError::Unreachable { repo, url, reason }
+    } else {
+        let reason = error_chain(&err);
+        RepositoryError::Network { repo, url, reason }
+    }
+}
+
+/// Why a TCP connection to the URL's host fails, or `None` if it succeeds.
+fn connect_probe(url: &Url) -> Option<String> {
+    let addrs = match url.socket_addrs(|| None) {
+        Ok(addrs) => addrs,
+        Err(e) => return Some(e.to_string()),
+    };
+    let mut last = None;
+    for addr in addrs {
+        match std::net::TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(_) => return None,
+            Err(e) => last = Some(e.to_string()),
+        }
+    }
+    Some(last.unwrap_or_else(|| "the host name resolves to no address".to_owned()))
+}
+
+fn root_cause(err: &dyn std::error::Error) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+#[derive(serde::Deserialize)]
+struct SimpleJson {
+    files: Vec<SimpleJsonFile>,
+}
+
+#[derive(serde::Deserialize)]
+struct SimpleJsonFile {
+    filename: String,
+    #[serde(default)]
+    hashes: HashMap<String, String>,
+}
+
+/// A PEP 691 project page.
+pub fn parse_simple_json(body: &str) -> Result<Vec<IndexedFile>, serde_json::Error> {
+    let page: SimpleJson = serde_json::from_str(body)?;
+    Ok(page
+        .files
+        .into_iter()
+        .map(|f| IndexedFile {
+            sha256: f.hashes.get("sha256").map(|h| h.to_ascii_lowercase()),
+            filename: f.filename,
+        })
+        .collect())
+}
+
+/// A PEP 503 project page: every `<a href>`; hrefs resolve against `base`.
+pub fn parse_simple_html(body: &str, base: &Url) -> Vec<IndexedFile> {
+    let mut files = Vec::new();
+    for href in anchor_hrefs(body) {
+        let Ok(url) = base.join(&href) else { continue };
+        let Some(last) = url.path_segments().and_then(|mut s| s.next_back()) else {
+            continue;
+        };
+        let filename = percent_decode(last);
+        if filename.is_empty() {
+            continue;
+        }
+        let sha256 = url.fragment().and_then(|frag| {
+            frag.strip_prefix("sha256=")
+                .map(|h| h.trim().to_ascii_lowercase())
+        });
+        files.push(IndexedFile { filename, sha256 });
+    }
+    files
+}
+
+/// The `href` values of `<a>` tags, entity-decoded. Enough for simple
+/// index pages, which are machine-written.
+fn anchor_hrefs(html: &str) -> Vec<String> {
+    let lower = html.to_ascii_lowercase();
+    let mut hrefs = Vec::new();
+    let mut pos = 0;
+    while let Some(found) = lower[pos..].find("<a") {
+        let start = pos + found + 2;
+        pos = start;
+        // `<a>` or `<a ...>`, not `<abbr>`.
+        if !lower[start..].starts_with(|c: char| c.is_ascii_whitespace() || c == '>') {
+            continue;
+        }
+        let Some(end) = lower[start..].find('>').map(|e| start + e) else {
+            break;
+        };
+        if let Some(href) = attribute(&html[start..end], "href") {
+            hrefs.push(decode_entities(&href));
+        }
+        pos = end;
+    }
+    hrefs
+}
+
+fn attribute(tag: &str, wanted: &str) -> Option<String> {
+    let bytes = tag.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'/') {
+            i += 1;
+        }
+        let name_start = i;
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() && !b"=/>".contains(&bytes[i]) {
+            i += 1;
+        }
+        let name = &tag[name_start..i];
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let mut value = None;
+        if i < bytes.len() && bytes[i] == b'=' {
+            i += 1;
+            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            let (value_start, value_end) = if i < bytes.len() && b"\"'".contains(&bytes[i]) {
+                let quote = bytes[i];
+                let start = i + 1;
+                let end = tag[start..]
+                    .find(quote as char)
+                    .map_or(tag.len(), |e| start + e);
+                i = (end + 1).min(tag.len());
+                (start, end)
+            } else {
+                let start = i;
+                while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+                    i += 1;
+                }
+                (start, i)
+            };
+            value = Some(&tag[value_start..value_end]);
+        }
+        if name.is_empty() && value.is_none() {
+            break;
+        }
+        if name.eq_ignore_ascii_case(wanted) {
+            return value.map(str::to_owned);
+        }
+    }
+    None
+}
+
+fn decode_entities(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        rest = &rest[amp..];
+        let decoded = rest.find(';').filter(|&semi| semi <= 10).and_then(|semi| {
+            let entity = &rest[1..semi];
+            let ch = match entity {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "nbsp" => Some(' '),
+                _ => entity
+                    .strip_prefix("#x")
+                    .or_else(|| entity.strip_prefix("#X"))
+                    .map(|hex| u32::from_str_radix(hex, 16))
+                    .or_else(|| entity.strip_prefix('#').map(str::parse))
+                    .and_then(Result::ok)
+                    .and_then(char::from_u32),
+            };
+            ch.map(|c| (c, semi))
+        });
+        match decoded {
+            Some((c, semi)) => {
+                out.push(c);
+                rest = &rest[semi + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = s.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A short, readable excerpt of an error page: tags, styles and scripts
+/// dropped, whitespace collapsed, and the token masked should a server echo it.
+fn body_excerpt(body: &str, token: Option<&SecretString>) -> String {
+    let mut text = String::new();
+    let lower = body.to_ascii_lowercase();
+    let mut i = 0;
+    while i < body.len() {
+        let rest = &lower[i..];
+        // Titles repeat the heading; styles and scripts are noise.
+        let skipped = ["style", "script", "title"]
+            .into_iter()
+            .find(|tag| rest.strip_prefix('<').is_some_and(|r| r.starts_with(tag)));
+        if let Some(tag) = skipped {
+            let close = format!("</{tag}>");
+            i = rest
+                .find(&close)
+                .map_or(body.len(), |e| i + e + close.len());
+        } else if rest.starts_with('<') {
+            i = rest.find('>').map_or(body.len(), |e| i + e + 1);
+            text.push(' ');
+        } else {
+            let next = rest.find('<').map_or(body.len(), |e| i + e);
+            text.push_str(&body[i..next]);
+            i = next;
+        }
+    }
+    let mut text = decode_entities(&text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if let Some(token) = token {
+        let secret = token.expose_secret();
+        if !secret.is_empty() {
+            text = text.replace(secret, "***");
+        }
+    }
+    if text.is_empty() {
+        return "(empty response)".to_owned();
+    }
+    if let Some((cut, _)) = text.char_indices().nth(BODY_EXCERPT_CHARS) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+/// The URL for messages and logs: a password (or a lone user, often a
+/// token) becomes `***`.
+pub fn redact_url(url: &Url) -> String {
+    if url.password().is_none() && url.username().is_empty() {
+        return url.to_string();
+    }
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    } else {
+        let _ = shown.set_username("***");
+    }
+    shown.to_string()
+}
+
+/// The simple index next to an upload URL: `…/legacy/` → `…/simple/`
+/// (PyPI, TestPyPI), otherwise `<upload>/simple/` (pypiserver). Indexes that
+/// differ — devpi serves `…/user/index/+simple/` — set `simple-url` in the
+/// config explicitly.
+pub fn simple_url_for_upload(upload: &Url) -> Url {
+    let mut base = upload.clone();
+    base.set_query(None);
+    base.set_fragment(None);
+    let path = base.path().trim_end_matches('/').to_owned();
+    if let Some(parent) = path.strip_suffix("/legacy") {
+        base.set_path(&format!("{parent}/simple/"));
+        return base;
+    }
+    base.set_path(&format!("{path}/simple/"));
+    base
+}
+
+fn with_trailing_slash(url: &Url) -> Url {
+    let mut url = url.clone();
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url
+}
+
+// ---------------------------------------------------------------- local index
+
+fn local_simple_url(root: &Path) -> Url {
+    let simple = std::path::absolute(root.join("simple")).unwrap_or_else(|_| root.join("simple"));
+    Url::from_directory_path(&simple).unwrap_or_else(|()| {
+        // Only a relative path fails, and only if the cwd is gone.
+        Url::parse("file:///").expect("a valid constant URL")
+    })
+}
+
+fn local_list(root: &Path, normalized: &str) -> Result<Vec<IndexedFile>, RepositoryError> {
+    let dir = root.join("simple").join(normalized);
+    // index.html is what pip sees, so it is the listing.
+    read_local_index(&dir)
+}
+
+fn read_local_index(dir: &Path) -> Result<Vec<IndexedFile>, RepositoryError> {
+    let index = dir.join("index.html");
+    let html = match fs::read_to_string(&index) {
+        Ok(html) => html,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(&index, "read", e)),
+    };
+    let base = std::path::absolute(dir)
+        .ok()
+        .and_then(|d| Url::from_directory_path(d).ok())
+        .unwrap_or_else(|| Url::parse("file:///").expect("a valid constant URL"));
+    Ok(parse_simple_html(&html, &base))
+}
+
+fn local_upload(
+    repo: &str,
+    root: &Path,
+    artifact: &Artifact,
+) -> Result<UploadOutcome, RepositoryError> {
+    let project = project_name(artifact)?;
+    let normalized = normalize_name(&project);
+    let simple = root.join("simple");
+    let dir = simple.join(&normalized);
+    fs::create_dir_all(&dir).map_err(|e| io_error(&dir, "create", e))?;
+    let dest = dir.join(&artifact.filename);
+
+    let outcome = if dest.exists() {
+        existing_local(repo, artifact, &dest)?
+    } else {
+        let sha = atomic_copy_noclobber(&artifact.path, &dest)?;
+        match sha {
+            Some(sha) if !sha.eq_ignore_ascii_case(&artifact.sha256) => {
+                // Unpublish our own copy: the file changed after it was checked.
+                let _ = fs::remove_file(&dest);
+                return Err(RepositoryError::InvalidArtifact {
+                    filename: artifact.filename.clone(),
+                    reason: format!(
+                        "its sha256 is now {sha}, not {} as when it was checked",
+                        artifact.sha256
+                    ),
+                });
+            }
+            Some(_) => UploadOutcome::Uploaded,
+            // Lost a race with another writer: judge what is there now.
+            None => existing_local(repo, artifact, &dest)?,
+        }
+    };
+
+    let listed = read_local_index(&dir)?;
+    if outcome == UploadOutcome::Uploaded || !listed.iter().any(|f| f.filename == artifact.filename)
+    {
+        write_project_index(&dir, &normalized, &listed)?;
+        write_root_index(&simple)?;
+    }
+    Ok(outcome)
+}
+
+fn existing_local(
+    repo: &str,
+    artifact: &Artifact,
+    dest: &Path,
+) -> Result<UploadOutcome, RepositoryError> {
+    let theirs = sha256_file(dest).map_err(|e| io_error(dest, "read", e))?;
+    let ours = sha256_file(&artifact.path).map_err(|e| io_error(&artifact.path, "read", e))?;
+    compare_existing(repo, artifact, Some(&theirs), &ours)
+}
+
+/// Copies `src` to `dest` through a temp file in the same directory (fsync,
+/// no-clobber rename, fsync the directory). Returns the sha256 of the bytes
+/// written, or `None` if `dest` appeared meanwhile.
+fn atomic_copy_noclobber(src: &Path, dest: &Path) -> Result<Option<String>, RepositoryError> {
+    let dir = dest.parent().expect("dest is inside a project directory");
+    let mut input = File::open(src).map_err(|e| io_error(src, "open", e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tagpub-")
+        .tempfile_in(dir)
+        .map_err(|e| io_error(dir, "create a temp file in", e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = input.read(&mut buf).map_err(|e| io_error(src, "read", e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        tmp.write_all(&buf[..n])
+            .map_err(|e| io_error(tmp.path(), "write", e))?;
+    }
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| io_error(tmp.path(), "sync", e))?;
+    match tmp.persist_noclobber(dest) {
+        Ok(_) => {}
+        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
+        Err(e) => return Err(io_error(dest, "create", e.error)),
+    }
+    sync_dir(dir)?;
+    Ok(Some(hex::encode(hasher.finalize())))
+}
+
+/// Replaces `dest` with `contents` atomically.
+fn atomic_write(dest: &Path, contents: &[u8]) -> Result<(), RepositoryError> {
+    let dir = dest.parent().expect("index files live in a directory");
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tagpub-")
+        .tempfile_in(dir)
+        .map_err(|e| io_error(dir, "create a temp file in", e))?;
+    tmp.write_all(contents)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| io_error(tmp.path(), "write", e))?;
+    // Temp files are 0600; an index is meant to be read by others (web servers).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644));
+    }
+    tmp.persist(dest)
+        .map_err(|e| io_error(dest, "replace", e.error))?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), RepositoryError> {
+    #[cfg(unix)]
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(dir, "sync", e))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Files in a project directory: no index, no dotfiles (our temp files).
+fn project_files(dir: &Path) -> Result<Vec<String>, RepositoryError> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| io_error(dir, "read", e))? {
+        let entry = entry.map_err(|e| io_error(dir, "read", e))?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if name.starts_with('.') || name == "index.html" {
+            continue;
+        }
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Rewrites a project's index.html; hashes already listed are reused so only
+/// new files are read.
+fn write_project_index(
+    dir: &Path,
+    normalized: &str,
+    listed: &[IndexedFile],
+) -> Result<(), RepositoryError> {
+    let known: HashMap<&str, &str> = listed
+        .iter()
+        .filter_map(|f| Some((f.filename.as_str(), f.sha256.as_deref()?)))
+        .collect();
+    let mut links = String::new();
+    for name in project_files(dir)? {
+        let sha = match known.get(name.as_str()) {
+            Some(sha) => (*sha).to_owned(),
+            None => {
+                let path = dir.join(&name);
+                sha256_file(&path).map_err(|e| io_error(&path, "read", e))?
+            }
+        };
+        let _ = writeln!(
+            links,
+            "    <a href=\"{}#sha256={sha}\">{}</a><br>",
+            escape_html(&encode_path_segment(&name)),
+            escape_html(&name)
+        );
+    }
+    let html = page(&format!("Links for {normalized}"), &links);
+    atomic_write(&dir.join("index.html"), html.as_bytes())
+}
+
+fn write_root_index(simple: &Path) -> Result<(), RepositoryError> {
+    let mut projects = Vec::new();
+    for entry in fs::read_dir(simple).map_err(|e| io_error(simple, "read", e))? {
+        let entry = entry.map_err(|e| io_error(simple, "read", e))?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if !name.starts_with('.') && entry.path().join("index.html").is_file() {
+            projects.push(name);
+        }
+    }
+    projects.sort();
+    let mut links = String::new();
+    for name in &projects {
+        let _ = writeln!(
+            links,
+            "    <a href=\"{}/\">{}</a><br>",
+            escape_html(&encode_path_segment(name)),
+            escape_html(name)
+        );
+    }
+    let html = page("Simple index", &links);
+    atomic_write(&simple.join("index.html"), html.as_bytes())
+}
+
+fn page(title: &str, links: &str) -> String {
+    let title = escape_html(title);
+    format!(
+        "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" \
+         content=\"1.0\">\n    <title>{title}</title>\n  </head>\n  <body>\n    \
+         <h1>{title}</h1>\n{links}  </body>\n</html>\n"
+    )
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn encode_path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~+!".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- shared
+
+/// The filename becomes a path on disk and in URLs: no separators, no dotfiles.
+fn check_filename(filename: &str) -> Result<(), RepositoryError> {
+    let bad = filename.is_empty()
+        || filename.starts_with('.')
+        || filename == "index.html"
+        || filename.contains(['/', '\\', '\0', '#', '?']);
+    if bad {
+        return Err(RepositoryError::InvalidArtifact {
+            filename: filename.to_owned(),
+            reason: "not a valid distribution filename".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The project name from the metadata, else from the filename.
+fn project_name(artifact: &Artifact) -> Result<String, RepositoryError> {
+    let from_metadata = artifact
+        .metadata
+        .fields
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("name"))
+        .map(|(_, v)| v.trim().to_owned());
+    // Both sdist and wheel filenames start with `{name}-{version}`.
+    let name = from_metadata.or_else(|| {
+        artifact
+            .filename
+            .split_once('-')
+            .map(|(name, _)| name.to_owned())
+    });
+    match name {
+        Some(name) if is_valid_project_name(&name) => Ok(name),
+        _ => Err(RepositoryError::InvalidArtifact {
+            filename: artifact.filename.clone(),
+            reason: "no valid project name in its metadata".to_owned(),
+        }),
+    }
+}
+
+fn io_error(path: &Path, action: &str, source: io::Error) -> RepositoryError {
+    RepositoryError::Io {
+        context: format!("cannot {action} {}", path.display()),
+        source,
+    }
+}
+
+fn hash_file<D: Digest>(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = D::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
 /// sha256 of a file, lowercase hex.
-pub fn sha256_file(_path: &Path) -> std::io::Result<String> {
-    todo!()
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    hash_file::<Sha256>(path)
+}
+
+/// blake2b-256 of a file (the legacy API's `blake2_256_digest`), lowercase hex.
+pub fn blake2_256_file(path: &Path) -> std::io::Result<String> {
+    hash_file::<blake2::Blake2b<blake2::digest::consts::U32>>(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn html_links_resolve_relative_hrefs_and_fragments() {
+        let html = r#"<!DOCTYPE html><html><body><h1>Links for demo</h1>
+            <A HREF="../../packages/demo_pkg-1.0.0.tar.gz#sha256=ABCDEF">demo_pkg-1.0.0.tar.gz</A><br>
+            <a data-requires-python="&gt;=3.8" href='demo_pkg-1.0.0%2Blocal-py3-none-any.whl#md5=00'>x</a>
+            <abbr href="nope">no</abbr>
+            <a href="https://files.example/x/y/demo_pkg-0.9.tar.gz?a=1&amp;b=2#sha256=0a1b">old</a>
+            <a name="anchor-without-href">z</a>
+            </body></html>"#;
+        let files = parse_simple_html(html, &url("http://h:8080/simple/demo-pkg/"));
+        assert_eq!(
+            files,
+            vec![
+                IndexedFile {
+                    filename: "demo_pkg-1.0.0.tar.gz".into(),
+                    sha256: Some("abcdef".into()),
+                },
+                IndexedFile {
+                    filename: "demo_pkg-1.0.0+local-py3-none-any.whl".into(),
+                    sha256: None,
+                },
+                IndexedFile {
+                    filename: "demo_pkg-0.9.tar.gz".into(),
+                    sha256: Some("0a1b".into()),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn json_page_parses_files_and_hashes() {
+        let body = r#"{"meta":{"api-version":"1.1"},"name":"demo-pkg","files":[
+            {"filename":"demo_pkg-1.0.0.tar.gz","url":"x","hashes":{"sha256":"ABC","md5":"1"}},
+            {"filename":"demo_pkg-1.0.0-py3-none-any.whl","url":"y","hashes":{}}]}"#;
+        assert_eq!(
+            parse_simple_json(body).unwrap(),
+            vec![
+                IndexedFile {
+                    filename: "demo_pkg-1.0.0.tar.gz".into(),
+                    sha256: Some("abc".into()),
+                },
+                IndexedFile {
+                    filename: "demo_pkg-1.0.0-py3-none-any.whl".into(),
+                    sha256: None,
+                },
+            ]
+        );
+        assert!(parse_simple_json("<html>").is_err());
+    }
+
+    #[test]
+    fn simple_url_from_upload_url() {
+        let cases = [
+            (
+                "https://upload.pypi.org/legacy/",
+                "https://upload.pypi.org/simple/",
+            ),
+            (
+                "https://test.pypi.org/legacy",
+                "https://test.pypi.org/simple/",
+            ),
+            ("http://127.0.0.1:8080/", "http://127.0.0.1:8080/simple/"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080/simple/"),
+            ("http://h/pypi/?x=1", "http://h/pypi/simple/"),
+            ("https://u:p@h/legacy/", "https://u:p@h/simple/"),
+        ];
+        for (upload, simple) in cases {
+            assert_eq!(
+                simple_url_for_upload(&url(upload)).as_str(),
+                simple,
+                "{upload}"
+            );
+        }
+    }
+
+    #[test]
+    fn redacts_credentials() {
+        assert_eq!(
+            redact_url(&url("https://user:secret@host/simple/")),
+            "https://user:***@host/simple/"
+        );
+        assert_eq!(
+            redact_url(&url("https://pypi-token@host/")),
+            "https://***@host/"
+        );
+        assert_eq!(redact_url(&url("https://host/x/")), "https://host/x/");
+    }
+
+    #[test]
+    fn form_field_names_follow_twine() {
+        let cases = [
+            ("Metadata-Version", "metadata_version"),
+            ("Classifier", "classifiers"),
+            ("Project-URL", "project_urls"),
+            ("Provides-Extra", "provides_extras"),
+            ("Requires-Dist", "requires_dist"),
+            ("Home-page", "home_page"),
+            ("Author-email", "author_email"),
+            ("Supported-Platform", "supported_platform"),
+            ("License-File", "license_file"),
+            ("Requires-External", "requires_external"),
+        ];
+        for (header, field) in cases {
+            assert_eq!(form_field_name(header), field);
+        }
+    }
+
+    #[test]
+    fn body_excerpt_is_short_plain_text_without_token() {
+        let page = "<html><head><title>Error</title><style>body {color: red}</style></head>\
+                    <body><h1>400</h1><p>Package &#x27;x&#x27; already exists! pypi-SECRET</p>\
+                    <script>var a = 1;</script></body></html>";
+        let token = SecretString::from("pypi-SECRET");
+        assert_eq!(
+            body_excerpt(page, Some(&token)),
+            "400 Package 'x' already exists! ***"
+        );
+        let long = "x".repeat(1000);
+        assert_eq!(
+            body_excerpt(&long, None).chars().count(),
+            BODY_EXCERPT_CHARS + 1
+        );
+        assert_eq!(body_excerpt("  ", None), "(empty response)");
+    }
+
+    #[test]
+    fn filenames_that_escape_the_directory_are_refused() {
+        for bad in [
+            "",
+            ".hidden",
+            "../x.tar.gz",
+            "a/b.whl",
+            "index.html",
+            "a#b.whl",
+        ] {
+            assert!(check_filename(bad).is_err(), "{bad}");
+        }
+        assert!(check_filename("demo_pkg-1.0+local-py3-none-any.whl").is_ok());
+        assert_eq!(encode_path_segment("a b+c.whl"), "a%20b+c.whl");
+    }
+
+    #[test]
+    fn hashes_known_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(&path).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            blake2_256_file(&path).unwrap(),
+            "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319"
+        );
+    }
 }
 
 /// The simple index that belongs to an upload URL.

@@ -1,0 +1,169 @@
+//! Shared fixtures for integration tests: a real pypiserver on a free port.
+//!
+//! Each test binary includes this module (`mod common;`), so helpers unused
+//! by one binary are `#[allow(dead_code)]`.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The dev venv (pypi-server, twine, build, uv, pip): `$TAGPUB_DEV_VENV`,
+/// else `$HOME/.cache/tagpub-dev/venv`; created by `scripts/setup-venv.sh`
+/// on first use.
+pub fn venv() -> PathBuf {
+    static SETUP: Mutex<()> = Mutex::new(());
+    let venv = std::env::var_os("TAGPUB_DEV_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").expect("HOME is set");
+            Path::new(&home).join(".cache/tagpub-dev/venv")
+        });
+    // One setup per test binary at a time; the script itself is idempotent.
+    let _guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
+    if !venv.join("bin/pypi-server").exists() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/setup-venv.sh");
+        let status = Command::new("bash")
+            .arg(&script)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(status.success(), "{} failed: {status}", script.display());
+    }
+    venv
+}
+
+/// A program in the dev venv, e.g. `venv_bin("pip")`.
+pub fn venv_bin(name: &str) -> PathBuf {
+    venv().join("bin").join(name)
+}
+
+/// A random-ish string, unique enough for tokens and names in tests.
+pub fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let addr = &nanos as *const _ as usize;
+    format!("{prefix}{:x}{:x}{:x}", nanos, std::process::id(), addr)
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; a tiny race is accepted).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A running `pypi-server` (uploads need `__token__` / `token`, reads are
+/// open, no fallback to PyPI); killed on drop.
+pub struct PypiServer {
+    /// The upload URL, e.g. `http://127.0.0.1:PORT/`.
+    pub url: String,
+    /// `http://127.0.0.1:PORT/simple/`.
+    pub simple_url: String,
+    /// The password of user `__token__`.
+    pub token: String,
+    /// Where uploaded files land.
+    pub packages_dir: PathBuf,
+    pub log_file: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl PypiServer {
+    pub fn start() -> PypiServer {
+        let server = venv_bin("pypi-server");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let packages_dir = dir.path().join("packages");
+        fs::create_dir_all(&packages_dir).expect("create packages dir");
+        let token = unique("pypi-test-");
+
+        let hash = Command::new("openssl")
+            .args(["passwd", "-apr1", &token])
+            .output()
+            .expect("run openssl passwd");
+        assert!(hash.status.success(), "openssl passwd -apr1 failed");
+        let hash = String::from_utf8(hash.stdout).expect("utf-8 hash");
+        let htpasswd = dir.path().join("htpasswd");
+        fs::write(&htpasswd, format!("__token__:{}\n", hash.trim())).expect("write htpasswd");
+
+        let port = free_port();
+        let log_file = dir.path().join("pypiserver.log");
+        let output = fs::File::create(dir.path().join("pypiserver.out")).expect("create log");
+        let child = Command::new(&server)
+            .arg("run")
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .arg("-P")
+            .arg(&htpasswd)
+            .args(["-a", "update", "--disable-fallback", "--log-file"])
+            .arg(&log_file)
+            .arg(&packages_dir)
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().expect("clone log handle"))
+            .stderr(output)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
+
+        let url = format!("http://127.0.0.1:{port}/");
+        let mut this = PypiServer {
+            simple_url: format!("{url}simple/"),
+            url,
+            token,
+            packages_dir,
+            log_file,
+            child,
+            _dir: dir,
+        };
+        this.wait_ready(Duration::from_secs(10));
+        this
+    }
+
+    fn wait_ready(&mut self, limit: Duration) {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("http client");
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "pypi-server exited ({status}) before answering:\n{}",
+                    self.logs()
+                );
+            }
+            if client
+                .get(&self.simple_url)
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            if started.elapsed() > limit {
+                panic!(
+                    "pypi-server did not answer {} within {limit:?}:\n{}",
+                    self.simple_url,
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The server's log and console output, for failure messages.
+    pub fn logs(&self) -> String {
+        let dir = self.log_file.parent().expect("log in temp dir");
+        let log = fs::read_to_string(&self.log_file).unwrap_or_default();
+        let out = fs::read_to_string(dir.join("pypiserver.out")).unwrap_or_default();
+        format!("--- log ---\n{log}\n--- output ---\n{out}")
+    }
+}
+
+impl Drop for PypiServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
