@@ -2,29 +2,42 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
+
+use tempfile::NamedTempFile;
 use std::path::Path;
+
+/// A temp file beside `dest`'s final place, so the rename stays on one
+/// file system and is atomic.
+pub fn temp_file_in(dir: &Path) -> io::Result<NamedTempFile> {
+    fs::create_dir_all(dir)?;
+    tempfile::Builder::new().prefix(".tagpub-").tempfile_in(dir)
+}
+
+/// Makes a fully written temp file durable under its final name: fsync the
+/// file, rename, fsync the directory. With `replace = false` an existing
+/// `dest` is left alone and `Ok(false)` is returned.
+pub fn commit(temp: NamedTempFile, dest: &Path, replace: bool) -> io::Result<bool> {
+    temp.as_file().sync_all()?;
+    let renamed = if replace {
+        temp.persist(dest).map(drop)
+    } else {
+        temp.persist_noclobber(dest).map(drop)
+    };
+    match renamed {
+        Ok(()) => {}
+        Err(err) if !replace && err.error.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(err) => return Err(err.error),
+    }
+    sync_dir(parent_dir(dest))?;
+    Ok(true)
+}
 
 /// Replaces `path` with `bytes` atomically: readers see the old or the new
 /// content, never a mix, even if the process dies mid-write.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = parent_dir(path);
-    fs::create_dir_all(dir)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut temp = temp_file_in(parent_dir(path))?;
     temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|err| err.error)?;
-    sync_dir(dir)
-}
-
-/// Copies `from` to `to` atomically (same guarantees as [`write_atomic`]).
-pub fn copy_atomic(from: &Path, to: &Path) -> io::Result<()> {
-    let dir = parent_dir(to);
-    fs::create_dir_all(dir)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    io::copy(&mut File::open(from)?, temp.as_file_mut())?;
-    temp.as_file().sync_all()?;
-    temp.persist(to).map_err(|err| err.error)?;
-    sync_dir(dir)
+    commit(temp, path, true).map(drop)
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -57,10 +70,10 @@ mod tests {
         write_atomic(&path, b"one").unwrap();
         write_atomic(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
-        let copy = dir.path().join("copy");
-        copy_atomic(&path, &copy).unwrap();
-        assert_eq!(fs::read(&copy).unwrap(), b"two");
-        // Only the two files: no temp file left behind.
+        // No temp file left behind.
         assert_eq!(fs::read_dir(dir.path().join("sub")).unwrap().count(), 1);
+        let temp = temp_file_in(&dir.path().join("sub")).unwrap();
+        assert!(!commit(temp, &path, false).unwrap(), "no-clobber keeps the existing file");
+        assert_eq!(fs::read(&path).unwrap(), b"two");
     }
 }

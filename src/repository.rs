@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::fsutil;
 use crate::pipeline::check::{Artifact, ArtifactKind};
 use crate::version::{is_valid_project_name, normalize_name};
 
@@ -841,10 +842,7 @@ fn existing_local(
 fn atomic_copy_noclobber(src: &Path, dest: &Path) -> Result<Option<String>, RepositoryError> {
     let dir = dest.parent().expect("dest is inside a project directory");
     let mut input = File::open(src).map_err(|e| io_error(src, "open", e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tagpub-")
-        .tempfile_in(dir)
-        .map_err(|e| io_error(dir, "create a temp file in", e))?;
+    let mut tmp = fsutil::temp_file_in(dir).map_err(|e| io_error(dir, "create a temp file in", e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -856,27 +854,15 @@ fn atomic_copy_noclobber(src: &Path, dest: &Path) -> Result<Option<String>, Repo
         tmp.write_all(&buf[..n])
             .map_err(|e| io_error(tmp.path(), "write", e))?;
     }
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| io_error(tmp.path(), "sync", e))?;
-    match tmp.persist_noclobber(dest) {
-        Ok(_) => {}
-        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
-        Err(e) => return Err(io_error(dest, "create", e.error)),
-    }
-    sync_dir(dir)?;
-    Ok(Some(hex::encode(hasher.finalize())))
+    let written = fsutil::commit(tmp, dest, false).map_err(|e| io_error(dest, "create", e))?;
+    Ok(written.then(|| hex::encode(hasher.finalize())))
 }
 
 /// Replaces `dest` with `contents` atomically.
 fn atomic_write(dest: &Path, contents: &[u8]) -> Result<(), RepositoryError> {
     let dir = dest.parent().expect("index files live in a directory");
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tagpub-")
-        .tempfile_in(dir)
-        .map_err(|e| io_error(dir, "create a temp file in", e))?;
+    let mut tmp = fsutil::temp_file_in(dir).map_err(|e| io_error(dir, "create a temp file in", e))?;
     tmp.write_all(contents)
-        .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| io_error(tmp.path(), "write", e))?;
     // Temp files are 0600; an index is meant to be read by others (web servers).
     #[cfg(unix)]
@@ -884,19 +870,9 @@ fn atomic_write(dest: &Path, contents: &[u8]) -> Result<(), RepositoryError> {
         use std::os::unix::fs::PermissionsExt;
         let _ = fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644));
     }
-    tmp.persist(dest)
-        .map_err(|e| io_error(dest, "replace", e.error))?;
-    sync_dir(dir)
-}
-
-fn sync_dir(dir: &Path) -> Result<(), RepositoryError> {
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error(dir, "sync", e))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    fsutil::commit(tmp, dest, true)
+        .map(drop)
+        .map_err(|e| io_error(dest, "replace", e))
 }
 
 /// Files in a project directory: no index, no dotfiles (our temp files).
@@ -1239,7 +1215,3 @@ mod tests {
     }
 }
 
-/// The simple index that belongs to an upload URL.
-pub fn simple_url_for_upload(_upload: &Url) -> Url {
-    todo!()
-}

@@ -167,3 +167,5 @@ impl Drop for PypiServer {
         let _ = self.child.wait();
     }
 }
+
+pub mod project;
