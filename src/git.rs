@@ -587,10 +587,14 @@ impl Repo {
         let unpacked = unpack_tar(child.stdout.take().expect("piped"), dest, &gitlinks);
         let status = child.wait().map_err(GitError::Spawn)?;
         let stderr = stderr_reader.join().unwrap_or_default();
-        if !status.success() {
-            return Err(command_error(&args.map(OsStr::new), &stderr));
+        match unpacked {
+            // We stopped reading (refused entry, full disk): git then dies of
+            // a broken pipe, so our error is the one that explains it.
+            Err(Unpack::Write(e)) => Err(e),
+            _ if !status.success() => Err(command_error(&args.map(OsStr::new), &stderr)),
+            Err(Unpack::Stream(e)) => Err(e),
+            Ok(()) => Ok(()),
         }
-        unpacked
     }
 }
 
@@ -975,25 +979,36 @@ fn os_str_from_bytes(b: &[u8]) -> Result<&OsStr, GitError> {
         })
 }
 
-fn unpack_tar(stream: impl Read, dest: &Path, gitlinks: &[PathBuf]) -> Result<(), GitError> {
-    let tar_err = |source| GitError::Io {
-        context: "cannot read the tar stream from git archive".into(),
-        source,
+/// Why unpacking stopped: a bad stream (git's own error explains it better)
+/// or something on our side.
+enum Unpack {
+    Stream(GitError),
+    Write(GitError),
+}
+
+fn unpack_tar(stream: impl Read, dest: &Path, gitlinks: &[PathBuf]) -> Result<(), Unpack> {
+    let tar_err = |source| {
+        Unpack::Stream(GitError::Io {
+            context: "cannot read the tar stream from git archive".into(),
+            source,
+        })
+    };
+    let refuse = |path: &Path, reason| {
+        Unpack::Write(GitError::UnsafeEntry {
+            path: path.display().to_string(),
+            reason,
+        })
     };
     let mut archive = tar::Archive::new(stream);
     for entry in archive.entries().map_err(tar_err)? {
         let mut entry = entry.map_err(tar_err)?;
         let path = entry.path().map_err(tar_err)?.into_owned();
         let kind = entry.header().entry_type();
-        let shown = path.display().to_string();
         if kind.is_pax_global_extensions() {
             continue; // git's commit-id comment
         }
         if !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
-            return Err(GitError::UnsafeEntry {
-                path: shown,
-                reason: "unexpected archive entry type",
-            });
+            return Err(refuse(&path, "unexpected archive entry type"));
         }
         if kind.is_dir() && gitlinks.contains(&path) {
             continue; // submodule placeholder
@@ -1002,22 +1017,18 @@ fn unpack_tar(stream: impl Read, dest: &Path, gitlinks: &[PathBuf]) -> Result<()
             .components()
             .any(|c| matches!(c, Component::Normal(n) if n.eq_ignore_ascii_case(".git")))
         {
-            return Err(GitError::UnsafeEntry {
-                path: shown,
-                reason: "name is .git",
-            });
+            return Err(refuse(&path, "name is .git"));
         }
         // unpack_in refuses `..`, absolute paths and writes through symlinks
         // that leave `dest`; it reports such entries as skipped.
-        let inside = entry.unpack_in(dest).map_err(io_err(format!(
-            "cannot write {shown} into {}",
-            dest.display()
-        )))?;
+        let inside = entry.unpack_in(dest).map_err(|source| {
+            Unpack::Write(GitError::Io {
+                context: format!("cannot write {} into {}", path.display(), dest.display()),
+                source,
+            })
+        })?;
         if !inside {
-            return Err(GitError::UnsafeEntry {
-                path: shown,
-                reason: "would be written outside the destination",
-            });
+            return Err(refuse(&path, "would be written outside the destination"));
         }
     }
     Ok(())

@@ -411,3 +411,77 @@ fn plain_directory_is_not_a_repository() {
         Err(GitError::NotARepository { .. })
     ));
 }
+
+#[test]
+fn linked_worktree_and_bare_clone() {
+    let f = fixture(Kind::Normal).unwrap();
+    let wt = f.root.parent().unwrap().join("wt");
+    f.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "--detach",
+        wt.to_str().unwrap(),
+        &f.c1,
+    ]);
+    let bare = f.root.parent().unwrap().join("bare.git");
+    f.git(&[
+        "clone",
+        "-q",
+        "--bare",
+        f.root.to_str().unwrap(),
+        bare.to_str().unwrap(),
+    ]);
+
+    for repo in [
+        Repo::discover(&wt).unwrap(),
+        Repo::discover_with_cli(&wt).unwrap(),
+    ] {
+        assert_eq!(repo.workdir(), wt);
+        assert_eq!(repo.git_dir(), f.root.join(".git/worktrees/wt"));
+        assert_eq!(repo.head_commit().unwrap(), f.c1);
+        assert!(repo.tag_names().unwrap().contains(&"v1.0".to_string()));
+    }
+    for repo in [
+        Repo::discover(&bare).unwrap(),
+        Repo::discover_with_cli(&bare).unwrap(),
+    ] {
+        assert_eq!(repo.git_dir(), bare);
+        assert_eq!(repo.workdir(), bare);
+        assert_eq!(repo.head_commit().unwrap(), f.c2);
+        assert_eq!(repo.tag("v1.0").unwrap().unwrap().commit, f.c1);
+    }
+}
+
+/// Trees written with `git mktree` can hold names no checkout would accept;
+/// neither backend may write them.
+#[test]
+fn export_refuses_hostile_trees() {
+    let f = fixture(Kind::Normal).unwrap();
+    let blob = git_with_input(&f.root, &["hash-object", "-w", "--stdin"], T1, Some("x\n"));
+    for name in ["..", ".git", ".GIT"] {
+        let listing = format!("100644 blob {blob}\t{name}\n");
+        let tree = git_with_input(&f.root, &["mktree"], T1, Some(&listing));
+        let commit = f.git(&["commit-tree", "-m", "evil", &tree]);
+        for repo in [
+            Repo::discover(&f.root).unwrap(),
+            Repo::discover_with_cli(&f.root).unwrap(),
+        ] {
+            let out = tempfile::tempdir().unwrap();
+            let dest = out.path().join("dest");
+            std::fs::create_dir(&dest).unwrap();
+            let err = repo.export(&commit, &dest).unwrap_err();
+            assert!(
+                // git archive itself refuses these names before we see them.
+                matches!(err, GitError::UnsafeEntry { .. })
+                    || (repo.backend() == Backend::Cli
+                        && matches!(&err, GitError::Command { stderr, .. }
+                            if stderr.contains("invalid path"))),
+                "{name} via {:?}: {err}",
+                repo.backend()
+            );
+            // Nothing escaped next to the destination.
+            assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1);
+        }
+    }
+}
