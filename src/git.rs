@@ -100,7 +100,7 @@ const SIGNATURE_MARKERS: [&str; 2] = [
     "-----BEGIN SSH SIGNATURE-----",
 ];
 
-/// One entry of a tree, as both backends see it.
+/// One record of `git ls-tree -z` (CLI backend).
 struct TreeEntry {
     mode: u32,
     kind: String,
