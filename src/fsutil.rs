@@ -3,8 +3,8 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 
-use tempfile::NamedTempFile;
 use std::path::Path;
+use tempfile::NamedTempFile;
 
 /// A temp file beside `dest`'s final place, so the rename stays on one
 /// file system and is atomic.
@@ -25,7 +25,9 @@ pub fn commit(temp: NamedTempFile, dest: &Path, replace: bool) -> io::Result<boo
     };
     match renamed {
         Ok(()) => {}
-        Err(err) if !replace && err.error.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(err) if !replace && err.error.kind() == io::ErrorKind::AlreadyExists => {
+            return Ok(false);
+        }
         Err(err) => return Err(err.error),
     }
     sync_dir(parent_dir(dest))?;
@@ -73,7 +75,10 @@ mod tests {
         // No temp file left behind.
         assert_eq!(fs::read_dir(dir.path().join("sub")).unwrap().count(), 1);
         let temp = temp_file_in(&dir.path().join("sub")).unwrap();
-        assert!(!commit(temp, &path, false).unwrap(), "no-clobber keeps the existing file");
+        assert!(
+            !commit(temp, &path, false).unwrap(),
+            "no-clobber keeps the existing file"
+        );
         assert_eq!(fs::read(&path).unwrap(), b"two");
     }
 }

@@ -1,9 +1,16 @@
 //! Everything git. git2 (vendored libgit2) first; the `git` CLI where libgit2
 //! cannot open the repository (reftable refs, SHA-256 object format).
 //!
-//! INTERFACE STUB — implemented by the git helper.
+//! Both backends only read objects and refs; nothing here writes to the
+//! repository. Strings that come from outside (tag names, paths, commit ids)
+//! never reach a shell: the CLI backend passes them as separate arguments,
+//! validated so that none can be mistaken for an option.
 
-use std::path::{Path, PathBuf};
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -21,6 +28,22 @@ pub enum GitError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{0:?} is not a commit id: pass a hexadecimal object name such as the one `git rev-parse HEAD` prints"
+    )]
+    InvalidObjectId(String),
+    #[error("no commit {0} in this repository: fetch it, or check the id")]
+    UnknownCommit(String),
+    #[error("HEAD does not point at a commit yet: make a first commit")]
+    UnbornHead,
+    #[error("tag {tag} does not point at a commit (it tags a tree or blob): tag a commit instead")]
+    TagNotACommit { tag: String },
+    #[error("invalid repository path {path:?}: {reason}")]
+    InvalidPath { path: String, reason: &'static str },
+    #[error("refusing to export tree entry {path:?}: {reason}")]
+    UnsafeEntry { path: String, reason: &'static str },
+    #[error("export destination {0} must be an existing, empty directory")]
+    DestNotEmpty(PathBuf),
 }
 
 /// An annotated tag object's own data.
@@ -32,6 +55,7 @@ pub struct AnnotatedTag {
     pub tagger_email: Option<String>,
     /// Seconds since the Unix epoch.
     pub tagger_time: Option<i64>,
+    /// The raw message as stored, including a trailing signature block if any.
     pub message: String,
     /// The message carries a PGP/SSH signature block.
     pub signed: bool,
@@ -59,55 +83,955 @@ pub enum Backend {
 }
 
 pub struct Repo {
-    _private: (),
+    engine: Engine,
+    workdir: PathBuf,
+    git_dir: PathBuf,
 }
+
+enum Engine {
+    // git2::Repository is Send but not Sync; the Mutex keeps `Repo` shareable
+    // across threads like any plain value.
+    Libgit2(Mutex<git2::Repository>),
+    Cli,
+}
+
+const SIGNATURE_MARKERS: [&str; 2] = [
+    "-----BEGIN PGP SIGNATURE-----",
+    "-----BEGIN SSH SIGNATURE-----",
+];
+
+/// One record of `git ls-tree -z` (CLI backend).
+struct TreeEntry {
+    mode: u32,
+    kind: String,
+    oid: String,
+    name: Vec<u8>,
+}
+
+const MODE_TREE: u32 = 0o040000;
+const MODE_EXEC: u32 = 0o100755;
+const MODE_LINK: u32 = 0o120000;
+const MODE_GITLINK: u32 = 0o160000;
 
 impl Repo {
     /// Finds the repository containing `path` (like `git rev-parse --show-toplevel`).
-    pub fn discover(_path: &Path) -> Result<Repo, GitError> {
-        todo!()
+    ///
+    /// For a bare repository, [`Repo::workdir`] is the git dir.
+    pub fn discover(path: &Path) -> Result<Repo, GitError> {
+        if !path.exists() {
+            return Err(GitError::Io {
+                context: format!("cannot look for a git repository at {}", path.display()),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        let libgit2_err = match git2::Repository::discover(path) {
+            Ok(repo) if libgit2_can_serve(&repo) => {
+                let git_dir = normalize(repo.path());
+                let workdir = repo
+                    .workdir()
+                    .map(normalize)
+                    .unwrap_or_else(|| git_dir.clone());
+                return Ok(Repo {
+                    engine: Engine::Libgit2(Mutex::new(repo)),
+                    workdir,
+                    git_dir,
+                });
+            }
+            Ok(_) => None,
+            Err(e) => Some(e),
+        };
+        // libgit2 refused (unsupported extension, or not found): let git decide.
+        match discover_cli(path) {
+            Ok(repo) => Ok(repo),
+            Err(GitError::Spawn(io)) => match libgit2_err {
+                Some(e) if e.code() == git2::ErrorCode::NotFound => Err(GitError::NotARepository {
+                    path: path.to_path_buf(),
+                }),
+                Some(e) => Err(GitError::Libgit2(format!(
+                    "cannot open the repository at {}: {}; the git CLI, which could, \
+                     is unavailable ({io}): install git 2.45 or newer",
+                    path.display(),
+                    e.message()
+                ))),
+                None => Err(GitError::Spawn(io)),
+            },
+            Err(e) => Err(e),
+        }
     }
+
+    /// Like [`Repo::discover`], but always uses the git CLI backend, even where
+    /// libgit2 could serve the repository (for diagnostics and tests).
+    pub fn discover_with_cli(path: &Path) -> Result<Repo, GitError> {
+        discover_cli(path)
+    }
+
     pub fn backend(&self) -> Backend {
-        todo!()
+        match self.engine {
+            Engine::Libgit2(_) => Backend::Libgit2,
+            Engine::Cli => Backend::Cli,
+        }
     }
+
     /// The working tree root.
     pub fn workdir(&self) -> &Path {
-        todo!()
+        &self.workdir
     }
+
     /// The git dir (`.git`, or the worktree's git dir).
     pub fn git_dir(&self) -> &Path {
-        todo!()
+        &self.git_dir
     }
+
     /// All tag names (short), sorted.
     pub fn tag_names(&self) -> Result<Vec<String>, GitError> {
-        todo!()
+        let mut names = match &self.engine {
+            Engine::Libgit2(_) => {
+                let repo = self.git2();
+                let refs = repo
+                    .references_glob("refs/tags/*")
+                    .map_err(|e| libgit2("cannot list tags", e))?;
+                let mut names = Vec::new();
+                for r in refs {
+                    let r = r.map_err(|e| libgit2("cannot list tags", e))?;
+                    let full = String::from_utf8_lossy(r.name_bytes());
+                    if let Some(short) = full.strip_prefix("refs/tags/") {
+                        names.push(short.to_string());
+                    }
+                }
+                names
+            }
+            Engine::Cli => {
+                let out = self.git(["for-each-ref", "--format=%(refname)", "refs/tags/"])?;
+                String::from_utf8_lossy(&out)
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("refs/tags/"))
+                    .map(str::to_string)
+                    .collect()
+            }
+        };
+        names.sort();
+        names.dedup();
+        Ok(names)
     }
+
     /// `None` when no such tag exists.
-    pub fn tag(&self, _name: &str) -> Result<Option<TagInfo>, GitError> {
-        todo!()
+    pub fn tag(&self, name: &str) -> Result<Option<TagInfo>, GitError> {
+        // No valid ref name is empty or contains these; such a tag cannot exist.
+        if name.is_empty() || name.contains(['\0', '\n']) {
+            return Ok(None);
+        }
+        let refname = format!("refs/tags/{name}");
+        match &self.engine {
+            Engine::Libgit2(_) => self.tag_libgit2(name, &refname),
+            Engine::Cli => self.tag_cli(name, &refname),
+        }
     }
+
     /// HEAD's commit id (hex).
     pub fn head_commit(&self) -> Result<String, GitError> {
-        todo!()
+        match &self.engine {
+            Engine::Libgit2(_) => {
+                let repo = self.git2();
+                let head = match repo.head() {
+                    Ok(h) => h,
+                    Err(e) if e.code() == git2::ErrorCode::UnbornBranch => {
+                        return Err(GitError::UnbornHead);
+                    }
+                    Err(e) => return Err(libgit2("cannot read HEAD", e)),
+                };
+                let commit = head
+                    .peel_to_commit()
+                    .map_err(|e| libgit2("HEAD does not point at a commit", e))?;
+                Ok(commit.id().to_string())
+            }
+            Engine::Cli => {
+                let out = self.git_opt(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])?;
+                out.map(|o| trim_line(&o)).ok_or(GitError::UnbornHead)
+            }
+        }
     }
+
     /// Committer time of a commit, seconds since the epoch.
-    pub fn commit_time(&self, _commit: &str) -> Result<i64, GitError> {
-        todo!()
+    pub fn commit_time(&self, commit: &str) -> Result<i64, GitError> {
+        match &self.engine {
+            Engine::Libgit2(_) => {
+                let repo = self.git2();
+                Ok(find_commit(&repo, commit)?.time().seconds())
+            }
+            Engine::Cli => {
+                let oid = self.resolve_cli(commit, "commit")?;
+                let raw = self.git(["cat-file", "commit", &oid])?;
+                let (headers, _) = parse_object(&raw);
+                headers
+                    .iter()
+                    .find(|(k, _)| k == "committer")
+                    .and_then(|(_, v)| parse_ident(v).2)
+                    .ok_or_else(|| GitError::Command {
+                        args: format!("cat-file commit {oid}"),
+                        stderr: "commit has no parsable committer line".into(),
+                    })
+            }
+        }
     }
+
     /// A file's bytes at a commit; `None` if the path is not a blob there.
     /// `path` is relative to the repository root, `/`-separated.
-    pub fn read_file(&self, _commit: &str, _path: &str) -> Result<Option<Vec<u8>>, GitError> {
-        todo!()
+    pub fn read_file(&self, commit: &str, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let parts = split_path(path)?;
+        if parts.is_empty() {
+            return Ok(None); // the root is a tree
+        }
+        match &self.engine {
+            Engine::Libgit2(_) => {
+                let repo = self.git2();
+                let tree = find_commit(&repo, commit)?
+                    .tree()
+                    .map_err(|e| libgit2("cannot read the commit's tree", e))?;
+                let entry = match tree.get_path(Path::new(path.trim_end_matches('/'))) {
+                    Ok(e) => e,
+                    Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+                    Err(e) => return Err(libgit2(&format!("cannot look up {path}"), e)),
+                };
+                if entry.kind() != Some(git2::ObjectType::Blob) {
+                    return Ok(None);
+                }
+                let blob = repo
+                    .find_blob(entry.id())
+                    .map_err(|e| libgit2(&format!("cannot read {path}"), e))?;
+                Ok(Some(blob.content().to_vec()))
+            }
+            Engine::Cli => match self.lookup_cli(commit, &parts)? {
+                Some(e) if e.kind == "blob" => Ok(Some(self.git(["cat-file", "blob", &e.oid])?)),
+                _ => Ok(None),
+            },
+        }
     }
+
     /// Names of the entries of a directory at a commit (`""` = root); empty if absent.
-    pub fn list_dir(&self, _commit: &str, _path: &str) -> Result<Vec<String>, GitError> {
-        todo!()
+    pub fn list_dir(&self, commit: &str, path: &str) -> Result<Vec<String>, GitError> {
+        let parts = split_path(path)?;
+        let entries = match &self.engine {
+            Engine::Libgit2(_) => {
+                let repo = self.git2();
+                let root = find_commit(&repo, commit)?
+                    .tree()
+                    .map_err(|e| libgit2("cannot read the commit's tree", e))?;
+                let tree = if parts.is_empty() {
+                    root
+                } else {
+                    let entry = match root.get_path(Path::new(path.trim_end_matches('/'))) {
+                        Ok(e) => e,
+                        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(vec![]),
+                        Err(e) => return Err(libgit2(&format!("cannot look up {path}"), e)),
+                    };
+                    if entry.kind() != Some(git2::ObjectType::Tree) {
+                        return Ok(vec![]);
+                    }
+                    repo.find_tree(entry.id())
+                        .map_err(|e| libgit2(&format!("cannot read directory {path}"), e))?
+                };
+                tree.iter()
+                    .map(|e| e.name_bytes().to_vec())
+                    .collect::<Vec<_>>()
+            }
+            Engine::Cli => {
+                let tree = if parts.is_empty() {
+                    self.resolve_cli(commit, "tree")?
+                } else {
+                    match self.lookup_cli(commit, &parts)? {
+                        Some(e) if e.kind == "tree" => e.oid,
+                        _ => return Ok(vec![]),
+                    }
+                };
+                self.ls_tree(&tree)?.into_iter().map(|e| e.name).collect()
+            }
+        };
+        Ok(entries
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect())
     }
+
     /// Writes the commit's whole tree into `dest` (which must exist and be empty):
     /// regular files, executable bits and symlinks; submodules are left out.
-    pub fn export(&self, _commit: &str, _dest: &Path) -> Result<(), GitError> {
-        todo!()
+    pub fn export(&self, commit: &str, dest: &Path) -> Result<(), GitError> {
+        let empty = std::fs::read_dir(dest)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !empty {
+            return Err(GitError::DestNotEmpty(dest.to_path_buf()));
+        }
+        match &self.engine {
+            Engine::Libgit2(_) => {
+                let repo = self.git2();
+                let tree = find_commit(&repo, commit)?
+                    .tree()
+                    .map_err(|e| libgit2("cannot read the commit's tree", e))?;
+                export_tree(&repo, &tree, dest, "")
+            }
+            Engine::Cli => self.export_cli(commit, dest),
+        }
     }
+
+    // ---- libgit2 backend -------------------------------------------------
+
+    fn git2(&self) -> MutexGuard<'_, git2::Repository> {
+        match &self.engine {
+            // A panic while holding the lock cannot leave the read-only handle
+            // inconsistent, so a poisoned lock is still usable.
+            Engine::Libgit2(m) => m.lock().unwrap_or_else(|p| p.into_inner()),
+            Engine::Cli => unreachable!("libgit2 handle requested for a CLI-backed repo"),
+        }
+    }
+
+    fn tag_libgit2(&self, name: &str, refname: &str) -> Result<Option<TagInfo>, GitError> {
+        let repo = self.git2();
+        let reference = match repo.find_reference(refname) {
+            Ok(r) => r,
+            // Invalid names cannot name an existing tag either.
+            Err(e)
+                if matches!(
+                    e.code(),
+                    git2::ErrorCode::NotFound | git2::ErrorCode::InvalidSpec
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(libgit2(&format!("cannot read tag {name}"), e)),
+        };
+        let target = reference
+            .resolve()
+            .ok()
+            .and_then(|r| r.target())
+            .ok_or_else(|| GitError::Libgit2(format!("tag {name} is a dangling reference")))?;
+        let object = repo
+            .find_object(target, None)
+            .map_err(|e| libgit2(&format!("cannot read the object tag {name} points at"), e))?;
+        let annotated = object.as_tag().map(|t| {
+            let message =
+                String::from_utf8_lossy(t.message_bytes().unwrap_or_default()).into_owned();
+            let tagger = t.tagger();
+            AnnotatedTag {
+                object_name: String::from_utf8_lossy(t.name_bytes()).into_owned(),
+                tagger_name: tagger
+                    .as_ref()
+                    .map(|s| String::from_utf8_lossy(s.name_bytes()).into_owned()),
+                tagger_email: tagger
+                    .as_ref()
+                    .map(|s| String::from_utf8_lossy(s.email_bytes()).into_owned()),
+                tagger_time: tagger.as_ref().map(|s| s.when().seconds()),
+                signed: is_signed(&message),
+                message,
+            }
+        });
+        // peel() follows nested tags all the way down.
+        let commit = object
+            .peel_to_commit()
+            .map_err(|_| GitError::TagNotACommit {
+                tag: name.to_string(),
+            })?;
+        Ok(Some(TagInfo {
+            name: name.to_string(),
+            ref_target: target.to_string(),
+            commit: commit.id().to_string(),
+            commit_time: commit.time().seconds(),
+            annotated,
+        }))
+    }
+
+    // ---- CLI backend -----------------------------------------------------
+
+    /// Runs git against this repository; `Ok(None)` when it exits non-zero.
+    fn git_opt<I, S>(&self, args: I) -> Result<Option<Vec<u8>>, GitError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        match self.git(args) {
+            Ok(out) => Ok(Some(out)),
+            Err(GitError::Command { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn git<I, S>(&self, args: I) -> Result<Vec<u8>, GitError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.git_command();
+        cmd.args(args);
+        run(cmd)
+    }
+
+    fn git_command(&self) -> Command {
+        let mut cmd = git_base();
+        // Pin the repository we discovered; an inherited GIT_DIR (e.g. inside
+        // a hook) must not redirect us elsewhere.
+        cmd.env("GIT_DIR", &self.git_dir)
+            .env_remove("GIT_WORK_TREE")
+            .current_dir(&self.workdir);
+        cmd
+    }
+
+    /// Full object id of `rev^{kind}`; `rev` must be hex so it cannot be
+    /// read as an option or as revision syntax.
+    fn resolve_cli(&self, rev: &str, kind: &str) -> Result<String, GitError> {
+        check_hex(rev)?;
+        let spec = format!("{rev}^{{{kind}}}");
+        self.git_opt(["rev-parse", "--verify", "--quiet", &spec])?
+            .map(|o| trim_line(&o))
+            .ok_or_else(|| GitError::UnknownCommit(rev.to_string()))
+    }
+
+    fn ls_tree(&self, tree: &str) -> Result<Vec<TreeEntry>, GitError> {
+        let out = self.git(["ls-tree", "-z", "--full-tree", tree])?;
+        out.split(|&b| b == 0)
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                parse_ls_tree(r).ok_or_else(|| GitError::Command {
+                    args: format!("ls-tree -z {tree}"),
+                    stderr: format!("unexpected output line {:?}", String::from_utf8_lossy(r)),
+                })
+            })
+            .collect()
+    }
+
+    /// Walks `parts` from the commit's root tree one level at a time, matching
+    /// names exactly (no pathspec or revision syntax involved).
+    fn lookup_cli(&self, commit: &str, parts: &[&str]) -> Result<Option<TreeEntry>, GitError> {
+        let mut tree = self.resolve_cli(commit, "tree")?;
+        let (last, dirs) = parts.split_last().expect("non-empty path");
+        for dir in dirs {
+            match self.find_entry(&tree, dir)? {
+                Some(e) if e.kind == "tree" => tree = e.oid,
+                _ => return Ok(None),
+            }
+        }
+        self.find_entry(&tree, last)
+    }
+
+    fn find_entry(&self, tree: &str, name: &str) -> Result<Option<TreeEntry>, GitError> {
+        Ok(self
+            .ls_tree(tree)?
+            .into_iter()
+            .find(|e| e.name == name.as_bytes()))
+    }
+
+    fn tag_cli(&self, name: &str, refname: &str) -> Result<Option<TagInfo>, GitError> {
+        // for-each-ref treats its argument as a pattern (prefix/glob), so
+        // keep only the exact refname.
+        let out = self.git([
+            "for-each-ref",
+            "--format=%(refname)%00%(objectname)%00%(objecttype)",
+            refname,
+        ])?;
+        let out = String::from_utf8_lossy(&out);
+        let Some((target, kind)) = out.lines().find_map(|l| {
+            let mut f = l.split('\0');
+            (f.next()? == refname).then_some(())?;
+            Some((f.next()?.to_string(), f.next()?.to_string()))
+        }) else {
+            return Ok(None);
+        };
+        let annotated = if kind == "tag" {
+            let raw = self.git(["cat-file", "tag", &target])?;
+            Some(parse_tag(&raw))
+        } else {
+            None
+        };
+        let commit = match self.resolve_cli(&target, "commit") {
+            Err(GitError::UnknownCommit(_)) => {
+                return Err(GitError::TagNotACommit {
+                    tag: name.to_string(),
+                });
+            }
+            other => other?,
+        };
+        let commit_time = self.commit_time(&commit)?;
+        Ok(Some(TagInfo {
+            name: name.to_string(),
+            ref_target: target,
+            commit,
+            commit_time,
+            annotated,
+        }))
+    }
+
+    fn export_cli(&self, commit: &str, dest: &Path) -> Result<(), GitError> {
+        let oid = self.resolve_cli(commit, "commit")?;
+        // git archive writes submodules as empty directories; find them so
+        // they can be left out like the libgit2 backend does.
+        let gitlinks: Vec<PathBuf> = self
+            .git(["ls-tree", "-r", "-z", "--full-tree", &oid])?
+            .split(|&b| b == 0)
+            .filter_map(parse_ls_tree)
+            .filter(|e| e.mode == MODE_GITLINK)
+            .map(|e| PathBuf::from(String::from_utf8_lossy(&e.name).into_owned()))
+            .collect();
+
+        let args = ["archive", "--format=tar", oid.as_str()];
+        let mut cmd = self.git_command();
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(GitError::Spawn)?;
+        let mut stderr = child.stderr.take().expect("piped");
+        // Drain stderr concurrently so a chatty git cannot block on a full pipe.
+        let stderr_reader = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = stderr.read_to_end(&mut s);
+            s
+        });
+        let unpacked = unpack_tar(child.stdout.take().expect("piped"), dest, &gitlinks);
+        let status = child.wait().map_err(GitError::Spawn)?;
+        let stderr = stderr_reader.join().unwrap_or_default();
+        match unpacked {
+            // We stopped reading (refused entry, full disk): git then dies of
+            // a broken pipe, so our error is the one that explains it.
+            Err(Unpack::Write(e)) => Err(e),
+            _ if !status.success() => Err(command_error(&args.map(OsStr::new), &stderr)),
+            Err(Unpack::Stream(e)) => Err(e),
+            Ok(()) => Ok(()),
+        }
+    }
+}
+
+// ---- discovery -----------------------------------------------------------
+
+/// libgit2 (1.9, no experimental SHA-256) may open repositories whose refs or
+/// objects it cannot actually read; check the extensions ourselves.
+fn libgit2_can_serve(repo: &git2::Repository) -> bool {
+    let Ok(config) = repo.config() else {
+        return false;
+    };
+    let get = |key: &str| config.get_string(key).ok().map(|v| v.to_ascii_lowercase());
+    let refs_ok = get("extensions.refstorage").is_none_or(|v| v == "files");
+    let objects_ok = get("extensions.objectformat").is_none_or(|v| v == "sha1");
+    refs_ok && objects_ok
+}
+
+fn discover_cli(path: &Path) -> Result<Repo, GitError> {
+    let rev_parse = |args: &[&str]| -> Result<Vec<String>, GitError> {
+        let mut cmd = git_base();
+        // Look where we were asked to, like libgit2's discover does.
+        cmd.arg("-C").arg(path).arg("rev-parse").args(args);
+        cmd.env_remove("GIT_DIR").env_remove("GIT_WORK_TREE");
+        match run(cmd) {
+            Ok(out) => Ok(String::from_utf8_lossy(&out)
+                .lines()
+                .map(str::to_string)
+                .collect()),
+            Err(GitError::Command { stderr, .. }) if stderr.contains("not a git repository") => {
+                Err(GitError::NotARepository {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(GitError::Command { args, stderr })
+                if stderr.contains("unknown repository extension") =>
+            {
+                Err(GitError::Command {
+                    args,
+                    stderr: format!(
+                        "{stderr} (this repository needs a newer git: reftable refs need \
+                         git 2.45 or newer, SHA-256 objects git 2.29 or newer)"
+                    ),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    };
+    let out = rev_parse(&["--is-bare-repository", "--absolute-git-dir"])?;
+    let [bare, git_dir] = out.as_slice() else {
+        return Err(GitError::Command {
+            args: "rev-parse --is-bare-repository --absolute-git-dir".into(),
+            stderr: format!("unexpected output {out:?}"),
+        });
+    };
+    let git_dir = normalize(Path::new(git_dir));
+    let workdir = if bare == "true" {
+        git_dir.clone()
+    } else {
+        let top = rev_parse(&["--show-toplevel"])?;
+        match top.first() {
+            Some(t) => normalize(Path::new(t)),
+            // Inside the git dir of a non-bare repository: no toplevel to show.
+            None => git_dir.clone(),
+        }
+    };
+    Ok(Repo {
+        engine: Engine::Cli,
+        workdir,
+        git_dir,
+    })
+}
+
+fn normalize(path: &Path) -> PathBuf {
+    // Canonical and without libgit2's trailing slash, so both backends agree.
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.components().collect())
+}
+
+// ---- running git -----------------------------------------------------------
+
+fn git_base() -> Command {
+    let mut cmd = Command::new("git");
+    // Stable, parseable messages; everything else of the user's setup
+    // (config, safe.directory, object quarantine in hooks) is respected.
+    cmd.env("LC_ALL", "C")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run(mut cmd: Command) -> Result<Vec<u8>, GitError> {
+    let out = cmd.output().map_err(GitError::Spawn)?;
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        let args: Vec<&OsStr> = cmd.get_args().collect();
+        Err(command_error(&args, &out.stderr))
+    }
+}
+
+fn command_error(args: &[&OsStr], stderr: &[u8]) -> GitError {
+    let args = args
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let stderr = String::from_utf8_lossy(stderr).trim().to_string();
+    GitError::Command {
+        args,
+        stderr: if stderr.is_empty() {
+            "(no error output)".into()
+        } else {
+            stderr
+        },
+    }
+}
+
+fn trim_line(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).trim().to_string()
+}
+
+fn libgit2(context: &str, e: git2::Error) -> GitError {
+    GitError::Libgit2(format!("{context}: {}", e.message()))
+}
+
+// ---- input validation ------------------------------------------------------
+
+fn check_hex(id: &str) -> Result<(), GitError> {
+    if (4..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(GitError::InvalidObjectId(id.to_string()))
+    }
+}
+
+fn find_commit<'r>(repo: &'r git2::Repository, id: &str) -> Result<git2::Commit<'r>, GitError> {
+    check_hex(id)?;
+    let object = repo
+        .find_object_by_prefix(id, None)
+        .map_err(|e| match e.code() {
+            git2::ErrorCode::NotFound => GitError::UnknownCommit(id.to_string()),
+            _ => libgit2(&format!("cannot look up {id}"), e),
+        })?;
+    object
+        .peel_to_commit()
+        .map_err(|_| GitError::UnknownCommit(id.to_string()))
+}
+
+/// Splits a repository-relative path; `""` (the root) gives no parts.
+fn split_path(path: &str) -> Result<Vec<&str>, GitError> {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(vec![]);
+    }
+    let invalid = |reason| GitError::InvalidPath {
+        path: path.to_string(),
+        reason,
+    };
+    if trimmed.starts_with('/') {
+        return Err(invalid("must be relative to the repository root"));
+    }
+    let parts: Vec<&str> = trimmed.split('/').collect();
+    for p in &parts {
+        match *p {
+            "" => return Err(invalid("contains an empty component")),
+            "." | ".." => return Err(invalid("must not contain . or .. components")),
+            _ if p.contains('\0') => return Err(invalid("contains a NUL byte")),
+            _ => {}
+        }
+    }
+    Ok(parts)
+}
+
+// ---- parsing git's raw output ---------------------------------------------
+
+/// Splits a raw commit/tag object into headers (continuation lines joined
+/// with `\n`) and the message after the first blank line.
+fn parse_object(raw: &[u8]) -> (Vec<(String, String)>, String) {
+    let text = String::from_utf8_lossy(raw);
+    let (head, message) = match text.find("\n\n") {
+        Some(i) => (&text[..i], &text[i + 2..]),
+        None => (text.trim_end_matches('\n'), ""),
+    };
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for line in head.split('\n') {
+        if let Some(cont) = line.strip_prefix(' ') {
+            if let Some((_, v)) = headers.last_mut() {
+                v.push('\n');
+                v.push_str(cont);
+            }
+        } else {
+            let (k, v) = line.split_once(' ').unwrap_or((line, ""));
+            headers.push((k.to_string(), v.to_string()));
+        }
+    }
+    (headers, message.to_string())
+}
+
+fn parse_tag(raw: &[u8]) -> AnnotatedTag {
+    let (headers, message) = parse_object(raw);
+    let header = |k: &str| {
+        headers
+            .iter()
+            .find(|(h, _)| h == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let (tagger_name, tagger_email, tagger_time) =
+        header("tagger").map(parse_ident).unwrap_or_default();
+    // A signature over the compat-hash form of the tag lives in a header.
+    let header_sig = header("gpgsig").is_some() || header("gpgsig-sha256").is_some();
+    AnnotatedTag {
+        object_name: header("tag").unwrap_or_default().to_string(),
+        tagger_name,
+        tagger_email,
+        tagger_time,
+        signed: header_sig || is_signed(&message),
+        message,
+    }
+}
+
+/// `Name <email> 1700000000 +0100` → (name, email, time).
+fn parse_ident(ident: &str) -> (Option<String>, Option<String>, Option<i64>) {
+    let (Some(lt), Some(gt)) = (ident.find('<'), ident.rfind('>')) else {
+        return (Some(ident.trim().to_string()), None, None);
+    };
+    if gt < lt {
+        return (Some(ident.trim().to_string()), None, None);
+    }
+    let name = ident[..lt].trim().to_string();
+    let email = ident[lt + 1..gt].to_string();
+    let time = ident[gt + 1..]
+        .split_whitespace()
+        .next()
+        .and_then(|t| t.parse().ok());
+    (Some(name), Some(email), time)
+}
+
+fn is_signed(message: &str) -> bool {
+    SIGNATURE_MARKERS.iter().any(|m| message.contains(m))
+}
+
+/// `<mode> SP <type> SP <oid> TAB <name>` (one `ls-tree -z` record).
+fn parse_ls_tree(record: &[u8]) -> Option<TreeEntry> {
+    let tab = record.iter().position(|&b| b == b'\t')?;
+    let meta = std::str::from_utf8(&record[..tab]).ok()?;
+    let mut f = meta.split(' ');
+    let mode = u32::from_str_radix(f.next()?, 8).ok()?;
+    let kind = f.next()?.to_string();
+    let oid = f.next()?.to_string();
+    Some(TreeEntry {
+        mode,
+        kind,
+        oid,
+        name: record[tab + 1..].to_vec(),
+    })
+}
+
+// ---- export ------------------------------------------------------------------
+
+/// Refuses names that could write outside the destination or into a git dir,
+/// even though well-formed trees never contain them.
+fn check_entry_name(name: &[u8], path: &str) -> Result<(), GitError> {
+    let reason = if name.is_empty() {
+        "empty name"
+    } else if name.contains(&b'/') || name.contains(&b'\\') || name.contains(&0) {
+        "name contains a path separator"
+    } else if name == b"." || name == b".." {
+        "name is . or .."
+    } else if name.eq_ignore_ascii_case(b".git") {
+        "name is .git"
+    } else {
+        return Ok(());
+    };
+    Err(GitError::UnsafeEntry {
+        path: path.to_string(),
+        reason,
+    })
+}
+
+fn io_err(context: String) -> impl FnOnce(std::io::Error) -> GitError {
+    move |source| GitError::Io { context, source }
+}
+
+fn export_tree(
+    repo: &git2::Repository,
+    tree: &git2::Tree<'_>,
+    dir: &Path,
+    prefix: &str,
+) -> Result<(), GitError> {
+    for entry in tree.iter() {
+        let name = entry.name_bytes();
+        let rel = format!("{prefix}{}", String::from_utf8_lossy(name));
+        check_entry_name(name, &rel)?;
+        let target = dir.join(os_str_from_bytes(name)?);
+        let mode = u32::try_from(entry.filemode_raw()).unwrap_or(0);
+        let read_blob = || {
+            repo.find_blob(entry.id())
+                .map_err(|e| libgit2(&format!("cannot read {rel}"), e))
+        };
+        match mode {
+            MODE_GITLINK => continue,
+            MODE_TREE => {
+                // create_dir (not create_dir_all) fails on an existing path,
+                // so a duplicate or symlinked name cannot redirect writes.
+                std::fs::create_dir(&target)
+                    .map_err(io_err(format!("cannot create {}", target.display())))?;
+                let sub = repo
+                    .find_tree(entry.id())
+                    .map_err(|e| libgit2(&format!("cannot read directory {rel}"), e))?;
+                export_tree(repo, &sub, &target, &format!("{rel}/"))?;
+            }
+            MODE_LINK => {
+                let blob = read_blob()?;
+                write_symlink(blob.content(), &target)?;
+            }
+            _ if mode & 0o170000 == 0o100000 => {
+                let blob = read_blob()?;
+                write_file(blob.content(), &target, mode == MODE_EXEC)?;
+            }
+            _ => {
+                return Err(GitError::UnsafeEntry {
+                    path: rel,
+                    reason: "unknown file mode",
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_file(content: &[u8], target: &Path, executable: bool) -> Result<(), GitError> {
+    use std::io::Write;
+    let ctx = || format!("cannot write {}", target.display());
+    let mut opts = std::fs::OpenOptions::new();
+    // create_new: never follow or overwrite something already there.
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(if executable { 0o755 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = executable;
+    let mut file = opts.open(target).map_err(io_err(ctx()))?;
+    file.write_all(content).map_err(io_err(ctx()))?;
+    #[cfg(unix)]
+    if executable {
+        // The creation mode is reduced by the umask; git checks out 755.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o755))
+            .map_err(io_err(ctx()))?;
+    }
+    Ok(())
+}
+
+fn write_symlink(link_target: &[u8], target: &Path) -> Result<(), GitError> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(os_str_from_bytes(link_target)?, target).map_err(io_err(
+            format!("cannot create symlink {}", target.display()),
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        // Like git with core.symlinks=false: a file holding the target.
+        write_file(link_target, target, false)
+    }
+}
+
+#[cfg(unix)]
+fn os_str_from_bytes(b: &[u8]) -> Result<&OsStr, GitError> {
+    use std::os::unix::ffi::OsStrExt;
+    Ok(OsStr::from_bytes(b))
+}
+
+#[cfg(not(unix))]
+fn os_str_from_bytes(b: &[u8]) -> Result<&OsStr, GitError> {
+    std::str::from_utf8(b)
+        .map(OsStr::new)
+        .map_err(|_| GitError::UnsafeEntry {
+            path: String::from_utf8_lossy(b).into_owned(),
+            reason: "name is not valid UTF-8",
+        })
+}
+
+/// Why unpacking stopped: a bad stream (git's own error explains it better)
+/// or something on our side.
+enum Unpack {
+    Stream(GitError),
+    Write(GitError),
+}
+
+fn unpack_tar(stream: impl Read, dest: &Path, gitlinks: &[PathBuf]) -> Result<(), Unpack> {
+    let tar_err = |source| {
+        Unpack::Stream(GitError::Io {
+            context: "cannot read the tar stream from git archive".into(),
+            source,
+        })
+    };
+    let refuse = |path: &Path, reason| {
+        Unpack::Write(GitError::UnsafeEntry {
+            path: path.display().to_string(),
+            reason,
+        })
+    };
+    let mut archive = tar::Archive::new(stream);
+    for entry in archive.entries().map_err(tar_err)? {
+        let mut entry = entry.map_err(tar_err)?;
+        let path = entry.path().map_err(tar_err)?.into_owned();
+        let kind = entry.header().entry_type();
+        if kind.is_pax_global_extensions() {
+            continue; // git's commit-id comment
+        }
+        if !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
+            return Err(refuse(&path, "unexpected archive entry type"));
+        }
+        if kind.is_dir() && gitlinks.contains(&path) {
+            continue; // submodule placeholder
+        }
+        if path
+            .components()
+            .any(|c| matches!(c, Component::Normal(n) if n.eq_ignore_ascii_case(".git")))
+        {
+            return Err(refuse(&path, "name is .git"));
+        }
+        // unpack_in refuses `..`, absolute paths and writes through symlinks
+        // that leave `dest`; it reports such entries as skipped.
+        let inside = entry.unpack_in(dest).map_err(|source| {
+            Unpack::Write(GitError::Io {
+                context: format!("cannot write {} into {}", path.display(), dest.display()),
+                source,
+            })
+        })?;
+        if !inside {
+            return Err(refuse(&path, "would be written outside the destination"));
+        }
+    }
+    Ok(())
 }
 
 // Repository set-up through the git CLI, for the demo (and tests): the same

@@ -842,7 +842,8 @@ fn existing_local(
 fn atomic_copy_noclobber(src: &Path, dest: &Path) -> Result<Option<String>, RepositoryError> {
     let dir = dest.parent().expect("dest is inside a project directory");
     let mut input = File::open(src).map_err(|e| io_error(src, "open", e))?;
-    let mut tmp = fsutil::temp_file_in(dir).map_err(|e| io_error(dir, "create a temp file in", e))?;
+    let mut tmp =
+        fsutil::temp_file_in(dir).map_err(|e| io_error(dir, "create a temp file in", e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -861,7 +862,8 @@ fn atomic_copy_noclobber(src: &Path, dest: &Path) -> Result<Option<String>, Repo
 /// Replaces `dest` with `contents` atomically.
 fn atomic_write(dest: &Path, contents: &[u8]) -> Result<(), RepositoryError> {
     let dir = dest.parent().expect("index files live in a directory");
-    let mut tmp = fsutil::temp_file_in(dir).map_err(|e| io_error(dir, "create a temp file in", e))?;
+    let mut tmp =
+        fsutil::temp_file_in(dir).map_err(|e| io_error(dir, "create a temp file in", e))?;
     tmp.write_all(contents)
         .map_err(|e| io_error(tmp.path(), "write", e))?;
     // Temp files are 0600; an index is meant to be read by others (web servers).
@@ -1214,4 +1216,3 @@ mod tests {
         );
     }
 }
-

@@ -17,14 +17,21 @@ fn project_with_server(extra: &str) -> (Project, PypiServer) {
     let project = Project::sample(&[]);
     project.configure(
         "testindex",
-        &format!("\n[repository.testindex]\nurl = \"{}\"\n{extra}", server.url),
+        &format!(
+            "\n[repository.testindex]\nurl = \"{}\"\n{extra}",
+            server.url
+        ),
     );
     (project, server)
 }
 
 #[track_caller]
 fn assert_nothing_published(server: &PypiServer) {
-    assert_eq!(files_in(&server.packages_dir), Vec::<String>::new(), "something reached the index");
+    assert_eq!(
+        files_in(&server.packages_dir),
+        Vec::<String>::new(),
+        "something reached the index"
+    );
 }
 
 #[test]
@@ -33,15 +40,28 @@ fn init_then_release_publishes_exactly_that_package_and_pip_installs_it() {
     let project = Project::sample(&[]);
     let init = project.run(&["init", "--yes"]);
     init.assert_ok();
-    assert!(init.stdout.contains("tags = [\"hf-local-v{version}\"]"), "{}", init.stdout);
-    assert!(init.stdout.contains("tags = [\"otobo-znuny-v{version}\"]"), "{}", init.stdout);
+    assert!(
+        init.stdout.contains("tags = [\"hf-local-v{version}\"]"),
+        "{}",
+        init.stdout
+    );
+    assert!(
+        init.stdout.contains("tags = [\"otobo-znuny-v{version}\"]"),
+        "{}",
+        init.stdout
+    );
     // A second init refuses to overwrite.
-    project.run(&["init", "--yes"]).assert_fails(2, "already exists; pass --force");
+    project
+        .run(&["init", "--yes"])
+        .assert_fails(2, "already exists; pass --force");
 
     let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
     project.write(
         "tagpub.toml",
-        &format!("{config}\n[repository.testindex]\nurl = \"{}\"\n", server.url),
+        &format!(
+            "{config}\n[repository.testindex]\nurl = \"{}\"\n",
+            server.url
+        ),
     );
     project.commit("add tagpub config");
     project.tag("hf-local-v1.0.0");
@@ -52,7 +72,13 @@ fn init_then_release_publishes_exactly_that_package_and_pip_installs_it() {
         &server.token,
     );
     release.assert_ok();
-    assert!(release.stderr.contains("published open-ticket-ai-hf-local 1.0.0 to testindex and verified"), "{}", release.stderr);
+    assert!(
+        release
+            .stderr
+            .contains("published open-ticket-ai-hf-local 1.0.0 to testindex and verified"),
+        "{}",
+        release.stderr
+    );
     assert_eq!(files_in(&server.packages_dir), HF_FILES);
     assert!(!release.stderr.contains(&server.token) && !release.stdout.contains(&server.token));
 
@@ -66,13 +92,26 @@ fn init_then_release_publishes_exactly_that_package_and_pip_installs_it() {
         .unwrap();
     assert!(status.success());
     let pip = std::process::Command::new(venv.join("bin/pip"))
-        .args(["install", "--disable-pip-version-check", "--no-deps", "--index-url", &server.simple_url])
+        .args([
+            "install",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--index-url",
+            &server.simple_url,
+        ])
         .arg("open-ticket-ai-hf-local==1.0.0")
         .output()
         .unwrap();
-    assert!(pip.status.success(), "{}", String::from_utf8_lossy(&pip.stderr));
+    assert!(
+        pip.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pip.stderr)
+    );
     let shown = std::process::Command::new(venv.join("bin/python"))
-        .args(["-c", "import importlib.metadata as m; print(m.version('open-ticket-ai-hf-local'))"])
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('open-ticket-ai-hf-local'))",
+        ])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&shown.stdout).trim(), "1.0.0");
@@ -88,39 +127,77 @@ fn each_tag_releases_its_own_package_and_a_second_run_is_a_no_op() {
         .assert_ok();
     assert_eq!(
         files_in(&server.packages_dir),
-        ["open_ticket_ai-1.0.0-py3-none-any.whl", "open_ticket_ai-1.0.0.tar.gz"]
+        [
+            "open_ticket_ai-1.0.0-py3-none-any.whl",
+            "open_ticket_ai-1.0.0.tar.gz"
+        ]
     );
     project
-        .run_with_token(&["release", "otobo-znuny-v1.0.0"], "PYPI_API_TOKEN", &server.token)
+        .run_with_token(
+            &["release", "otobo-znuny-v1.0.0"],
+            "PYPI_API_TOKEN",
+            &server.token,
+        )
         .assert_ok();
     assert_eq!(files_in(&server.packages_dir).len(), 4);
-    let core_sdist = std::fs::read(server.packages_dir.join("open_ticket_ai-1.0.0.tar.gz")).unwrap();
+    let core_sdist =
+        std::fs::read(server.packages_dir.join("open_ticket_ai-1.0.0.tar.gz")).unwrap();
 
     let again = project.run_with_token(&["release", "v1.0.0"], "PYPI_API_TOKEN", &server.token);
     again.assert_ok();
-    assert!(again.stderr.contains("already complete"), "{}", again.stderr);
-    assert!(again.stderr.contains("reusing the files built"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("already complete"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again.stderr.contains("reusing the files built"),
+        "{}",
+        again.stderr
+    );
     assert_eq!(files_in(&server.packages_dir).len(), 4);
-    assert_eq!(std::fs::read(server.packages_dir.join("open_ticket_ai-1.0.0.tar.gz")).unwrap(), core_sdist);
+    assert_eq!(
+        std::fs::read(server.packages_dir.join("open_ticket_ai-1.0.0.tar.gz")).unwrap(),
+        core_sdist
+    );
 }
 
 #[test]
 fn package_token_env_is_used_and_dry_run_uploads_nothing() {
     let (project, server) = project_with_server("");
     project.tag("hf-local-v1.0.0");
-    let plan = project.run_with_token(&["plan", "hf-local-v1.0.0"], "PYPI_API_TOKEN_HF_LOCAL", &server.token);
+    let plan = project.run_with_token(
+        &["plan", "hf-local-v1.0.0"],
+        "PYPI_API_TOKEN_HF_LOCAL",
+        &server.token,
+    );
     plan.assert_ok();
-    assert!(plan.stderr.contains("environment variable PYPI_API_TOKEN_HF_LOCAL"), "{}", plan.stderr);
+    assert!(
+        plan.stderr
+            .contains("environment variable PYPI_API_TOKEN_HF_LOCAL"),
+        "{}",
+        plan.stderr
+    );
 
     let dry = project.run(&["release", "--dry-run", "hf-local-v1.0.0"]);
     dry.assert_ok();
     assert!(dry.stderr.contains("nothing uploaded"), "{}", dry.stderr);
     assert_nothing_published(&server);
-    let artifacts = project.state.join("data/releases/open-ticket-ai-hf-local/1.0.0");
-    assert!(dry.stderr.contains(&artifacts.display().to_string()), "{}", dry.stderr);
+    let artifacts = project
+        .state
+        .join("data/releases/open-ticket-ai-hf-local/1.0.0");
+    assert!(
+        dry.stderr.contains(&artifacts.display().to_string()),
+        "{}",
+        dry.stderr
+    );
 
     project
-        .run_with_token(&["release", "hf-local-v1.0.0"], "PYPI_API_TOKEN_HF_LOCAL", &server.token)
+        .run_with_token(
+            &["release", "hf-local-v1.0.0"],
+            "PYPI_API_TOKEN_HF_LOCAL",
+            &server.token,
+        )
         .assert_ok();
     assert_eq!(files_in(&server.packages_dir), HF_FILES);
 }
@@ -132,8 +209,18 @@ fn plan_reports_every_check_as_text_and_json() {
     let plan = project.run(&["plan", "v1.0.0"]);
     // No token in the environment: the plan fails on exactly that.
     plan.assert_fails(1, "✗ token: no token for `open-ticket-ai` on testindex");
-    for line in ["✓ annotated", "✓ tag name", "✓ name", "✓ version", "✓ changelog: CHANGELOG.md mentions 1.0.0"] {
-        assert!(plan.stderr.contains(line), "missing {line}:\n{}", plan.stderr);
+    for line in [
+        "✓ annotated",
+        "✓ tag name",
+        "✓ name",
+        "✓ version",
+        "✓ changelog: CHANGELOG.md mentions 1.0.0",
+    ] {
+        assert!(
+            plan.stderr.contains(line),
+            "missing {line}:\n{}",
+            plan.stderr
+        );
     }
     let json = project.run(&["plan", "v1.0.0", "--json", "--repository", "local"]);
     json.assert_ok();
@@ -142,8 +229,17 @@ fn plan_reports_every_check_as_text_and_json() {
     assert_eq!(value["plan"]["package"], "open-ticket-ai");
     assert_eq!(value["plan"]["version"], "1.0.0");
     assert_eq!(value["plan"]["repository"], "local");
-    assert_eq!(value["plan"]["commit"], git(&project.root, &["rev-parse", "HEAD"]));
-    assert!(value["plan"]["checks"].as_array().unwrap().iter().all(|c| c["status"] == "pass"));
+    assert_eq!(
+        value["plan"]["commit"],
+        git(&project.root, &["rev-parse", "HEAD"])
+    );
+    assert!(
+        value["plan"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "pass")
+    );
 }
 
 #[test]
@@ -154,10 +250,18 @@ fn changelog_without_the_version_warns_or_fails_when_required() {
     project.tag("v1.0.0");
     let plan = project.run(&["plan", "v1.0.0", "--repository", "local"]);
     plan.assert_ok();
-    assert!(plan.stderr.contains("! changelog: CHANGELOG.md does not mention 1.0.0"), "{}", plan.stderr);
+    assert!(
+        plan.stderr
+            .contains("! changelog: CHANGELOG.md does not mention 1.0.0"),
+        "{}",
+        plan.stderr
+    );
 
     let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
-    project.write("tagpub.toml", &config.replace("[defaults]\n", "[defaults]\nrequire-changelog = true\n"));
+    project.write(
+        "tagpub.toml",
+        &config.replace("[defaults]\n", "[defaults]\nrequire-changelog = true\n"),
+    );
     project
         .run(&["plan", "v1.0.0", "--repository", "local"])
         .assert_fails(1, "✗ changelog: CHANGELOG.md does not mention 1.0.0");
@@ -170,7 +274,11 @@ fn lightweight_tag_is_refused() {
     let (project, server) = project_with_server("");
     git(&project.root, &["tag", "hf-local-v1.0.0"]);
     project
-        .run_with_token(&["release", "hf-local-v1.0.0"], "PYPI_API_TOKEN", &server.token)
+        .run_with_token(
+            &["release", "hf-local-v1.0.0"],
+            "PYPI_API_TOKEN",
+            &server.token,
+        )
         .assert_fails(1, "is a lightweight tag; releases need an annotated tag");
     assert_nothing_published(&server);
 }
@@ -181,7 +289,13 @@ fn tag_version_must_equal_pyproject_at_the_tagged_commit() {
     project.tag("hf-local-v1.0.1");
     // The working tree says 1.0.1, but the tagged commit does not: only the
     // commit counts.
-    tagpub::sample::set_version(&project.root, "src/open_ticket_ai_hf_local", "1.0.0", "1.0.1").unwrap();
+    tagpub::sample::set_version(
+        &project.root,
+        "src/open_ticket_ai_hf_local",
+        "1.0.0",
+        "1.0.1",
+    )
+    .unwrap();
     project
         .run_with_token(&["release", "hf-local-v1.0.1"], "PYPI_API_TOKEN", &server.token)
         .assert_fails(
@@ -197,13 +311,24 @@ fn tags_that_are_not_releases_are_refused_with_the_patterns() {
     let (project, server) = project_with_server("");
     project.tag("hf-local-vnext");
     project
-        .run_with_token(&["release", "hf-local-vnext"], "PYPI_API_TOKEN", &server.token)
+        .run_with_token(
+            &["release", "hf-local-vnext"],
+            "PYPI_API_TOKEN",
+            &server.token,
+        )
         .assert_fails(2, "`next` is not a PEP 440 version");
     project.tag("nightly-2026");
     project
-        .run_with_token(&["release", "nightly-2026"], "PYPI_API_TOKEN", &server.token)
+        .run_with_token(
+            &["release", "nightly-2026"],
+            "PYPI_API_TOKEN",
+            &server.token,
+        )
         .assert_fails(2, "matches no package")
-        .assert_fails(2, "open-ticket-ai-hf-local: `hf-local-v{version}`, `open-ticket-ai-hf-local-v{version}`");
+        .assert_fails(
+            2,
+            "open-ticket-ai-hf-local: `hf-local-v{version}`, `open-ticket-ai-hf-local-v{version}`",
+        );
     project
         .run(&["plan", "v9.9.9"])
         .assert_fails(2, "tag `v9.9.9` does not exist");
@@ -214,40 +339,72 @@ fn tags_that_are_not_releases_are_refused_with_the_patterns() {
 fn broken_configs_are_refused_with_location() {
     let (project, server) = project_with_server("");
     project.tag("v1.0.0");
-    project.write("tagpub.toml", "[[package]]\nname = \"open-ticket-ai\"\ntags = [\"v{version}\"\n");
-    project.run(&["release", "v1.0.0"]).assert_fails(2, "tagpub.toml:3:");
+    project.write(
+        "tagpub.toml",
+        "[[package]]\nname = \"open-ticket-ai\"\ntags = [\"v{version}\"\n",
+    );
+    project
+        .run(&["release", "v1.0.0"])
+        .assert_fails(2, "tagpub.toml:3:");
     project.write(
         "tagpub.toml",
         "[[package]]\nname = \"open-ticket-ai\"\ntags = [\"{version}\"]\n\n[[package]]\nname = \"other\"\npath = \"src/x\"\ntags = [\"v{version}\"]\n",
     );
+    project.run(&["release", "v1.0.0"]).assert_fails(
+        2,
+        "tag patterns `{version}` (open-ticket-ai) and `v{version}` (other) can match the same tag",
+    );
+    project.write(
+        "tagpub.toml",
+        "[[package]]\nname = \"open-ticket-ai\"\ntags = [\"v{version}\"]\nrepo = \"pypi\"\n",
+    );
     project
-        .run(&["release", "v1.0.0"])
-        .assert_fails(2, "tag patterns `{version}` (open-ticket-ai) and `v{version}` (other) can match the same tag");
-    project.write("tagpub.toml", "[[package]]\nname = \"open-ticket-ai\"\ntags = [\"v{version}\"]\nrepo = \"pypi\"\n");
-    project.run(&["plan", "v1.0.0"]).assert_fails(2, "tagpub.toml:4:1: unknown field `repo`");
+        .run(&["plan", "v1.0.0"])
+        .assert_fails(2, "tagpub.toml:4:1: unknown field `repo`");
     assert_nothing_published(&server);
 }
 
 #[test]
 fn a_failing_build_is_reported_with_its_output() {
     let (project, server) = project_with_server("");
-    let pyproject = std::fs::read_to_string(project.root.join("src/open_ticket_ai_hf_local/pyproject.toml")).unwrap();
+    let pyproject = std::fs::read_to_string(
+        project
+            .root
+            .join("src/open_ticket_ai_hf_local/pyproject.toml"),
+    )
+    .unwrap();
     project.write(
         "src/open_ticket_ai_hf_local/pyproject.toml",
-        &pyproject.replace("build-backend = \"hatchling.build\"", "build-backend = \"hatchling.no_such_module\""),
+        &pyproject.replace(
+            "build-backend = \"hatchling.build\"",
+            "build-backend = \"hatchling.no_such_module\"",
+        ),
     );
     project.commit("break the build");
     project.tag("hf-local-v1.0.0");
-    let run = project.run_with_token(&["release", "hf-local-v1.0.0"], "PYPI_API_TOKEN", &server.token);
-    run.assert_fails(1, "the build failed").assert_fails(1, "no_such_module").assert_fails(1, "Full log:");
+    let run = project.run_with_token(
+        &["release", "hf-local-v1.0.0"],
+        "PYPI_API_TOKEN",
+        &server.token,
+    );
+    run.assert_fails(1, "the build failed")
+        .assert_fails(1, "no_such_module")
+        .assert_fails(1, "Full log:");
     assert_nothing_published(&server);
 
     // A pyproject.toml that is not TOML fails the plan before any build.
-    project.write("src/open_ticket_ai_otobo_znuny_plugin/pyproject.toml", "[project\nname = \"x\"\n");
+    project.write(
+        "src/open_ticket_ai_otobo_znuny_plugin/pyproject.toml",
+        "[project\nname = \"x\"\n",
+    );
     project.commit("syntax error");
     project.tag("otobo-znuny-v1.0.0");
     project
-        .run_with_token(&["release", "otobo-znuny-v1.0.0"], "PYPI_API_TOKEN", &server.token)
+        .run_with_token(
+            &["release", "otobo-znuny-v1.0.0"],
+            "PYPI_API_TOKEN",
+            &server.token,
+        )
         .assert_fails(1, "is not valid TOML");
     assert_nothing_published(&server);
 }
@@ -263,8 +420,16 @@ fn missing_and_wrong_tokens_are_refused() {
     let wrong = "pypi-wrong-token-value";
     let run = project.run_with_token(&["release", "hf-local-v1.0.0"], "PYPI_API_TOKEN", wrong);
     run.assert_fails(1, "403");
-    assert!(!run.stderr.contains(wrong), "the token leaked: {}", run.stderr);
-    assert!(run.stderr.contains("The release is incomplete"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains(wrong),
+        "the token leaked: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("The release is incomplete"),
+        "{}",
+        run.stderr
+    );
     assert_nothing_published(&server);
 }
 
@@ -272,13 +437,29 @@ fn missing_and_wrong_tokens_are_refused() {
 fn same_version_with_other_bytes_is_a_conflict_and_nothing_is_uploaded() {
     let (project, server) = project_with_server("");
     project.tag("hf-local-v1.0.0");
-    std::fs::write(server.packages_dir.join("open_ticket_ai_hf_local-1.0.0.tar.gz"), b"other bytes").unwrap();
+    std::fs::write(
+        server
+            .packages_dir
+            .join("open_ticket_ai_hf_local-1.0.0.tar.gz"),
+        b"other bytes",
+    )
+    .unwrap();
     project
-        .run_with_token(&["release", "hf-local-v1.0.0"], "PYPI_API_TOKEN", &server.token)
-        .assert_fails(1, "already has open_ticket_ai_hf_local-1.0.0.tar.gz with other bytes")
+        .run_with_token(
+            &["release", "hf-local-v1.0.0"],
+            "PYPI_API_TOKEN",
+            &server.token,
+        )
+        .assert_fails(
+            1,
+            "already has open_ticket_ai_hf_local-1.0.0.tar.gz with other bytes",
+        )
         .assert_fails(1, "A version can be published only once");
     // The wheel was not uploaded either: the conflict is found first.
-    assert_eq!(files_in(&server.packages_dir), ["open_ticket_ai_hf_local-1.0.0.tar.gz"]);
+    assert_eq!(
+        files_in(&server.packages_dir),
+        ["open_ticket_ai_hf_local-1.0.0.tar.gz"]
+    );
 }
 
 #[test]
@@ -288,7 +469,10 @@ fn an_unreachable_index_fails_before_uploading() {
         listener.local_addr().unwrap().port()
     };
     let project = Project::sample(&[]);
-    project.configure("down", &format!("\n[repository.down]\nurl = \"http://127.0.0.1:{port}/\"\n"));
+    project.configure(
+        "down",
+        &format!("\n[repository.down]\nurl = \"http://127.0.0.1:{port}/\"\n"),
+    );
     project.tag("v1.0.0");
     project
         .run_with_token(&["release", "v1.0.0"], "PYPI_API_TOKEN", "pypi-x")
@@ -316,7 +500,14 @@ fn the_build_sees_no_token_and_gets_the_tag_date() {
     );
     project.commit("custom build");
     project.tag("v1.0.0");
-    let tag_date = git(&project.root, &["for-each-ref", "--format=%(taggerdate:unix)", "refs/tags/v1.0.0"]);
+    let tag_date = git(
+        &project.root,
+        &[
+            "for-each-ref",
+            "--format=%(taggerdate:unix)",
+            "refs/tags/v1.0.0",
+        ],
+    );
     let run = project
         .command(&["release", "v1.0.0", "-vv"])
         .env("PYPI_API_TOKEN", &server.token)
@@ -324,14 +515,34 @@ fn the_build_sees_no_token_and_gets_the_tag_date() {
         .env("TWINE_PASSWORD", "twine-secret")
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let env = std::fs::read_to_string(&env_dump).unwrap();
-    for secret in [server.token.as_str(), "pypi-other-secret", "twine-secret", "PYPI_API_TOKEN", "TWINE_PASSWORD"] {
+    for secret in [
+        server.token.as_str(),
+        "pypi-other-secret",
+        "twine-secret",
+        "PYPI_API_TOKEN",
+        "TWINE_PASSWORD",
+    ] {
         assert!(!env.contains(secret), "the build saw {secret}");
     }
-    assert!(env.contains(&format!("SOURCE_DATE_EPOCH={tag_date}")), "{env}");
-    let output = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
-    assert!(!output.contains(&server.token), "the token appeared in -vv output");
+    assert!(
+        env.contains(&format!("SOURCE_DATE_EPOCH={tag_date}")),
+        "{env}"
+    );
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        !output.contains(&server.token),
+        "the token appeared in -vv output"
+    );
 }
 
 #[test]
@@ -342,7 +553,9 @@ fn reftable_and_sha256_repositories_release() {
         project.tag("otobo-znuny-v1.0.0");
         let run = project.run(&["release", "otobo-znuny-v1.0.0"]);
         run.assert_ok();
-        let index = project.local_index().join("open-ticket-ai-otobo-znuny-plugin");
+        let index = project
+            .local_index()
+            .join("open-ticket-ai-otobo-znuny-plugin");
         let files = files_in(&index);
         assert!(
             files.contains(&"open_ticket_ai_otobo_znuny_plugin-1.0.0.tar.gz".to_string()),
@@ -377,9 +590,22 @@ packages = ["open_ticket_ai_otobo_znuny_plugin"]
     project.tag("otobo-znuny-v2.1.0rc1");
     let run = project.run(&["release", "otobo-znuny-v2.1.0rc1"]);
     run.assert_ok();
-    assert!(run.stderr.contains("SETUPTOOLS_SCM_PRETEND_VERSION_FOR_OPEN_TICKET_AI_OTOBO_ZNUNY_PLUGIN=2.1.0rc1"), "{}", run.stderr);
-    let files = files_in(&project.local_index().join("open-ticket-ai-otobo-znuny-plugin"));
-    assert!(files.contains(&"open_ticket_ai_otobo_znuny_plugin-2.1.0rc1-py3-none-any.whl".to_string()), "{files:?}");
+    assert!(
+        run.stderr.contains(
+            "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_OPEN_TICKET_AI_OTOBO_ZNUNY_PLUGIN=2.1.0rc1"
+        ),
+        "{}",
+        run.stderr
+    );
+    let files = files_in(
+        &project
+            .local_index()
+            .join("open-ticket-ai-otobo-znuny-plugin"),
+    );
+    assert!(
+        files.contains(&"open_ticket_ai_otobo_znuny_plugin-2.1.0rc1-py3-none-any.whl".to_string()),
+        "{files:?}"
+    );
 }
 
 #[test]
@@ -387,7 +613,10 @@ fn python_m_build_is_used_without_uv_and_build_uses_head() {
     let project = Project::sample(&[]);
     project.configure("local", "");
     // Uncommitted changes must not reach a build.
-    project.write("open_ticket_ai/__init__.py", "raise SystemExit('uncommitted')\n");
+    project.write(
+        "open_ticket_ai/__init__.py",
+        "raise SystemExit('uncommitted')\n",
+    );
     let run = project
         .command(&["build", "open-ticket-ai", "--out-dir", "out"])
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -399,11 +628,23 @@ fn python_m_build_is_used_without_uv_and_build_uses_head() {
     assert!(stderr.contains("-m build"), "{stderr}");
     assert_eq!(
         files_in(&project.root.join("out")),
-        ["open_ticket_ai-1.0.0-py3-none-any.whl", "open_ticket_ai-1.0.0.tar.gz"]
+        [
+            "open_ticket_ai-1.0.0-py3-none-any.whl",
+            "open_ticket_ai-1.0.0.tar.gz"
+        ]
     );
-    let wheel = std::fs::File::open(project.root.join("out/open_ticket_ai-1.0.0-py3-none-any.whl")).unwrap();
+    let wheel = std::fs::File::open(
+        project
+            .root
+            .join("out/open_ticket_ai-1.0.0-py3-none-any.whl"),
+    )
+    .unwrap();
     let mut archive = zip::ZipArchive::new(wheel).unwrap();
     let mut init = String::new();
-    std::io::Read::read_to_string(&mut archive.by_name("open_ticket_ai/__init__.py").unwrap(), &mut init).unwrap();
+    std::io::Read::read_to_string(
+        &mut archive.by_name("open_ticket_ai/__init__.py").unwrap(),
+        &mut init,
+    )
+    .unwrap();
     assert!(init.contains("NAME = \"core\""), "{init}");
 }

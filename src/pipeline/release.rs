@@ -47,20 +47,10 @@ pub enum ReleaseError {
     Index {
         repository: String,
         #[source]
-        source: RepositoryError,
+        source: Box<RepositoryError>,
     },
-    #[error(
-        "uploading {file} to {repository} failed: {source}\nThe release is incomplete. On the index: {uploaded}. Missing: {missing}. Fix the cause and run `tagpub release {tag}` again: it uploads only the missing files"
-    )]
-    Upload {
-        repository: String,
-        file: String,
-        tag: String,
-        uploaded: String,
-        missing: String,
-        #[source]
-        source: RepositoryError,
-    },
+    #[error(transparent)]
+    Upload(Box<IncompleteUpload>),
     #[error(transparent)]
     Verify(#[from] VerifyError),
     #[error(transparent)]
@@ -71,6 +61,21 @@ pub enum ReleaseError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// An upload failed part-way: what is on the index and what is not.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "uploading {file} to {repository} failed: {source}\nThe release is incomplete. On the index: {uploaded}. Missing: {missing}. Fix the cause and run `tagpub release {tag}` again: it uploads only the missing files"
+)]
+pub struct IncompleteUpload {
+    pub repository: String,
+    pub file: String,
+    pub tag: String,
+    pub uploaded: String,
+    pub missing: String,
+    #[source]
+    pub source: RepositoryError,
 }
 
 fn format_reports(reports: &[CheckReport]) -> String {
@@ -332,7 +337,7 @@ impl Release<'_> {
                 .list_files(&plan.package)
                 .map_err(|source| ReleaseError::Index {
                     repository: plan.repository.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
         let mut missing = Vec::new();
         for file in record.files.clone() {
@@ -401,14 +406,14 @@ impl Release<'_> {
                         .iter()
                         .map(|f| f.filename.clone())
                         .collect();
-                    return Err(ReleaseError::Upload {
+                    return Err(ReleaseError::Upload(Box::new(IncompleteUpload {
                         repository: plan.repository.clone(),
                         file: file.filename.clone(),
                         tag: plan.tag.clone(),
                         uploaded: list_or_none(&on_index),
                         missing: list_or_none(&still_missing),
                         source,
-                    });
+                    })));
                 }
             }
         }

@@ -52,13 +52,21 @@ impl Run {
 
     #[track_caller]
     pub fn assert_ok(&self) -> &Run {
-        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn assert_fails(&self, code: i32, message: &str) -> &Run {
-        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         assert!(
             self.stderr.contains(message),
             "expected `{message}` in stderr:\n{}",
@@ -97,7 +105,10 @@ impl Project {
     }
 
     pub fn tag(&self, name: &str) {
-        git(&self.root, &["tag", "-a", "-m", &format!("Release {name}"), name]);
+        git(
+            &self.root,
+            &["tag", "-a", "-m", &format!("Release {name}"), name],
+        );
     }
 
     /// Writes the seed's three-package config publishing to `repository`,
@@ -143,7 +154,12 @@ impl Project {
     }
 
     pub fn run_with_token(&self, args: &[&str], var: &str, token: &str) -> Run {
-        Run::from(self.command(args).env(var, token).output().expect("tagpub runs"))
+        Run::from(
+            self.command(args)
+                .env(var, token)
+                .output()
+                .expect("tagpub runs"),
+        )
     }
 
     pub fn local_index(&self) -> PathBuf {
