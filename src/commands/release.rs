@@ -11,7 +11,10 @@ use crate::pipeline::{Reporter, Silent};
 
 pub fn run(ctx: &Context, args: &ReleaseArgs) -> anyhow::Result<ExitCode> {
     let (repo, config) = ctx.repo_and_config()?;
-    let plan = resolve(&repo, &config, &args.tag, args.repository.as_deref())?;
+    let mut plan = resolve(&repo, &config, &args.tag, args.repository.as_deref())?;
+    if args.dry_run {
+        plan = plan.for_dry_run();
+    }
     if !args.json {
         print_plan(&ctx.printer, &plan);
     }

@@ -35,6 +35,8 @@ pub enum ResolveError {
     Git(#[from] GitError),
 }
 
+const TOKEN_CHECK: &str = "token";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
@@ -95,6 +97,17 @@ impl Plan {
 
     pub fn failures(&self) -> impl Iterator<Item = &PlanCheck> {
         self.checks.iter().filter(|c| c.status == CheckStatus::Fail)
+    }
+
+    /// A dry run uploads nothing, so a missing token is no reason to stop it.
+    pub fn for_dry_run(mut self) -> Plan {
+        for check in &mut self.checks {
+            if check.name == TOKEN_CHECK && check.status == CheckStatus::Fail {
+                check.status = CheckStatus::Warn;
+                check.message.push_str(" (not needed for a dry run)");
+            }
+        }
+        self
     }
 
     pub fn dynamic_version(&self) -> bool {
@@ -463,7 +476,11 @@ fn check_repository(plan: &mut Plan, config: &Config, package: &Package, reposit
         return;
     }
     if repository == "local" {
-        plan.push("token", CheckStatus::Pass, "the local index needs no token");
+        plan.push(
+            TOKEN_CHECK,
+            CheckStatus::Pass,
+            "the local index needs no token",
+        );
         return;
     }
     let repo_config = config.repositories.get(repository);
@@ -471,13 +488,13 @@ fn check_repository(plan: &mut Plan, config: &Config, package: &Package, reposit
         Some(token) => {
             plan.token_source = Some(token.source.to_string());
             plan.push(
-                "token",
+                TOKEN_CHECK,
                 CheckStatus::Pass,
                 format!("token from {}", token.source),
             );
         }
         None => plan.push(
-            "token",
+            TOKEN_CHECK,
             CheckStatus::Fail,
             format!(
                 "no token for `{}` on {repository}: {}",

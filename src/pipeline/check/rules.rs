@@ -10,8 +10,16 @@ use super::{
 use crate::version::{Version, is_valid_project_name, normalize_name};
 
 /// Metadata versions PyPI accepts today (2.0 was never released).
-const KNOWN_METADATA_VERSIONS: &[(u32, u32)] =
-    &[(1, 0), (1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (2, 4)];
+const KNOWN_METADATA_VERSIONS: &[(u32, u32)] = &[
+    (1, 0),
+    (1, 1),
+    (1, 2),
+    (2, 1),
+    (2, 2),
+    (2, 3),
+    (2, 4),
+    (2, 5),
+];
 
 struct Context<'a, 'e> {
     artifact: &'a Artifact,
@@ -88,12 +96,12 @@ fn metadata_version(context: &Context<'_, '_>, report: &mut CheckReport) {
     if major == 2 && minor > 4 {
         // Newer minor versions are backwards compatible by definition.
         report.warnings.push(format!(
-            "`Metadata-Version: {raw}` is newer than tagpub knows (2.4); the index may \
+            "`Metadata-Version: {raw}` is newer than tagpub knows (2.5); the index may \
              reject it if it does not support it yet"
         ));
     } else {
         report.errors.push(format!(
-            "`Metadata-Version: {raw}` is not supported (known: 1.0, 1.1, 1.2, 2.1–2.4); \
+            "`Metadata-Version: {raw}` is not supported (known: 1.0, 1.1, 1.2, 2.1–2.5); \
              rebuild with a current build backend"
         ));
     }

@@ -365,7 +365,7 @@ fn metadata_version_support() {
             None,
         )
     };
-    for known in ["1.0", "1.2", "2.4"] {
+    for known in ["1.0", "1.2", "2.4", "2.5"] {
         assert!(with(&format!("Metadata-Version: {known}")).ok());
     }
     let unknown_major = with("Metadata-Version: 3.0");
@@ -375,7 +375,7 @@ fn metadata_version_support() {
     ));
     assert!(!with("Metadata-Version: 2.0").ok());
     assert!(!with("Metadata-Version: x").ok());
-    let newer = with("Metadata-Version: 2.5");
+    let newer = with("Metadata-Version: 2.6");
     assert!(newer.ok(), "{newer:?}");
     assert!(has(&newer.warnings, "newer than tagpub knows"));
     let missing = with("");
