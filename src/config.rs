@@ -273,6 +273,15 @@ impl Config {
             .find(|p| crate::version::normalize_name(&p.name) == wanted)
     }
 
+    /// The configured package names, comma-separated, for messages.
+    pub fn package_names(&self) -> String {
+        self.packages
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The repository a package publishes to, honouring an override.
     pub fn repository_for<'a>(
         &'a self,

@@ -284,9 +284,7 @@ impl Repo {
         match &self.engine {
             Engine::Libgit2(_) => {
                 let repo = self.git2();
-                let tree = find_commit(&repo, commit)?
-                    .tree()
-                    .map_err(|e| libgit2("cannot read the commit's tree", e))?;
+                let tree = commit_tree(&repo, commit)?;
                 let entry = match tree.get_path(Path::new(path.trim_end_matches('/'))) {
                     Ok(e) => e,
                     Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
@@ -313,9 +311,7 @@ impl Repo {
         let entries = match &self.engine {
             Engine::Libgit2(_) => {
                 let repo = self.git2();
-                let root = find_commit(&repo, commit)?
-                    .tree()
-                    .map_err(|e| libgit2("cannot read the commit's tree", e))?;
+                let root = commit_tree(&repo, commit)?;
                 let tree = if parts.is_empty() {
                     root
                 } else {
@@ -364,9 +360,7 @@ impl Repo {
         match &self.engine {
             Engine::Libgit2(_) => {
                 let repo = self.git2();
-                let tree = find_commit(&repo, commit)?
-                    .tree()
-                    .map_err(|e| libgit2("cannot read the commit's tree", e))?;
+                let tree = commit_tree(&repo, commit)?;
                 export_tree(&repo, &tree, dest, "")
             }
             Engine::Cli => self.export_cli(commit, dest),
@@ -729,6 +723,12 @@ fn check_hex(id: &str) -> Result<(), GitError> {
     }
 }
 
+fn commit_tree<'r>(repo: &'r git2::Repository, id: &str) -> Result<git2::Tree<'r>, GitError> {
+    find_commit(repo, id)?
+        .tree()
+        .map_err(|e| libgit2("cannot read the commit's tree", e))
+}
+
 fn find_commit<'r>(repo: &'r git2::Repository, id: &str) -> Result<git2::Commit<'r>, GitError> {
     check_hex(id)?;
     let object = repo
@@ -1039,31 +1039,19 @@ fn unpack_tar(stream: impl Read, dest: &Path, gitlinks: &[PathBuf]) -> Result<()
 // machine without git config.
 
 fn run_git_in(dir: &Path, args: &[&str]) -> Result<(), GitError> {
-    let output = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=tagpub demo",
-            "-c",
-            "user.email=demo@tagpub.invalid",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "tag.gpgsign=false",
-        ])
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(GitError::Spawn)?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(GitError::Command {
-            args: args.join(" "),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        })
-    }
+    let mut cmd = git_base();
+    cmd.arg("-C").arg(dir).args([
+        "-c",
+        "user.name=tagpub demo",
+        "-c",
+        "user.email=demo@tagpub.invalid",
+        "-c",
+        "commit.gpgsign=false",
+        "-c",
+        "tag.gpgsign=false",
+    ]);
+    cmd.args(args);
+    run(cmd).map(drop)
 }
 
 /// `git init` with `main` as the initial branch.

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use crate::cli::BuildArgs;
 use crate::commands::{Context, UsageError};
 use crate::credentials;
-use crate::pipeline::build::{BuildTool, CommitBuild, build_commit};
+use crate::pipeline::build::{BuildSettings, BuildTool, build_commit};
 use crate::pipeline::check::{Expected, check_path};
 use crate::pipeline::resolve::{pretend_version_env, short};
 use crate::version::Version;
@@ -21,24 +21,14 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitCode> {
             UsageError(format!(
                 "no package `{name}` in {}; configured: {}",
                 config.source.display(),
-                config
-                    .packages
-                    .iter()
-                    .map(|p| p.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                config.package_names()
             ))
         })?,
         None if config.packages.len() == 1 => &config.packages[0],
         None => {
             return Err(UsageError(format!(
                 "name the package to build: one of {}",
-                config
-                    .packages
-                    .iter()
-                    .map(|p| p.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                config.package_names()
             ))
             .into());
         }
@@ -72,10 +62,10 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let log_dir = tempfile::tempdir()?;
     let log_path = log_dir.path().join("build.log");
     let artifacts = build_commit(
-        &CommitBuild {
-            repo: &repo,
-            package,
-            commit: &commit,
+        &repo,
+        package,
+        &commit,
+        &BuildSettings {
             tool: &tool,
             out_dir: &out_dir,
             log_path: &log_path,
@@ -85,6 +75,7 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         },
         &ctx.printer,
     )?;
+
     let mut ok = true;
     let mut files = Vec::new();
     for path in &artifacts {

@@ -126,14 +126,13 @@ fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildE
     move |source| BuildError::Io { context, source }
 }
 
-/// One build to run.
-pub struct BuildRequest<'a> {
-    /// The package directory inside the exported tree.
-    pub source_dir: &'a Path,
+/// How to build, wherever the sources come from.
+pub struct BuildSettings<'a> {
+    pub tool: &'a BuildTool,
+    /// Emptied first: it holds exactly this build's files afterwards.
     pub out_dir: &'a Path,
     /// Where the build's combined output goes.
     pub log_path: &'a Path,
-    pub tool: &'a BuildTool,
     pub source_date_epoch: i64,
     /// `(env var, version)` for dynamic versions (setuptools-scm, hatch-vcs).
     pub pretend_version: Option<(String, String)>,
@@ -142,7 +141,7 @@ pub struct BuildRequest<'a> {
 }
 
 /// Runs the build and returns the artifacts, sdist first.
-pub fn build(request: &BuildRequest<'_>) -> Result<Vec<PathBuf>, BuildError> {
+pub fn build(source_dir: &Path, request: &BuildSettings<'_>) -> Result<Vec<PathBuf>, BuildError> {
     fs::create_dir_all(request.out_dir).map_err(io_error(format!(
         "cannot create {}",
         request.out_dir.display()
@@ -156,7 +155,7 @@ pub fn build(request: &BuildRequest<'_>) -> Result<Vec<PathBuf>, BuildError> {
                 "--wheel".into(),
                 "--out-dir".into(),
                 request.out_dir.display().to_string(),
-                request.source_dir.display().to_string(),
+                source_dir.display().to_string(),
             ],
         ),
         BuildTool::PythonBuild(python) => (
@@ -168,7 +167,7 @@ pub fn build(request: &BuildRequest<'_>) -> Result<Vec<PathBuf>, BuildError> {
                 "--wheel".into(),
                 "--outdir".into(),
                 request.out_dir.display().to_string(),
-                request.source_dir.display().to_string(),
+                source_dir.display().to_string(),
             ],
         ),
         BuildTool::Command(argv) => {
@@ -190,7 +189,7 @@ pub fn build(request: &BuildRequest<'_>) -> Result<Vec<PathBuf>, BuildError> {
     let mut command = Command::new(&program);
     command
         .args(&args)
-        .current_dir(request.source_dir)
+        .current_dir(source_dir)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err);
@@ -205,7 +204,7 @@ pub fn build(request: &BuildRequest<'_>) -> Result<Vec<PathBuf>, BuildError> {
     if let Some((var, version)) = &request.pretend_version {
         command.env(var, version);
     }
-    tracing::debug!(tool = %tool, dir = %request.source_dir.display(), "running build");
+    tracing::debug!(tool = %tool, dir = %source_dir.display(), "running build");
     let status = command.status().map_err(|source| BuildError::Spawn {
         tool: tool.clone(),
         source,
@@ -225,23 +224,12 @@ pub fn build(request: &BuildRequest<'_>) -> Result<Vec<PathBuf>, BuildError> {
     Ok(artifacts)
 }
 
-/// A package to build from a commit's clean export.
-pub struct CommitBuild<'a> {
-    pub repo: &'a Repo,
-    pub package: &'a Package,
-    pub commit: &'a str,
-    pub tool: &'a BuildTool,
-    /// Emptied first: it holds exactly this build's files afterwards.
-    pub out_dir: &'a Path,
-    pub log_path: &'a Path,
-    pub source_date_epoch: i64,
-    pub pretend_version: Option<(String, String)>,
-    pub secret_env: &'a [String],
-}
-
-/// Exports `commit` into a temporary directory and builds the package there.
+/// Exports `commit` into a temporary directory and builds `package` there.
 pub fn build_commit(
-    job: &CommitBuild<'_>,
+    repo: &Repo,
+    package: &Package,
+    commit: &str,
+    settings: &BuildSettings<'_>,
     reporter: &dyn Reporter,
 ) -> Result<Vec<PathBuf>, BuildError> {
     let export = tempfile::Builder::new()
@@ -250,35 +238,28 @@ pub fn build_commit(
         .map_err(io_error(
             "cannot create a temporary directory for the export",
         ))?;
-    reporter.step(&format!("exporting {}", short(job.commit)));
-    job.repo
-        .export(job.commit, export.path())
+    reporter.step(&format!("exporting {}", short(commit)));
+    repo.export(commit, export.path())
         .map_err(|source| BuildError::Export {
-            commit: job.commit.to_string(),
+            commit: commit.to_string(),
             source,
         })?;
-    if job.out_dir.exists() {
-        fs::remove_dir_all(job.out_dir)
-            .map_err(io_error(format!("cannot clear {}", job.out_dir.display())))?;
+    if settings.out_dir.exists() {
+        fs::remove_dir_all(settings.out_dir).map_err(io_error(format!(
+            "cannot clear {}",
+            settings.out_dir.display()
+        )))?;
     }
-    if let Some(parent) = job.log_path.parent() {
+    if let Some(parent) = settings.log_path.parent() {
         fs::create_dir_all(parent)
             .map_err(io_error(format!("cannot create {}", parent.display())))?;
     }
     reporter.step(&format!(
         "building {} with {}",
-        job.package.name,
-        job.tool.describe()
+        package.name,
+        settings.tool.describe()
     ));
-    build(&BuildRequest {
-        source_dir: &export.path().join(&job.package.path),
-        out_dir: job.out_dir,
-        log_path: job.log_path,
-        tool: job.tool,
-        source_date_epoch: job.source_date_epoch,
-        pretend_version: job.pretend_version.clone(),
-        secret_env: job.secret_env,
-    })
+    build(&export.path().join(&package.path), settings)
 }
 
 /// The distributions in a directory, sdists first (PyPI's order, and the

@@ -11,7 +11,7 @@ use crate::dirs::Dirs;
 use crate::git::Repo;
 use crate::ledger::{BuiltFile, LedgerError, ReleaseDir, ReleaseRecord};
 use crate::pipeline::Reporter;
-use crate::pipeline::build::{self, BuildError, BuildTool, CommitBuild};
+use crate::pipeline::build::{self, BuildError, BuildSettings, BuildTool};
 use crate::pipeline::check::{self, Artifact, CheckReport, Expected};
 use crate::pipeline::resolve::{Plan, pretend_version_env};
 use crate::pipeline::upload::{FileStatus, file_status, open_repository};
@@ -304,10 +304,10 @@ impl Release<'_> {
             secret_env.push(name.clone());
         }
         Ok(build::build_commit(
-            &CommitBuild {
-                repo: self.repo,
-                package,
-                commit: &plan.commit,
+            self.repo,
+            package,
+            &plan.commit,
+            &BuildSettings {
                 tool: &tool,
                 out_dir: &release_dir.dist(),
                 log_path: &release_dir.build_log(),
