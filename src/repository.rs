@@ -532,167 +532,65 @@ pub fn parse_simple_html(body: &str, base: &Url) -> Vec<IndexedFile> {
     files
 }
 
-/// The `href` values of `<a>` tags, entity-decoded. Enough for simple
-/// index pages, which are machine-written.
+/// The `href` values of `<a>` tags, entity-decoded.
 fn anchor_hrefs(html: &str) -> Vec<String> {
-    let lower = html.to_ascii_lowercase();
-    let mut hrefs = Vec::new();
-    let mut pos = 0;
-    while let Some(found) = lower[pos..].find("<a") {
-        let start = pos + found + 2;
-        pos = start;
-        // `<a>` or `<a ...>`, not `<abbr>`.
-        if !lower[start..].starts_with(|c: char| c.is_ascii_whitespace() || c == '>') {
-            continue;
-        }
-        let Some(end) = lower[start..].find('>').map(|e| start + e) else {
-            break;
-        };
-        if let Some(href) = attribute(&html[start..end], "href") {
-            hrefs.push(decode_entities(&href));
-        }
-        pos = end;
-    }
-    hrefs
-}
-
-fn attribute(tag: &str, wanted: &str) -> Option<String> {
-    let bytes = tag.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'/') {
-            i += 1;
-        }
-        let name_start = i;
-        while i < bytes.len() && !bytes[i].is_ascii_whitespace() && !b"=/>".contains(&bytes[i]) {
-            i += 1;
-        }
-        let name = &tag[name_start..i];
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let mut value = None;
-        if i < bytes.len() && bytes[i] == b'=' {
-            i += 1;
-            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            let (value_start, value_end) = if i < bytes.len() && b"\"'".contains(&bytes[i]) {
-                let quote = bytes[i];
-                let start = i + 1;
-                let end = tag[start..]
-                    .find(quote as char)
-                    .map_or(tag.len(), |e| start + e);
-                i = (end + 1).min(tag.len());
-                (start, end)
-            } else {
-                let start = i;
-                while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
-                    i += 1;
-                }
-                (start, i)
-            };
-            value = Some(&tag[value_start..value_end]);
-        }
-        if name.is_empty() && value.is_none() {
-            break;
-        }
-        if name.eq_ignore_ascii_case(wanted) {
-            return value.map(str::to_owned);
-        }
-    }
-    None
-}
-
-fn decode_entities(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        rest = &rest[amp..];
-        let decoded = rest.find(';').filter(|&semi| semi <= 10).and_then(|semi| {
-            let entity = &rest[1..semi];
-            let ch = match entity {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some(' '),
-                _ => entity
-                    .strip_prefix("#x")
-                    .or_else(|| entity.strip_prefix("#X"))
-                    .map(|hex| u32::from_str_radix(hex, 16))
-                    .or_else(|| entity.strip_prefix('#').map(str::parse))
-                    .and_then(Result::ok)
-                    .and_then(char::from_u32),
-            };
-            ch.map(|c| (c, semi))
-        });
-        match decoded {
-            Some((c, semi)) => {
-                out.push(c);
-                rest = &rest[semi + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    let Ok(dom) = tl::parse(html, tl::ParserOptions::default()) else {
+        return Vec::new();
+    };
+    dom.nodes()
+        .iter()
+        .filter_map(|node| node.as_tag())
+        .filter(|tag| tag.name().as_bytes().eq_ignore_ascii_case(b"a"))
+        .filter_map(|tag| {
+            // HTML attribute names are case-insensitive (`HREF` is valid).
+            tag.attributes()
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("href"))
+                .and_then(|(_, value)| value)
+        })
+        .map(|href| html_escape::decode_html_entities(&href).into_owned())
+        .collect()
 }
 
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = s.get(i + 1..i + 3)
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// The text a person would read on a page, without styles, scripts and
+/// the title (which repeats the heading).
+fn visible_text(html: &str) -> String {
+    fn walk(handle: tl::NodeHandle, parser: &tl::Parser<'_>, out: &mut String) {
+        match handle.get(parser) {
+            Some(tl::Node::Tag(tag)) => {
+                let name = tag.name().as_utf8_str().to_ascii_lowercase();
+                if matches!(name.as_str(), "style" | "script" | "title") {
+                    return;
+                }
+                for child in tag.children().top().iter() {
+                    walk(*child, parser, out);
+                }
+                out.push(' ');
+            }
+            Some(tl::Node::Raw(text)) => out.push_str(&text.as_utf8_str()),
+            _ => {}
         }
-        out.push(bytes[i]);
-        i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    let Ok(dom) = tl::parse(html, tl::ParserOptions::default()) else {
+        return html.to_string();
+    };
+    let mut out = String::new();
+    for child in dom.children() {
+        walk(*child, dom.parser(), &mut out);
+    }
+    html_escape::decode_html_entities(&out).into_owned()
 }
 
 /// A short, readable excerpt of an error page: tags, styles and scripts
 /// dropped, whitespace collapsed, and the token masked should a server echo it.
 fn body_excerpt(body: &str, token: Option<&SecretString>) -> String {
-    let mut text = String::new();
-    let lower = body.to_ascii_lowercase();
-    let mut i = 0;
-    while i < body.len() {
-        let rest = &lower[i..];
-        // Titles repeat the heading; styles and scripts are noise.
-        let skipped = ["style", "script", "title"]
-            .into_iter()
-            .find(|tag| rest.strip_prefix('<').is_some_and(|r| r.starts_with(tag)));
-        if let Some(tag) = skipped {
-            let close = format!("</{tag}>");
-            i = rest
-                .find(&close)
-                .map_or(body.len(), |e| i + e + close.len());
-        } else if rest.starts_with('<') {
-            i = rest.find('>').map_or(body.len(), |e| i + e + 1);
-            text.push(' ');
-        } else {
-            let next = rest.find('<').map_or(body.len(), |e| i + e);
-            text.push_str(&body[i..next]);
-            i = next;
-        }
-    }
-    let mut text = decode_entities(&text)
+    let mut text = visible_text(body)
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
