@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Release benchmark: `tagpub release` against the seed workflow's steps
+# (python -m build, twine check, twine upload) on the same machine, in the
+# same run, against a local pypiserver. Prints a table and rewrites the
+# release-bench section of docs/benchmarks.md.
+#
+#   scripts/bench.sh                  # 7 timed iterations per contender
+#   scripts/bench.sh --iterations 11  # more (at least 5)
+#   scripts/bench.sh --no-docs        # print only, leave docs/benchmarks.md alone
+#
+# Needs network access to pypi.org (the builds install hatchling into their
+# isolated environments; uv and pip cache it after the warm-up).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=env.sh
+. scripts/env.sh
+
+scripts/setup-venv.sh
+# Same cached target dir as scripts/test.sh unless the caller chose one.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TAGPUB_DEV_CACHE/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+echo "== cargo build --release" >&2
+cargo build --locked --release --bin tagpub
+export TAGPUB_BIN="$CARGO_TARGET_DIR/release/tagpub"
+
+echo "== cargo bench --bench release" >&2
+exec cargo bench --locked --bench release -- --bench "$@"
