@@ -92,6 +92,9 @@ fn parse_options(args: &[String]) -> Result<Options> {
 /// Where the programs the bench runs live.
 struct Tools {
     venv: PathBuf,
+    /// The seed workflow's `pip install build twine`: python, build, twine
+    /// (`TAGPUB_BENCH_SEED_VENV`, else the dev venv).
+    seed_venv: PathBuf,
     tagpub: PathBuf,
     /// The dev venv's bin dir, then the inherited PATH (uv is found).
     path_venv: OsString,
@@ -113,6 +116,18 @@ impl Tools {
             ensure!(
                 path.is_file(),
                 "{} is missing: run scripts/setup-venv.sh (or scripts/bench.sh)",
+                path.display()
+            );
+        }
+        let seed_venv = std::env::var_os("TAGPUB_BENCH_SEED_VENV")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| venv.clone());
+        for program in ["python", "twine"] {
+            let path = seed_venv.join("bin").join(program);
+            ensure!(
+                path.is_file(),
+                "{} is missing: scripts/bench.sh creates the seed venv",
                 path.display()
             );
         }
@@ -144,11 +159,16 @@ impl Tools {
             path_no_uv: std::env::join_paths(no_uv)?,
             tagpub,
             venv,
+            seed_venv,
         })
     }
 
     fn bin(&self, name: &str) -> PathBuf {
         self.venv.join("bin").join(name)
+    }
+
+    fn seed_bin(&self, name: &str) -> PathBuf {
+        self.seed_venv.join("bin").join(name)
     }
 }
 
@@ -432,7 +452,7 @@ impl Bench<'_> {
                 } else {
                     command
                         .env("PATH", &self.tools.path_no_uv)
-                        .env("TAGPUB_PYTHON", self.tools.bin("python"));
+                        .env("TAGPUB_PYTHON", self.tools.seed_bin("python"));
                 }
                 let total = timed(&mut command, &format!("tagpub release {tag}"))?;
                 Ok(Sample {
@@ -475,7 +495,7 @@ impl Bench<'_> {
         let export = started.elapsed();
 
         let build = timed(
-            clean_command(self.tools.bin("python"))
+            clean_command(self.tools.seed_bin("python"))
                 .args(["-m", "build", "--outdir"])
                 .arg(&dist)
                 .arg(HF_LOCAL_PATH)
@@ -491,14 +511,14 @@ impl Bench<'_> {
         ensure!(files.len() == 2, "expected sdist + wheel in {dist:?}");
 
         let check = timed(
-            clean_command(self.tools.bin("twine"))
+            clean_command(self.tools.seed_bin("twine"))
                 .arg("check")
                 .args(&files)
                 .env("PATH", &self.tools.path_venv),
             "twine check",
         )?;
         let upload = timed(
-            clean_command(self.tools.bin("twine"))
+            clean_command(self.tools.seed_bin("twine"))
                 .args([
                     "upload",
                     "--non-interactive",
@@ -580,7 +600,34 @@ fn version_of(program: &Path, args: &[&str]) -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-fn machine_facts(tools: &Tools) -> Vec<(&'static str, String)> {
+/// The build backend and metadata version of the built wheel, from its
+/// `WHEEL` and `METADATA` files.
+fn wheel_facts(files: &[PathBuf]) -> String {
+    let read = |wheel: &Path| -> Result<String> {
+        let mut archive = zip::ZipArchive::new(fs::File::open(wheel)?)?;
+        let mut facts = Vec::new();
+        for (file, key) in [("WHEEL", "Generator: "), ("METADATA", "Metadata-Version: ")] {
+            let name = archive
+                .file_names()
+                .find(|n| n.ends_with(&format!(".dist-info/{file}")))
+                .map(str::to_string)
+                .with_context(|| format!("no {file} in the wheel"))?;
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut archive.by_name(&name)?, &mut text)?;
+            if let Some(line) = text.lines().find(|l| l.starts_with(key)) {
+                facts.push(line.trim().to_string());
+            }
+        }
+        Ok(facts.join(", "))
+    };
+    files
+        .iter()
+        .find(|f| f.extension().is_some_and(|e| e == "whl"))
+        .and_then(|wheel| read(wheel).ok())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn machine_facts(tools: &Tools, files: &[PathBuf]) -> Vec<(&'static str, String)> {
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -610,13 +657,13 @@ fn machine_facts(tools: &Tools) -> Vec<(&'static str, String)> {
         .unwrap_or_else(|| std::env::consts::OS.to_string());
     let commit = git(
         Path::new(env!("CARGO_MANIFEST_DIR")),
-        &["rev-parse", "--short", "HEAD"],
+        &["describe", "--always", "--dirty", "--abbrev=10"],
     )
     .unwrap_or_else(|_| "unknown".to_string());
     // `python -m build --version` ends with "(path)": keep the version only.
-    let build = version_of(&tools.bin("python"), &["-m", "build", "--version"]);
+    let build = version_of(&tools.seed_bin("python"), &["-m", "build", "--version"]);
     let build = build.split(" (").next().unwrap_or(&build).to_string();
-    let twine = version_of(&tools.bin("twine"), &["--version"]);
+    let twine = version_of(&tools.seed_bin("twine"), &["--version"]);
     let twine = twine.split(" (").next().unwrap_or(&twine).to_string();
     vec![
         (
@@ -640,7 +687,11 @@ fn machine_facts(tools: &Tools) -> Vec<(&'static str, String)> {
             "pypiserver",
             version_of(&tools.bin("pypi-server"), &["--version"]),
         ),
-        ("python", version_of(&tools.bin("python"), &["--version"])),
+        (
+            "python",
+            version_of(&tools.seed_bin("python"), &["--version"]),
+        ),
+        ("built wheel", wheel_facts(files)),
         ("git", version_of(Path::new("git"), &["--version"])),
     ]
 }
@@ -693,7 +744,7 @@ fn run(args: &[String]) -> Result<()> {
     let check_runs = options.iterations.max(MIN_ITERATIONS);
     let mut tagpub_check = bench.fixture.tagpub(&tools, &["check"]);
     tagpub_check.args(&files).env("PATH", &tools.path_venv);
-    let mut twine_check = clean_command(tools.bin("twine"));
+    let mut twine_check = clean_command(tools.seed_bin("twine"));
     twine_check
         .arg("check")
         .args(&files)
@@ -721,7 +772,7 @@ fn run(args: &[String]) -> Result<()> {
         totals: totals.iter().map(|t| stats(t)).collect(),
         seed_steps: seed_steps.iter().map(|t| stats(t)).collect(),
         checks: [stats(&checks[0]), stats(&checks[1])],
-        facts: machine_facts(&tools),
+        facts: machine_facts(&tools, &files),
     };
     let section = report.markdown();
     println!("{section}");
@@ -771,15 +822,18 @@ impl Report {
         let _ = writeln!(
             md,
             "- **tagpub release (python -m build)**: the same, with `TAGPUB_PYTHON` set to the \
-             venv's Python and no `uv` on PATH, i.e. the seed workflow's build frontend: shows how \
-             much of the difference is the build frontend."
+             seed venv's Python and no `uv` on PATH, i.e. the seed workflow's build frontend: \
+             shows how much of the difference is the build frontend."
         );
         let _ = writeln!(
             md,
             "- **seed workflow**: the seed CI's steps run locally: `git archive` export of the tag \
              (its checkout), `python -m build --outdir DIR {HF_LOCAL_PATH}`, `twine check DIR/*`, \
-             `twine upload --repository-url URL DIR/*` (token in `TWINE_PASSWORD`). It does not \
-             verify the upload.\n"
+             `twine upload --repository-url URL DIR/*` (token in `TWINE_PASSWORD`), with \
+             `build` and `twine` from a venv made like the seed's `pip install build twine` \
+             (latest versions; `scripts/bench.sh` creates it once). It does not verify the \
+             upload. (The dev venv's `twine==6.*` cannot be used: twine 6.2 rejects the \
+             `Metadata-Version: 2.5` that current hatchling writes.)\n"
         );
         let _ = writeln!(
             md,

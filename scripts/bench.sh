@@ -16,6 +16,16 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/env.sh
 
 scripts/setup-venv.sh
+# The seed workflow's tools as its CI installs them (`pip install build twine`,
+# latest versions), once; delete the directory to refresh them.
+seed_venv="$TAGPUB_DEV_CACHE/bench-seed-venv"
+if [[ ! -x "$seed_venv/bin/twine" ]]; then
+  echo "== creating $seed_venv (pip install build twine)" >&2
+  rm -rf "$seed_venv"
+  "$TAGPUB_DEV_VENV/bin/python" -m venv "$seed_venv"
+  "$seed_venv/bin/python" -m pip install --quiet --disable-pip-version-check build twine
+fi
+export TAGPUB_BENCH_SEED_VENV="$seed_venv"
 # Same cached target dir as scripts/test.sh unless the caller chose one.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TAGPUB_DEV_CACHE/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
