@@ -20,4 +20,6 @@ cargo fmt --check
 echo "== cargo clippy" >&2
 cargo clippy --locked --all-targets -- -D warnings
 echo "== cargo test" >&2
-cargo test --locked --all-targets "$@"
+# Inside a private D-Bus session with an unlocked gnome-keyring, so the
+# keychain tests have a real Secret Service (and never the user's keyring).
+scripts/keyring-session.sh cargo test --locked --all-targets "$@"

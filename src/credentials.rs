@@ -4,6 +4,8 @@
 //! (release, plan's report, later the daemon) goes through it. For now the
 //! chain is environment variables only; the keychain joins it in front.
 
+pub mod keychain;
+
 use std::fmt;
 
 use secrecy::SecretString;
