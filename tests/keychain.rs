@@ -182,17 +182,26 @@ struct Probe {
     elapsed: Duration,
 }
 
+const PROBE_ARGS: [&str; 4] = ["--exact", "probe_child", "--nocapture", "--test-threads=1"];
+
 fn probe(configure: impl FnOnce(&mut Command)) -> Probe {
     let mut cmd = Command::new(std::env::current_exe().expect("test binary"));
-    cmd.args(["--exact", "probe_child", "--nocapture", "--test-threads=1"])
-        .env(PROBE_ENV, "1")
-        .stdin(Stdio::null());
+    cmd.args(PROBE_ARGS);
     configure(&mut cmd);
+    run_probe(cmd)
+}
+
+fn run_probe(mut cmd: Command) -> Probe {
+    cmd.env(PROBE_ENV, "1").stdin(Stdio::null());
     let started = Instant::now();
     let output = cmd.output().expect("run the probe child");
     let elapsed = started.elapsed();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "probe child failed:\n{stdout}");
+    assert!(
+        output.status.success(),
+        "probe child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let line = stdout
         .lines()
         .find_map(|l| l.split_once("PROBE ").map(|(_, probe)| probe))
@@ -265,4 +274,34 @@ fn a_bus_that_never_answers_times_out() {
         p.elapsed
     );
     assert!(p.elapsed < Duration::from_secs(5), "took {:?}", p.elapsed);
+}
+
+#[test]
+fn a_locked_collection_is_reported_without_prompting() {
+    // Its own keyring session, since locking the shared one would break the
+    // other tests.
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/keyring-session.sh");
+    let lock = "import keyring, secretstorage as s\n\
+                keyring.set_password('https://probe.invalid/legacy/', '__token__', 'x')\n\
+                c = s.get_default_collection(s.dbus_init())\n\
+                c.lock()\n\
+                assert c.is_locked()";
+    let mut cmd = Command::new("bash");
+    cmd.arg(script)
+        .args(["bash", "-c", r#""$0" -c "$1" && shift && exec "$@""#])
+        .arg(common::venv_bin("python"))
+        .arg(lock)
+        .arg(std::env::current_exe().expect("test binary"))
+        .args(PROBE_ARGS)
+        .env(
+            "PYTHON_KEYRING_BACKEND",
+            "keyring.backends.SecretService.Keyring",
+        )
+        .env(keychain::TIMEOUT_ENV, "20000");
+    let p = run_probe(cmd);
+    assert_eq!(p.kind, "locked", "{}", p.message);
+    assert!(p.message.contains("--unlock"), "{}", p.message);
+    // A prompt would wait for the 20 s timeout.
+    assert!(p.elapsed < Duration::from_secs(10), "took {:?}", p.elapsed);
 }

@@ -266,17 +266,23 @@ mod platform {
         if !found.locked.is_empty() {
             return Err(KeychainError::Locked);
         }
-        if access == Access::Write && found.unlocked.is_empty() {
-            // A new item goes into the default collection.
-            let collection = ss.get_default_collection().map_err(|e| match e {
-                SsError::NoResult => KeychainError::Platform(
+        if !found.unlocked.is_empty() {
+            return Ok(());
+        }
+        // Nothing visible: a locked default collection may hide the item (and
+        // is where a new one would go).
+        let collection = match ss.get_default_collection() {
+            Ok(collection) => collection,
+            Err(SsError::NoResult) if access == Access::Read => return Ok(()),
+            Err(SsError::NoResult) => {
+                return Err(KeychainError::Platform(
                     "the Secret Service has no default collection to store the token in".into(),
-                ),
-                e => ss_error(e),
-            })?;
-            if collection.is_locked().map_err(ss_error)? {
-                return Err(KeychainError::Locked);
+                ));
             }
+            Err(e) => return Err(ss_error(e)),
+        };
+        if collection.is_locked().map_err(ss_error)? {
+            return Err(KeychainError::Locked);
         }
         Ok(())
     }
