@@ -10,7 +10,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 requirements=(
   "pypiserver[passlib]==2.*"
   "build==1.*"
-  "twine==6.*"
+  "twine>=7"
   "uv"
   "setuptools>=69"
   "wheel"

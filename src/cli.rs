@@ -47,8 +47,64 @@ pub enum Command {
     Check(CheckArgs),
     /// Build, check, upload and verify the release a tag names.
     Release(ReleaseArgs),
+    /// Store, show, delete and list upload tokens (OS keychain).
+    Token(TokenArgs),
     /// Make a sample monorepo, tag it, publish to a local index, pip install it.
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Store a token in the keychain, read from a hidden prompt or --stdin (never from argv).
+    Set(TokenSetArgs),
+    /// Say whether a token is stored (redacted; --show prints it to a terminal).
+    Get(TokenGetArgs),
+    /// Remove exactly one keychain entry.
+    Delete(TokenEntryArgs),
+    /// For every package and repository: where the token comes from and what it may do.
+    List(TokenListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenEntryArgs {
+    /// The repository [default: the config's default, else pypi].
+    #[arg(short, long)]
+    pub repository: Option<String>,
+    /// A token for this package only; without it, the token for the whole
+    /// repository, stored where twine/keyring look (upload URL, __token__).
+    #[arg(short, long)]
+    pub package: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenSetArgs {
+    #[command(flatten)]
+    pub entry: TokenEntryArgs,
+    /// Read the token from stdin instead of a hidden prompt.
+    #[arg(long)]
+    pub stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenGetArgs {
+    #[command(flatten)]
+    pub entry: TokenEntryArgs,
+    /// Print the token itself (only to a terminal).
+    #[arg(long)]
+    pub show: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    /// Print the list as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

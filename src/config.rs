@@ -15,6 +15,11 @@ use crate::version::{TagPattern, is_valid_project_name};
 pub const CONFIG_FILE: &str = "tagpub.toml";
 pub const PYPROJECT_FILE: &str = "pyproject.toml";
 
+pub const PYPI_UPLOAD: &str = "https://upload.pypi.org/legacy/";
+pub const PYPI_SIMPLE: &str = "https://pypi.org/simple/";
+pub const TESTPYPI_UPLOAD: &str = "https://test.pypi.org/legacy/";
+pub const TESTPYPI_SIMPLE: &str = "https://test.pypi.org/simple/";
+
 /// Repositories every config knows without a `[repository.NAME]` table.
 pub const BUILTIN_REPOSITORIES: [&str; 3] = ["pypi", "testpypi", "local"];
 
@@ -296,6 +301,25 @@ impl Config {
     /// Whether `name` is a repository this config can publish to.
     pub fn knows_repository(&self, name: &str) -> bool {
         BUILTIN_REPOSITORIES.contains(&name) || self.repositories.contains_key(name)
+    }
+
+    /// Upload URL and, if known, simple index URL of a remote repository;
+    /// `None` for `local` and unknown names.
+    pub fn repository_urls(&self, name: &str) -> Option<(String, Option<String>)> {
+        Config::builtin_repository_urls(name).or_else(|| {
+            self.repositories
+                .get(name)
+                .map(|r| (r.url.clone(), r.simple_url.clone()))
+        })
+    }
+
+    /// The URLs of `pypi` and `testpypi`.
+    pub fn builtin_repository_urls(name: &str) -> Option<(String, Option<String>)> {
+        match name {
+            "pypi" => Some((PYPI_UPLOAD.into(), Some(PYPI_SIMPLE.into()))),
+            "testpypi" => Some((TESTPYPI_UPLOAD.into(), Some(TESTPYPI_SIMPLE.into()))),
+            _ => None,
+        }
     }
 
     /// Every repository name, built-in first.

@@ -50,6 +50,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build(args) => commands::build::run(&ctx, args),
         Command::Check(args) => commands::check::run(&ctx, args),
         Command::Release(args) => commands::release::run(&ctx, args),
+        Command::Token(args) => commands::token::run(&ctx, args),
         Command::Demo(args) => commands::demo::run(&ctx, args),
     }
 }

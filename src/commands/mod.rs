@@ -7,6 +7,7 @@ pub mod demo;
 pub mod init;
 pub mod plan;
 pub mod release;
+pub mod token;
 
 use std::path::PathBuf;
 

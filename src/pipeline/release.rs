@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 
 use crate::config::Config;
-use crate::credentials;
+use crate::credentials::{self, TokenTarget};
 use crate::dirs::Dirs;
 use crate::git::Repo;
 use crate::ledger::{BuiltFile, LedgerError, ReleaseDir, ReleaseRecord};
@@ -29,6 +29,13 @@ pub enum ReleaseError {
         package: String,
         repository: String,
         help: String,
+    },
+    #[error(
+        "the token from {source_name} cannot publish this release: {refusal}. Nothing was built or uploaded"
+    )]
+    TokenRefused {
+        source_name: String,
+        refusal: String,
     },
     #[error(transparent)]
     Build(#[from] BuildError),
@@ -163,19 +170,25 @@ impl Release<'_> {
         let package = &plan.package_config;
         let repository = open_repository(self.config, &plan.repository, self.dirs)
             .ok_or_else(|| ReleaseError::UnknownRepository(plan.repository.clone()))?;
-        let repo_config = self.config.repositories.get(&plan.repository);
-        // The token is looked up before building: a release that cannot be
-        // uploaded should fail in a second, not after a build.
+        // The token is looked up and checked before building: a release that
+        // cannot be uploaded should fail in a second, not after a build.
         let token = if repository.needs_token() && !options.dry_run {
-            Some(
-                credentials::lookup_token(package, repo_config).ok_or_else(|| {
-                    ReleaseError::NoToken {
-                        package: package.name.clone(),
-                        repository: plan.repository.clone(),
-                        help: credentials::missing_token_help(package, repo_config),
-                    }
-                })?,
-            )
+            let target = TokenTarget::new(self.config, &plan.repository);
+            let lookup = credentials::lookup_token(package, &target);
+            let Some(token) = lookup.token else {
+                return Err(ReleaseError::NoToken {
+                    package: package.name.clone(),
+                    repository: plan.repository.clone(),
+                    help: credentials::missing_token_help(package, &target, &lookup),
+                });
+            };
+            if let Some(refusal) = token.refusal(&package.name) {
+                return Err(ReleaseError::TokenRefused {
+                    source_name: token.source.to_string(),
+                    refusal,
+                });
+            }
+            Some(token)
         } else {
             None
         };
@@ -300,7 +313,7 @@ impl Release<'_> {
         let tool = BuildTool::for_package(self.config, package, options.build_tool.as_ref())?;
         let mut secret_env =
             credentials::token_env_names(package, self.config.repositories.get(&plan.repository));
-        if let Some(credentials::TokenSource::Env(name)) = token_source {
+        if let Some(credentials::TokenSource::Env { name }) = token_source {
             secret_env.push(name.clone());
         }
         Ok(build::build_commit(

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::config::{Config, Package, join_repo_path};
-use crate::credentials;
+use crate::credentials::{self, TokenTarget};
 use crate::git::{GitError, Repo, TagInfo};
 use crate::version::{TagMatch, Version, normalize_name};
 
@@ -483,15 +483,26 @@ fn check_repository(plan: &mut Plan, config: &Config, package: &Package, reposit
         );
         return;
     }
-    let repo_config = config.repositories.get(repository);
-    match credentials::lookup_token(package, repo_config) {
+    let target = TokenTarget::new(config, repository);
+    let lookup = credentials::lookup_token(package, &target);
+    match &lookup.token {
         Some(token) => {
             plan.token_source = Some(token.source.to_string());
-            plan.push(
-                TOKEN_CHECK,
-                CheckStatus::Pass,
-                format!("token from {}", token.source),
-            );
+            match token.refusal(&package.name) {
+                Some(refusal) => plan.push(
+                    TOKEN_CHECK,
+                    CheckStatus::Fail,
+                    format!(
+                        "the token from {} would be refused: {refusal}. Store one for this project with `tagpub token set --repository {repository} --package {}`",
+                        token.source, package.name
+                    ),
+                ),
+                None => plan.push(
+                    TOKEN_CHECK,
+                    CheckStatus::Pass,
+                    format!("token from {} ({})", token.source, token.redacted()),
+                ),
+            }
         }
         None => plan.push(
             TOKEN_CHECK,
@@ -499,7 +510,7 @@ fn check_repository(plan: &mut Plan, config: &Config, package: &Package, reposit
             format!(
                 "no token for `{}` on {repository}: {}",
                 package.name,
-                credentials::missing_token_help(package, repo_config)
+                credentials::missing_token_help(package, &target, &lookup)
             ),
         ),
     }

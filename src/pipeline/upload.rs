@@ -7,43 +7,26 @@ use crate::dirs::Dirs;
 use crate::ledger::BuiltFile;
 use crate::repository::{IndexedFile, Repository, simple_url_for_upload};
 
-pub const PYPI_UPLOAD: &str = "https://upload.pypi.org/legacy/";
-pub const PYPI_SIMPLE: &str = "https://pypi.org/simple/";
-pub const TESTPYPI_UPLOAD: &str = "https://test.pypi.org/legacy/";
-pub const TESTPYPI_SIMPLE: &str = "https://test.pypi.org/simple/";
-
 /// Turns a repository name from the config into something to upload to.
 /// The config has validated names and URLs already.
 pub fn open_repository(config: &Config, name: &str, dirs: &Dirs) -> Option<Repository> {
-    let parse = |s: &str| Url::parse(s).ok();
-    let remote = |upload: &str, simple: &str| {
-        Some(Repository::Remote {
-            name: name.to_string(),
-            upload_url: parse(upload)?,
-            simple_url: parse(simple)?,
-        })
-    };
-    match name {
-        "local" => Some(Repository::Local {
+    if name == "local" {
+        return Some(Repository::Local {
             name: name.to_string(),
             root: dirs.local_index(),
-        }),
-        "pypi" => remote(PYPI_UPLOAD, PYPI_SIMPLE),
-        "testpypi" => remote(TESTPYPI_UPLOAD, TESTPYPI_SIMPLE),
-        _ => {
-            let custom = config.repositories.get(name)?;
-            let upload_url = parse(&custom.url)?;
-            let simple_url = match &custom.simple_url {
-                Some(simple) => parse(simple)?,
-                None => simple_url_for_upload(&upload_url),
-            };
-            Some(Repository::Remote {
-                name: name.to_string(),
-                upload_url,
-                simple_url,
-            })
-        }
+        });
     }
+    let (upload, simple) = config.repository_urls(name)?;
+    let upload_url = Url::parse(&upload).ok()?;
+    let simple_url = match simple {
+        Some(simple) => Url::parse(&simple).ok()?,
+        None => simple_url_for_upload(&upload_url),
+    };
+    Some(Repository::Remote {
+        name: name.to_string(),
+        upload_url,
+        simple_url,
+    })
 }
 
 /// How one built file stands against what the index lists.

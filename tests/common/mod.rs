@@ -75,16 +75,30 @@ pub struct PypiServer {
 
 impl PypiServer {
     pub fn start() -> PypiServer {
+        PypiServer::start_with_token(&unique("pypi-test-"))
+    }
+
+    /// A server whose `__token__` password is `token` (e.g. a crafted macaroon).
+    pub fn start_with_token(token: &str) -> PypiServer {
+        let token = token.to_string();
         let server = venv_bin("pypi-server");
         let dir = tempfile::tempdir().expect("temp dir");
         let packages_dir = dir.path().join("packages");
         fs::create_dir_all(&packages_dir).expect("create packages dir");
-        let token = unique("pypi-test-");
 
-        let hash = Command::new("openssl")
-            .args(["passwd", "-apr1", &token])
-            .output()
+        // The password goes in on stdin: even a test token stays out of argv.
+        let mut openssl = Command::new("openssl")
+            .args(["passwd", "-apr1", "-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
             .expect("run openssl passwd");
+        {
+            use std::io::Write;
+            let mut stdin = openssl.stdin.take().expect("openssl stdin");
+            writeln!(stdin, "{token}").expect("write the password");
+        }
+        let hash = openssl.wait_with_output().expect("openssl passwd output");
         assert!(hash.status.success(), "openssl passwd -apr1 failed");
         let hash = String::from_utf8(hash.stdout).expect("utf-8 hash");
         let htpasswd = dir.path().join("htpasswd");

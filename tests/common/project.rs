@@ -42,7 +42,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Run {
+    pub fn from_output(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -139,6 +139,7 @@ impl Project {
             .env("TAGPUB_CONFIG_DIR", self.state.join("config"))
             .env("TAGPUB_RUNTIME_DIR", self.state.join("run"))
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("TAGPUB_PYPIRC", self.state.join("pypirc"))
             .env("NO_COLOR", "1")
             .stdin(std::process::Stdio::null());
         for (name, _) in std::env::vars() {
@@ -150,11 +151,11 @@ impl Project {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().expect("tagpub runs"))
+        Run::from_output(self.command(args).output().expect("tagpub runs"))
     }
 
     pub fn run_with_token(&self, args: &[&str], var: &str, token: &str) -> Run {
-        Run::from(
+        Run::from_output(
             self.command(args)
                 .env(var, token)
                 .output()
