@@ -49,8 +49,53 @@ pub enum Command {
     Release(ReleaseArgs),
     /// Store, show, delete and list upload tokens (OS keychain).
     Token(TokenArgs),
+    /// Install, remove or inspect tagpub's git hooks (pre-push gate, tag nudge).
+    Hooks(HooksArgs),
+    /// Entry points the installed git hooks call (not for direct use).
+    #[command(hide = true)]
+    Hook(HookArgs),
     /// Make a sample monorepo, tag it, publish to a local index, pip install it.
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HooksArgs {
+    #[command(subcommand)]
+    pub command: HooksCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HooksCommand {
+    /// Install the pre-push and reference-transaction hooks (chaining existing ones).
+    Install,
+    /// Remove tagpub's hooks and restore exactly what was there before.
+    Uninstall,
+    /// Show each hook's state, the hooks dir in use and whether the daemon hears nudges.
+    Status(HooksStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HooksStatusArgs {
+    /// Print the status as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    #[command(subcommand)]
+    pub command: HookCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// git's pre-push: refs on stdin, remote name and URL as arguments.
+    PrePush {
+        remote: Option<String>,
+        url: Option<String>,
+    },
+    /// Tell the daemon that tags changed; never waits, never fails.
+    Nudge,
 }
 
 #[derive(Debug, Args)]

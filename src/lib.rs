@@ -51,6 +51,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => commands::check::run(&ctx, args),
         Command::Release(args) => commands::release::run(&ctx, args),
         Command::Token(args) => commands::token::run(&ctx, args),
+        Command::Hooks(args) => commands::hooks::run(&ctx, args),
+        Command::Hook(args) => commands::hook::run(&ctx, args),
         Command::Demo(args) => commands::demo::run(&ctx, args),
     }
 }

@@ -4,6 +4,8 @@
 pub mod build;
 pub mod check;
 pub mod demo;
+pub mod hook;
+pub mod hooks;
 pub mod init;
 pub mod plan;
 pub mod release;
