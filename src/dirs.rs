@@ -62,6 +62,11 @@ impl Dirs {
         self.data.join("index")
     }
 
+    /// The daemon's Unix socket, where hooks send their nudges.
+    pub fn socket_path(&self) -> PathBuf {
+        self.runtime.join("tagpub.sock")
+    }
+
     /// Per-release working state: artifacts, build log, ledger record.
     pub fn releases(&self) -> PathBuf {
         self.data.join("releases")
