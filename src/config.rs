@@ -76,6 +76,22 @@ pub struct Defaults {
     pub build_command: Option<Vec<String>>,
 }
 
+/// What the pre-push hook does for a release tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrePush {
+    /// The resolve checks of `tagpub plan` (fast).
+    #[default]
+    Check,
+    /// Also build and check the distributions (the release reuses them).
+    Build,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    pub pre_push: PrePush,
+}
+
 #[derive(Debug, Clone)]
 pub struct Package {
     pub name: String,
@@ -123,6 +139,7 @@ pub struct Config {
     /// The file it was read from.
     pub source: PathBuf,
     pub defaults: Defaults,
+    pub hooks: Hooks,
     pub packages: Vec<Package>,
     pub repositories: BTreeMap<String, RepositoryConfig>,
 }
@@ -136,9 +153,17 @@ struct RawConfig {
     #[serde(default)]
     defaults: RawDefaults,
     #[serde(default)]
+    hooks: RawHooks,
+    #[serde(default)]
     package: Vec<RawPackage>,
     #[serde(default)]
     repository: BTreeMap<String, Spanned<RawRepository>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawHooks {
+    pre_push: Option<PrePush>,
 }
 
 #[derive(Deserialize, Default)]
@@ -554,6 +579,9 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
     Ok(Config {
         source: source.path.to_path_buf(),
         defaults,
+        hooks: Hooks {
+            pre_push: raw.hooks.pre_push.unwrap_or_default(),
+        },
         packages,
         repositories,
     })

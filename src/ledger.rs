@@ -125,6 +125,78 @@ impl ReleaseDir {
     }
 }
 
+/// The release records of a tag, for any package and version.
+pub fn records_for_tag(dirs: &Dirs, tag: &str) -> Vec<ReleaseRecord> {
+    // releases/<package>/<version>/<tag object>/record.json
+    let releases = dirs.releases();
+    let mut found = Vec::new();
+    let level = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect()
+    };
+    for package in level(&releases) {
+        for version in level(&package) {
+            for release in level(&version) {
+                let dir = ReleaseDir { path: release };
+                if let Ok(Some(record)) = dir.load()
+                    && record.tag == tag
+                {
+                    found.push(record);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// A tag pushed while `trigger = "push"`: the daemon publishes it once the
+/// remote has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedTag {
+    pub git_dir: PathBuf,
+    pub remote: String,
+    pub tag: String,
+    /// The tag object (or commit) that was pushed.
+    pub target: String,
+}
+
+fn pushes_path(dirs: &Dirs) -> PathBuf {
+    dirs.data.join("pushed-tags.json")
+}
+
+/// Adds pushed tags to the durable list (a tag pushed again replaces its entry).
+pub fn record_pushes(dirs: &Dirs, pushes: &[PushedTag]) -> Result<(), LedgerError> {
+    let path = pushes_path(dirs);
+    let mut all = pushed_tags(dirs)?;
+    for push in pushes {
+        all.retain(|p| !(p.git_dir == push.git_dir && p.tag == push.tag));
+        all.push(push.clone());
+    }
+    let bytes = serde_json::to_vec_pretty(&all).expect("pushes always serialize");
+    write_atomic(&path, &bytes).map_err(|source| LedgerError::Write { path, source })
+}
+
+/// The tags recorded by the pre-push hook, oldest first.
+pub fn pushed_tags(dirs: &Dirs) -> Result<Vec<PushedTag>, LedgerError> {
+    let path = pushes_path(dirs);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|err| LedgerError::Corrupt {
+            path,
+            reason: err.to_string(),
+        }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(err) => Err(LedgerError::Corrupt {
+            path,
+            reason: err.to_string(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,8 +228,29 @@ mod tests {
             .uploaded
             .push("open_ticket_ai-1.0.0.tar.gz".into());
         dir.save(&record).unwrap();
-        assert_eq!(dir.load().unwrap(), Some(record));
+        assert_eq!(dir.load().unwrap(), Some(record.clone()));
+        assert_eq!(records_for_tag(&dirs, "v1.0.0"), vec![record]);
+        assert!(records_for_tag(&dirs, "v2.0.0").is_empty());
         std::fs::write(dir.path.join(RECORD_FILE), b"{").unwrap();
         assert!(matches!(dir.load(), Err(LedgerError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn pushed_tags_accumulate_and_replace() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = Dirs::under(root.path());
+        assert!(pushed_tags(&dirs).unwrap().is_empty());
+        let push = |tag: &str, target: &str| PushedTag {
+            git_dir: PathBuf::from("/r/.git"),
+            remote: "origin".into(),
+            tag: tag.into(),
+            target: target.into(),
+        };
+        record_pushes(&dirs, &[push("v1", "a"), push("v2", "b")]).unwrap();
+        record_pushes(&dirs, &[push("v1", "c")]).unwrap();
+        assert_eq!(
+            pushed_tags(&dirs).unwrap(),
+            vec![push("v2", "b"), push("v1", "c")]
+        );
     }
 }

@@ -84,6 +84,11 @@ impl TagPattern {
         &self.raw
     }
 
+    /// The literal text before `{version}`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// `None` when the tag does not have this pattern's prefix and suffix.
     pub fn matches(&self, tag: &str) -> Option<TagMatch> {
         let middle = tag.strip_prefix(&self.prefix)?.strip_suffix(&self.suffix)?;

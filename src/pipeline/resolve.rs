@@ -160,6 +160,15 @@ pub fn match_tag<'a>(
     })
 }
 
+/// What a plan is for: a release also checks where it would publish (the
+/// repository and its token); a push only checks the tag itself, and must not
+/// wait on a keychain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Release,
+    Push,
+}
+
 /// Resolves `tag` and runs every pre-build check. Check failures are in the
 /// plan (so they can all be shown); only a tag that cannot be resolved at all
 /// is an error.
@@ -168,6 +177,16 @@ pub fn resolve(
     config: &Config,
     tag: &str,
     repository_override: Option<&str>,
+) -> Result<Plan, ResolveError> {
+    resolve_for(repo, config, tag, repository_override, Scope::Release)
+}
+
+pub fn resolve_for(
+    repo: &Repo,
+    config: &Config,
+    tag: &str,
+    repository_override: Option<&str>,
+    scope: Scope,
 ) -> Result<Plan, ResolveError> {
     let (package, version) = match_tag(config, tag)?;
     let info = repo.tag(tag)?.ok_or_else(|| ResolveError::NoSuchTag {
@@ -204,7 +223,9 @@ pub fn resolve(
         &version,
         config.defaults.require_changelog,
     )?;
-    check_repository(&mut plan, config, package, &repository);
+    if scope == Scope::Release {
+        check_repository(&mut plan, config, package, &repository);
+    }
     Ok(plan)
 }
 
