@@ -27,10 +27,12 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, bail, ensure};
+
+mod support;
+use support::{Stats, fmt_duration, ratio, stats, write_section};
 use tagpub::sample::{HF_LOCAL, HF_LOCAL_PATH};
 
-const SECTION_START: &str = "<!-- release-bench:start -->";
-const SECTION_END: &str = "<!-- release-bench:end -->";
+const SECTION: &str = "release-bench";
 const DEFAULT_ITERATIONS: usize = 7;
 const MIN_ITERATIONS: usize = 5;
 const INITIAL_VERSION: &str = "0.0.1";
@@ -541,41 +543,6 @@ impl Bench<'_> {
     }
 }
 
-// ---------------------------------------------------------------- statistics
-
-#[derive(Clone, Copy)]
-struct Stats {
-    median: Duration,
-    min: Duration,
-}
-
-fn stats(samples: &[Duration]) -> Stats {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let mid = sorted.len() / 2;
-    let median = if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2
-    };
-    Stats {
-        median,
-        min: sorted[0],
-    }
-}
-
-fn ratio(a: Duration, b: Duration) -> f64 {
-    a.as_secs_f64() / b.as_secs_f64()
-}
-
-fn fmt_duration(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{:.0} ms", d.as_secs_f64() * 1000.0)
-    } else {
-        format!("{:.2} s", d.as_secs_f64())
-    }
-}
-
 // ---------------------------------------------------------------- machine
 
 fn first_line(text: &str) -> String {
@@ -778,7 +745,7 @@ fn run(args: &[String]) -> Result<()> {
     println!("{section}");
     if options.write_docs {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md");
-        write_section(&path, &section)?;
+        write_section(&path, SECTION, &section)?;
         eprintln!("release bench: wrote {}", path.display());
     }
     Ok(())
@@ -915,34 +882,4 @@ impl Report {
         );
         md
     }
-}
-
-/// Replaces the release-bench section of the docs file (markers included),
-/// appends it when the file has none, creates the file when absent.
-fn write_section(path: &Path, section: &str) -> Result<()> {
-    let block = format!("{SECTION_START}\n{}\n{SECTION_END}\n", section.trim_end());
-    let existing = match fs::read_to_string(path) {
-        Ok(text) => Some(text),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-        Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let text = match existing {
-        None => format!(
-            "# Benchmarks\n\nMeasurements of tagpub against the tools it replaces, each \
-             section written by its benchmark (between its markers) and reproducible with \
-             the command it names.\n\n{block}"
-        ),
-        Some(text) => match (text.find(SECTION_START), text.find(SECTION_END)) {
-            (Some(start), Some(end)) if start < end => {
-                let mut after = &text[end + SECTION_END.len()..];
-                after = after.strip_prefix('\n').unwrap_or(after);
-                format!("{}{block}{after}", &text[..start])
-            }
-            _ => format!("{}\n\n{block}", text.trim_end()),
-        },
-    };
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }

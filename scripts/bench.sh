@@ -7,6 +7,7 @@
 #   scripts/bench.sh                  # 7 timed iterations per contender
 #   scripts/bench.sh --iterations 11  # more (at least 5)
 #   scripts/bench.sh --no-docs        # print only, leave docs/benchmarks.md alone
+#   scripts/bench.sh --hooks          # the hooks benchmark instead (git tag overhead, pre-push gate)
 #
 # Needs network access to pypi.org (the builds install hatchling into their
 # isolated environments; uv and pip cache it after the warm-up).
@@ -34,5 +35,10 @@ echo "== cargo build --release" >&2
 cargo build --locked --release --bin tagpub
 export TAGPUB_BIN="$CARGO_TARGET_DIR/release/tagpub"
 
+if [[ "${1:-}" == "--hooks" ]]; then
+  shift
+  echo "== cargo bench --bench hooks" >&2
+  exec cargo bench --locked --bench hooks -- --bench "$@"
+fi
 echo "== cargo bench --bench release" >&2
 exec cargo bench --locked --bench release -- --bench "$@"
