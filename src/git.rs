@@ -590,6 +590,49 @@ impl Repo {
             Ok(()) => Ok(()),
         }
     }
+
+    /// The directory git runs this repository's hooks from: `core.hooksPath`
+    /// if set (a relative value is relative to the working tree root, where
+    /// git runs hooks), else `hooks/` in the common git dir, so a linked
+    /// worktree gets the main repository's hooks. Absolute; may not exist yet.
+    pub fn hooks_dir(&self) -> Result<PathBuf, GitError> {
+        // `--git-path hooks` applies core.hooksPath and the common dir the
+        // same way git's hook runner does (checked with git 2.39 and 2.47).
+        let out = self.git(["rev-parse", "--git-path", "hooks"])?;
+        let bytes = out.strip_suffix(b"\n").unwrap_or(&out);
+        if bytes.is_empty() {
+            return Err(GitError::Command {
+                args: "rev-parse --git-path hooks".into(),
+                stderr: "printed no path".into(),
+            });
+        }
+        // Relative output is relative to where git ran: the working tree root.
+        let path = self.workdir.join(os_str_from_bytes(bytes)?);
+        Ok(path.components().collect())
+    }
+
+    /// The version of the `git` on PATH (the one that runs hooks), e.g. (2, 47, 3).
+    pub fn git_version(&self) -> Result<(u32, u32, u32), GitError> {
+        let out = self.git(["--version"])?;
+        let text = trim_line(&out);
+        // "git version 2.47.3", "git version 2.39.5 (Apple Git-154)",
+        // "git version 2.45.1.windows.1".
+        let mut numbers = text
+            .strip_prefix("git version ")
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap_or("")
+            .split('.')
+            .map(|n| n.parse::<u32>());
+        match (numbers.next(), numbers.next(), numbers.next()) {
+            (Some(Ok(major)), Some(Ok(minor)), patch) => {
+                Ok((major, minor, patch.and_then(Result::ok).unwrap_or(0)))
+            }
+            _ => Err(GitError::Command {
+                args: "--version".into(),
+                stderr: format!("cannot read a version from {text:?}"),
+            }),
+        }
+    }
 }
 
 // ---- discovery -----------------------------------------------------------

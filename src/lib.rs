@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod dirs;
 pub mod fsutil;
 pub mod git;
+pub mod hooks;
 pub mod ipc;
 pub mod ledger;
 pub mod pipeline;
