@@ -202,8 +202,24 @@ fn pre_push_build_mode_builds_and_refuses_a_broken_build() {
     gate(&project, &[(&local, &remote)]).assert_fails(1, "it does not build cleanly");
 }
 
+/// The gits this workplace has: Debian's 2.39 and 2.47 under /usr/local.
+fn gits() -> Vec<&'static str> {
+    let found: Vec<&str> = ["/usr/local/bin/git", "/usr/bin/git"]
+        .into_iter()
+        .filter(|path| std::path::Path::new(path).is_file())
+        .collect();
+    assert!(!found.is_empty(), "no git binary found");
+    found
+}
+
 #[test]
 fn an_installed_hook_gates_a_real_push() {
+    for git_bin in gits() {
+        installed_hook_gates_a_real_push(git_bin);
+    }
+}
+
+fn installed_hook_gates_a_real_push(git_bin: &str) {
     let project = project();
     let remote = project.temp.path().join("remote.git");
     git(
@@ -216,7 +232,7 @@ fn an_installed_hook_gates_a_real_push() {
     );
     project.run(&["hooks", "install"]).assert_ok();
     let push = |args: &[&str]| {
-        let out = std::process::Command::new("git")
+        let out = std::process::Command::new(git_bin)
             .arg("-C")
             .arg(&project.root)
             .args(args)
@@ -236,9 +252,20 @@ fn an_installed_hook_gates_a_real_push() {
     push(&["push", "origin", "hf-local-v1.0.1"])
         .assert_fails(1, "bump the version in pyproject.toml");
     let remote_tags = git(&remote, &["tag", "--list"]);
-    assert_eq!(remote_tags, "", "the refused tag must not reach the remote");
+    assert_eq!(
+        remote_tags, "",
+        "{git_bin}: the refused tag must not reach the remote"
+    );
 
     project.tag("hf-local-v1.0.0");
     push(&["push", "origin", "hf-local-v1.0.0"]).assert_ok();
-    assert_eq!(git(&remote, &["tag", "--list"]), "hf-local-v1.0.0");
+    assert_eq!(
+        git(&remote, &["tag", "--list"]),
+        "hf-local-v1.0.0",
+        "{git_bin}"
+    );
+
+    // Uninstall leaves the hooks dir as git made it.
+    project.run(&["hooks", "uninstall"]).assert_ok();
+    push(&["push", "origin", "hf-local-v1.0.1"]).assert_ok();
 }
