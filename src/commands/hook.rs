@@ -28,20 +28,37 @@ pub fn run(ctx: &Context, args: &HookArgs) -> anyhow::Result<ExitCode> {
 /// Sends the daemon a nudge. Silent and infallible: a missing daemon or a
 /// stale socket must never disturb git.
 fn nudge(ctx: &Context) {
-    // git runs hooks with GIT_DIR set; outside a hook, the current directory.
-    let git_dir = std::env::var_os("GIT_DIR")
-        .map(PathBuf::from)
-        .map(|dir| {
-            if dir.is_absolute() {
-                dir
-            } else {
-                ctx.cwd.join(dir)
-            }
-        })
-        .unwrap_or_else(|| ctx.cwd.clone());
+    let git_dir = hook_git_dir(&ctx.cwd);
     if let Err(err) = crate::ipc::send_nudge(&ctx.dirs.socket_path(), &git_dir) {
         tracing::debug!(%err, "no daemon heard the nudge");
     }
+}
+
+/// The git dir a hook runs for, found without running git (a nudge must be
+/// cheap): `GIT_DIR` when git set it, else `.git` in the working tree root
+/// where git starts hooks (a directory, or a worktree's `gitdir:` file), else
+/// the current directory itself (a bare repository).
+fn hook_git_dir(cwd: &std::path::Path) -> PathBuf {
+    let absolute = |path: PathBuf| {
+        if path.is_absolute() {
+            path
+        } else {
+            cwd.join(path)
+        }
+    };
+    if let Some(dir) = std::env::var_os("GIT_DIR").filter(|d| !d.is_empty()) {
+        return absolute(PathBuf::from(dir));
+    }
+    let dot_git = cwd.join(".git");
+    if dot_git.is_dir() {
+        return dot_git;
+    }
+    if let Ok(text) = std::fs::read_to_string(&dot_git)
+        && let Some(dir) = text.trim().strip_prefix("gitdir:")
+    {
+        return absolute(PathBuf::from(dir.trim()));
+    }
+    cwd.to_path_buf()
 }
 
 /// One line of pre-push's stdin.
