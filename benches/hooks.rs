@@ -73,6 +73,18 @@ fn git(dir: &Path, args: &[&str], state: &Path) -> Command {
     command
 }
 
+/// A git command's trimmed stdout.
+fn git_out(dir: &Path, args: &[&str], state: &Path) -> Result<String> {
+    let mut command = git(dir, args, state);
+    let output = command.stdout(Stdio::piped()).output()?;
+    ensure!(
+        output.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8(output.stdout)?.trim().to_string())
+}
+
 fn run_ok(mut command: Command, what: &str) -> Result<Duration> {
     let started = Instant::now();
     let output = command
@@ -183,9 +195,9 @@ fn run(write_docs: bool) -> Result<()> {
 
     // The gate with 1 000 tags in the repository.
     let mut refs = String::new();
-    let head = String::from_utf8(git(&plain, &["rev-parse", "HEAD"], &state).output()?.stdout)?;
+    let head = git_out(&plain, &["rev-parse", "HEAD"], &state)?;
     for i in 0..GATE_TAGS {
-        refs.push_str(&format!("create refs/tags/old-{i} {}\n", head.trim()));
+        refs.push_str(&format!("create refs/tags/old-{i} {}\n", head));
     }
     let mut update = git(&plain, &["update-ref", "--stdin"], &state);
     update.stdin(Stdio::piped());
@@ -204,14 +216,10 @@ fn run(write_docs: bool) -> Result<()> {
         ),
         "git tag",
     )?;
-    let tag_sha = String::from_utf8(
-        git(&plain, &["rev-parse", "refs/tags/hf-local-v1.0.0"], &state)
-            .output()?
-            .stdout,
-    )?;
+    let tag_sha = git_out(&plain, &["rev-parse", "refs/tags/hf-local-v1.0.0"], &state)?;
     let line = format!(
         "refs/tags/hf-local-v1.0.0 {} refs/tags/hf-local-v1.0.0 {}\n",
-        tag_sha.trim(),
+        tag_sha,
         "0".repeat(40)
     );
     let mut gate_times = Vec::new();
@@ -232,10 +240,12 @@ fn run(write_docs: bool) -> Result<()> {
             .write_all(line.as_bytes())?;
         let output = child.wait_with_output()?;
         let took = started.elapsed();
+        let said = String::from_utf8_lossy(&output.stderr);
+        // The gate must really have checked the tag, not passed it by.
         ensure!(
-            output.status.success(),
-            "the gate refused: {}",
-            String::from_utf8_lossy(&output.stderr)
+            output.status.success() && said.contains("✓ hf-local-v1.0.0"),
+            "the gate did not pass the tag ({}): {said} for input {line}",
+            output.status
         );
         if i > 0 {
             gate_times.push(took);

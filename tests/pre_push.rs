@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::Stdio;
-
 use common::project::{Project, Run, git};
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
@@ -27,20 +24,7 @@ fn gate(project: &Project, refs: &[(&str, &str)]) -> Run {
         };
         input.push_str(&format!("{local} {sha} {remote} {ZERO}\n"));
     }
-    let mut child = project
-        .command(&["hook", "pre-push", "origin", "/tmp/remote.git"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    Run::from_output(child.wait_with_output().unwrap())
+    project.run_with_stdin(&["hook", "pre-push", "origin", "/tmp/remote.git"], &input)
 }
 
 fn tag_ref(tag: &str) -> (String, String) {

@@ -41,23 +41,6 @@ fn project_for(server: &PypiServer) -> (Project, String) {
     (project, repository)
 }
 
-fn run_with_stdin(project: &Project, args: &[&str], input: &str) -> Run {
-    let mut child = project
-        .command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    Run::from_output(child.wait_with_output().unwrap())
-}
-
 fn python_keyring(args: &[&str], input: Option<&str>) -> String {
     let mut child = Command::new(venv_bin("python"))
         .args(["-m", "keyring"])
@@ -127,8 +110,7 @@ fn package_token_from_the_keychain_publishes_and_never_leaks() {
     project.commit("record the build env");
     project.tag("hf-local-v1.0.0");
 
-    let set = run_with_stdin(
-        &project,
+    let set = project.run_with_stdin(
         &[
             "token",
             "set",
@@ -182,30 +164,27 @@ fn token_list_get_and_delete_tell_where_each_token_comes_from() {
     let server = PypiServer::start();
     let (project, repository) = project_for(&server);
     let scoped = token_for(&["open-ticket-ai-hf-local"], Some(4_102_444_800));
-    run_with_stdin(
-        &project,
-        &[
-            "token",
-            "set",
-            "-r",
-            &repository,
-            "-p",
-            "open-ticket-ai-hf-local",
-            "--stdin",
-        ],
-        &scoped,
-    )
-    .assert_ok();
+    project
+        .run_with_stdin(
+            &[
+                "token",
+                "set",
+                "-r",
+                &repository,
+                "-p",
+                "open-ticket-ai-hf-local",
+                "--stdin",
+            ],
+            &scoped,
+        )
+        .assert_ok();
     let shared = token_for(
         &["open-ticket-ai", "open-ticket-ai-otobo-znuny-plugin"],
         None,
     );
-    run_with_stdin(
-        &project,
-        &["token", "set", "-r", &repository, "--stdin"],
-        &shared,
-    )
-    .assert_ok();
+    project
+        .run_with_stdin(&["token", "set", "-r", &repository, "--stdin"], &shared)
+        .assert_ok();
 
     let list = project.run(&["token", "list", "--json"]);
     list.assert_ok();
@@ -299,37 +278,34 @@ fn tokens_are_never_taken_from_argv_and_are_validated() {
     // There is no way to pass it as an argument.
     let argv = project.run(&["token", "set", "-r", &repository, "pypi-AgEIcHlwaS5vcmc"]);
     assert_eq!(argv.code, 2, "{}", argv.stderr);
-    run_with_stdin(
-        &project,
-        &["token", "set", "-r", "pypi", "--stdin"],
-        "ghp_notapypitoken",
-    )
-    .assert_fails(2, "this is not a PyPI API token");
-    run_with_stdin(
-        &project,
-        &["token", "set", "-r", &repository, "--stdin"],
-        "two words",
-    )
-    .assert_fails(2, "whitespace");
+    project
+        .run_with_stdin(
+            &["token", "set", "-r", "pypi", "--stdin"],
+            "ghp_notapypitoken",
+        )
+        .assert_fails(2, "this is not a PyPI API token");
+    project
+        .run_with_stdin(&["token", "set", "-r", &repository, "--stdin"], "two words")
+        .assert_fails(2, "whitespace");
     // A token scoped to another project is refused when stored for a package.
     let other = token_for(&["someone-else"], None);
-    run_with_stdin(
-        &project,
-        &[
-            "token",
-            "set",
-            "-r",
-            &repository,
-            "-p",
-            "open-ticket-ai",
-            "--stdin",
-        ],
-        &other,
-    )
-    .assert_fails(
-        2,
-        "this token is scoped to project someone-else, not open-ticket-ai",
-    );
+    project
+        .run_with_stdin(
+            &[
+                "token",
+                "set",
+                "-r",
+                &repository,
+                "-p",
+                "open-ticket-ai",
+                "--stdin",
+            ],
+            &other,
+        )
+        .assert_fails(
+            2,
+            "this token is scoped to project someone-else, not open-ticket-ai",
+        );
 }
 
 #[test]
@@ -339,12 +315,9 @@ fn wrong_scope_and_expired_tokens_are_refused_before_building() {
     let (project, repository) = project_for(&server);
     project.tag("v1.0.0");
     // Stored for the whole repository, so `set` cannot know the package.
-    run_with_stdin(
-        &project,
-        &["token", "set", "-r", &repository, "--stdin"],
-        &wrong,
-    )
-    .assert_ok();
+    project
+        .run_with_stdin(&["token", "set", "-r", &repository, "--stdin"], &wrong)
+        .assert_ok();
     project.run(&["release", "v1.0.0"]).assert_fails(
         1,
         "this token is scoped to project someone-else, not open-ticket-ai",
@@ -388,12 +361,9 @@ fn python_keyring_and_tagpub_share_repository_tokens() {
 
     // …and what tagpub stores for a repository, twine's keyring reads.
     let other = token_for(&["open-ticket-ai"], None);
-    run_with_stdin(
-        &project,
-        &["token", "set", "-r", &repository, "--stdin"],
-        &other,
-    )
-    .assert_ok();
+    project
+        .run_with_stdin(&["token", "set", "-r", &repository, "--stdin"], &other)
+        .assert_ok();
     assert_eq!(
         python_keyring(&["get", &server.url, "__token__"], None),
         other

@@ -150,6 +150,11 @@ impl Project {
         command
     }
 
+    /// A tagpub command with `input` on stdin.
+    pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
+        Run::from_output(output_with_stdin(self.command(args), input.as_bytes()))
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from_output(self.command(args).output().expect("tagpub runs"))
     }
@@ -166,6 +171,25 @@ impl Project {
     pub fn local_index(&self) -> PathBuf {
         self.state.join("data/index/simple")
     }
+}
+
+/// Runs `command` with `input` on its stdin and collects its output.
+pub fn output_with_stdin(mut command: Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input)
+        .expect("the command reads its input");
+    child.wait_with_output().expect("the command ends")
 }
 
 /// File names in a directory, sorted; empty when it does not exist.
