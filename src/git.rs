@@ -633,6 +633,64 @@ impl Repo {
             }),
         }
     }
+
+    /// Every tag's short name and the object id its ref points at (the tag
+    /// object for an annotated tag, the commit for a lightweight one), sorted
+    /// by name. The daemon's rescan: nothing is peeled or parsed, so it stays
+    /// one pass over the refs (10 000 tags in a few ms with libgit2).
+    pub fn tag_targets(&self) -> Result<Vec<(String, String)>, GitError> {
+        let mut tags = match &self.engine {
+            Engine::Libgit2(_) => {
+                let repo = self.git2();
+                let refs = repo
+                    .references_glob("refs/tags/*")
+                    .map_err(|e| libgit2("cannot list tags", e))?;
+                let mut tags = Vec::new();
+                for r in refs {
+                    let r = r.map_err(|e| libgit2("cannot list tags", e))?;
+                    let Some(short) = r.name_bytes().strip_prefix(b"refs/tags/") else {
+                        continue;
+                    };
+                    // A symbolic ref under refs/tags has no object id of its
+                    // own; it cannot be a release tag, so leave it out.
+                    if let Some(oid) = r.target() {
+                        tags.push((String::from_utf8_lossy(short).into_owned(), oid.to_string()));
+                    }
+                }
+                tags
+            }
+            Engine::Cli => {
+                // Trailing slash: only refs inside refs/tags/, never a ref
+                // named refs/tagsfoo.
+                let out = self.git([
+                    "for-each-ref",
+                    "--format=%(refname:strip=2)%00%(objectname)",
+                    "refs/tags/",
+                ])?;
+                let mut tags = Vec::new();
+                for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    let mut fields = line.splitn(2, |&b| b == 0);
+                    let (Some(name), Some(oid)) = (fields.next(), fields.next()) else {
+                        return Err(GitError::Command {
+                            args: "for-each-ref refs/tags/".into(),
+                            stderr: format!(
+                                "unexpected output line {:?}",
+                                String::from_utf8_lossy(line)
+                            ),
+                        });
+                    };
+                    tags.push((
+                        String::from_utf8_lossy(name).into_owned(),
+                        String::from_utf8_lossy(oid).into_owned(),
+                    ));
+                }
+                tags
+            }
+        };
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
 }
 
 // ---- discovery -----------------------------------------------------------

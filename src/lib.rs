@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod credentials;
+pub mod daemon;
 pub mod dirs;
 pub mod fsutil;
 pub mod git;

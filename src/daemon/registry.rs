@@ -1,0 +1,521 @@
+//! The repositories the daemon watches, and what it knows of their tags.
+//!
+//! Persisted as `<data>/watch.json` (atomic writes). Each repository is keyed
+//! by its canonical *common* git dir: that is where `refs/tags`, `packed-refs`
+//! and `reftable/` live, so a linked worktree and its main checkout are one
+//! repository, and it is the path [`super::watcher::RefWatcher`] reports.
+//!
+//! `known` is the last tag → target map the daemon acted on. `watch add`
+//! fills it with every existing tag (the baseline), so only tags created
+//! afterwards ever show up in a [`diff`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::dirs::Dirs;
+use crate::fsutil::write_atomic;
+use crate::git::{GitError, Repo};
+
+const REGISTRY_FILE: &str = "watch.json";
+/// Bumped when the file's meaning changes; an unknown version is refused
+/// rather than misread (a newer tagpub wrote it).
+const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchedRepo {
+    /// Canonical common git dir (the registry key).
+    pub git_dir: PathBuf,
+    /// The working tree `watch add` was given (the git dir for a bare repo).
+    pub workdir: PathBuf,
+    /// Tag name → the object id its ref points at, as last seen.
+    pub known: BTreeMap<String, String>,
+}
+
+/// One difference between what the daemon knew and what a rescan found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum TagChange {
+    Created {
+        tag: String,
+        target: String,
+    },
+    Deleted {
+        tag: String,
+        target: String,
+    },
+    /// The ref now points at another object (`git tag -f`, or delete and
+    /// re-create between two rescans).
+    Moved {
+        tag: String,
+        from: String,
+        to: String,
+    },
+}
+
+impl TagChange {
+    pub fn tag(&self) -> &str {
+        match self {
+            TagChange::Created { tag, .. }
+            | TagChange::Deleted { tag, .. }
+            | TagChange::Moved { tag, .. } => tag,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddOutcome {
+    /// Now watched; `baseline` tags existed and will never be published.
+    Added {
+        baseline: usize,
+    },
+    AlreadyWatched,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(
+        "cannot read the watch list {path}: {source}. Check that tagpub's data dir is readable (TAGPUB_DATA_DIR)"
+    )]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the watch list {path} is unreadable ({reason}); move it aside and `tagpub watch add` your repositories again"
+    )]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "the watch list {path} was written by a newer tagpub (format {found}, this one reads {FORMAT_VERSION}); upgrade tagpub"
+    )]
+    NewerFormat { path: PathBuf, found: u32 },
+    #[error(
+        "cannot write the watch list {path}: {source}. Check that tagpub's data dir is writable (TAGPUB_DATA_DIR)"
+    )]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot find the git dir of {path}: {source}")]
+    GitDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot record the existing tags of {path} as the baseline: {source}")]
+    Baseline {
+        path: PathBuf,
+        #[source]
+        source: GitError,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RegistryFile {
+    version: u32,
+    repos: Vec<WatchedRepo>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Registry {
+    repos: Vec<WatchedRepo>,
+}
+
+impl Registry {
+    /// `<data>/watch.json`.
+    pub fn path(dirs: &Dirs) -> PathBuf {
+        dirs.data.join(REGISTRY_FILE)
+    }
+
+    /// The saved registry; empty when nothing was ever watched.
+    pub fn load(dirs: &Dirs) -> Result<Registry, RegistryError> {
+        let path = Registry::path(dirs);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Registry::default());
+            }
+            Err(source) => return Err(RegistryError::Read { path, source }),
+        };
+        // Read the version first so a newer format is named as such, not as
+        // corruption.
+        #[derive(Deserialize)]
+        struct Version {
+            version: u32,
+        }
+        let version: Version =
+            serde_json::from_slice(&bytes).map_err(|err| RegistryError::Corrupt {
+                path: path.clone(),
+                reason: err.to_string(),
+            })?;
+        if version.version > FORMAT_VERSION {
+            return Err(RegistryError::NewerFormat {
+                path,
+                found: version.version,
+            });
+        }
+        let file: RegistryFile =
+            serde_json::from_slice(&bytes).map_err(|err| RegistryError::Corrupt {
+                path,
+                reason: err.to_string(),
+            })?;
+        Ok(Registry { repos: file.repos })
+    }
+
+    pub fn save(&self, dirs: &Dirs) -> Result<(), RegistryError> {
+        let path = Registry::path(dirs);
+        let file = RegistryFile {
+            version: FORMAT_VERSION,
+            repos: self.repos.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&file).expect("the registry always serializes");
+        write_atomic(&path, &bytes).map_err(|source| RegistryError::Write { path, source })
+    }
+
+    /// Starts watching `repo`, recording every tag it has now as the
+    /// baseline. Call [`Registry::save`] afterwards.
+    pub fn add(&mut self, repo: &Repo) -> Result<AddOutcome, RegistryError> {
+        let git_dir = common_git_dir(repo.git_dir())?;
+        if self.get(&git_dir).is_some() {
+            return Ok(AddOutcome::AlreadyWatched);
+        }
+        let known: BTreeMap<String, String> = repo
+            .tag_targets()
+            .map_err(|source| RegistryError::Baseline {
+                path: repo.workdir().to_path_buf(),
+                source,
+            })?
+            .into_iter()
+            .collect();
+        let baseline = known.len();
+        self.repos.push(WatchedRepo {
+            git_dir,
+            workdir: canonical_or_given(repo.workdir()),
+            known,
+        });
+        self.repos.sort_by(|a, b| a.git_dir.cmp(&b.git_dir));
+        Ok(AddOutcome::Added { baseline })
+    }
+
+    /// Stops watching the repository whose working tree or git dir is
+    /// `path`. Works for a repository that no longer exists (the path is
+    /// then compared as given). `false` if it was not watched.
+    pub fn remove(&mut self, path: &Path) -> bool {
+        let path = canonical_or_given(path);
+        let before = self.repos.len();
+        self.repos
+            .retain(|r| r.git_dir != path && r.workdir != path);
+        self.repos.len() != before
+    }
+
+    pub fn repos(&self) -> &[WatchedRepo] {
+        &self.repos
+    }
+
+    /// The watched repository with this (canonical common) git dir.
+    pub fn get(&self, git_dir: &Path) -> Option<&WatchedRepo> {
+        self.repos.iter().find(|r| r.git_dir == git_dir)
+    }
+
+    pub fn get_mut(&mut self, git_dir: &Path) -> Option<&mut WatchedRepo> {
+        self.repos.iter_mut().find(|r| r.git_dir == git_dir)
+    }
+}
+
+impl WatchedRepo {
+    /// Makes `known` reflect `changes` (as returned by [`diff`]). The daemon
+    /// should persist this only once the changes are durably queued, so a
+    /// crash in between rescans and finds them again.
+    pub fn apply(&mut self, changes: &[TagChange]) {
+        for change in changes {
+            match change {
+                TagChange::Created { tag, target }
+                | TagChange::Moved {
+                    tag, to: target, ..
+                } => {
+                    self.known.insert(tag.clone(), target.clone());
+                }
+                TagChange::Deleted { tag, .. } => {
+                    self.known.remove(tag);
+                }
+            }
+        }
+    }
+}
+
+/// What changed between `known` and a rescan (`now`, as from
+/// [`Repo::tag_targets`]), in tag-name order. `now` need not be sorted.
+pub fn diff(known: &BTreeMap<String, String>, now: &[(String, String)]) -> Vec<TagChange> {
+    let now: BTreeMap<&str, &str> = now.iter().map(|(t, o)| (t.as_str(), o.as_str())).collect();
+    let mut changes = Vec::new();
+    let mut old = known.iter().peekable();
+    let mut new = now.into_iter().peekable();
+    // A merge walk over two sorted maps: one pass, no lookups.
+    loop {
+        let order = match (old.peek(), new.peek()) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some((o, _)), Some((n, _))) => o.as_str().cmp(n),
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                let (tag, target) = old.next().expect("peeked");
+                changes.push(TagChange::Deleted {
+                    tag: tag.clone(),
+                    target: target.clone(),
+                });
+            }
+            std::cmp::Ordering::Greater => {
+                let (tag, target) = new.next().expect("peeked");
+                changes.push(TagChange::Created {
+                    tag: tag.to_string(),
+                    target: target.to_string(),
+                });
+            }
+            std::cmp::Ordering::Equal => {
+                let (tag, from) = old.next().expect("peeked");
+                let (_, to) = new.next().expect("peeked");
+                if from != to {
+                    changes.push(TagChange::Moved {
+                        tag: tag.clone(),
+                        from: from.clone(),
+                        to: to.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    changes
+}
+
+/// The common git dir of `git_dir`: for a linked worktree, git records it
+/// (relative or absolute) in `<git_dir>/commondir`; otherwise it is
+/// `git_dir` itself. Reads a file, runs no git.
+pub fn common_git_dir(git_dir: &Path) -> Result<PathBuf, RegistryError> {
+    let err = |source| RegistryError::GitDir {
+        path: git_dir.to_path_buf(),
+        source,
+    };
+    let common = match std::fs::read(git_dir.join("commondir")) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            git_dir.join(text.trim_end_matches(['\n', '\r']))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => git_dir.to_path_buf(),
+        Err(e) => return Err(err(e)),
+    };
+    std::fs::canonicalize(&common).map_err(err)
+}
+
+fn canonical_or_given(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.components().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(t, o)| (t.to_string(), o.to_string()))
+            .collect()
+    }
+
+    fn list(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(t, o)| (t.to_string(), o.to_string()))
+            .collect()
+    }
+
+    fn git(dir: &Path, args: &[&str]) {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A repository with one commit and tags v1 (annotated) and v2 (lightweight).
+    fn repo_with_tags() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        std::fs::write(dir.path().join("f"), "x").unwrap();
+        git(dir.path(), &["add", "f"]);
+        git(dir.path(), &["commit", "-q", "-m", "one"]);
+        git(dir.path(), &["tag", "-a", "v1", "-m", "v1"]);
+        git(dir.path(), &["tag", "v2"]);
+        dir
+    }
+
+    #[test]
+    fn diff_unchanged_is_empty() {
+        let known = map(&[("a", "1"), ("b", "2")]);
+        assert_eq!(diff(&known, &list(&[("b", "2"), ("a", "1")])), vec![]);
+        assert_eq!(diff(&BTreeMap::new(), &[]), vec![]);
+    }
+
+    #[test]
+    fn diff_created_deleted_moved() {
+        let known = map(&[("a", "1"), ("b", "2"), ("d", "4")]);
+        let now = list(&[("a", "1"), ("b", "9"), ("c", "3")]);
+        assert_eq!(
+            diff(&known, &now),
+            vec![
+                TagChange::Moved {
+                    tag: "b".into(),
+                    from: "2".into(),
+                    to: "9".into()
+                },
+                TagChange::Created {
+                    tag: "c".into(),
+                    target: "3".into()
+                },
+                TagChange::Deleted {
+                    tag: "d".into(),
+                    target: "4".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn diff_everything_new_or_everything_gone() {
+        let now = list(&[("x", "1"), ("release/y", "2")]);
+        let created = diff(&BTreeMap::new(), &now);
+        assert_eq!(created.len(), 2);
+        assert!(
+            created
+                .iter()
+                .all(|c| matches!(c, TagChange::Created { .. }))
+        );
+        let gone = diff(&map(&[("x", "1"), ("release/y", "2")]), &[]);
+        assert_eq!(gone.len(), 2);
+        assert!(gone.iter().all(|c| matches!(c, TagChange::Deleted { .. })));
+    }
+
+    #[test]
+    fn apply_makes_known_equal_to_now() {
+        let mut repo = WatchedRepo {
+            git_dir: "/r/.git".into(),
+            workdir: "/r".into(),
+            known: map(&[("a", "1"), ("b", "2"), ("d", "4")]),
+        };
+        let now = list(&[("a", "1"), ("b", "9"), ("c", "3")]);
+        let changes = diff(&repo.known, &now);
+        repo.apply(&changes);
+        assert_eq!(repo.known, map(&[("a", "1"), ("b", "9"), ("c", "3")]));
+        assert_eq!(diff(&repo.known, &now), vec![]);
+    }
+
+    #[test]
+    fn add_records_the_baseline_once() {
+        let dir = repo_with_tags();
+        let repo = Repo::discover(dir.path()).unwrap();
+        let mut registry = Registry::default();
+        assert_eq!(
+            registry.add(&repo).unwrap(),
+            AddOutcome::Added { baseline: 2 }
+        );
+        let watched = &registry.repos()[0];
+        assert_eq!(
+            watched.git_dir,
+            std::fs::canonicalize(dir.path().join(".git")).unwrap()
+        );
+        assert_eq!(watched.workdir, std::fs::canonicalize(dir.path()).unwrap());
+        assert_eq!(
+            watched.known.keys().collect::<Vec<_>>(),
+            vec!["v1", "v2"],
+            "existing tags are the baseline"
+        );
+        // The baseline is what a rescan finds now: nothing to publish.
+        assert_eq!(diff(&watched.known, &repo.tag_targets().unwrap()), vec![]);
+
+        assert_eq!(registry.add(&repo).unwrap(), AddOutcome::AlreadyWatched);
+        // From a subdirectory, and from a linked worktree: the same repository.
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let from_sub = Repo::discover(&dir.path().join("sub")).unwrap();
+        assert_eq!(registry.add(&from_sub).unwrap(), AddOutcome::AlreadyWatched);
+        let wt = tempfile::tempdir().unwrap();
+        let wt_path = wt.path().join("wt");
+        git(
+            dir.path(),
+            &["worktree", "add", "-q", wt_path.to_str().unwrap()],
+        );
+        let linked = Repo::discover(&wt_path).unwrap();
+        assert_ne!(linked.git_dir(), repo.git_dir());
+        assert_eq!(registry.add(&linked).unwrap(), AddOutcome::AlreadyWatched);
+        assert_eq!(registry.repos().len(), 1);
+    }
+
+    #[test]
+    fn remove_by_workdir_or_git_dir() {
+        let a = repo_with_tags();
+        let b = repo_with_tags();
+        let mut registry = Registry::default();
+        registry.add(&Repo::discover(a.path()).unwrap()).unwrap();
+        registry.add(&Repo::discover(b.path()).unwrap()).unwrap();
+        assert_eq!(registry.repos().len(), 2);
+
+        assert!(registry.remove(a.path()));
+        assert!(!registry.remove(a.path()), "already removed");
+        assert_eq!(registry.repos().len(), 1);
+        // `<workdir>/.git` is the git dir.
+        assert!(registry.remove(&b.path().join(".git")));
+        assert!(registry.repos().is_empty());
+
+        // A repository deleted while watched can still be removed.
+        registry.add(&Repo::discover(a.path()).unwrap()).unwrap();
+        let workdir = registry.repos()[0].workdir.clone();
+        drop(a);
+        assert!(!workdir.exists());
+        assert!(registry.remove(&workdir));
+    }
+
+    #[test]
+    fn save_load_round_trip() {
+        let state = tempfile::tempdir().unwrap();
+        let dirs = Dirs::under(state.path());
+        assert_eq!(Registry::load(&dirs).unwrap(), Registry::default());
+
+        let repo = repo_with_tags();
+        let mut registry = Registry::default();
+        registry.add(&Repo::discover(repo.path()).unwrap()).unwrap();
+        registry.repos[0].apply(&[TagChange::Created {
+            tag: "v3".into(),
+            target: "abc".into(),
+        }]);
+        registry.save(&dirs).unwrap();
+        assert!(Registry::path(&dirs).starts_with(&dirs.data));
+        assert_eq!(Registry::load(&dirs).unwrap(), registry);
+
+        std::fs::write(Registry::path(&dirs), b"{not json").unwrap();
+        assert!(matches!(
+            Registry::load(&dirs),
+            Err(RegistryError::Corrupt { .. })
+        ));
+        std::fs::write(Registry::path(&dirs), br#"{"version": 99, "repos": []}"#).unwrap();
+        assert!(matches!(
+            Registry::load(&dirs),
+            Err(RegistryError::NewerFormat { found: 99, .. })
+        ));
+    }
+}
