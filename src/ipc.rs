@@ -2,9 +2,11 @@
 //! each message carrying the protocol version, with versioned `Request` and
 //! `Response` enums in this one module (as sccache's `protocol.rs`).
 //!
-//! Only the nudge exists so far: hooks send it and never wait for an answer.
+//! Hooks send `Nudge` and never wait for an answer; `tagpub daemon
+//! start|stop|status` send `Ping`, `Shutdown` and `Status` with [`request`]
+//! and read one `Response` line back.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,13 +19,35 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub enum Request {
     /// Refs under `refs/tags/` changed in this repository: rescan it.
     Nudge { git_dir: PathBuf },
+    /// Is a daemon there, which one? Answered with `Response::Pong`.
+    Ping,
+    /// The daemon's state (repos, queue, jobs): `Response::Status`.
+    Status,
+    /// Stop gracefully (like SIGTERM); answered `Response::Ok` before stopping.
+    Shutdown,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Response {
     Ok,
-    Error { message: String },
+    Error {
+        message: String,
+    },
+    Pong {
+        pid: u32,
+        /// The daemon's tagpub version (`CARGO_PKG_VERSION`), so a client can
+        /// tell that the daemon predates an upgrade. Not `version`: that
+        /// name is the envelope's protocol version on the same JSON object.
+        tagpub_version: String,
+        /// Seconds since the daemon started.
+        #[serde(default)]
+        uptime_secs: u64,
+    },
+    /// The daemon's state. Must be a JSON object without `type` and
+    /// `version` keys: the enum is internally tagged and the message
+    /// flattened, so its fields sit next to `"version"` and `"type"` on the wire.
+    Status(serde_json::Value),
 }
 
 /// One line on the wire.
@@ -49,6 +73,111 @@ impl<T: Serialize> Message<T> {
         line
     }
 }
+
+/// Why a [`request`] got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum IpcError {
+    #[error(
+        "no daemon is running ({socket}: {source}): start one with `tagpub daemon start`",
+        socket = socket.display()
+    )]
+    NotRunning {
+        socket: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the daemon at {socket} did not answer within {}: see its log, or restart it with `tagpub daemon stop` then `tagpub daemon start`",
+        humantime::format_duration(*timeout),
+        socket = socket.display()
+    )]
+    Timeout { socket: PathBuf, timeout: Duration },
+    #[error(
+        "the daemon at {socket} closed the connection without answering: see its log",
+        socket = socket.display()
+    )]
+    NoAnswer { socket: PathBuf },
+    #[error(
+        "talking to the daemon at {socket} failed: {source}",
+        socket = socket.display()
+    )]
+    Io {
+        socket: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the daemon at {socket} answered something this tagpub does not understand ({source}): restart the daemon after upgrading tagpub",
+        socket = socket.display()
+    )]
+    Malformed {
+        socket: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+impl IpcError {
+    /// True when nothing listens on the socket (no daemon, or a stale socket
+    /// file), as opposed to a daemon that misbehaves.
+    pub fn is_not_running(&self) -> bool {
+        matches!(self, IpcError::NotRunning { .. })
+    }
+}
+
+/// Sends one request and waits (at most `timeout` for each of connect, write
+/// and read) for its one-line response. Blocking: for the CLI, not the daemon.
+#[cfg(unix)]
+pub fn request(socket: &Path, request: Request, timeout: Duration) -> Result<Response, IpcError> {
+    use std::io::ErrorKind;
+    let io_error = |source: std::io::Error| match source.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => IpcError::Timeout {
+            socket: socket.to_path_buf(),
+            timeout,
+        },
+        _ => IpcError::Io {
+            socket: socket.to_path_buf(),
+            source,
+        },
+    };
+    // Connecting to a Unix socket never blocks long: it either has a
+    // listener (and a backlog) or fails at once with ENOENT/ECONNREFUSED.
+    let stream =
+        std::os::unix::net::UnixStream::connect(socket).map_err(|source| IpcError::NotRunning {
+            socket: socket.to_path_buf(),
+            source,
+        })?;
+    stream.set_write_timeout(Some(timeout)).map_err(io_error)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io_error)?;
+    (&stream)
+        .write_all(Message::new(request).to_line().as_bytes())
+        .map_err(io_error)?;
+    let mut line = String::new();
+    // One line, bounded: a confused peer must not make us buffer forever.
+    std::io::BufReader::new(std::io::Read::take(&stream, MAX_LINE))
+        .read_line(&mut line)
+        .map_err(io_error)?;
+    if line.trim().is_empty() {
+        return Err(IpcError::NoAnswer {
+            socket: socket.to_path_buf(),
+        });
+    }
+    let message: Message<Response> =
+        serde_json::from_str(line.trim_end()).map_err(|source| IpcError::Malformed {
+            socket: socket.to_path_buf(),
+            source,
+        })?;
+    Ok(message.body)
+}
+
+#[cfg(not(unix))]
+pub fn request(socket: &Path, _request: Request, _timeout: Duration) -> Result<Response, IpcError> {
+    Err(IpcError::NotRunning {
+        socket: socket.to_path_buf(),
+        source: std::io::Error::other("the daemon socket needs a Unix system"),
+    })
+}
+
+/// The longest line either side accepts (requests and status answers are
+/// far smaller; this only bounds memory).
+pub const MAX_LINE: u64 = 1 << 20;
 
 /// Sends a nudge and returns at once: it never waits for the daemon's
 /// answer. Errors (no daemon, a stale socket) are for the caller to ignore.
@@ -88,6 +217,58 @@ mod tests {
         );
         let back: Message<Request> = serde_json::from_str(line.trim()).unwrap();
         assert_eq!(back.version, PROTOCOL_VERSION);
+    }
+
+    #[test]
+    fn new_variants_wire_format() {
+        assert_eq!(
+            Message::new(Request::Ping).to_line(),
+            "{\"version\":1,\"type\":\"ping\"}\n"
+        );
+        assert_eq!(
+            Message::new(Request::Shutdown).to_line(),
+            "{\"version\":1,\"type\":\"shutdown\"}\n"
+        );
+        let pong = Message::new(Response::Pong {
+            pid: 7,
+            tagpub_version: "0.1.0".into(),
+            uptime_secs: 3,
+        });
+        let back: Message<Response> = serde_json::from_str(pong.to_line().trim()).unwrap();
+        assert_eq!(back, pong);
+        let status = Message::new(Response::Status(
+            serde_json::json!({"repos": [], "queue": 0}),
+        ));
+        let line = status.to_line();
+        assert!(line.contains("\"type\":\"status\""), "{line}");
+        let back: Message<Response> = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(back, status);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn request_without_a_daemon_says_how_to_start_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("tagpub.sock");
+        let err = request(&socket, Request::Ping, Duration::from_secs(1)).unwrap_err();
+        assert!(err.is_not_running());
+        assert!(
+            err.to_string().contains("no daemon is running (")
+                && err
+                    .to_string()
+                    .contains("start one with `tagpub daemon start`"),
+            "{err}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn request_times_out_on_a_silent_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("tagpub.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let err = request(&socket, Request::Ping, Duration::from_millis(100)).unwrap_err();
+        assert!(matches!(err, IpcError::Timeout { .. }), "{err}");
     }
 
     #[cfg(unix)]

@@ -1,0 +1,299 @@
+//! `tagpub daemon run|start|stop|status`: the daemon in the foreground (for
+//! service managers), detached in the background, stopped, and inspected.
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use crate::commands::Context;
+use crate::daemon::lifecycle::{self, Holder};
+use crate::dirs::Dirs;
+use crate::ipc::{self, Request, Response};
+use crate::pipeline::Reporter as _;
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    #[command(subcommand)]
+    pub command: DaemonCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DaemonCommand {
+    /// Run the daemon in the foreground until SIGTERM/SIGINT (for systemd, launchd).
+    Run,
+    /// Start the daemon in the background; says so if one is already running.
+    Start,
+    /// Ask the running daemon to stop and wait until it has.
+    Stop,
+    /// Whether the daemon runs: pid, version, socket, uptime.
+    Status(DaemonStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonStatusArgs {
+    /// Print the status as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How long `start` waits for the new daemon to answer a ping.
+const START_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `stop` waits for the daemon to release its lock (it has 10 s to
+/// checkpoint an upload and exit).
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// A ping's timeout: a healthy daemon answers in microseconds.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+const POLL: Duration = Duration::from_millis(50);
+
+pub fn run(ctx: &Context, args: &DaemonArgs) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        DaemonCommand::Run => {
+            crate::daemon::run_foreground(&ctx.dirs)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        DaemonCommand::Start => start(ctx),
+        DaemonCommand::Stop => stop(ctx),
+        DaemonCommand::Status(status_args) => status(ctx, status_args),
+    }
+}
+
+/// The daemon's log file (its stdout and stderr when started in the background).
+pub fn log_path(dirs: &Dirs) -> PathBuf {
+    dirs.data.join("daemon.log")
+}
+
+fn ping(dirs: &Dirs) -> Result<Response, ipc::IpcError> {
+    ipc::request(&dirs.socket_path(), Request::Ping, PING_TIMEOUT)
+}
+
+fn start(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let dirs = &ctx.dirs;
+    if let Ok(Response::Pong { pid, .. }) = ping(dirs) {
+        ctx.printer
+            .line(&format!("the daemon is already running (pid {pid})"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Holding the lock but not (yet) answering: starting up right now.
+    if let Some(Holder { pid }) = lifecycle::running(dirs)? {
+        ctx.printer.line(&format!(
+            "the daemon is already running ({})",
+            pid.map_or("pid unknown".to_string(), |pid| format!("pid {pid}"))
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut child = spawn_detached(dirs)?;
+    let log = log_path(dirs);
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Ok(Response::Pong { pid, .. }) = ping(dirs) {
+            ctx.printer.success(&format!(
+                "started the daemon (pid {pid}), listening on {}; log: {}",
+                dirs.socket_path().display(),
+                log.display()
+            ));
+            return Ok(ExitCode::SUCCESS);
+        }
+        if let Some(status) = child.try_wait()? {
+            // Lost a race with another `daemon start`: that one serves.
+            if let Ok(Response::Pong { pid, .. }) = ping(dirs) {
+                ctx.printer
+                    .line(&format!("the daemon is already running (pid {pid})"));
+                return Ok(ExitCode::SUCCESS);
+            }
+            bail!(
+                "the daemon exited at startup ({status}): {}see {}",
+                last_line(&log).map_or(String::new(), |line| format!("{line}; ")),
+                log.display()
+            );
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the daemon (pid {}) did not answer on {} within {} s: see {}",
+                child.id(),
+                dirs.socket_path().display(),
+                START_TIMEOUT.as_secs(),
+                log.display()
+            );
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// `tagpub daemon run` in its own process group (a Ctrl-C in the starting
+/// terminal must not reach it), stdin from /dev/null, output appended to the
+/// log, in `/` (it must not keep the caller's directory busy), with the dirs
+/// this process uses passed on as absolute paths.
+fn spawn_detached(dirs: &Dirs) -> anyhow::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    std::fs::create_dir_all(&dirs.data)
+        .with_context(|| format!("cannot create {}", dirs.data.display()))?;
+    let log = log_path(dirs);
+    let output = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("cannot open the daemon log {}", log.display()))?;
+    let exe = std::env::current_exe().context("cannot find the tagpub executable")?;
+    let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    std::process::Command::new(&exe)
+        .args(["daemon", "run"])
+        .env("TAGPUB_DATA_DIR", absolute(&dirs.data))
+        .env("TAGPUB_CONFIG_DIR", absolute(&dirs.config))
+        .env("TAGPUB_RUNTIME_DIR", absolute(&dirs.runtime))
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(output.try_clone()?)
+        .stderr(output)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start {} daemon run", exe.display()))
+}
+
+fn last_line(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .map(|line| line.trim().to_string())
+}
+
+fn stop(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let dirs = &ctx.dirs;
+    let socket = dirs.socket_path();
+    let holder = lifecycle::running(dirs)?;
+    let pid = match ipc::request(&socket, Request::Shutdown, PING_TIMEOUT) {
+        Ok(Response::Ok) => holder.and_then(|h| h.pid),
+        Ok(Response::Error { message }) => bail!("the daemon refused to stop: {message}"),
+        Ok(other) => bail!("the daemon answered {other:?} to shutdown: restart it by hand"),
+        Err(err) if err.is_not_running() => match holder {
+            None => {
+                ctx.printer.line("the daemon is not running");
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some(Holder { pid }) => bail!(
+                "the daemon ({}) holds {} but does not listen on {}: stop it with `kill {}`",
+                pid.map_or("pid unknown".to_string(), |pid| format!("pid {pid}")),
+                dirs.runtime.join(lifecycle::LOCK_FILE).display(),
+                socket.display(),
+                pid.map_or("<pid>".to_string(), |pid| pid.to_string()),
+            ),
+        },
+        Err(err) => return Err(err.into()),
+    };
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while lifecycle::running(dirs)?.is_some() {
+        if Instant::now() >= deadline {
+            bail!(
+                "the daemon ({}) did not stop within {} s: see {}",
+                pid.map_or("pid unknown".to_string(), |pid| format!("pid {pid}")),
+                STOP_TIMEOUT.as_secs(),
+                log_path(dirs).display()
+            );
+        }
+        std::thread::sleep(POLL);
+    }
+    ctx.printer.success(&match pid {
+        Some(pid) => format!("stopped the daemon (pid {pid})"),
+        None => "stopped the daemon".to_string(),
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Serialize)]
+struct StatusReport {
+    running: bool,
+    pid: Option<u32>,
+    version: Option<String>,
+    uptime_secs: Option<u64>,
+    socket: PathBuf,
+    log: PathBuf,
+    /// Why the daemon could not be asked (it holds the lock but does not
+    /// answer, or answers with an error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+}
+
+/// Exit 0 whether or not the daemon runs (it is a report); `--json` says
+/// which in `running`.
+fn status(ctx: &Context, args: &DaemonStatusArgs) -> anyhow::Result<ExitCode> {
+    let dirs = &ctx.dirs;
+    let mut report = StatusReport {
+        running: false,
+        pid: None,
+        version: None,
+        uptime_secs: None,
+        socket: dirs.socket_path(),
+        log: log_path(dirs),
+        problem: None,
+    };
+    match ping(dirs) {
+        Ok(Response::Pong {
+            pid,
+            tagpub_version,
+            uptime_secs,
+        }) => {
+            report.running = true;
+            report.pid = Some(pid);
+            report.version = Some(tagpub_version);
+            report.uptime_secs = Some(uptime_secs);
+        }
+        Ok(Response::Error { message }) => {
+            report.running = true;
+            report.problem = Some(message);
+        }
+        Ok(other) => {
+            report.running = true;
+            report.problem = Some(format!("unexpected answer to ping: {other:?}"));
+        }
+        Err(err) => {
+            if let Some(Holder { pid }) = lifecycle::running(dirs)? {
+                report.running = true;
+                report.pid = pid;
+                report.problem = Some(err.to_string());
+            }
+        }
+    }
+    if args.json {
+        ctx.printer.json(&report);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !report.running {
+        ctx.printer.line(&format!(
+            "the daemon is not running (socket {}): start it with `tagpub daemon start`",
+            report.socket.display()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let pid = report
+        .pid
+        .map_or("pid unknown".to_string(), |pid| format!("pid {pid}"));
+    match (&report.version, report.uptime_secs) {
+        (Some(version), Some(uptime)) => ctx.printer.line(&format!(
+            "the daemon is running ({pid}, tagpub {version}, up {})",
+            humantime::format_duration(Duration::from_secs(uptime))
+        )),
+        _ => ctx.printer.line(&format!(
+            "the daemon is running ({pid}) but does not answer"
+        )),
+    }
+    ctx.printer
+        .line(&format!("  socket: {}", report.socket.display()));
+    ctx.printer
+        .line(&format!("  log:    {}", report.log.display()));
+    if let Some(problem) = &report.problem {
+        ctx.printer.warn(problem);
+    }
+    if let Some(version) = &report.version
+        && version != env!("CARGO_PKG_VERSION")
+    {
+        ctx.printer.warn(&format!(
+            "the daemon is tagpub {version}, this is {}: restart it with `tagpub daemon stop` then `tagpub daemon start`",
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
