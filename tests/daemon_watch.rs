@@ -333,8 +333,9 @@ async fn burst_of_30_tags_is_one_batch() {
     });
     let batch = debounce(&mut rx, Duration::from_millis(300)).await;
     let took = tagger.await.unwrap();
+    // About 60 ms here. Not asserted: a loaded CI machine may be slower, and
+    // what matters is that no pause between two tags reaches the 300 ms quiet.
     eprintln!("30 tags in {took:?}");
-    assert!(took < Duration::from_secs(1), "the burst took {took:?}");
     assert_eq!(batch, BTreeSet::from([git_dir.clone()]));
     // Nothing left over for a second batch.
     expect_quiet(&mut rx, Duration::from_millis(700), "after the batch").await;
