@@ -181,8 +181,16 @@ fn remove_stale_socket(socket: &Path, lock_path: &Path) -> Result<(), LifecycleE
     if std::fs::symlink_metadata(socket).is_err() {
         return Ok(());
     }
+    // A listener can outlive its closing for a moment in a child forked
+    // before it was closed (until that child execs): only a socket that
+    // keeps answering is someone else's.
     #[cfg(unix)]
-    if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+    if (0..3).all(|attempt| {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::os::unix::net::UnixStream::connect(socket).is_ok()
+    }) {
         return Err(LifecycleError::SocketInUse {
             socket: socket.to_path_buf(),
             lock: lock_path.to_path_buf(),
