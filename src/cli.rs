@@ -51,6 +51,14 @@ pub enum Command {
     Token(TokenArgs),
     /// Install, remove or inspect tagpub's git hooks (pre-push gate, tag nudge).
     Hooks(HooksArgs),
+    /// Run, start, stop the background daemon that publishes new tags.
+    Daemon(crate::commands::daemon::DaemonArgs),
+    /// Choose the repositories the daemon watches.
+    Watch(crate::commands::watch::WatchArgs),
+    /// The daemon, its repositories, and recent jobs.
+    Status(crate::commands::watch::StatusArgs),
+    /// A job's build and upload output.
+    Log(crate::commands::watch::LogArgs),
     /// Entry points the installed git hooks call (not for direct use).
     #[command(hide = true)]
     Hook(HookArgs),

@@ -154,6 +154,87 @@ pub fn records_for_tag(dirs: &Dirs, tag: &str) -> Vec<ReleaseRecord> {
     found
 }
 
+/// Where a daemon job stands. Written before each transition takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobState {
+    /// Waiting out the grace period: deleting the tag now cancels it.
+    Waiting,
+    /// Building, checking, uploading or verifying (the release record tells which).
+    Running,
+    Verified,
+    Failed,
+    Cancelled,
+    /// The tag moved to another commit after it was seen: never republished.
+    Conflict,
+}
+
+impl JobState {
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobState::Verified | JobState::Failed | JobState::Cancelled | JobState::Conflict
+        )
+    }
+}
+
+/// One tag the daemon saw being created, and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: u64,
+    pub git_dir: PathBuf,
+    pub tag: String,
+    /// The object the tag pointed at when the job was made.
+    pub target: String,
+    pub package: String,
+    pub state: JobState,
+    /// Why it failed, was cancelled or conflicts; the release summary when done.
+    pub message: Option<String>,
+    /// Unix seconds.
+    pub created: u64,
+    pub updated: u64,
+}
+
+fn jobs_dir(dirs: &Dirs) -> PathBuf {
+    dirs.data.join("jobs")
+}
+
+/// The file that holds a job's build and upload output (`tagpub log`).
+pub fn job_log_path(dirs: &Dirs, id: u64) -> PathBuf {
+    jobs_dir(dirs).join(format!("{id}.log"))
+}
+
+pub fn save_job(dirs: &Dirs, job: &JobRecord) -> Result<(), LedgerError> {
+    let path = jobs_dir(dirs).join(format!("{}.json", job.id));
+    let bytes = serde_json::to_vec_pretty(job).expect("jobs always serialize");
+    write_atomic(&path, &bytes).map_err(|source| LedgerError::Write { path, source })
+}
+
+/// Every job on disk, oldest first. Unreadable records are skipped with a
+/// warning rather than stopping the daemon.
+pub fn load_jobs(dirs: &Dirs) -> Vec<JobRecord> {
+    let mut jobs: Vec<JobRecord> = std::fs::read_dir(jobs_dir(dirs))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .filter_map(|path| match std::fs::read(&path).map(|b| serde_json::from_slice(&b)) {
+            Ok(Ok(job)) => Some(job),
+            Ok(Err(err)) => {
+                tracing::warn!(path = %path.display(), %err, "skipping an unreadable job record");
+                None
+            }
+            Err(err) => {
+                tracing::warn!(path = %path.display(), %err, "skipping an unreadable job record");
+                None
+            }
+        })
+        .collect();
+    jobs.sort_by_key(|job| job.id);
+    jobs
+}
+
 /// A tag pushed while `trigger = "push"`: the daemon publishes it once the
 /// remote has it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,6 +314,34 @@ mod tests {
         assert!(records_for_tag(&dirs, "v2.0.0").is_empty());
         std::fs::write(dir.path.join(RECORD_FILE), b"{").unwrap();
         assert!(matches!(dir.load(), Err(LedgerError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn jobs_round_trip_in_id_order() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = Dirs::under(root.path());
+        assert!(load_jobs(&dirs).is_empty());
+        let job = |id: u64, state: JobState| JobRecord {
+            id,
+            git_dir: PathBuf::from("/r/.git"),
+            tag: format!("v{id}"),
+            target: "abc".into(),
+            package: "p".into(),
+            state,
+            message: None,
+            created: id,
+            updated: id,
+        };
+        save_job(&dirs, &job(10, JobState::Verified)).unwrap();
+        save_job(&dirs, &job(2, JobState::Waiting)).unwrap();
+        save_job(&dirs, &job(2, JobState::Cancelled)).unwrap();
+        std::fs::write(jobs_dir(&dirs).join("3.json"), b"{").unwrap();
+        let loaded = load_jobs(&dirs);
+        assert_eq!(
+            loaded,
+            vec![job(2, JobState::Cancelled), job(10, JobState::Verified)]
+        );
+        assert!(JobState::Conflict.is_finished() && !JobState::Waiting.is_finished());
     }
 
     #[test]

@@ -55,6 +55,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Release(args) => commands::release::run(&ctx, args),
         Command::Token(args) => commands::token::run(&ctx, args),
         Command::Hooks(args) => commands::hooks::run(&ctx, args),
+        Command::Daemon(args) => commands::daemon::run(&ctx, args),
+        Command::Watch(args) => commands::watch::watch(&ctx, args),
+        Command::Status(args) => commands::watch::status(&ctx, args),
+        Command::Log(args) => commands::watch::log(&ctx, args),
         Command::Hook(args) => commands::hook::run(&ctx, args),
         Command::Demo(args) => commands::demo::run(&ctx, args),
     }

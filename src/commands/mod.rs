@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod check;
+pub mod daemon;
 pub mod demo;
 pub mod hook;
 pub mod hooks;
@@ -10,6 +11,7 @@ pub mod init;
 pub mod plan;
 pub mod release;
 pub mod token;
+pub mod watch;
 
 use std::path::PathBuf;
 

@@ -165,6 +165,27 @@ impl Registry {
         Ok(Registry { repos: file.repos })
     }
 
+    /// Loads, changes and saves the registry under an exclusive lock on
+    /// `<data>/watch.lock`, so `tagpub watch` and the daemon never lose
+    /// each other's writes.
+    pub fn update<T>(
+        dirs: &Dirs,
+        change: impl FnOnce(&mut Registry) -> T,
+    ) -> Result<T, RegistryError> {
+        let lock_path = dirs.data.join("watch.lock");
+        let io = |source| RegistryError::Write {
+            path: lock_path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&dirs.data).map_err(io)?;
+        let lock = std::fs::File::create(&lock_path).map_err(io)?;
+        lock.lock().map_err(io)?;
+        let mut registry = Registry::load(dirs)?;
+        let out = change(&mut registry);
+        registry.save(dirs)?;
+        Ok(out)
+    }
+
     pub fn save(&self, dirs: &Dirs) -> Result<(), RegistryError> {
         let path = Registry::path(dirs);
         let file = RegistryFile {

@@ -1,0 +1,192 @@
+//! `tagpub watch add|remove|list`, `tagpub status`, `tagpub log`: the
+//! daemon's repositories and jobs, from the command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::commands::{Context, UsageError};
+use crate::daemon::registry::{AddOutcome, Registry};
+use crate::git::Repo;
+use crate::ipc::{self, Request, Response};
+use crate::ledger::{self, JobState};
+
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    #[command(subcommand)]
+    pub command: WatchCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum WatchCommand {
+    /// Watch a repository (default: the current one). Its existing tags never publish.
+    Add { path: Option<PathBuf> },
+    /// Stop watching a repository (default: the current one).
+    Remove { path: Option<PathBuf> },
+    /// The watched repositories.
+    List {
+        /// Print the list as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Print the status as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogArgs {
+    /// The job number (from `tagpub status`).
+    pub job: u64,
+}
+
+/// Tells a running daemon to look at a repository; silent without one.
+fn nudge_daemon(ctx: &Context, git_dir: &std::path::Path) {
+    let _ = ipc::send_nudge(&ctx.dirs.socket_path(), git_dir);
+}
+
+pub fn watch(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        WatchCommand::Add { path } => {
+            let repo = Repo::discover(&ctx.cwd.join(path.clone().unwrap_or_default()))?;
+            let outcome = Registry::update(&ctx.dirs, |registry| registry.add(&repo))??;
+            match outcome {
+                AddOutcome::Added { baseline } => ctx.printer.success(&format!(
+                    "watching {}; {baseline} existing tag{} will never be published",
+                    repo.workdir().display(),
+                    if baseline == 1 { "" } else { "s" }
+                )),
+                AddOutcome::AlreadyWatched => ctx
+                    .printer
+                    .line(&format!("{} is already watched", repo.workdir().display())),
+            }
+            nudge_daemon(ctx, repo.git_dir());
+            if ipc::request(
+                &ctx.dirs.socket_path(),
+                Request::Ping,
+                Duration::from_secs(2),
+            )
+            .is_err()
+            {
+                ctx.printer
+                    .line("  no daemon is running: start it with `tagpub daemon start`");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        WatchCommand::Remove { path } => {
+            let path = ctx.cwd.join(path.clone().unwrap_or_default());
+            // The repository may be gone; then its path is what identifies it.
+            let key = Repo::discover(&path)
+                .map(|r| r.workdir().to_path_buf())
+                .unwrap_or(path);
+            if Registry::update(&ctx.dirs, |registry| registry.remove(&key))? {
+                ctx.printer
+                    .success(&format!("no longer watching {}", key.display()));
+                nudge_daemon(ctx, &key);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Err(UsageError(format!(
+                    "{} is not watched (see `tagpub watch list`)",
+                    key.display()
+                ))
+                .into())
+            }
+        }
+        WatchCommand::List { json } => {
+            let registry = Registry::load(&ctx.dirs)?;
+            if *json {
+                ctx.printer.json(&serde_json::json!({
+                    "repos": registry.repos().iter().map(|r| serde_json::json!({
+                        "workdir": r.workdir, "git_dir": r.git_dir, "known_tags": r.known.len(),
+                    })).collect::<Vec<_>>(),
+                }));
+            } else if registry.repos().is_empty() {
+                ctx.printer
+                    .line("no repository is watched: add one with `tagpub watch add`");
+            } else {
+                for repo in registry.repos() {
+                    println!("{}", repo.workdir.display());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    // The daemon's view when it runs; the ledger's otherwise.
+    let value = match ipc::request(
+        &ctx.dirs.socket_path(),
+        Request::Status,
+        Duration::from_secs(5),
+    ) {
+        Ok(Response::Status(value)) => value,
+        _ => serde_json::json!({
+            "daemon": { "running": false },
+            "repos": Registry::load(&ctx.dirs).map(|r| r.repos().iter().map(|r| serde_json::json!({
+                "git_dir": r.git_dir, "workdir": r.workdir, "known_tags": r.known.len(),
+            })).collect::<Vec<_>>()).unwrap_or_default(),
+            "jobs": ledger::load_jobs(&ctx.dirs),
+        }),
+    };
+    if args.json {
+        ctx.printer.json(&value);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let running = value["daemon"]["running"].as_bool().unwrap_or(false);
+    ctx.printer.line(&if running {
+        format!("daemon: running (pid {})", value["daemon"]["pid"])
+    } else {
+        "daemon: not running (start it with `tagpub daemon start`)".to_string()
+    });
+    for repo in value["repos"].as_array().into_iter().flatten() {
+        let problem = repo["problem"]
+            .as_str()
+            .map(|p| format!(" — {p}"))
+            .unwrap_or_default();
+        ctx.printer.line(&format!(
+            "watching {}{problem}",
+            repo["workdir"].as_str().unwrap_or("?")
+        ));
+    }
+    let jobs: Vec<ledger::JobRecord> =
+        serde_json::from_value(value["jobs"].clone()).unwrap_or_default();
+    for job in jobs.iter().rev().take(20) {
+        let mark = match job.state {
+            JobState::Verified => ctx.printer.pass(""),
+            JobState::Failed | JobState::Conflict => ctx.printer.fail(""),
+            _ => ctx.printer.warning(""),
+        };
+        ctx.printer.line(&format!(
+            "{mark}job {} {} ({}): {:?}{}",
+            job.id,
+            job.tag,
+            job.package,
+            job.state,
+            job.message
+                .as_ref()
+                .map(|m| format!(" — {m}"))
+                .unwrap_or_default()
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn log(ctx: &Context, args: &LogArgs) -> anyhow::Result<ExitCode> {
+    let path = ledger::job_log_path(&ctx.dirs, args.job);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(_) => Err(UsageError(format!(
+            "job {} has no log (see `tagpub status` for job numbers; a job logs once it starts releasing)",
+            args.job
+        ))
+        .into()),
+    }
+}

@@ -1,0 +1,223 @@
+//! The daemon end to end: watch a repository, create tags, and see packages
+//! appear on the index without another command. Real git, real builds, a
+//! real daemon process on a real socket.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::project::{Project, files_in, git};
+
+/// A `tagpub daemon run` in the foreground, stopped with SIGTERM on drop.
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    /// `rescan` is the periodic rescan: long where a test must prove that
+    /// the hook or the filesystem watch (not a timer) found the tag.
+    fn start(project: &Project, rescan: &str) -> Daemon {
+        let log = std::fs::File::create(project.temp.path().join("daemon.log")).unwrap();
+        let child = project
+            .command(&["daemon", "run"])
+            .env("TAGPUB_RESCAN_INTERVAL", rescan)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let daemon = Daemon { child };
+        let started = Instant::now();
+        while !project.state.join("run/tagpub.sock").exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the daemon did not start:\n{}",
+                daemon_log(project)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        daemon
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn daemon_log(project: &Project) -> String {
+    std::fs::read_to_string(project.temp.path().join("daemon.log")).unwrap_or_default()
+}
+
+/// The sample monorepo publishing to the local index with a short grace.
+fn project(grace: &str) -> Project {
+    let project = Project::sample(&[]);
+    project.configure("local", "");
+    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
+    project.write(
+        "tagpub.toml",
+        &config.replace(
+            "[defaults]\n",
+            &format!("[defaults]\ngrace = \"{grace}\"\n"),
+        ),
+    );
+    project.commit("grace");
+    project
+}
+
+/// The distributions the local index holds for a package (not its page).
+fn index_files(project: &Project, package: &str) -> Vec<String> {
+    files_in(&project.local_index().join(package))
+        .into_iter()
+        .filter(|name| name != "index.html")
+        .collect()
+}
+
+#[track_caller]
+fn wait_for(project: &Project, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < limit,
+            "{what} did not happen within {limit:?}\nstatus: {}\ndaemon log:\n{}",
+            project.run(&["status", "--json"]).stdout,
+            daemon_log(project)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn status(project: &Project) -> serde_json::Value {
+    let run = project.run(&["status", "--json"]);
+    run.assert_ok();
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+fn job_state(project: &Project, tag: &str) -> Option<String> {
+    status(project)["jobs"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|j| j["tag"] == tag)
+        .map(|j| j["state"].as_str().unwrap_or_default().to_string())
+}
+
+#[test]
+fn a_new_tag_is_published_with_the_hook_and_with_the_watch_alone() {
+    let project = project("0s");
+    project.run(&["watch", "add"]).assert_ok();
+    project.run(&["hooks", "install"]).assert_ok();
+    let _daemon = Daemon::start(&project, "10m");
+
+    project.tag("hf-local-v1.0.0");
+    wait_for(
+        &project,
+        "publishing hf-local-v1.0.0",
+        Duration::from_secs(90),
+        || job_state(&project, "hf-local-v1.0.0").as_deref() == Some("verified"),
+    );
+    assert_eq!(
+        index_files(&project, "open-ticket-ai-hf-local"),
+        [
+            "open_ticket_ai_hf_local-1.0.0-py3-none-any.whl",
+            "open_ticket_ai_hf_local-1.0.0.tar.gz"
+        ]
+    );
+    // Only that package.
+    assert!(index_files(&project, "open-ticket-ai").is_empty());
+
+    // Without hooks, the filesystem watch alone sees the tag.
+    project.run(&["hooks", "uninstall"]).assert_ok();
+    project.tag("otobo-znuny-v1.0.0");
+    wait_for(
+        &project,
+        "publishing otobo-znuny-v1.0.0",
+        Duration::from_secs(90),
+        || job_state(&project, "otobo-znuny-v1.0.0").as_deref() == Some("verified"),
+    );
+    assert_eq!(
+        index_files(&project, "open-ticket-ai-otobo-znuny-plugin").len(),
+        2
+    );
+
+    let log = project.run(&["log", "1"]);
+    log.assert_ok();
+    assert!(
+        log.stdout.contains("published and verified"),
+        "{}",
+        log.stdout
+    );
+}
+
+#[test]
+fn tags_that_existed_before_watch_add_never_publish() {
+    let project = project("0s");
+    project.tag("v1.0.0");
+    let added = project.run(&["watch", "add"]);
+    added.assert_ok();
+    assert!(added.stderr.contains("1 existing tag"), "{}", added.stderr);
+    let _daemon = Daemon::start(&project, "2s");
+    // Two periodic rescans pass.
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(index_files(&project, "open-ticket-ai").is_empty());
+    assert_eq!(job_state(&project, "v1.0.0"), None);
+    let list = project.run(&["watch", "list"]);
+    list.assert_ok();
+    assert!(
+        list.stdout
+            .contains(&project.root.canonicalize().unwrap().display().to_string()),
+        "{}",
+        list.stdout
+    );
+}
+
+#[test]
+fn deleting_a_tag_in_its_grace_period_cancels_it() {
+    let project = project("4s");
+    project.run(&["watch", "add"]).assert_ok();
+    let _daemon = Daemon::start(&project, "10m");
+    project.tag("v1.0.0");
+    wait_for(&project, "the job to wait", Duration::from_secs(10), || {
+        job_state(&project, "v1.0.0").as_deref() == Some("waiting")
+    });
+    git(&project.root, &["tag", "-d", "v1.0.0"]);
+    wait_for(
+        &project,
+        "the cancellation",
+        Duration::from_secs(10),
+        || job_state(&project, "v1.0.0").as_deref() == Some("cancelled"),
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(index_files(&project, "open-ticket-ai").is_empty());
+    assert_eq!(job_state(&project, "v1.0.0").as_deref(), Some("cancelled"));
+}
+
+#[test]
+fn a_moved_tag_is_a_conflict_and_never_republished() {
+    let project = project("4s");
+    project.run(&["watch", "add"]).assert_ok();
+    let _daemon = Daemon::start(&project, "10m");
+    project.tag("v1.0.0");
+    wait_for(&project, "the job to wait", Duration::from_secs(10), || {
+        job_state(&project, "v1.0.0").as_deref() == Some("waiting")
+    });
+    project.write("README.md", "# changed\n");
+    project.commit("another commit");
+    git(&project.root, &["tag", "-f", "-a", "-m", "moved", "v1.0.0"]);
+    wait_for(&project, "the conflict", Duration::from_secs(10), || {
+        job_state(&project, "v1.0.0").as_deref() == Some("conflict")
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(index_files(&project, "open-ticket-ai").is_empty());
+    let status = project.run(&["status"]);
+    assert!(
+        status.stderr.contains("never republished") || status.stdout.contains("never republished"),
+        "{}{}",
+        status.stdout,
+        status.stderr
+    );
+}
