@@ -27,7 +27,7 @@ pub struct GlobalArgs {
     /// Run as if tagpub was started in this directory (like `git -C`).
     #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
     pub directory: Option<PathBuf>,
-    /// More output (-v: debug, -vv: trace). TAGPUB_LOG overrides.
+    /// More output (-v: info, -vv: debug, -vvv: trace). TAGPUB_LOG takes a tracing filter and overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Only errors.
@@ -59,6 +59,10 @@ pub enum Command {
     Status(crate::commands::watch::StatusArgs),
     /// A job's build and upload output.
     Log(crate::commands::watch::LogArgs),
+    /// Run a failed job again; it uploads only what the index is missing.
+    Retry(crate::commands::watch::JobArgs),
+    /// Cancel a job still waiting out its grace period.
+    Cancel(crate::commands::watch::JobArgs),
     /// Entry points the installed git hooks call (not for direct use).
     #[command(hide = true)]
     Hook(HookArgs),

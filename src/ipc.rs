@@ -25,6 +25,10 @@ pub enum Request {
     Status,
     /// Stop gracefully (like SIGTERM); answered `Response::Ok` before stopping.
     Shutdown,
+    /// Run a failed job again; the release resumes where it stopped.
+    Retry { job: u64 },
+    /// Cancel a job still in its grace period.
+    Cancel { job: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

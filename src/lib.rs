@@ -31,7 +31,16 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
 pub fn run(cli: Cli) -> ExitCode {
-    init_logging(cli.global.verbose, cli.global.quiet);
+    // The daemon's log is its only voice: it says what it does by default.
+    let daemon = matches!(
+        &cli.command,
+        Command::Daemon(args) if matches!(args.command, commands::daemon::DaemonCommand::Run)
+    );
+    init_logging(
+        cli.global.verbose + u8::from(daemon),
+        cli.global.quiet,
+        daemon,
+    );
     match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -59,6 +68,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Watch(args) => commands::watch::watch(&ctx, args),
         Command::Status(args) => commands::watch::status(&ctx, args),
         Command::Log(args) => commands::watch::log(&ctx, args),
+        Command::Retry(args) => {
+            commands::watch::job_request(&ctx, ipc::Request::Retry { job: args.job })
+        }
+        Command::Cancel(args) => {
+            commands::watch::job_request(&ctx, ipc::Request::Cancel { job: args.job })
+        }
         Command::Hook(args) => commands::hook::run(&ctx, args),
         Command::Demo(args) => commands::demo::run(&ctx, args),
     }
@@ -100,19 +115,23 @@ fn report_error(err: &anyhow::Error) {
     }
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+fn init_logging(verbose: u8, quiet: bool, timestamps: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
-        (false, 1) => "tagpub=debug,info",
+        (false, 1) => "info",
+        (false, 2) => "tagpub=debug,info",
         (false, _) => "trace",
     };
     let filter = EnvFilter::try_from_env("TAGPUB_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .try_init();
+        .with_target(false);
+    let _ = if timestamps {
+        builder.try_init()
+    } else {
+        builder.without_time().try_init()
+    };
 }

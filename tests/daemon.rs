@@ -221,3 +221,71 @@ fn a_moved_tag_is_a_conflict_and_never_republished() {
         status.stderr
     );
 }
+
+fn job_id(project: &Project, tag: &str) -> String {
+    status(project)["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|j| j["tag"] == tag)
+        .map(|j| j["id"].to_string())
+        .unwrap()
+}
+
+#[test]
+fn a_failed_job_is_retried_once_the_cause_is_fixed() {
+    let token = tagpub::credentials::macaroon::encode("pypi.org", &common::unique("id-"), &[]);
+    let server = common::PypiServer::start_with_token(&token);
+    let repository = common::unique("daemon");
+    let project = Project::sample(&[]);
+    project.configure(
+        &repository,
+        &format!("\n[repository.{repository}]\nurl = \"{}\"\n", server.url),
+    );
+    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
+    project.write("tagpub.toml", &config.replace("[defaults]\n", "[defaults]\ngrace = \"0s\"\n"));
+    project.commit("grace");
+    project.run(&["watch", "add"]).assert_ok();
+    let _daemon = Daemon::start(&project, "10m");
+
+    // The daemon has no token: the job fails with release's own message.
+    project.tag("v1.0.0");
+    wait_for(&project, "the job to fail", Duration::from_secs(30), || {
+        job_state(&project, "v1.0.0").as_deref() == Some("failed")
+    });
+    let text = project.run(&["status"]);
+    assert!(text.stderr.contains(&format!("no token for `open-ticket-ai` on {repository}")), "{}", text.stderr);
+    assert!(files_in(&server.packages_dir).is_empty());
+
+    // Fix the cause (a token in the keychain), then retry: it is published.
+    project
+        .run_with_stdin(&["token", "set", "-r", &repository, "-p", "open-ticket-ai", "--stdin"], &server.token)
+        .assert_ok();
+    let id = job_id(&project, "v1.0.0");
+    project.run(&["retry", &id]).assert_ok();
+    wait_for(&project, "the retried job", Duration::from_secs(90), || {
+        job_state(&project, "v1.0.0").as_deref() == Some("verified")
+    });
+    assert_eq!(files_in(&server.packages_dir).len(), 2);
+    // A verified job cannot be retried.
+    project.run(&["retry", &id]).assert_fails(2, "only a failed release can be retried");
+    project
+        .run(&["token", "delete", "-r", &repository, "-p", "open-ticket-ai"])
+        .assert_ok();
+}
+
+#[test]
+fn a_waiting_job_can_be_cancelled() {
+    let project = project("30s");
+    project.run(&["watch", "add"]).assert_ok();
+    let _daemon = Daemon::start(&project, "10m");
+    project.tag("v1.0.0");
+    wait_for(&project, "the job to wait", Duration::from_secs(10), || {
+        job_state(&project, "v1.0.0").as_deref() == Some("waiting")
+    });
+    let id = job_id(&project, "v1.0.0");
+    project.run(&["cancel", &id]).assert_ok();
+    assert_eq!(job_state(&project, "v1.0.0").as_deref(), Some("cancelled"));
+    project.run(&["cancel", &id]).assert_fails(2, "only a job still in its grace period can be cancelled");
+}

@@ -39,6 +39,12 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct JobArgs {
+    /// The job number (from `tagpub status`).
+    pub job: u64,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct LogArgs {
     /// The job number (from `tagpub status`).
     pub job: u64,
@@ -188,5 +194,24 @@ pub fn log(ctx: &Context, args: &LogArgs) -> anyhow::Result<ExitCode> {
             args.job
         ))
         .into()),
+    }
+}
+
+/// `tagpub retry JOB` / `tagpub cancel JOB`: asks the running daemon.
+pub fn job_request(ctx: &Context, request: Request) -> anyhow::Result<ExitCode> {
+    let what = match &request {
+        Request::Retry { job } => format!("job {job} is queued again"),
+        Request::Cancel { job } => format!("job {job} is cancelled"),
+        _ => String::new(),
+    };
+    match ipc::request(&ctx.dirs.socket_path(), request, Duration::from_secs(5))? {
+        Response::Ok => {
+            ctx.printer.success(&what);
+            Ok(ExitCode::SUCCESS)
+        }
+        Response::Error { message } => Err(UsageError(message).into()),
+        other => Err(anyhow::anyhow!(
+            "unexpected answer from the daemon: {other:?}"
+        )),
     }
 }

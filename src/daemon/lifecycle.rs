@@ -251,6 +251,9 @@ impl Handler for MinimalHandler {
             }
             // The server answers these itself; never reached.
             Request::Ping | Request::Shutdown => Response::Ok,
+            Request::Retry { .. } | Request::Cancel { .. } => Response::Error {
+                message: "this daemon runs no jobs".into(),
+            },
         }
     }
 }

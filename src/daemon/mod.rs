@@ -261,6 +261,26 @@ impl Handler for Daemon {
                 Response::Ok
             }
             Request::Status => Response::Status(self.status()),
+            Request::Cancel { job } => match self.queue.cancel(job) {
+                Ok(_) => Response::Ok,
+                Err(message) => Response::Error { message },
+            },
+            Request::Retry { job } => {
+                let retried = self.queue.retry(job).and_then(|job| {
+                    let workdir = self.workdir_of(&job.git_dir).ok_or_else(|| {
+                        format!(
+                            "job {} belongs to a repository that is no longer watched",
+                            job.id
+                        )
+                    })?;
+                    self.queue.spawn(job, workdir, Duration::ZERO);
+                    Ok(())
+                });
+                match retried {
+                    Ok(()) => Response::Ok,
+                    Err(message) => Response::Error { message },
+                }
+            }
             // The server answers these itself.
             Request::Ping | Request::Shutdown => Response::Ok,
         }
