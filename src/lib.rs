@@ -9,6 +9,7 @@ pub mod config;
 pub mod credentials;
 pub mod daemon;
 pub mod dirs;
+pub mod fault;
 pub mod fsutil;
 pub mod git;
 pub mod hooks;

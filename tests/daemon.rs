@@ -18,14 +18,24 @@ impl Daemon {
     /// `rescan` is the periodic rescan: long where a test must prove that
     /// the hook or the filesystem watch (not a timer) found the tag.
     fn start(project: &Project, rescan: &str) -> Daemon {
-        let log = std::fs::File::create(project.temp.path().join("daemon.log")).unwrap();
-        let child = project
-            .command(&["daemon", "run"])
+        Daemon::start_with(project, rescan, &[])
+    }
+
+    fn start_with(project: &Project, rescan: &str, env: &[(&str, &str)]) -> Daemon {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(project.temp.path().join("daemon.log"))
+            .unwrap();
+        let mut command = project.command(&["daemon", "run"]);
+        command
             .env("TAGPUB_RESCAN_INTERVAL", rescan)
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+            .stderr(log);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command.spawn().unwrap();
         let daemon = Daemon { child };
         let started = Instant::now();
         while !project.state.join("run/tagpub.sock").exists() {
@@ -37,6 +47,28 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(50));
         }
         daemon
+    }
+}
+
+impl Daemon {
+    /// Waits for the daemon to die by itself (at a fault point).
+    fn wait_for_crash(mut self, project: &Project) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(
+                    !status.success(),
+                    "the daemon exited cleanly instead of crashing"
+                );
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "the daemon did not reach its fault point:\n{}",
+                daemon_log(project)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -244,7 +276,10 @@ fn a_failed_job_is_retried_once_the_cause_is_fixed() {
         &format!("\n[repository.{repository}]\nurl = \"{}\"\n", server.url),
     );
     let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
-    project.write("tagpub.toml", &config.replace("[defaults]\n", "[defaults]\ngrace = \"0s\"\n"));
+    project.write(
+        "tagpub.toml",
+        &config.replace("[defaults]\n", "[defaults]\ngrace = \"0s\"\n"),
+    );
     project.commit("grace");
     project.run(&["watch", "add"]).assert_ok();
     let _daemon = Daemon::start(&project, "10m");
@@ -255,12 +290,28 @@ fn a_failed_job_is_retried_once_the_cause_is_fixed() {
         job_state(&project, "v1.0.0").as_deref() == Some("failed")
     });
     let text = project.run(&["status"]);
-    assert!(text.stderr.contains(&format!("no token for `open-ticket-ai` on {repository}")), "{}", text.stderr);
+    assert!(
+        text.stderr
+            .contains(&format!("no token for `open-ticket-ai` on {repository}")),
+        "{}",
+        text.stderr
+    );
     assert!(files_in(&server.packages_dir).is_empty());
 
     // Fix the cause (a token in the keychain), then retry: it is published.
     project
-        .run_with_stdin(&["token", "set", "-r", &repository, "-p", "open-ticket-ai", "--stdin"], &server.token)
+        .run_with_stdin(
+            &[
+                "token",
+                "set",
+                "-r",
+                &repository,
+                "-p",
+                "open-ticket-ai",
+                "--stdin",
+            ],
+            &server.token,
+        )
         .assert_ok();
     let id = job_id(&project, "v1.0.0");
     project.run(&["retry", &id]).assert_ok();
@@ -269,7 +320,9 @@ fn a_failed_job_is_retried_once_the_cause_is_fixed() {
     });
     assert_eq!(files_in(&server.packages_dir).len(), 2);
     // A verified job cannot be retried.
-    project.run(&["retry", &id]).assert_fails(2, "only a failed release can be retried");
+    project
+        .run(&["retry", &id])
+        .assert_fails(2, "only a failed release can be retried");
     project
         .run(&["token", "delete", "-r", &repository, "-p", "open-ticket-ai"])
         .assert_ok();
@@ -287,5 +340,65 @@ fn a_waiting_job_can_be_cancelled() {
     let id = job_id(&project, "v1.0.0");
     project.run(&["cancel", &id]).assert_ok();
     assert_eq!(job_state(&project, "v1.0.0").as_deref(), Some("cancelled"));
-    project.run(&["cancel", &id]).assert_fails(2, "only a job still in its grace period can be cancelled");
+    project
+        .run(&["cancel", &id])
+        .assert_fails(2, "only a job still in its grace period can be cancelled");
+}
+
+/// Every step boundary of a release, including "the index has the file but
+/// the ledger does not know yet" (`after-upload-N`).
+const FAULT_POINTS: [&str; 9] = [
+    "job-running",
+    "built",
+    "before-upload-1",
+    "after-upload-1",
+    "uploaded-1",
+    "before-upload-2",
+    "after-upload-2",
+    "uploaded-2",
+    "before-verify",
+];
+
+#[test]
+fn a_daemon_killed_at_any_step_completes_the_release_once_after_restart() {
+    for point in FAULT_POINTS {
+        let server = common::PypiServer::start();
+        let repository = common::unique("crash");
+        let project = Project::sample(&[]);
+        project.configure(
+            &repository,
+            &format!("\n[repository.{repository}]\nurl = \"{}\"\n", server.url),
+        );
+        let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
+        project.write(
+            "tagpub.toml",
+            &config.replace("[defaults]\n", "[defaults]\ngrace = \"0s\"\n"),
+        );
+        project.commit("grace");
+        project.run(&["watch", "add"]).assert_ok();
+        let token = [("PYPI_API_TOKEN", server.token.as_str())];
+
+        let crashing = Daemon::start_with(&project, "10m", &[token[0], ("TAGPUB_FAULT", point)]);
+        project.tag("v1.0.0");
+        crashing.wait_for_crash(&project);
+
+        // The restarted daemon cleans up the stale socket and lock, resumes
+        // the job, and finishes it without sending any file twice.
+        let _daemon = Daemon::start_with(&project, "10m", &token);
+        wait_for(
+            &project,
+            &format!("the release after a crash at {point}"),
+            Duration::from_secs(90),
+            || job_state(&project, "v1.0.0").as_deref() == Some("verified"),
+        );
+        assert_eq!(files_in(&server.packages_dir).len(), 2, "{point}");
+        assert_eq!(
+            server.uploads(),
+            2,
+            "crash at {point}: each file is uploaded exactly once\n{}",
+            server.logs()
+        );
+        let jobs = status(&project)["jobs"].as_array().unwrap().len();
+        assert_eq!(jobs, 1, "crash at {point}: one tag, one job");
+    }
 }

@@ -107,6 +107,14 @@ impl Queue {
         for change in changes {
             match change {
                 TagChange::Created { tag, target } => {
+                    // A crash between recording a job and recording the tag
+                    // as known finds the tag again: it already has its job.
+                    if self
+                        .job_for(git_dir, tag)
+                        .is_some_and(|j| &j.target == target && j.state != JobState::Cancelled)
+                    {
+                        continue;
+                    }
                     let package = match match_tag(config, tag) {
                         Ok((package, _)) => package.name.clone(),
                         Err(ResolveError::NoPackage { .. }) => {
@@ -218,6 +226,7 @@ impl Queue {
                 j.state = JobState::Running;
                 j.message = None;
             });
+            crate::fault::point("job-running");
             let dirs = queue.dirs.clone();
             let running = job.clone();
             let outcome =

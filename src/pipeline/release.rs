@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use crate::config::Config;
 use crate::credentials::{self, TokenTarget};
 use crate::dirs::Dirs;
+use crate::fault;
 use crate::git::Repo;
 use crate::ledger::{BuiltFile, LedgerError, ReleaseDir, ReleaseRecord};
 use crate::pipeline::Reporter;
@@ -224,6 +225,7 @@ impl Release<'_> {
         summary.uploaded =
             self.upload_missing(plan, &repository, &release_dir, &mut record, secret)?;
 
+        fault::point("before-verify");
         self.reporter
             .step(&format!("verifying on {}", plan.repository));
         verify::verify(
@@ -299,6 +301,7 @@ impl Release<'_> {
             repositories: Default::default(),
         };
         release_dir.save(&record)?;
+        fault::point("built");
         Ok(record)
     }
 
@@ -397,8 +400,11 @@ impl Release<'_> {
             ));
             record.repository_mut(&plan.repository).in_flight = Some(file.filename.clone());
             release_dir.save(record)?;
+            fault::point(&format!("before-upload-{}", index + 1));
             match repository.upload(&artifact, token) {
                 Ok(outcome) => {
+                    // The index has the file; the ledger does not know yet.
+                    fault::point(&format!("after-upload-{}", index + 1));
                     if outcome == UploadOutcome::AlreadyPresent {
                         self.reporter.info(&format!(
                             "{} was already on {} (same sha256)",
@@ -409,6 +415,7 @@ impl Release<'_> {
                     }
                     mark_uploaded(record, &plan.repository, &file.filename);
                     release_dir.save(record)?;
+                    fault::point(&format!("uploaded-{}", index + 1));
                 }
                 Err(source) => {
                     let state = record.repository_mut(&plan.repository);

@@ -112,7 +112,8 @@ impl PypiServer {
             .args(["-i", "127.0.0.1", "-p", &port.to_string()])
             .arg("-P")
             .arg(&htpasswd)
-            .args(["-a", "update", "--disable-fallback", "--log-file"])
+            // -v logs every request: tests count uploads (POSTs) in the log.
+            .args(["-v", "-a", "update", "--disable-fallback", "--log-file"])
             .arg(&log_file)
             .arg(&packages_dir)
             .stdin(Stdio::null())
@@ -164,6 +165,15 @@ impl PypiServer {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// How many uploads (POST requests) the server received.
+    pub fn uploads(&self) -> usize {
+        fs::read_to_string(&self.log_file)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains("\"POST / HTTP"))
+            .count()
     }
 
     /// The server's log and console output, for failure messages.
