@@ -402,3 +402,85 @@ fn a_daemon_killed_at_any_step_completes_the_release_once_after_restart() {
         assert_eq!(jobs, 1, "crash at {point}: one tag, one job");
     }
 }
+
+#[test]
+fn a_burst_of_thirty_release_tags_publishes_each_exactly_once() {
+    let server = common::PypiServer::start();
+    let repository = common::unique("burst");
+    let project = Project::sample(&[]);
+    project.configure(
+        &repository,
+        &format!("\n[repository.{repository}]\nurl = \"{}\"\n", server.url),
+    );
+    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
+    project.write(
+        "tagpub.toml",
+        &config.replace("[defaults]\n", "[defaults]\ngrace = \"0s\"\n"),
+    );
+    project.commit("grace");
+    // Ten versions of each of the three packages, each commit carrying its
+    // versions; the tags are created afterwards, all within a second.
+    let packages = [
+        (".", "v"),
+        ("src/open_ticket_ai_hf_local", "hf-local-v"),
+        ("src/open_ticket_ai_otobo_znuny_plugin", "otobo-znuny-v"),
+    ];
+    let mut tags = Vec::new();
+    let mut previous = "1.0.0".to_string();
+    for minor in 1..=10 {
+        let version = format!("1.{minor}.0");
+        for (path, _) in packages {
+            tagpub::sample::set_version(&project.root, path, &previous, &version).unwrap();
+        }
+        project.write("CHANGELOG.md", &format!("# Changelog\n\n## {version}\n"));
+        project.commit(&format!("release {version}"));
+        let commit = git(&project.root, &["rev-parse", "HEAD"]);
+        for (_, prefix) in packages {
+            tags.push((format!("{prefix}{version}"), commit.clone()));
+        }
+        previous = version;
+    }
+    project.run(&["watch", "add"]).assert_ok();
+    project.run(&["hooks", "install"]).assert_ok();
+    let _daemon = Daemon::start_with(
+        &project,
+        "10m",
+        &[("PYPI_API_TOKEN", server.token.as_str())],
+    );
+
+    let started = Instant::now();
+    for (tag, commit) in &tags {
+        git(&project.root, &["tag", "-a", "-m", "burst", tag, commit]);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "creating the tags took {:?}",
+        started.elapsed()
+    );
+
+    wait_for(
+        &project,
+        "all 30 releases",
+        Duration::from_secs(600),
+        || {
+            let value = status(&project);
+            let jobs = value["jobs"].as_array().cloned().unwrap_or_default();
+            jobs.len() >= 30
+                && jobs
+                    .iter()
+                    .all(|j| j["state"] == "verified" || j["state"] == "failed")
+        },
+    );
+    let value = status(&project);
+    let jobs = value["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 30, "one job per tag");
+    for job in jobs {
+        assert_eq!(job["state"], "verified", "{job}");
+    }
+    assert_eq!(
+        files_in(&server.packages_dir).len(),
+        60,
+        "an sdist and a wheel per release"
+    );
+    assert_eq!(server.uploads(), 60, "no file was sent twice");
+}
