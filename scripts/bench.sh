@@ -8,6 +8,7 @@
 #   scripts/bench.sh --iterations 11  # more (at least 5)
 #   scripts/bench.sh --no-docs        # print only, leave docs/benchmarks.md alone
 #   scripts/bench.sh --hooks          # the hooks benchmark instead (git tag overhead, pre-push gate)
+#   scripts/bench.sh --daemon         # the daemon benchmark instead (tag → job latency, idle cost, rescan)
 #
 # Needs network access to pypi.org (the builds install hatchling into their
 # isolated environments; uv and pip cache it after the warm-up).
@@ -35,10 +36,11 @@ echo "== cargo build --release" >&2
 cargo build --locked --release --bin tagpub
 export TAGPUB_BIN="$CARGO_TARGET_DIR/release/tagpub"
 
-if [[ "${1:-}" == "--hooks" ]]; then
+if [[ "${1:-}" == "--hooks" || "${1:-}" == "--daemon" ]]; then
+  bench="${1#--}"
   shift
-  echo "== cargo bench --bench hooks" >&2
-  exec cargo bench --locked --bench hooks -- --bench "$@"
+  echo "== cargo bench --bench $bench" >&2
+  exec cargo bench --locked --bench "$bench" -- --bench "$@"
 fi
 echo "== cargo bench --bench release" >&2
 exec cargo bench --locked --bench release -- --bench "$@"

@@ -192,6 +192,9 @@ pub struct JobRecord {
     pub message: Option<String>,
     /// Unix seconds.
     pub created: u64,
+    /// Unix milliseconds when the daemon saw the tag (for latency figures).
+    #[serde(default)]
+    pub seen_ms: u64,
     pub updated: u64,
 }
 
@@ -330,6 +333,7 @@ mod tests {
             state,
             message: None,
             created: id,
+            seen_ms: id * 1000,
             updated: id,
         };
         save_job(&dirs, &job(10, JobState::Verified)).unwrap();

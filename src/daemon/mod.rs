@@ -30,7 +30,7 @@ use server::{Handler, Shutdown};
 use watcher::{RefWatcher, debounce};
 
 /// How long the daemon lets ref events settle before rescanning.
-const DEBOUNCE: Duration = Duration::from_millis(50);
+const DEBOUNCE: Duration = Duration::from_millis(10);
 /// The periodic rescan; `TAGPUB_RESCAN_INTERVAL` (e.g. `2s`) overrides.
 const DEFAULT_RESCAN: Duration = Duration::from_secs(300);
 

@@ -315,6 +315,9 @@ fn new_job(
         state,
         message,
         created: now,
+        seen_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
         updated: now,
     }
 }
