@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, Result, ensure};
 
 mod support;
-use support::{fmt_duration, write_section};
+use support::{bench_main, fmt_duration, tagpub_bin, write_section};
 
 const SECTION: &str = "daemon-bench";
 const HOOK_TAGS: usize = 50;
@@ -34,18 +34,7 @@ const RESCAN_TAGS: usize = 10_000;
 const RESCAN_PACKAGES: usize = 50;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if !args.iter().any(|a| a == "--bench") {
-        println!("daemon bench: run scripts/bench.sh --daemon");
-        return ExitCode::SUCCESS;
-    }
-    match run(!args.iter().any(|a| a == "--no-docs")) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("daemon bench failed: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_main("daemon", run)
 }
 
 fn now_ms() -> u64 {
@@ -205,9 +194,7 @@ impl Drop for Daemon {
 }
 
 fn run(write_docs: bool) -> Result<()> {
-    let tagpub = std::env::var_os("TAGPUB_BIN")
-        .map(PathBuf::from)
-        .context("set TAGPUB_BIN to a release build of tagpub (scripts/bench.sh does)")?;
+    let tagpub = tagpub_bin()?;
     let temp = tempfile::tempdir()?;
     let env = Env {
         tagpub,

@@ -14,14 +14,14 @@
 //! `--bench` (as under `cargo test --all-targets`) it does nothing.
 
 use std::io::{BufRead, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, ensure};
 
 mod support;
-use support::{fmt_duration, ratio, stats, write_section};
+use support::{bench_main, fmt_duration, ratio, stats, tagpub_bin, write_section};
 
 const SECTION: &str = "hooks-bench";
 const TAG_RUNS: usize = 50;
@@ -29,26 +29,7 @@ const GATE_RUNS: usize = 30;
 const GATE_TAGS: usize = 1000;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if !args.iter().any(|a| a == "--bench") {
-        println!("hooks bench: run scripts/bench.sh --hooks");
-        return ExitCode::SUCCESS;
-    }
-    match run(!args.iter().any(|a| a == "--no-docs")) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("hooks bench failed: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn tagpub_bin() -> Result<PathBuf> {
-    let path = std::env::var_os("TAGPUB_BIN")
-        .map(PathBuf::from)
-        .context("set TAGPUB_BIN to a release build of tagpub (scripts/bench.sh does)")?;
-    ensure!(path.is_file(), "{} does not exist", path.display());
-    Ok(path)
+    bench_main("hooks", run)
 }
 
 /// A git command with a fixed identity and no user config.

@@ -89,6 +89,12 @@ fn daemon_log(project: &Project) -> String {
 fn project(grace: &str) -> Project {
     let project = Project::sample(&[]);
     project.configure("local", "");
+    set_grace(&project, grace);
+    project
+}
+
+/// Sets `[defaults] grace` and commits it.
+fn set_grace(project: &Project, grace: &str) {
     let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
     project.write(
         "tagpub.toml",
@@ -98,7 +104,19 @@ fn project(grace: &str) -> Project {
         ),
     );
     project.commit("grace");
-    project
+}
+
+/// The sample monorepo publishing to `server` with no grace period, under a
+/// repository name of its own (so keychain entries never collide).
+fn project_publishing_to(server: &common::PypiServer, name: &str) -> (Project, String) {
+    let repository = common::unique(name);
+    let project = Project::sample(&[]);
+    project.configure(
+        &repository,
+        &format!("\n[repository.{repository}]\nurl = \"{}\"\n", server.url),
+    );
+    set_grace(&project, "0s");
+    (project, repository)
 }
 
 /// The distributions the local index holds for a package (not its page).
@@ -269,18 +287,7 @@ fn job_id(project: &Project, tag: &str) -> String {
 fn a_failed_job_is_retried_once_the_cause_is_fixed() {
     let token = tagpub::credentials::macaroon::encode("pypi.org", &common::unique("id-"), &[]);
     let server = common::PypiServer::start_with_token(&token);
-    let repository = common::unique("daemon");
-    let project = Project::sample(&[]);
-    project.configure(
-        &repository,
-        &format!("\n[repository.{repository}]\nurl = \"{}\"\n", server.url),
-    );
-    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
-    project.write(
-        "tagpub.toml",
-        &config.replace("[defaults]\n", "[defaults]\ngrace = \"0s\"\n"),
-    );
-    project.commit("grace");
+    let (project, repository) = project_publishing_to(&server, "daemon");
     project.run(&["watch", "add"]).assert_ok();
     let _daemon = Daemon::start(&project, "10m");
 
@@ -363,18 +370,7 @@ const FAULT_POINTS: [&str; 9] = [
 fn a_daemon_killed_at_any_step_completes_the_release_once_after_restart() {
     for point in FAULT_POINTS {
         let server = common::PypiServer::start();
-        let repository = common::unique("crash");
-        let project = Project::sample(&[]);
-        project.configure(
-            &repository,
-            &format!("\n[repository.{repository}]\nurl = \"{}\"\n", server.url),
-        );
-        let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
-        project.write(
-            "tagpub.toml",
-            &config.replace("[defaults]\n", "[defaults]\ngrace = \"0s\"\n"),
-        );
-        project.commit("grace");
+        let (project, _) = project_publishing_to(&server, "crash");
         project.run(&["watch", "add"]).assert_ok();
         let token = [("PYPI_API_TOKEN", server.token.as_str())];
 
@@ -406,18 +402,7 @@ fn a_daemon_killed_at_any_step_completes_the_release_once_after_restart() {
 #[test]
 fn a_burst_of_thirty_release_tags_publishes_each_exactly_once() {
     let server = common::PypiServer::start();
-    let repository = common::unique("burst");
-    let project = Project::sample(&[]);
-    project.configure(
-        &repository,
-        &format!("\n[repository.{repository}]\nurl = \"{}\"\n", server.url),
-    );
-    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
-    project.write(
-        "tagpub.toml",
-        &config.replace("[defaults]\n", "[defaults]\ngrace = \"0s\"\n"),
-    );
-    project.commit("grace");
+    let (project, _) = project_publishing_to(&server, "burst");
     // Ten versions of each of the three packages, each commit carrying its
     // versions; the tags are created afterwards, all within a second.
     let packages = [

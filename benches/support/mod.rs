@@ -4,10 +4,11 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, ensure};
 
 #[derive(Clone, Copy)]
 pub struct Stats {
@@ -75,4 +76,31 @@ pub fn write_section(path: &Path, name: &str, section: &str) -> Result<()> {
         fs::create_dir_all(dir)?;
     }
     fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A benchmark binary's `main`: does nothing without `--bench` (as under
+/// `cargo test --all-targets`), else runs, writing the docs unless
+/// `--no-docs` is given.
+pub fn bench_main(name: &str, run: impl FnOnce(bool) -> Result<()>) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.iter().any(|a| a == "--bench") {
+        println!("{name} bench: run scripts/bench.sh --{name}");
+        return ExitCode::SUCCESS;
+    }
+    match run(!args.iter().any(|a| a == "--no-docs")) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{name} bench failed: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The release build of tagpub that `scripts/bench.sh` names in `TAGPUB_BIN`.
+pub fn tagpub_bin() -> Result<PathBuf> {
+    let path = std::env::var_os("TAGPUB_BIN")
+        .map(PathBuf::from)
+        .context("set TAGPUB_BIN to a release build of tagpub (scripts/bench.sh does)")?;
+    ensure!(path.is_file(), "{} does not exist", path.display());
+    Ok(path)
 }

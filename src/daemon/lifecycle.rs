@@ -9,9 +9,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::dirs::Dirs;
-use crate::ipc::{Request, Response};
-
-use super::server::{self, Handler, Shutdown};
 
 /// The lock file's name in the runtime dir.
 pub const LOCK_FILE: &str = "daemon.lock";
@@ -233,52 +230,6 @@ pub fn running(dirs: &Dirs) -> Result<Option<Holder>, LifecycleError> {
 pub struct Holder {
     /// None while the daemon is between locking and writing its pid.
     pub pid: Option<u32>,
-}
-
-/// Answers what the server does not answer itself (see
-/// [`server::serve`]): nudges are accepted and ignored, status is empty.
-/// Enough for `tagpub daemon` to be started, probed and stopped before the
-/// watcher and the queue exist, and for the tests of those commands.
-pub struct MinimalHandler;
-
-impl Handler for MinimalHandler {
-    fn handle(&self, request: Request) -> Response {
-        match request {
-            Request::Status => Response::Status(serde_json::json!({})),
-            Request::Nudge { git_dir } => {
-                tracing::debug!(git_dir = %git_dir.display(), "nudge");
-                Response::Ok
-            }
-            // The server answers these itself; never reached.
-            Request::Ping | Request::Shutdown => Response::Ok,
-            Request::Retry { .. } | Request::Cancel { .. } => Response::Error {
-                message: "this daemon runs no jobs".into(),
-            },
-        }
-    }
-}
-
-/// A daemon that only serves the socket: acquire, bind, serve until
-/// SIGTERM/SIGINT or a `Shutdown` request, clean up. The real daemon loop is
-/// this plus the watcher and the workers.
-#[cfg(unix)]
-pub fn run_minimal(dirs: &Dirs) -> anyhow::Result<()> {
-    let instance = acquire(dirs)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let listener = tokio::net::UnixListener::from_std(instance.bind()?)?;
-        let shutdown = Shutdown::new();
-        shutdown.on_signals()?;
-        tracing::info!(pid = instance.pid(), socket = %instance.socket_path().display(), "daemon listening");
-        server::serve(listener, std::sync::Arc::new(MinimalHandler), shutdown).await?;
-        tracing::info!("daemon stopped");
-        anyhow::Ok(())
-    })?;
-    drop(instance);
-    Ok(())
 }
 
 #[cfg(test)]
