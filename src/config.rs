@@ -87,6 +87,13 @@ pub enum PrePush {
     Build,
 }
 
+/// What the daemon does when a job finishes, besides logging it.
+#[derive(Debug, Clone, Default)]
+pub struct Notify {
+    /// Run with the outcome as JSON on stdin (chat webhooks and the like).
+    pub command: Option<Vec<String>>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Hooks {
     pub pre_push: PrePush,
@@ -140,6 +147,7 @@ pub struct Config {
     pub source: PathBuf,
     pub defaults: Defaults,
     pub hooks: Hooks,
+    pub notify: Notify,
     pub packages: Vec<Package>,
     pub repositories: BTreeMap<String, RepositoryConfig>,
 }
@@ -155,9 +163,17 @@ struct RawConfig {
     #[serde(default)]
     hooks: RawHooks,
     #[serde(default)]
+    notify: RawNotify,
+    #[serde(default)]
     package: Vec<RawPackage>,
     #[serde(default)]
     repository: BTreeMap<String, Spanned<RawRepository>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawNotify {
+    command: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -457,7 +473,7 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
             require_changelog: d.require_changelog.unwrap_or(false),
             build_command: d
                 .build_command
-                .map(|c| check_command(source, c))
+                .map(|c| check_command(source, c, "build-command"))
                 .transpose()?,
         }
     };
@@ -541,7 +557,7 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
             repository,
             build_command: raw_package
                 .build_command
-                .map(|c| check_command(source, c))
+                .map(|c| check_command(source, c, "build-command"))
                 .transpose()?,
         });
         pattern_spans.push(spans);
@@ -581,6 +597,13 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
         defaults,
         hooks: Hooks {
             pre_push: raw.hooks.pre_push.unwrap_or_default(),
+        },
+        notify: Notify {
+            command: raw
+                .notify
+                .command
+                .map(|c| check_command(source, c, "notify.command"))
+                .transpose()?,
         },
         packages,
         repositories,
@@ -634,12 +657,13 @@ fn check_env_name(source: &SourceFile<'_>, name: Spanned<String>) -> Result<Stri
 fn check_command(
     source: &SourceFile<'_>,
     command: Spanned<Vec<String>>,
+    key: &str,
 ) -> Result<Vec<String>, ConfigError> {
     if command.get_ref().is_empty() {
         return Err(source.error(
             command.span(),
-            "build-command is empty",
-            Some("give the program and its arguments, like [\"python\", \"-m\", \"build\", \"--outdir\", \"{outdir}\"]".to_string()),
+            format!("{key} is empty"),
+            Some("give the program and its arguments as a list, like [\"python\", \"-m\", \"build\"]".to_string()),
         ));
     }
     Ok(command.into_inner())

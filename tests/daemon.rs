@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -468,4 +469,92 @@ fn a_burst_of_thirty_release_tags_publishes_each_exactly_once() {
         "an sdist and a wheel per release"
     );
     assert_eq!(server.uploads(), 60, "no file was sent twice");
+}
+
+#[test]
+fn one_broken_or_deleted_repository_does_not_stop_the_others() {
+    let good = project("0s");
+    let broken = Project::sample(&[]);
+    broken.configure("local", "");
+    let doomed = Project::sample(&[]);
+    doomed.configure("local", "");
+    // All three share one daemon: the same tagpub dirs.
+    for other in [&broken, &doomed] {
+        let run = other
+            .command(&["watch", "add"])
+            .env("TAGPUB_DATA_DIR", good.state.join("data"))
+            .env("TAGPUB_RUNTIME_DIR", good.state.join("run"))
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    // A notifier that records each finished job.
+    let outcomes = good.temp.path().join("outcomes.jsonl");
+    let config = std::fs::read_to_string(good.root.join("tagpub.toml")).unwrap();
+    good.write(
+        "tagpub.toml",
+        &format!(
+            "{config}\n[notify]\ncommand = [\"sh\", \"-c\", \"cat >> '{}'; echo >> '{}'\"]\n",
+            outcomes.display(),
+            outcomes.display()
+        ),
+    );
+    good.commit("notify");
+    good.run(&["watch", "add"]).assert_ok();
+    let _daemon = Daemon::start(&good, "2s");
+
+    broken.write("tagpub.toml", "[[package]]\nname = \"x\"\ntagz = []\n");
+    broken.commit("break the config");
+    broken.tag("v1.0.0");
+    std::fs::remove_dir_all(&doomed.root).unwrap();
+
+    good.tag("v1.0.0");
+    wait_for(
+        &good,
+        "the healthy repository's release",
+        Duration::from_secs(90),
+        || job_state(&good, "v1.0.0").as_deref() == Some("verified"),
+    );
+    let value = status(&good);
+    let problem_of = |root: &Path| {
+        let root = root.canonicalize().unwrap_or(root.to_path_buf());
+        value["repos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["workdir"].as_str().map(Path::new) == Some(root.as_path()))
+            .map(|r| r["problem"].as_str().unwrap_or_default().to_string())
+    };
+    let broken_problem = problem_of(&broken.root).expect("the broken repository is listed");
+    assert!(
+        broken_problem.contains("unknown field `tagz`"),
+        "{broken_problem}"
+    );
+    let doomed_problem = problem_of(&doomed.root).unwrap_or_default();
+    assert!(doomed_problem.contains("cannot read tags"), "{value}");
+    // The broken repository's tag waits for its config to be fixed.
+    assert!(value["jobs"].as_array().unwrap().iter().all(|j| {
+        j["tag"] != "v1.0.0"
+            || j["git_dir"]
+                != broken
+                    .root
+                    .join(".git")
+                    .canonicalize()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+    }));
+
+    // The notifier heard the verified job, as JSON.
+    wait_for(&good, "the notifier", Duration::from_secs(10), || {
+        outcomes.exists()
+    });
+    let line = std::fs::read_to_string(&outcomes).unwrap();
+    let outcome: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(outcome["tag"], "v1.0.0");
+    assert_eq!(outcome["state"], "verified");
 }

@@ -70,7 +70,12 @@ impl Queue {
             tracing::error!(%err, job = id, "cannot record the job's state; leaving it unchanged");
             return None;
         }
+        let finished_now = !job.state.is_finished() && next.state.is_finished();
         *job = next.clone();
+        drop(jobs);
+        if finished_now {
+            self.tell(&next);
+        }
         Some(next)
     }
 
@@ -82,6 +87,10 @@ impl Queue {
             return None;
         }
         jobs.push(job.clone());
+        drop(jobs);
+        if job.state.is_finished() {
+            self.tell(&job);
+        }
         Some(job)
     }
 
@@ -242,7 +251,6 @@ impl Queue {
                 Ok(summary) => (JobState::Verified, summary),
                 Err((state, message)) => (state, message),
             };
-            tracing::info!(job = job.id, tag = %job.tag, ?state, %message, "job finished");
             queue.update(job.id, |j| {
                 j.state = state;
                 j.message = Some(message);
@@ -294,6 +302,70 @@ impl Queue {
             j.message = Some("retrying".into());
         })
         .ok_or_else(|| "cannot record the retry".to_string())
+    }
+}
+
+impl Queue {
+    /// One line in the daemon's log for every finished job, and the
+    /// repository's `[notify] command` run with the outcome as JSON on stdin.
+    fn tell(&self, job: &JobRecord) {
+        tracing::info!(job = job.id, tag = %job.tag, state = ?job.state, message = job.message.as_deref().unwrap_or(""), "job finished");
+        let Some(workdir) = crate::daemon::registry::Registry::load(&self.dirs)
+            .ok()
+            .and_then(|r| r.get(&job.git_dir).map(|w| w.workdir.clone()))
+        else {
+            return;
+        };
+        let Some(command) = Config::discover(&workdir)
+            .ok()
+            .and_then(|c| c.notify.command)
+        else {
+            return;
+        };
+        let outcome = serde_json::to_vec(job).expect("jobs always serialize");
+        // The notifier is the user's program, but it gets no credentials.
+        std::thread::spawn(move || {
+            if let Err(err) = run_notifier(&command, &outcome) {
+                tracing::warn!(%err, "the notify command failed");
+            }
+        });
+    }
+}
+
+/// Runs `command` with `input` on stdin, killed after 30 s.
+fn run_notifier(command: &[String], input: &[u8]) -> std::io::Result<()> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("empty command"))?;
+    let mut child = std::process::Command::new(program);
+    child
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (name, _) in std::env::vars_os() {
+        if let Some(name) = name.to_str()
+            && crate::credentials::is_secret_env_name(name, &[])
+        {
+            child.env_remove(name);
+        }
+    }
+    let mut child = child.spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input)?;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(std::io::Error::other(
+                "it ran longer than 30 s and was stopped",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
