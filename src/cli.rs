@@ -53,6 +53,8 @@ pub enum Command {
     Hooks(HooksArgs),
     /// Run, start, stop the background daemon that publishes new tags.
     Daemon(crate::commands::daemon::DaemonArgs),
+    /// Install the daemon as a user service (systemd, launchd).
+    Service(crate::commands::service::ServiceArgs),
     /// Choose the repositories the daemon watches.
     Watch(crate::commands::watch::WatchArgs),
     /// The daemon, its repositories, and recent jobs.

@@ -66,6 +66,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(args) => commands::token::run(&ctx, args),
         Command::Hooks(args) => commands::hooks::run(&ctx, args),
         Command::Daemon(args) => commands::daemon::run(&ctx, args),
+        Command::Service(args) => commands::service::run(&ctx, args),
         Command::Watch(args) => commands::watch::watch(&ctx, args),
         Command::Status(args) => commands::watch::status(&ctx, args),
         Command::Log(args) => commands::watch::log(&ctx, args),

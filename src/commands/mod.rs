@@ -10,6 +10,7 @@ pub mod hooks;
 pub mod init;
 pub mod plan;
 pub mod release;
+pub mod service;
 pub mod token;
 pub mod watch;
 
