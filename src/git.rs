@@ -638,6 +638,20 @@ impl Repo {
     /// object for an annotated tag, the commit for a lightweight one), sorted
     /// by name. The daemon's rescan: nothing is peeled or parsed, so it stays
     /// one pass over the refs (10 000 tags in a few ms with libgit2).
+    /// What `remote` has for `refs/tags/<tag>` (`git ls-remote`): the
+    /// object id, or `None` when the remote has no such tag. Always the git
+    /// CLI, which knows the user's remotes, credentials helpers and SSH setup.
+    pub fn remote_tag(&self, remote: &str, tag: &str) -> Result<Option<String>, GitError> {
+        let refname = format!("refs/tags/{tag}");
+        // `--` keeps a remote or tag name from being read as an option.
+        let out = self.git(["ls-remote", "--tags", "--", remote, &refname])?;
+        Ok(String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|line| line.split_once('\t'))
+            .find(|(_, name)| *name == refname)
+            .map(|(id, _)| id.to_string()))
+    }
+
     pub fn tag_targets(&self) -> Result<Vec<(String, String)>, GitError> {
         let mut tags = match &self.engine {
             Engine::Libgit2(_) => {

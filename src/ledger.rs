@@ -160,6 +160,8 @@ pub fn records_for_tag(dirs: &Dirs, tag: &str) -> Vec<ReleaseRecord> {
 pub enum JobState {
     /// Waiting out the grace period: deleting the tag now cancels it.
     Waiting,
+    /// `trigger = "push"`: waiting until the remote has the tag.
+    WaitingForPush,
     /// Building, checking, uploading or verifying (the release record tells which).
     Running,
     Verified,

@@ -558,3 +558,66 @@ fn one_broken_or_deleted_repository_does_not_stop_the_others() {
     assert_eq!(outcome["tag"], "v1.0.0");
     assert_eq!(outcome["state"], "verified");
 }
+
+#[test]
+fn with_trigger_push_a_tag_publishes_only_once_the_remote_has_it() {
+    let project = project("0s");
+    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
+    project.write(
+        "tagpub.toml",
+        &config.replace("[defaults]\n", "[defaults]\ntrigger = \"push\"\n"),
+    );
+    project.commit("publish on push");
+    let remote = project.temp.path().join("remote.git");
+    git(
+        project.temp.path(),
+        &["init", "--quiet", "--bare", remote.to_str().unwrap()],
+    );
+    git(
+        &project.root,
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
+    project.run(&["watch", "add"]).assert_ok();
+    project.run(&["hooks", "install"]).assert_ok();
+    let _daemon = Daemon::start(&project, "10m");
+
+    project.tag("v1.0.0");
+    wait_for(
+        &project,
+        "the job to wait for the push",
+        Duration::from_secs(10),
+        || job_state(&project, "v1.0.0").as_deref() == Some("waiting-for-push"),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        index_files(&project, "open-ticket-ai").is_empty(),
+        "published before the push"
+    );
+    assert_eq!(
+        job_state(&project, "v1.0.0").as_deref(),
+        Some("waiting-for-push")
+    );
+
+    // The push goes through the pre-push hook, which records it and nudges.
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(&project.root)
+        .args(["push", "--quiet", "origin", "v1.0.0"])
+        .env("TAGPUB_DATA_DIR", project.state.join("data"))
+        .env("TAGPUB_RUNTIME_DIR", project.state.join("run"))
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(
+        &project,
+        "publishing after the push",
+        Duration::from_secs(90),
+        || job_state(&project, "v1.0.0").as_deref() == Some("verified"),
+    );
+    assert_eq!(index_files(&project, "open-ticket-ai").len(), 2);
+}

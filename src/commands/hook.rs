@@ -185,6 +185,8 @@ fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitCode> {
     }
     if !to_record.is_empty() {
         ledger::record_pushes(&ctx.dirs, &to_record)?;
+        // The daemon starts looking for these tags on the remote.
+        nudge(ctx);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -31,6 +31,9 @@ use watcher::{RefWatcher, debounce};
 
 /// How long the daemon lets ref events settle before rescanning.
 const DEBOUNCE: Duration = Duration::from_millis(10);
+/// How often, and for how long after activity, pushes are looked for.
+const PUSH_POLL: Duration = Duration::from_secs(2);
+const PUSH_POLL_WINDOW: Duration = Duration::from_secs(120);
 /// The periodic rescan; `TAGPUB_RESCAN_INTERVAL` (e.g. `2s`) overrides.
 const DEFAULT_RESCAN: Duration = Duration::from_secs(300);
 
@@ -109,17 +112,32 @@ impl Daemon {
 
         let mut periodic = tokio::time::interval(rescan_interval());
         periodic.tick().await;
+        // After any activity, repositories with tags waiting for their push
+        // are looked at every 2 s for 2 minutes: the pre-push hook nudges
+        // before git sends the tag, so the first look is always too early.
+        let mut push_poll = tokio::time::interval(PUSH_POLL);
+        let mut poll_until = tokio::time::Instant::now();
         let stop = shutdown.wait();
         tokio::pin!(stop);
         loop {
             tokio::select! {
                 () = &mut stop => break,
                 batch = debounce(&mut dirty_rx, DEBOUNCE) => {
+                    poll_until = tokio::time::Instant::now() + PUSH_POLL_WINDOW;
                     // A nudge may name a repository added since the last look.
                     if batch.iter().any(|dir| !watched.contains(dir)) {
                         daemon.sync_watches(&mut watcher, &mut watched);
                     }
                     for git_dir in batch.into_iter().filter(|dir| watched.contains(dir)) {
+                        let daemon = daemon.clone();
+                        let _ = tokio::task::spawn_blocking(move || daemon.rescan(&git_dir)).await;
+                    }
+                }
+                _ = push_poll.tick(), if tokio::time::Instant::now() < poll_until => {
+                    // Rescanned here, not through the dirty channel, so polling
+                    // does not keep extending its own window.
+                    for git_dir in watched.iter().filter(|dir| daemon.queue.waits_for_push(dir)) {
+                        let git_dir = git_dir.clone();
                         let daemon = daemon.clone();
                         let _ = tokio::task::spawn_blocking(move || daemon.rescan(&git_dir)).await;
                     }
@@ -201,7 +219,7 @@ impl Daemon {
             Err(err) => return self.problem(git_dir, err.to_string()),
         };
         self.problems.lock().expect("not poisoned").remove(git_dir);
-        let started = Registry::update(&self.dirs, |registry| {
+        let mut started = Registry::update(&self.dirs, |registry| {
             let repo = registry.get_mut(git_dir)?;
             let changes = diff(&repo.known, &now);
             if changes.is_empty() {
@@ -211,6 +229,9 @@ impl Daemon {
             repo.apply(&changes);
             Some(jobs)
         });
+        if let (Ok(Some(jobs)), Ok(repo)) = (&mut started, Repo::discover(&workdir)) {
+            jobs.extend(self.queue.check_pushes(git_dir, &repo));
+        }
         match started {
             Ok(Some(jobs)) => {
                 for job in jobs {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::config::Config;
+use crate::config::{Config, Trigger};
 use crate::daemon::registry::TagChange;
 use crate::dirs::Dirs;
 use crate::git::Repo;
@@ -144,6 +144,23 @@ impl Queue {
                             continue;
                         }
                     };
+                    if config.defaults.trigger == Trigger::Push {
+                        let message = Some(
+                            "waiting until the remote has the tag (trigger = \"push\")".to_string(),
+                        );
+                        let job = new_job(
+                            git_dir,
+                            tag,
+                            target,
+                            &package,
+                            JobState::WaitingForPush,
+                            message,
+                        );
+                        if let Some(job) = self.insert(job) {
+                            tracing::info!(job = job.id, %tag, "new release tag; waiting for its push");
+                        }
+                        continue;
+                    }
                     let message = Some(format!(
                         "waiting {:?} (grace period)",
                         config.defaults.grace
@@ -162,7 +179,7 @@ impl Queue {
                 }
                 TagChange::Deleted { tag, .. } => {
                     if let Some(job) = self.job_for(git_dir, tag)
-                        && job.state == JobState::Waiting
+                        && matches!(job.state, JobState::Waiting | JobState::WaitingForPush)
                     {
                         tracing::info!(job = job.id, %tag, "tag deleted during the grace period: cancelled");
                         self.update(job.id, |j| {
@@ -202,6 +219,60 @@ impl Queue {
             }
         }
         started
+    }
+
+    /// Whether any job of this repository waits for its tag to be pushed.
+    pub fn waits_for_push(&self, git_dir: &Path) -> bool {
+        self.jobs()
+            .iter()
+            .any(|j| j.git_dir == git_dir && j.state == JobState::WaitingForPush)
+    }
+
+    /// For `trigger = "push"`: the jobs whose tag the remote now has (as
+    /// `git ls-remote` says, at the same object) move on to their grace
+    /// period; they are returned to be started. The remote is the one the
+    /// pre-push hook recorded for the tag, else `origin`.
+    pub fn check_pushes(&self, git_dir: &Path, repo: &Repo) -> Vec<JobRecord> {
+        let pushed = ledger::pushed_tags(&self.dirs).unwrap_or_default();
+        let waiting: Vec<JobRecord> = self
+            .jobs()
+            .into_iter()
+            .filter(|j| j.git_dir == git_dir && j.state == JobState::WaitingForPush)
+            .collect();
+        let mut ready = Vec::new();
+        for job in waiting {
+            let remote = pushed
+                .iter()
+                .rev()
+                .find(|p| {
+                    p.tag == job.tag && p.git_dir.canonicalize().ok().as_deref() == Some(git_dir)
+                })
+                .map_or("origin".to_string(), |p| p.remote.clone());
+            match repo.remote_tag(&remote, &job.tag) {
+                Ok(Some(id)) if id == job.target => {
+                    if let Some(job) = self.update(job.id, |j| {
+                        j.state = JobState::Waiting;
+                        j.message = Some(format!("{remote} has the tag"));
+                    }) {
+                        ready.push(job);
+                    }
+                }
+                Ok(Some(id)) => {
+                    self.update(job.id, |j| {
+                        j.state = JobState::Conflict;
+                        j.message = Some(format!(
+                            "{remote} has tag {} at {}, not at {} as here: never published. Make both agree, then create a new tag",
+                            j.tag,
+                            short(&id),
+                            short(&j.target)
+                        ));
+                    });
+                }
+                Ok(None) => {}
+                Err(err) => tracing::debug!(%err, tag = %job.tag, %remote, "cannot ask the remote"),
+            }
+        }
+        ready
     }
 
     /// Jobs a previous daemon left unfinished: they resume now.
