@@ -599,20 +599,9 @@ fn with_trigger_push_a_tag_publishes_only_once_the_remote_has_it() {
     );
 
     // The push goes through the pre-push hook, which records it and nudges.
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(&project.root)
-        .args(["push", "--quiet", "origin", "v1.0.0"])
-        .env("TAGPUB_DATA_DIR", project.state.join("data"))
-        .env("TAGPUB_RUNTIME_DIR", project.state.join("run"))
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    project
+        .git_as_user("git", &["push", "--quiet", "origin", "v1.0.0"])
+        .assert_ok();
     wait_for(
         &project,
         "publishing after the push",

@@ -5,7 +5,6 @@ mod common;
 
 use std::io::BufRead;
 use std::os::unix::net::UnixListener;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::project::Project;
@@ -40,25 +39,12 @@ fn creating_a_tag_nudges_the_daemon_and_a_commit_does_not() {
     std::fs::create_dir_all(&run_dir).unwrap();
     let listener = UnixListener::bind(run_dir.join("tagpub.sock")).unwrap();
     let git = |args: &[&str]| {
-        let output = Command::new("git")
-            .arg("-C")
-            .arg(&project.root)
-            .args(["-c", "user.name=T", "-c", "user.email=t@e.invalid"])
-            .args(args)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("TAGPUB_DATA_DIR", project.state.join("data"))
-            .env("TAGPUB_RUNTIME_DIR", &run_dir)
-            .output()
-            .unwrap();
+        let run = project.git_as_user("git", args);
+        run.assert_ok();
         assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(
-            output.stderr.is_empty(),
+            run.stderr.is_empty(),
             "hooks must print nothing: {}",
-            String::from_utf8_lossy(&output.stderr)
+            run.stderr
         );
     };
 

@@ -215,19 +215,7 @@ fn installed_hook_gates_a_real_push(git_bin: &str) {
         &["remote", "add", "origin", remote.to_str().unwrap()],
     );
     project.run(&["hooks", "install"]).assert_ok();
-    let push = |args: &[&str]| {
-        let out = std::process::Command::new(git_bin)
-            .arg("-C")
-            .arg(&project.root)
-            .args(args)
-            .env("TAGPUB_DATA_DIR", project.state.join("data"))
-            .env("TAGPUB_CONFIG_DIR", project.state.join("config"))
-            .env("TAGPUB_RUNTIME_DIR", project.state.join("run"))
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .output()
-            .unwrap();
-        Run::from_output(out)
-    };
+    let push = |args: &[&str]| project.git_as_user(git_bin, args);
     push(&["push", "--quiet", "origin", "main"]).assert_ok();
 
     project.tag("hf-local-v1.0.1");

@@ -150,6 +150,30 @@ impl Project {
         command
     }
 
+    /// Runs `git_program` in the repository the way a user would, with this
+    /// project's tagpub dirs in the environment so installed hooks (and the
+    /// tagpub they call) use them.
+    pub fn git_as_user(&self, git_program: &str, args: &[&str]) -> Run {
+        let output = Command::new(git_program)
+            .arg("-C")
+            .arg(&self.root)
+            .args([
+                "-c",
+                "user.name=Test",
+                "-c",
+                "user.email=test@example.invalid",
+            ])
+            .args(args)
+            .env("TAGPUB_DATA_DIR", self.state.join("data"))
+            .env("TAGPUB_CONFIG_DIR", self.state.join("config"))
+            .env("TAGPUB_RUNTIME_DIR", self.state.join("run"))
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("git runs");
+        Run::from_output(output)
+    }
+
     /// A tagpub command with `input` on stdin.
     pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
         Run::from_output(output_with_stdin(self.command(args), input.as_bytes()))
