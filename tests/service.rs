@@ -106,6 +106,14 @@ fn install_without_user_systemd_writes_the_unit_and_says_how_to_run_the_daemon()
     );
     assert!(unit.contains("WantedBy=default.target"));
     assert!(!unit.contains('@'));
+    // The service uses the dirs this CLI uses.
+    assert!(
+        unit.contains(&format!(
+            "Environment=TAGPUB_DATA_DIR={}\n",
+            env.root.join("data").display()
+        )),
+        "{unit}"
+    );
     assert!(stderr.contains("no user systemd is running"), "{stderr}");
     assert!(stderr.contains("No medium found"), "{stderr}");
     assert!(stderr.contains("tagpub daemon start"), "{stderr}");

@@ -64,20 +64,48 @@ const PING_TIMEOUT: Duration = Duration::from_secs(2);
 const FALLBACK: &str =
     "run the daemon with `tagpub daemon start`, or `tagpub daemon run` under your own supervisor";
 
-/// The unit for this binary. systemd expands `%` specifiers and splits
-/// `ExecStart` on whitespace, so `%` is doubled and a path with spaces,
-/// quotes or backslashes is double-quoted with C-style escapes.
-pub fn render_unit(exe: &Path) -> String {
-    let path = exe.to_string_lossy().replace('%', "%%");
-    let path = if path
+/// A word for a systemd unit line: `%` specifiers are doubled, and a word
+/// with spaces, quotes or backslashes is double-quoted with C-style escapes.
+fn systemd_word(text: &str) -> String {
+    let text = text.replace('%', "%%");
+    if text
         .chars()
         .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | ';'))
     {
-        format!("\"{}\"", path.replace('\\', "\\\\").replace('"', "\\\""))
+        format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
     } else {
-        path
-    };
-    UNIT_TEMPLATE.replace("@TAGPUB@", &path)
+        text
+    }
+}
+
+/// The dir overrides (`TAGPUB_DATA_DIR`, …) set where `install` runs: the
+/// service must use the same dirs as the CLI, or `tagpub status` and the
+/// daemon would not see each other.
+pub fn dir_overrides() -> Vec<(&'static str, PathBuf)> {
+    ["TAGPUB_DATA_DIR", "TAGPUB_CONFIG_DIR", "TAGPUB_RUNTIME_DIR"]
+        .into_iter()
+        .filter_map(|name| {
+            let value = std::env::var_os(name).filter(|v| !v.is_empty())?;
+            let path = PathBuf::from(value);
+            Some((name, std::path::absolute(&path).unwrap_or(path)))
+        })
+        .collect()
+}
+
+/// The unit for this binary, with `Environment=` lines for `env`.
+pub fn render_unit(exe: &Path, env: &[(&str, PathBuf)]) -> String {
+    let environment: String = env
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "Environment={}\n",
+                systemd_word(&format!("{name}={}", value.to_string_lossy()))
+            )
+        })
+        .collect();
+    UNIT_TEMPLATE
+        .replace("@TAGPUB@", &systemd_word(&exe.to_string_lossy()))
+        .replace("[Service]\n", &format!("[Service]\n{environment}"))
 }
 
 /// The launchd agent for this binary, logging to `log`.
@@ -270,7 +298,7 @@ mod platform {
 
     pub(super) fn install(ctx: &Context) -> anyhow::Result<ExitCode> {
         let path = unit_path()?;
-        let unit = render_unit(&current_exe()?);
+        let unit = render_unit(&current_exe()?, &dir_overrides());
         let unchanged = std::fs::read(&path).is_ok_and(|old| old == unit.as_bytes());
         if !unchanged {
             crate::fsutil::write_atomic(&path, unit.as_bytes())
@@ -347,7 +375,7 @@ mod platform {
         let path = unit_path()?;
         let installed = path.is_file();
         let up_to_date = if installed {
-            let expected = render_unit(&current_exe()?);
+            let expected = render_unit(&current_exe()?, &dir_overrides());
             Some(std::fs::read(&path).is_ok_and(|bytes| bytes == expected.as_bytes()))
         } else {
             None
@@ -493,8 +521,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_unit_passes_the_dir_overrides_on() {
+        let unit = render_unit(
+            Path::new("/opt/tagpub/bin/tagpub"),
+            &[
+                ("TAGPUB_DATA_DIR", PathBuf::from("/srv/tagpub data")),
+                ("TAGPUB_RUNTIME_DIR", PathBuf::from("/run/t")),
+            ],
+        );
+        assert!(
+            unit.contains("[Service]\nEnvironment=\"TAGPUB_DATA_DIR=/srv/tagpub data\"\nEnvironment=TAGPUB_RUNTIME_DIR=/run/t\nExecStart="),
+            "{unit}"
+        );
+    }
+
+    #[test]
     fn the_rendered_unit_has_no_placeholder_and_runs_the_daemon() {
-        let unit = render_unit(Path::new("/opt/tagpub/bin/tagpub"));
+        let unit = render_unit(Path::new("/opt/tagpub/bin/tagpub"), &[]);
         assert!(!unit.contains('@'), "{unit}");
         assert!(unit.contains("ExecStart=/opt/tagpub/bin/tagpub daemon run\n"));
         assert!(unit.contains("[Unit]\nDescription=tagpub release daemon\n"));
@@ -504,7 +547,7 @@ mod tests {
 
     #[test]
     fn a_path_with_spaces_or_percent_is_quoted_for_systemd() {
-        let unit = render_unit(Path::new("/home/a b/100%/tagpub"));
+        let unit = render_unit(Path::new("/home/a b/100%/tagpub"), &[]);
         assert!(unit.contains("ExecStart=\"/home/a b/100%%/tagpub\" daemon run\n"));
     }
 
