@@ -123,11 +123,10 @@ fn set(ctx: &Context, args: &TokenSetArgs) -> anyhow::Result<ExitCode> {
         }
         Err(_) => None,
     };
-    if let (Some(info), Some(package)) = (&info, &entry.package) {
-        let now = now_unix();
-        if let Some(refusal) = info.refusal(package, now) {
-            return Err(UsageError(format!("not stored: {refusal}")).into());
-        }
+    if let (Some(info), Some(package)) = (&info, &entry.package)
+        && let Some(refusal) = info.refusal_now(package)
+    {
+        return Err(UsageError(format!("not stored: {refusal}")).into());
     }
     keychain::set(
         &entry.service,
@@ -258,10 +257,4 @@ fn list(ctx: &Context, args: &TokenListArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -70,6 +70,14 @@ impl TokenInfo {
         }
     }
 
+    /// [`TokenInfo::refusal`] at the current time.
+    pub fn refusal_now(&self, project: &str) -> Option<String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.refusal(project, now)
+    }
+
     /// One line for `token list`: scope and expiry.
     pub fn summary(&self) -> String {
         let mut parts = vec![match &self.projects {

@@ -91,10 +91,7 @@ impl Token {
 
     /// Why the index would refuse this token for `project` now, if it would.
     pub fn refusal(&self, project: &str) -> Option<String> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        self.info()?.refusal(project, now)
+        self.info()?.refusal_now(project)
     }
 }
 

@@ -21,7 +21,7 @@ use crate::git::Repo;
 use crate::ledger::{self, JobRecord, JobState};
 use crate::pipeline::Reporter;
 use crate::pipeline::release::{Release, ReleaseOptions};
-use crate::pipeline::resolve::{ResolveError, match_tag, resolve};
+use crate::pipeline::resolve::{ResolveError, match_tag, resolve, short};
 
 /// How many releases run at once, across packages.
 pub const DEFAULT_WORKERS: usize = 2;
@@ -463,10 +463,6 @@ fn new_job(
             .map_or(0, |d| d.as_millis() as u64),
         updated: now,
     }
-}
-
-fn short(id: &str) -> &str {
-    &id[..id.len().min(10)]
 }
 
 /// Writes a job's progress into its log file (`tagpub log`).
