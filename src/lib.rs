@@ -15,6 +15,7 @@ pub mod git;
 pub mod hooks;
 pub mod ipc;
 pub mod ledger;
+pub mod logfile;
 pub mod pipeline;
 pub mod printer;
 pub mod repository;
@@ -37,10 +38,21 @@ pub fn run(cli: Cli) -> ExitCode {
         &cli.command,
         Command::Daemon(args) if matches!(args.command, commands::daemon::DaemonCommand::Run)
     );
+    // The daemon writes its own size-bounded log file in the data dir.
+    let log_file = daemon
+        .then(|| dirs::Dirs::from_env().ok())
+        .flatten()
+        .and_then(|dirs| {
+            let path = commands::daemon::log_path(&dirs);
+            logfile::RotatingLog::open(&path)
+                .map_err(|err| eprintln!("warning: cannot open the log {}: {err}", path.display()))
+                .ok()
+        });
     init_logging(
         cli.global.verbose + u8::from(daemon),
         cli.global.quiet,
         daemon,
+        log_file,
     );
     match dispatch(cli) {
         Ok(code) => code,
@@ -117,7 +129,12 @@ fn report_error(err: &anyhow::Error) {
     }
 }
 
-fn init_logging(verbose: u8, quiet: bool, timestamps: bool) {
+fn init_logging(
+    verbose: u8,
+    quiet: bool,
+    timestamps: bool,
+    log_file: Option<logfile::RotatingLog>,
+) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
@@ -129,11 +146,21 @@ fn init_logging(verbose: u8, quiet: bool, timestamps: bool) {
     let filter = EnvFilter::try_from_env("TAGPUB_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
         .with_target(false);
-    let _ = if timestamps {
-        builder.try_init()
-    } else {
-        builder.without_time().try_init()
+    let _ = match log_file {
+        // stderr is the log file already when `daemon start` spawned us.
+        Some(log) if log.is_stderr() => builder.with_writer(log).with_ansi(false).try_init(),
+        Some(log) => {
+            use tracing_subscriber::fmt::writer::MakeWriterExt;
+            builder
+                .with_writer(log.and(std::io::stderr))
+                .with_ansi(false)
+                .try_init()
+        }
+        None if timestamps => builder.with_writer(std::io::stderr).try_init(),
+        None => builder
+            .with_writer(std::io::stderr)
+            .without_time()
+            .try_init(),
     };
 }

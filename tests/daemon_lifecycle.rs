@@ -348,3 +348,50 @@ fn hook_nudges_are_accepted_and_the_daemon_keeps_serving() {
     ));
     env.run(&["daemon", "stop"]).assert_ok();
 }
+
+#[test]
+fn the_daemon_log_rotates_while_the_daemon_runs() {
+    let env = Env::new();
+    let limit = 2048;
+    let started = env
+        .command(&["daemon", "start"])
+        .env("TAGPUB_LOG_MAX_BYTES", limit.to_string())
+        .env("TAGPUB_LOG", "tagpub=debug")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(started.status.success());
+    let pid = env.wait_for_pong();
+    let log = env.dirs.data.join("daemon.log");
+    let repo = env.temp.path().join("repo");
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    // Each nudge and request is a debug line or more: far past 4 files' worth.
+    for _ in 0..200 {
+        ipc::send_nudge(&env.socket(), &repo.join(".git")).unwrap();
+        let _ = env.ping();
+    }
+    assert_eq!(env.wait_for_pong(), pid, "the same daemon still answers");
+    env.run(&["daemon", "stop"]).assert_ok();
+
+    let rotated: Vec<PathBuf> = (1..=4)
+        .map(|n| env.dirs.data.join(format!("daemon.log.{n}")))
+        .collect();
+    for path in &rotated[..3] {
+        let size = std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{} should exist: {e}", path.display()))
+            .len();
+        assert!(
+            size > 0 && size <= limit,
+            "{} is {size} bytes",
+            path.display()
+        );
+    }
+    assert!(!rotated[3].exists(), "only three old logs are kept");
+    // The lines after the last rotation, up to the stop, are in the current log.
+    let current = std::fs::read_to_string(&log).unwrap();
+    assert!(current.len() as u64 <= limit, "{} bytes", current.len());
+    assert!(
+        current.contains("stopping"),
+        "the stop is logged in the current file:\n{current}"
+    );
+}

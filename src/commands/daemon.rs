@@ -123,16 +123,6 @@ fn start(ctx: &Context) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The daemon log is kept under [`LOG_LIMIT`]: at each start a larger log
-/// becomes `daemon.log.1` (replacing the previous one).
-const LOG_LIMIT: u64 = 5 * 1024 * 1024;
-
-fn rotate_log(log: &Path) {
-    if std::fs::metadata(log).is_ok_and(|m| m.len() > LOG_LIMIT) {
-        let _ = std::fs::rename(log, log.with_extension("log.1"));
-    }
-}
-
 /// `tagpub daemon run` in its own process group (a Ctrl-C in the starting
 /// terminal must not reach it), stdin from /dev/null, output appended to the
 /// log, in `/` (it must not keep the caller's directory busy), with the dirs
@@ -142,7 +132,6 @@ fn spawn_detached(dirs: &Dirs) -> anyhow::Result<std::process::Child> {
     std::fs::create_dir_all(&dirs.data)
         .with_context(|| format!("cannot create {}", dirs.data.display()))?;
     let log = log_path(dirs);
-    rotate_log(&log);
     let output = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -307,27 +296,4 @@ fn status(ctx: &Context, args: &DaemonStatusArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod rotation_tests {
-    use super::*;
-
-    #[test]
-    fn a_large_log_is_rotated_and_a_small_one_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("daemon.log");
-        std::fs::write(&log, b"small").unwrap();
-        rotate_log(&log);
-        assert!(log.exists());
-        std::fs::write(&log, vec![b'x'; LOG_LIMIT as usize + 1]).unwrap();
-        rotate_log(&log);
-        assert!(!log.exists());
-        assert_eq!(
-            std::fs::metadata(dir.path().join("daemon.log.1"))
-                .unwrap()
-                .len(),
-            LOG_LIMIT + 1
-        );
-    }
 }

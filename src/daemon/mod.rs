@@ -274,6 +274,7 @@ impl Daemon {
 
 impl Handler for Daemon {
     fn handle(&self, request: Request) -> Response {
+        tracing::debug!(?request, "request");
         match request {
             Request::Nudge { git_dir } => {
                 let git_dir = common_git_dir(&git_dir).unwrap_or(git_dir);
