@@ -1,15 +1,58 @@
 //! Crash points for the tests that kill tagpub mid-release.
 //!
-//! `TAGPUB_FAULT=<name>` makes the process abort at the point of that name:
-//! no destructors, no flushing, as abrupt as SIGKILL. The tests use it to
-//! prove that a release survives a crash at every step boundary. Outside
-//! those tests the variable is unset and a point costs one env lookup.
+//! `TAGPUB_FAULT=<name>` kills the process (SIGKILL: no destructors, no
+//! flushing) at the point of that name; `TAGPUB_FAULT=hit:<n>` kills it at
+//! the n-th point it crosses, whatever its name, which is how the crash test
+//! picks random instants. Besides the named step boundaries of a release,
+//! every durable write (`fsutil::commit`) is two points: before and after
+//! its rename. `TAGPUB_FAULT_TRACE=<file>` appends the name of each point
+//! crossed, so a test can tell where a kill landed.
+//!
+//! Outside those tests the variables are unset and a point costs one env
+//! lookup.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub const FAULT_ENV: &str = "TAGPUB_FAULT";
+pub const TRACE_ENV: &str = "TAGPUB_FAULT_TRACE";
 
-/// Aborts the process if `TAGPUB_FAULT` names this point.
+static CROSSED: AtomicU64 = AtomicU64::new(0);
+
+/// Kills the process if `TAGPUB_FAULT` names this point or its turn.
 pub fn point(name: &str) {
-    if std::env::var_os(FAULT_ENV).is_some_and(|wanted| wanted == name) {
-        std::process::abort();
+    let Some(wanted) = std::env::var_os(FAULT_ENV) else {
+        return;
+    };
+    let crossed = CROSSED.fetch_add(1, Ordering::SeqCst) + 1;
+    if let Some(trace) = std::env::var_os(TRACE_ENV) {
+        trace_point(std::path::Path::new(&trace), crossed, name);
     }
+    let wanted = wanted.to_string_lossy();
+    let hit = match wanted.strip_prefix("hit:") {
+        Some(n) => n.parse::<u64>().is_ok_and(|n| n == crossed),
+        None => wanted == name,
+    };
+    if hit {
+        die();
+    }
+}
+
+fn trace_point(trace: &std::path::Path, crossed: u64, name: &str) {
+    use std::io::Write;
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(trace)
+    {
+        let _ = writeln!(file, "{} {crossed} {name}", std::process::id());
+    }
+}
+
+fn die() -> ! {
+    #[cfg(unix)]
+    // SAFETY: sending a signal to ourselves; SIGKILL cannot be caught.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    std::process::abort()
 }

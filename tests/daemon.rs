@@ -400,6 +400,125 @@ fn a_daemon_killed_at_any_step_completes_the_release_once_after_restart() {
     }
 }
 
+/// xorshift64*: a seeded generator, so a failing run can be replayed with
+/// `TAGPUB_CRASH_SEED`.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+/// How many crash points a release crosses at most, with room to spare,
+/// so some runs pass every point and finish.
+const MOST_POINTS_PER_RUN: u64 = 40;
+
+#[test]
+fn a_daemon_killed_at_thirty_random_instants_publishes_each_release_exactly_once() {
+    let seed = std::env::var("TAGPUB_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("TAGPUB_CRASH_SEED={seed}");
+    let mut rng = Rng(seed);
+    let server = common::PypiServer::start();
+    let (project, _) = project_publishing_to(&server, "chaos");
+    project.run(&["watch", "add"]).assert_ok();
+    let trace = project.temp.path().join("fault-trace");
+    let trace_env = trace.display().to_string();
+
+    let mut kills: Vec<String> = Vec::new();
+    let mut tags = Vec::new();
+    let mut previous = "1.0.0".to_string();
+    while kills.len() < 30 {
+        let version = format!("1.{}.0", tags.len() + 1);
+        tagpub::sample::set_version(&project.root, ".", &previous, &version).unwrap();
+        project.commit(&format!("release {version}"));
+        let tag = format!("v{version}");
+        project.tag(&tag);
+        previous = version;
+        loop {
+            let hit = format!("hit:{}", 1 + rng.below(MOST_POINTS_PER_RUN));
+            let mut daemon = Daemon::start_with(
+                &project,
+                "10m",
+                &[
+                    ("PYPI_API_TOKEN", server.token.as_str()),
+                    ("TAGPUB_FAULT", &hit),
+                    ("TAGPUB_FAULT_TRACE", &trace_env),
+                ],
+            );
+            let pid = daemon.child.id().to_string();
+            let started = Instant::now();
+            let crashed = loop {
+                if daemon.child.try_wait().unwrap().is_some() {
+                    break true;
+                }
+                match job_state(&project, &tag).as_deref() {
+                    Some("verified") => break false,
+                    Some("failed") => {
+                        panic!("{tag} failed (seed {seed})\n{}", daemon_log(&project))
+                    }
+                    _ => {}
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(90),
+                    "{tag} neither crashed nor finished (seed {seed})\n{}",
+                    daemon_log(&project)
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            if !crashed {
+                break;
+            }
+            let trace_text = std::fs::read_to_string(&trace).unwrap_or_default();
+            let point = trace_text
+                .lines()
+                .rev()
+                .find(|line| line.starts_with(&format!("{pid} ")))
+                .map(|line| line.splitn(3, ' ').nth(2).unwrap_or_default().to_string())
+                .unwrap_or_else(|| {
+                    panic!(
+                        "the daemon died outside a crash point (seed {seed})\n{}",
+                        daemon_log(&project)
+                    )
+                });
+            kills.push(format!("{tag}: {hit} at {point}"));
+        }
+        tags.push(tag);
+    }
+    eprintln!(
+        "{} kills over {} releases:\n{}",
+        kills.len(),
+        tags.len(),
+        kills.join("\n")
+    );
+
+    let jobs = status(&project)["jobs"].as_array().cloned().unwrap();
+    assert_eq!(jobs.len(), tags.len(), "one job per tag (seed {seed})");
+    for job in &jobs {
+        assert_eq!(job["state"], "verified", "{job} (seed {seed})");
+    }
+    assert_eq!(files_in(&server.packages_dir).len(), 2 * tags.len());
+    assert_eq!(
+        server.uploads(),
+        2 * tags.len(),
+        "no file was sent twice (seed {seed}); kills:\n{}\n{}",
+        kills.join("\n"),
+        server.logs()
+    );
+}
+
 #[test]
 fn a_burst_of_thirty_release_tags_publishes_each_exactly_once() {
     let server = common::PypiServer::start();

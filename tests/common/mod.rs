@@ -167,12 +167,14 @@ impl PypiServer {
         }
     }
 
-    /// How many uploads (POST requests) the server received.
+    /// How many uploads (POST requests) the server received: its log has
+    /// one `<LocalRequest: POST …>` line per request (with `-v`; older
+    /// setups wrote a `"POST / HTTP` access line instead).
     pub fn uploads(&self) -> usize {
         fs::read_to_string(&self.log_file)
             .unwrap_or_default()
             .lines()
-            .filter(|line| line.contains("\"POST / HTTP"))
+            .filter(|line| line.contains("<LocalRequest: POST ") || line.contains("\"POST / HTTP"))
             .count()
     }
 
