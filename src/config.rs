@@ -92,6 +92,8 @@ pub enum PrePush {
 pub struct Notify {
     /// Run with the outcome as JSON on stdin (chat webhooks and the like).
     pub command: Option<Vec<String>>,
+    /// `false` turns the desktop notification off for this repository.
+    pub desktop: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -174,6 +176,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawNotify {
     command: Option<Spanned<Vec<String>>>,
+    desktop: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -604,6 +607,7 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
                 .command
                 .map(|c| check_command(source, c, "notify.command"))
                 .transpose()?,
+            desktop: raw.notify.desktop,
         },
         packages,
         repositories,

@@ -729,3 +729,114 @@ fn with_trigger_push_a_tag_publishes_only_once_the_remote_has_it() {
     );
     assert_eq!(index_files(&project, "open-ticket-ai").len(), 2);
 }
+
+/// A stand-in for the desktop's notification service
+/// (`org.freedesktop.Notifications` on the session bus) that records what
+/// it is asked to show.
+#[cfg(all(feature = "desktop-notifications", target_os = "linux"))]
+mod notification_service {
+    use std::sync::{Arc, Mutex};
+
+    pub struct Recorder {
+        pub shown: Arc<Mutex<Vec<(String, String, String)>>>,
+    }
+
+    #[zbus::interface(name = "org.freedesktop.Notifications")]
+    impl Recorder {
+        #[allow(clippy::too_many_arguments)]
+        fn notify(
+            &self,
+            app_name: String,
+            _replaces_id: u32,
+            _app_icon: String,
+            summary: String,
+            body: String,
+            _actions: Vec<String>,
+            _hints: std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
+            _expire_timeout: i32,
+        ) -> u32 {
+            let mut shown = self.shown.lock().unwrap();
+            shown.push((app_name, summary, body));
+            shown.len() as u32
+        }
+
+        fn get_capabilities(&self) -> Vec<String> {
+            vec!["body".to_string()]
+        }
+
+        fn get_server_information(&self) -> (String, String, String, String) {
+            let text = |s: &str| s.to_string();
+            (
+                text("recorder"),
+                text("tagpub-tests"),
+                text("1"),
+                text("1.2"),
+            )
+        }
+
+        fn close_notification(&self, _id: u32) {}
+    }
+}
+
+#[cfg(all(feature = "desktop-notifications", target_os = "linux"))]
+#[test]
+fn a_finished_job_shows_a_desktop_notification_unless_turned_off() {
+    use std::sync::{Arc, Mutex};
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "run the tests inside scripts/keyring-session.sh (a private D-Bus session)"
+    );
+    let shown = Arc::new(Mutex::new(Vec::new()));
+    let _service = zbus::blocking::connection::Builder::session()
+        .unwrap()
+        .name("org.freedesktop.Notifications")
+        .unwrap()
+        .serve_at(
+            "/org/freedesktop/Notifications",
+            notification_service::Recorder {
+                shown: shown.clone(),
+            },
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+
+    let project = project("0s");
+    project.run(&["watch", "add"]).assert_ok();
+    let _daemon = Daemon::start(&project, "10m");
+    project.tag("hf-local-v1.0.0");
+    wait_for(
+        &project,
+        "the notification",
+        Duration::from_secs(90),
+        || !shown.lock().unwrap().is_empty(),
+    );
+    assert_eq!(
+        shown.lock().unwrap()[0],
+        (
+            "tagpub".to_string(),
+            "tagpub: published hf-local-v1.0.0".to_string(),
+            "open-ticket-ai-hf-local (job 1)".to_string()
+        )
+    );
+
+    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
+    project.write(
+        "tagpub.toml",
+        &format!("{config}\n[notify]\ndesktop = false\n"),
+    );
+    project.commit("no desktop notifications");
+    project.tag("otobo-znuny-v1.0.0");
+    wait_for(
+        &project,
+        "publishing otobo-znuny-v1.0.0",
+        Duration::from_secs(90),
+        || job_state(&project, "otobo-znuny-v1.0.0").as_deref() == Some("verified"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        shown.lock().unwrap().len(),
+        1,
+        "desktop = false shows nothing"
+    );
+}

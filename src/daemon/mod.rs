@@ -6,6 +6,7 @@
 //! dirty; after a short debounce the daemon rescans it and diffs the tags
 //! against what it knew. A periodic rescan catches anything both missed.
 
+pub mod desktop;
 pub mod lifecycle;
 pub mod queue;
 pub mod registry;

@@ -377,7 +377,8 @@ impl Queue {
 }
 
 impl Queue {
-    /// One line in the daemon's log for every finished job, and the
+    /// One line in the daemon's log for every finished job, a desktop
+    /// notification (unless `[notify] desktop = false`), and the
     /// repository's `[notify] command` run with the outcome as JSON on stdin.
     fn tell(&self, job: &JobRecord) {
         tracing::info!(job = job.id, tag = %job.tag, state = ?job.state, message = job.message.as_deref().unwrap_or(""), "job finished");
@@ -387,10 +388,13 @@ impl Queue {
         else {
             return;
         };
-        let Some(command) = Config::discover(&workdir)
-            .ok()
-            .and_then(|c| c.notify.command)
-        else {
+        let notify = Config::discover(&workdir)
+            .map(|c| c.notify)
+            .unwrap_or_default();
+        if notify.desktop != Some(false) {
+            crate::daemon::desktop::notify(job);
+        }
+        let Some(command) = notify.command else {
             return;
         };
         let outcome = serde_json::to_vec(job).expect("jobs always serialize");
