@@ -264,8 +264,8 @@ fn github_actions_release_mints_a_token_and_uploads_with_it() {
     let server = PypiServer::start_with_token(&minted);
     let f = fixture(Audience::Ok, Mint::Token(minted.clone()), &server.url);
 
-    // -vv: debug logs must not carry a secret either.
-    let run = f.github(&["-vv", "release", TAG], true);
+    // -vvv: trace logs (reqwest, hyper included) must not carry a secret either.
+    let run = f.github(&["-vvv", "release", TAG], true);
     run.assert_ok();
     assert!(
         run.stderr

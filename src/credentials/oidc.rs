@@ -180,22 +180,29 @@ static MINTED: Mutex<Vec<(String, Instant, Result<(String, SecretString), OidcEr
 /// [`mint`], reusing what this process minted for the same index and ID
 /// token source in the last few minutes.
 pub fn mint_cached(base: &Url, ambient: &Ambient, project: &str) -> Result<Minted, OidcError> {
+    // A token serves every project of its publisher; a refusal's help names
+    // the project it was asked for, so it is kept per project.
     let key = format!("{} {}", base, ambient.key());
+    let failure_key = format!("{key} {}", crate::version::normalize_name(project));
     let mut cache = MINTED.lock().unwrap_or_else(|e| e.into_inner());
     cache.retain(|(_, at, _)| at.elapsed() < REUSE_FOR);
-    if let Some((_, _, result)) = cache.iter().find(|(k, _, _)| *k == key) {
+    let found = cache.iter().find_map(|(k, _, result)| match result {
+        Ok(_) if *k == key => Some(result),
+        Err(_) if *k == failure_key => Some(result),
+        _ => None,
+    });
+    if let Some(result) = found {
         return match result {
             Ok((mint_url, token)) => Ok(Minted {
                 token: SecretString::from(token.expose_secret().to_string()),
                 mint_url: mint_url.clone(),
             }),
-            // A refusal names the project; the same publisher refuses the next one too.
             Err(err) => Err(err.clone()),
         };
     }
     let result = mint(base, ambient, project);
     cache.push((
-        key,
+        if result.is_ok() { key } else { failure_key },
         Instant::now(),
         match &result {
             Ok(minted) => Ok((
