@@ -70,6 +70,8 @@ pub enum Command {
     Hook(HookArgs),
     /// Make a sample monorepo, tag it, publish to a local index, pip install it.
     Demo(DemoArgs),
+    /// Check everything a release needs, per package, with the fix for each problem.
+    Doctor(crate::commands::doctor::DoctorArgs),
 }
 
 #[derive(Debug, Args)]

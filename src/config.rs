@@ -141,6 +141,9 @@ pub struct RepositoryConfig {
     pub url: String,
     pub simple_url: Option<String>,
     pub token_env: Option<String>,
+    /// Where its trusted publishing endpoints (`/_/oidc/…`) live; default:
+    /// the origin of `url` (see `credentials/oidc.rs`).
+    pub oidc_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -214,6 +217,7 @@ struct RawRepository {
     url: Spanned<String>,
     simple_url: Option<Spanned<String>>,
     token_env: Option<Spanned<String>>,
+    oidc_url: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -420,12 +424,18 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
             .token_env
             .map(|t| check_env_name(source, t))
             .transpose()?;
+        let oidc_url = repo
+            .oidc_url
+            .as_ref()
+            .map(|u| check_url(source, u, "oidc-url"))
+            .transpose()?;
         repositories.insert(
             name,
             RepositoryConfig {
                 url,
                 simple_url,
                 token_env,
+                oidc_url,
             },
         );
     }

@@ -90,6 +90,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Hook(args) => commands::hook::run(&ctx, args),
         Command::Demo(args) => commands::demo::run(&ctx, args),
+        Command::Doctor(args) => commands::doctor::run(&ctx, args),
     }
 }
 

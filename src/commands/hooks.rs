@@ -15,7 +15,7 @@ use crate::hooks::{self, Installed, State, Uninstalled};
 use crate::pipeline::Reporter;
 
 /// The first git that runs reference-transaction hooks.
-const REFERENCE_TRANSACTION_SINCE: (u32, u32, u32) = (2, 28, 0);
+pub const REFERENCE_TRANSACTION_SINCE: (u32, u32, u32) = (2, 28, 0);
 
 pub fn run(ctx: &Context, args: &HooksArgs) -> anyhow::Result<ExitCode> {
     let repo = ctx.repo()?;

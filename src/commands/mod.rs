@@ -5,6 +5,7 @@ pub mod build;
 pub mod check;
 pub mod daemon;
 pub mod demo;
+pub mod doctor;
 pub mod hook;
 pub mod hooks;
 pub mod init;

@@ -282,9 +282,10 @@ fn read_caveat(text: &str, info: &mut TokenInfo) {
                 Some(projects) => restrict(info, projects),
                 None => unknown(info),
             },
-            // Project ids and user ids cannot be read offline; they restrict
-            // what the index allows, which the index will tell.
-            Some(2) | Some(3) => {}
+            // Project ids, user ids and the trusted publisher of a minted
+            // token (4) cannot be read offline; they restrict what the index
+            // allows, which the index will tell.
+            Some(2..=4) => {}
             _ => unknown(info),
         },
         _ => unknown(info),

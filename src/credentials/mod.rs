@@ -9,13 +9,17 @@
 //!    keeps it, so one entry serves both tools,
 //! 3. the package's `token-env`, then the repository's `token-env`,
 //! 4. `PYPI_API_TOKEN`, `TWINE_PASSWORD`, `UV_PUBLISH_TOKEN`,
-//! 5. `~/.pypirc`.
+//! 5. `~/.pypirc`,
+//! 6. trusted publishing: in CI with an OIDC ID token (GitHub Actions with
+//!    `id-token: write`, GitLab's `PYPI_ID_TOKEN`, `TAGPUB_ID_TOKEN`), a
+//!    short-lived token minted by the index (`oidc.rs`).
 //!
 //! Tokens are `SecretString` from the moment they are read; their `Debug`,
 //! their source and every message show at most a redacted form.
 
 pub mod keychain;
 pub mod macaroon;
+pub mod oidc;
 pub mod pypirc;
 
 use std::fmt;
@@ -41,9 +45,22 @@ pub const TOKEN_USER: &str = "__token__";
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum TokenSource {
-    Keychain { service: String, user: String },
-    Env { name: String },
-    Pypirc { path: PathBuf, section: String },
+    Keychain {
+        service: String,
+        user: String,
+    },
+    Env {
+        name: String,
+    },
+    Pypirc {
+        path: PathBuf,
+        section: String,
+    },
+    /// Minted just now from a CI's OIDC ID token.
+    TrustedPublishing {
+        provider: String,
+        mint_url: String,
+    },
 }
 
 impl fmt::Display for TokenSource {
@@ -60,6 +77,12 @@ impl fmt::Display for TokenSource {
             }
             TokenSource::Env { name } => write!(f, "environment variable {name}"),
             TokenSource::Pypirc { path, section } => write!(f, "{} [{section}]", path.display()),
+            TokenSource::TrustedPublishing { provider, mint_url } => {
+                write!(
+                    f,
+                    "trusted publishing ({provider} ID token, minted at {mint_url})"
+                )
+            }
         }
     }
 }
@@ -132,6 +155,9 @@ pub struct Lookup {
     pub token: Option<Token>,
     /// Why the keychain could not be asked, when it could not.
     pub keychain_problem: Option<String>,
+    /// Why trusted publishing gave no token, when this is a CI job that
+    /// could have used it.
+    pub trusted_publishing_problem: Option<String>,
 }
 
 /// The environment variables consulted, in order, for a package.
@@ -180,6 +206,7 @@ pub fn lookup_token(package: &Package, target: &TokenTarget<'_>) -> Lookup {
                         source: TokenSource::Keychain { service, user },
                     }),
                     keychain_problem: None,
+                    trusted_publishing_problem: None,
                 };
             }
             Ok(None) => {}
@@ -216,22 +243,63 @@ pub fn lookup_token(package: &Package, target: &TokenTarget<'_>) -> Lookup {
             }
         }
     });
+    let mut trusted_publishing_problem = None;
+    let token = token.or_else(|| match trusted_publishing(package, target) {
+        Ok(token) => token,
+        Err(problem) => {
+            trusted_publishing_problem = Some(problem.to_string());
+            None
+        }
+    });
     Lookup {
         token,
         keychain_problem,
+        trusted_publishing_problem,
     }
+}
+
+/// The last step of the chain: a token minted from the CI's ID token, when
+/// this process runs in a CI that has one.
+fn trusted_publishing(
+    package: &Package,
+    target: &TokenTarget<'_>,
+) -> Result<Option<Token>, oidc::OidcError> {
+    let Some(upload_url) = &target.upload_url else {
+        return Ok(None);
+    };
+    let ambient = match oidc::detect_env() {
+        oidc::Detected::None => return Ok(None),
+        oidc::Detected::GitHubWithoutPermission => return Err(oidc::OidcError::NoPermission),
+        oidc::Detected::Available(ambient) => ambient,
+    };
+    let configured = target.config.and_then(|c| c.oidc_url.as_deref());
+    let base = oidc::oidc_base(upload_url, configured)?;
+    let minted = oidc::mint_cached(&base, &ambient, &package.name)?;
+    tracing::info!(provider = %ambient.provider(), "minted a short-lived upload token");
+    Ok(Some(Token {
+        secret: minted.token,
+        source: TokenSource::TrustedPublishing {
+            provider: ambient.provider(),
+            mint_url: minted.mint_url,
+        },
+    }))
 }
 
 /// How to give tagpub a token, for "no token" errors.
 pub fn missing_token_help(package: &Package, target: &TokenTarget<'_>, lookup: &Lookup) -> String {
     let names = token_env_names(package, target.config);
-    let mut help = format!(
+    // In CI, trusted publishing was the way meant; its failure comes first.
+    let mut help = match &lookup.trusted_publishing_problem {
+        Some(problem) => format!("{problem}. Or "),
+        None => String::new(),
+    };
+    help.push_str(&format!(
         "store one with `tagpub token set --repository {} --package {}` (or without --package for every package), \
          or set one of {} (read from the environment, never from the command line)",
         target.name,
         package.name,
         names.join(", ")
-    );
+    ));
     if let Some(problem) = &lookup.keychain_problem {
         help.push_str(&format!(". The keychain was not searched: {problem}"));
     }
@@ -277,6 +345,13 @@ mod tests {
             assert!(!is_secret_env_name(name, &[]), "{name}");
         }
         assert!(is_secret_env_name("RELEASE_KEY", &["RELEASE_KEY".into()]));
+        // Trusted publishing's inputs never reach a build either.
+        for name in oidc::ID_TOKEN_ENV.into_iter().chain([
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        ]) {
+            assert!(is_secret_env_name(name, &[]), "{name}");
+        }
     }
 
     #[test]

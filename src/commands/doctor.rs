@@ -1,0 +1,585 @@
+//! `tagpub doctor`: one screen with everything a release needs, per package,
+//! each problem with the command that fixes it.
+//!
+//! It asks the same code the real thing uses: the token chain
+//! (`credentials::lookup_token`) and its offline scope check, the build tool
+//! choice (`BuildTool::for_package`), the index listing a release does
+//! before uploading (`Repository::list_files`), `hooks::status`, and the
+//! daemon's own answers on its socket (`Ping`, `Status`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::commands::Context;
+use crate::commands::hooks::REFERENCE_TRANSACTION_SINCE;
+use crate::config::{Config, ConfigError, Package};
+use crate::credentials::{self, KEYCHAIN_SERVICE, TokenTarget, keychain};
+use crate::daemon::registry::{Registry, common_git_dir};
+use crate::git::Repo;
+use crate::hooks::{self, State};
+use crate::ipc::{self, Request, Response};
+use crate::pipeline::build::{self, BuildTool};
+use crate::pipeline::upload::open_repository;
+
+const DAEMON_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// Print the checks as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Pass,
+    /// Worth knowing; does not stop a release.
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub message: String,
+    /// The command (or edit) that fixes it; every failure has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn pass(name: &'static str, message: impl Into<String>) -> Check {
+        Check {
+            name,
+            status: Status::Pass,
+            message: message.into(),
+            fix: None,
+        }
+    }
+
+    fn warn(name: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name,
+            status: Status::Warn,
+            message: message.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    fn fail(name: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name,
+            status: Status::Fail,
+            message: message.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PackageReport {
+    pub name: String,
+    pub repository: String,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub workdir: PathBuf,
+    pub checks: Vec<Check>,
+    pub packages: Vec<PackageReport>,
+}
+
+impl Report {
+    fn all(&self) -> impl Iterator<Item = &Check> {
+        self.checks
+            .iter()
+            .chain(self.packages.iter().flat_map(|p| p.checks.iter()))
+    }
+}
+
+pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
+    let repo = ctx.repo()?;
+    let report = diagnose(ctx, &repo);
+    if args.json {
+        ctx.printer.json(&report);
+    } else {
+        print(ctx, &report);
+    }
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::EXIT_FAILED)
+    })
+}
+
+pub fn diagnose(ctx: &Context, repo: &Repo) -> Report {
+    let mut checks = vec![git_check(repo)];
+    let config = match ctx.config(repo) {
+        Ok(config) => {
+            checks.push(Check::pass(
+                "config",
+                format!(
+                    "{}: {} package(s), valid",
+                    config.source.display(),
+                    config.packages.len()
+                ),
+            ));
+            Some(config)
+        }
+        Err(err) => {
+            let missing = err.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<ConfigError>(),
+                    Some(ConfigError::Missing { .. })
+                )
+            });
+            checks.push(Check::fail(
+                "config",
+                err.to_string(),
+                if missing {
+                    "tagpub init".to_string()
+                } else {
+                    "edit the file at the line and column above, then run `tagpub doctor` again"
+                        .to_string()
+                },
+            ));
+            None
+        }
+    };
+    checks.push(python_check());
+    let packages: Vec<PackageReport> = config
+        .as_ref()
+        .map(|config| {
+            let mut tools = HashMap::new();
+            config
+                .packages
+                .iter()
+                .map(|package| package_report(ctx, repo, config, package, &mut tools))
+                .collect()
+        })
+        .unwrap_or_default();
+    // The keychain matters only as far as some package still lacks a token.
+    let all_tokens_found = !packages.is_empty()
+        && packages.iter().all(|p| {
+            p.checks
+                .iter()
+                .any(|c| c.name == "token" && c.status == Status::Pass)
+        });
+    checks.push(keychain_check(all_tokens_found));
+    checks.push(hooks_check(repo));
+    let (daemon, watch) = daemon_checks(ctx, repo);
+    checks.push(daemon);
+    checks.push(watch);
+    let mut report = Report {
+        ok: false,
+        workdir: repo.workdir().to_path_buf(),
+        checks,
+        packages,
+    };
+    let ok = report.all().all(|c| c.status != Status::Fail);
+    report.ok = ok;
+    report
+}
+
+fn git_check(repo: &Repo) -> Check {
+    match repo.git_version() {
+        Ok(version @ (major, minor, patch)) if version >= REFERENCE_TRANSACTION_SINCE => {
+            Check::pass(
+                "git",
+                format!("git {major}.{minor}.{patch}: runs the reference-transaction hook"),
+            )
+        }
+        Ok((major, minor, patch)) => Check::warn(
+            "git",
+            format!(
+                "git {major}.{minor}.{patch} is older than 2.28 and never runs the reference-transaction hook: \
+                 the daemon sees new tags by its own watch only"
+            ),
+            "upgrade git to 2.28 or later",
+        ),
+        Err(err) => Check::fail(
+            "git",
+            format!("cannot run git: {err}"),
+            "install git 2.28 or later and put it on PATH",
+        ),
+    }
+}
+
+fn python_check() -> Check {
+    let Some(python) = build::python_interpreter() else {
+        return Check::warn(
+            "python",
+            "no python3 or python on PATH (uv build brings its own; python -m build cannot run)",
+            "install Python 3, or set TAGPUB_PYTHON=/path/to/python",
+        );
+    };
+    match command_output(&python, &["--version"]) {
+        Ok(version) => Check::pass("python", format!("{version} ({})", python.display())),
+        Err(problem) => Check::fail(
+            "python",
+            format!("{} does not run: {problem}", python.display()),
+            "install Python 3, or set TAGPUB_PYTHON=/path/to/python",
+        ),
+    }
+}
+
+/// First line of a program's output (stdout, else stderr), or why it failed.
+fn command_output(program: &Path, args: &[&str]) -> Result<String, String> {
+    let output = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .env_clear()
+        .envs(std::env::vars().filter(|(k, _)| !credentials::is_secret_env_name(k, &[])))
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_string)
+    };
+    if output.status.success() {
+        Ok(text(&output.stdout)
+            .or_else(|| text(&output.stderr))
+            .unwrap_or_default())
+    } else {
+        Err(text(&output.stderr)
+            .or_else(|| text(&output.stdout))
+            .unwrap_or_else(|| output.status.to_string()))
+    }
+}
+
+fn package_report(
+    ctx: &Context,
+    repo: &Repo,
+    config: &Config,
+    package: &Package,
+    tools: &mut HashMap<String, Check>,
+) -> PackageReport {
+    let repository = config.repository_for(package, None).to_string();
+    let checks = vec![
+        build_check(repo, config, package, tools),
+        token_check(config, package, &repository),
+        repository_check(ctx, config, package, &repository),
+    ];
+    PackageReport {
+        name: package.name.clone(),
+        repository,
+        checks,
+    }
+}
+
+fn build_check(
+    repo: &Repo,
+    config: &Config,
+    package: &Package,
+    tools: &mut HashMap<String, Check>,
+) -> Check {
+    const INSTALL: &str = "install uv (https://docs.astral.sh/uv/getting-started/installation/) \
+                           or `python3 -m pip install build`";
+    let tool = match BuildTool::for_package(config, package, None) {
+        Ok(tool) => tool,
+        Err(err) => return Check::fail("build tool", err.to_string(), INSTALL),
+    };
+    let described = tool.describe();
+    if let Some(check) = tools.get(&described) {
+        return check.clone();
+    }
+    let check = match &tool {
+        BuildTool::Uv(uv) => match command_output(uv, &["--version"]) {
+            Ok(version) => Check::pass(
+                "build tool",
+                format!("uv build ({version}, {})", uv.display()),
+            ),
+            Err(problem) => Check::fail(
+                "build tool",
+                format!("{} does not run: {problem}", uv.display()),
+                INSTALL,
+            ),
+        },
+        BuildTool::PythonBuild(python) => {
+            match command_output(python, &["-m", "build", "--version"]) {
+                Ok(version) => Check::pass(
+                    "build tool",
+                    format!("{} -m build ({version})", python.display()),
+                ),
+                Err(problem) => Check::fail(
+                    "build tool",
+                    format!("{} -m build does not run: {problem}", python.display()),
+                    format!("{} -m pip install build, or install uv", python.display()),
+                ),
+            }
+        }
+        BuildTool::Command(argv) => {
+            let program = argv.first().map(String::as_str).unwrap_or_default();
+            // A path runs from the package's directory; a bare name from PATH.
+            let found = if program.contains('/') {
+                let path = repo.workdir().join(&package.path).join(program);
+                path.is_file().then_some(path)
+            } else {
+                build::find_on_path(program)
+            };
+            match found {
+                Some(path) => Check::pass(
+                    "build tool",
+                    format!("build-command `{described}` ({})", path.display()),
+                ),
+                None => Check::fail(
+                    "build tool",
+                    format!("build-command `{described}`: `{program}` is not found"),
+                    format!(
+                        "install `{program}`, or change build-command in {}",
+                        config.source.display()
+                    ),
+                ),
+            }
+        }
+    };
+    tools.insert(described, check.clone());
+    check
+}
+
+fn token_check(config: &Config, package: &Package, repository: &str) -> Check {
+    if repository == "local" {
+        return Check::pass("token", "the local index needs no token");
+    }
+    let set_command = format!(
+        "tagpub token set --repository {repository} --package {}",
+        package.name
+    );
+    let target = TokenTarget::new(config, repository);
+    let lookup = credentials::lookup_token(package, &target);
+    let Some(token) = lookup.token else {
+        return Check::fail(
+            "token",
+            format!(
+                "no token for {repository}: {}",
+                credentials::missing_token_help(package, &target, &lookup)
+            ),
+            set_command,
+        );
+    };
+    let shown = format!("{} ({})", token.source, token.redacted());
+    if let Some(refusal) = token.refusal(&package.name) {
+        return Check::fail(
+            "token",
+            format!("the token from {shown} would be refused: {refusal}"),
+            set_command,
+        );
+    }
+    match token.info() {
+        Some(info) => Check::pass("token", format!("{shown}: {}", info.summary())),
+        // Not a PyPI macaroon (another index's token): present, scope unknown.
+        None => Check::pass(
+            "token",
+            format!("{shown}: not a PyPI token, its scope is known only to the index"),
+        ),
+    }
+}
+
+fn repository_check(ctx: &Context, config: &Config, package: &Package, name: &str) -> Check {
+    let Some(repository) = open_repository(config, name, &ctx.dirs) else {
+        return Check::fail(
+            "repository",
+            format!("unknown repository `{name}`"),
+            format!(
+                "define [repository.{name}] with a url in {}",
+                config.source.display()
+            ),
+        );
+    };
+    let simple = repository.simple_url();
+    // The very listing a release does before uploading.
+    match repository.list_files(&package.name) {
+        Ok(files) => Check::pass(
+            "repository",
+            format!(
+                "{name} ({simple}) answers; {} file(s) of {} listed",
+                files.len(),
+                package.name
+            ),
+        ),
+        Err(err) => Check::fail(
+            "repository",
+            err.to_string(),
+            match config.repositories.get(name) {
+                Some(_) => format!(
+                    "check that the index is up and that url / simple-url of [repository.{name}] in {} are right",
+                    config.source.display()
+                ),
+                None => format!("check the network connection to {simple}"),
+            },
+        ),
+    }
+}
+
+fn keychain_check(all_tokens_found: bool) -> Check {
+    match keychain::get(KEYCHAIN_SERVICE, "tagpub-doctor/probe") {
+        Ok(_) => Check::pass("keychain", "reachable, unlocked"),
+        Err(err) => {
+            let fix = "start a Secret Service (gnome-keyring, KeePassXC) in this session, \
+                       or give tokens through the environment (PYPI_API_TOKEN or the package's token-env)";
+            if all_tokens_found {
+                Check::warn(
+                    "keychain",
+                    format!("{err} (every package has a token from elsewhere)"),
+                    fix,
+                )
+            } else {
+                Check::fail("keychain", err.to_string(), fix)
+            }
+        }
+    }
+}
+
+fn hooks_check(repo: &Repo) -> Check {
+    let dir = match repo.hooks_dir() {
+        Ok(dir) => dir,
+        Err(err) => return Check::fail("hooks", err.to_string(), "tagpub hooks install"),
+    };
+    let statuses = match hooks::status(&dir) {
+        Ok(statuses) => statuses,
+        Err(err) => return Check::fail("hooks", err.to_string(), "tagpub hooks install"),
+    };
+    let describe = |state: State| match state {
+        State::Installed => "installed",
+        State::Chained => "installed (chained)",
+        State::Foreign => "another tool's hook, not tagpub's",
+        State::Missing => "not installed",
+    };
+    let summary = statuses
+        .iter()
+        .map(|h| format!("{}: {}", h.name, describe(h.state)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = format!("{summary} ({})", dir.display());
+    if statuses
+        .iter()
+        .all(|h| matches!(h.state, State::Installed | State::Chained))
+    {
+        Check::pass("hooks", message)
+    } else {
+        // `install` chains a foreign hook as `.legacy`, so it is the fix for both.
+        Check::fail("hooks", message, "tagpub hooks install")
+    }
+}
+
+/// Whether the daemon runs, and whether it watches this repository.
+fn daemon_checks(ctx: &Context, repo: &Repo) -> (Check, Check) {
+    let socket = ctx.dirs.socket_path();
+    let git_dir = common_git_dir(repo.git_dir()).unwrap_or_else(|_| repo.git_dir().to_path_buf());
+    let watch_fix = format!("tagpub watch add {}", repo.workdir().display());
+    let daemon = match ipc::request(&socket, Request::Ping, DAEMON_TIMEOUT) {
+        Ok(Response::Pong {
+            pid,
+            tagpub_version,
+            ..
+        }) if tagpub_version != env!("CARGO_PKG_VERSION") => Check::warn(
+            "daemon",
+            format!(
+                "running (pid {pid}) but it is tagpub {tagpub_version}, this is {}",
+                env!("CARGO_PKG_VERSION")
+            ),
+            "tagpub daemon stop && tagpub daemon start",
+        ),
+        Ok(Response::Pong { pid, .. }) => Check::pass("daemon", format!("running (pid {pid})")),
+        Ok(other) => Check::fail(
+            "daemon",
+            format!("answered {other:?} to a ping"),
+            "tagpub daemon stop && tagpub daemon start",
+        ),
+        Err(err) if err.is_not_running() => Check::fail(
+            "daemon",
+            format!("not running (nothing listens on {})", socket.display()),
+            "tagpub daemon start   (or `tagpub service install` to start it at login)",
+        ),
+        Err(err) => Check::fail(
+            "daemon",
+            err.to_string(),
+            "tagpub daemon stop && tagpub daemon start",
+        ),
+    };
+    let same = |dir: &Path| dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()) == git_dir;
+    // The running daemon's own view, with a problem it has with this repo;
+    // else the watch list it will read when it starts.
+    let watch = if daemon.status != Status::Fail
+        && let Ok(Response::Status(status)) = ipc::request(&socket, Request::Status, DAEMON_TIMEOUT)
+    {
+        let entry = status["repos"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["git_dir"].as_str().is_some_and(|d| same(Path::new(d))));
+        match entry {
+            Some(entry) => match entry["problem"].as_str() {
+                Some(problem) => Check::fail(
+                    "watch",
+                    format!("the daemon watches this repository but: {problem}"),
+                    "fix the problem above; the daemon retries on its next rescan",
+                ),
+                None => Check::pass("watch", "the daemon watches this repository"),
+            },
+            None => Check::fail(
+                "watch",
+                "the daemon does not watch this repository",
+                watch_fix,
+            ),
+        }
+    } else {
+        match Registry::load(&ctx.dirs) {
+            Ok(registry) if registry.repos().iter().any(|r| same(&r.git_dir)) => Check::pass(
+                "watch",
+                "on the watch list (the daemon watches it once it runs)",
+            ),
+            Ok(_) => Check::fail(
+                "watch",
+                "this repository is not on the daemon's watch list",
+                watch_fix,
+            ),
+            Err(err) => Check::fail("watch", err.to_string(), watch_fix),
+        }
+    };
+    (daemon, watch)
+}
+
+fn print(ctx: &Context, report: &Report) {
+    let p = &ctx.printer;
+    let show = |check: &Check| {
+        let text = format!("{}: {}", check.name, check.message);
+        p.line(&format!(
+            "  {}",
+            match check.status {
+                Status::Pass => p.pass(&text),
+                Status::Warn => p.warning(&text),
+                Status::Fail => p.fail(&text),
+            }
+        ));
+        if let (Some(fix), false) = (&check.fix, check.status == Status::Pass) {
+            p.line(&format!("      fix: {fix}"));
+        }
+    };
+    p.line(&format!("tagpub doctor: {}", report.workdir.display()));
+    report.checks.iter().for_each(show);
+    for package in &report.packages {
+        p.line(&format!("{} → {}", package.name, package.repository));
+        package.checks.iter().for_each(show);
+    }
+    let failures = report.all().filter(|c| c.status == Status::Fail).count();
+    if failures == 0 {
+        p.success("everything a release needs is in place");
+    } else {
+        p.line(&p.fail(&format!(
+            "{failures} problem{} found; each has its fix above",
+            if failures == 1 { "" } else { "s" }
+        )));
+    }
+}
