@@ -13,12 +13,14 @@ pub mod fault;
 pub mod fsutil;
 pub mod git;
 pub mod hooks;
+pub mod http;
 pub mod ipc;
 pub mod ledger;
 pub mod logfile;
 pub mod pipeline;
 pub mod printer;
 pub mod repository;
+pub mod retry;
 pub mod sample;
 pub mod version;
 

@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use crate::pipeline::Reporter;
+use crate::pipeline::{NoProgress, Progress, ProgressLines, Reporter};
 
 /// Writes progress lines to stderr unless quiet.
 pub struct Printer {
@@ -69,5 +69,36 @@ impl Reporter for Printer {
     fn warn(&self, message: &str) {
         // Warnings show even with -q: they may need action.
         let _ = writeln!(std::io::stderr(), "  {}", self.warning(message));
+    }
+
+    fn transfer(&self, label: &str, total: u64) -> Box<dyn Progress> {
+        if self.quiet {
+            return Box::new(NoProgress);
+        }
+        if !std::io::stderr().is_terminal() {
+            return ProgressLines::boxed(label, total, Box::new(|line| eprintln!("  {line}")));
+        }
+        let bar = indicatif::ProgressBar::new(total).with_style(
+            indicatif::ProgressStyle::with_template(
+                "  {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+            )
+            .expect("a valid template"),
+        );
+        bar.set_message(label.to_string());
+        Box::new(Bar(bar))
+    }
+}
+
+/// A progress bar on the terminal, gone once the transfer ends (the step
+/// line above it says what was sent).
+struct Bar(indicatif::ProgressBar);
+
+impl Progress for Bar {
+    fn advance(&mut self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+
+    fn finish(&mut self) {
+        self.0.finish_and_clear();
     }
 }

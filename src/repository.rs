@@ -9,20 +9,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, Response, multipart};
+use reqwest::blocking::{Response, multipart};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::fsutil;
+use crate::http;
 use crate::pipeline::check::{Artifact, ArtifactKind};
+use crate::pipeline::{Progress, Reporter};
+use crate::retry::{self, Backoff};
 use crate::version::{is_valid_project_name, normalize_name};
 
-const USER_AGENT: &str = concat!("tagpub/", env!("CARGO_PKG_VERSION"));
+/// For the plain connect probe that tells "refused" from other failures.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Generous: large wheels over slow links must not be cut off.
-const UPLOAD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 /// PEP 691 JSON first, HTML as fallback for indexes that only speak PEP 503.
 const SIMPLE_ACCEPT: &str = "application/vnd.pypi.simple.v1+json, text/html;q=0.1";
 const BODY_EXCERPT_CHARS: usize = 300;
@@ -64,13 +64,15 @@ pub enum RepositoryError {
         status: u16,
         message: String,
     },
-    /// 5xx and unexpected statuses: the kind a later retry/backoff would retry.
+    /// 5xx, 429 and unexpected statuses; 5xx and 429 are retried.
     #[error("{repo} answered HTTP {status} for {url}: {message}")]
     Server {
         repo: String,
         url: String,
         status: u16,
         message: String,
+        /// The server's `Retry-After`.
+        retry_after: Option<Duration>,
     },
     #[error("cannot reach {repo} at {url}: {reason}; check the URL and that the server is running")]
     Unreachable {
@@ -92,12 +94,80 @@ pub enum RepositoryError {
     },
     #[error("cannot publish {filename}: {reason}")]
     InvalidArtifact { filename: String, reason: String },
+    #[error("{source} (gave up after {attempts} attempts)")]
+    GaveUp {
+        attempts: u32,
+        #[source]
+        source: Box<RepositoryError>,
+    },
+    #[error(transparent)]
+    Setup(#[from] crate::http::HttpSetupError),
     #[error("{context}: {source}")]
     Io {
         context: String,
         #[source]
         source: io::Error,
     },
+}
+
+impl RepositoryError {
+    /// `Some(retry_after)` when the failure may pass if the request is
+    /// sent again: no connection, a timeout or reset, HTTP 5xx or 429.
+    pub fn retry_hint(&self) -> Option<Option<Duration>> {
+        match self {
+            RepositoryError::Unreachable { .. } | RepositoryError::Network { .. } => Some(None),
+            RepositoryError::Server {
+                status,
+                retry_after,
+                ..
+            } if *status >= 500 || *status == 429 => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or the retries of
+/// `backoff` are spent. Before each retry, `before_retry` may settle the
+/// matter (the upload looks whether the index got the file after all).
+fn with_retries<T>(
+    what: &str,
+    backoff: Backoff,
+    warn: &dyn Fn(&str),
+    mut attempt: impl FnMut() -> Result<T, RepositoryError>,
+    mut before_retry: impl FnMut() -> Option<Result<T, RepositoryError>>,
+) -> Result<T, RepositoryError> {
+    let mut retry = 0;
+    loop {
+        let err = match attempt() {
+            Ok(value) => return Ok(value),
+            Err(err) => err,
+        };
+        let Some(retry_after) = err.retry_hint() else {
+            return Err(err);
+        };
+        if retry_after.is_some_and(|wait| wait > retry::MAX_RETRY_AFTER) || retry >= backoff.retries
+        {
+            return Err(if retry == 0 {
+                err
+            } else {
+                RepositoryError::GaveUp {
+                    attempts: retry + 1,
+                    source: Box::new(err),
+                }
+            });
+        }
+        retry += 1;
+        let wait = backoff.delay(retry, retry_after);
+        warn(&format!(
+            "{what}: {err}; retrying in {:.1} s ({retry} of {})",
+            wait.as_secs_f64(),
+            backoff.retries
+        ));
+        std::thread::sleep(wait);
+        if let Some(settled) = before_retry() {
+            return settled;
+        }
+    }
 }
 
 /// Where a release goes.
@@ -110,6 +180,8 @@ pub enum Repository {
         name: String,
         upload_url: Url,
         simple_url: Url,
+        /// How failures that may pass are retried.
+        backoff: Backoff,
     },
 }
 
@@ -150,7 +222,25 @@ impl Repository {
 
     /// The files the index lists for a project (name is normalized here);
     /// empty when the project is unknown to the index.
+    /// Failures that may pass are retried with backoff.
     pub fn list_files(&self, project: &str) -> Result<Vec<IndexedFile>, RepositoryError> {
+        let normalized = normalize_name(project);
+        match self {
+            Repository::Local { root, .. } => local_list(root, &normalized),
+            Repository::Remote {
+                name, simple_url, ..
+            } => with_retries(
+                &format!("listing {normalized} on {name}"),
+                Backoff::from_env(),
+                &|message| tracing::warn!("{message}"),
+                || remote_list(name, simple_url, &normalized),
+                || None,
+            ),
+        }
+    }
+
+    /// One listing, no retries.
+    fn list_files_once(&self, project: &str) -> Result<Vec<IndexedFile>, RepositoryError> {
         let normalized = normalize_name(project);
         match self {
             Repository::Local { root, .. } => local_list(root, &normalized),
@@ -162,18 +252,51 @@ impl Repository {
 
     /// Uploads one artifact. For a remote, `None` sends no credentials (an
     /// index open for uploads); callers check `needs_token` first.
+    ///
+    /// Failures that may pass (no connection, timeout, reset, 5xx, 429) are
+    /// retried with backoff; before each retry the index is asked whether
+    /// the file arrived after all, so a file is never sent twice.
     pub fn upload(
         &self,
         artifact: &Artifact,
         token: Option<&SecretString>,
+        reporter: &dyn Reporter,
     ) -> Result<UploadOutcome, RepositoryError> {
         check_filename(&artifact.filename)?;
         match self {
             Repository::Local { name, root } => local_upload(name, root, artifact),
-            Repository::Remote { upload_url, .. } => {
-                self.remote_upload(upload_url, artifact, token)
-            }
+            Repository::Remote {
+                name,
+                upload_url,
+                backoff,
+                ..
+            } => with_retries(
+                &format!("uploading {} to {name}", artifact.filename),
+                *backoff,
+                &|message| reporter.warn(message),
+                || self.remote_upload(upload_url, artifact, token, reporter),
+                || self.arrived_after_all(artifact),
+            ),
         }
+    }
+
+    /// After a failed upload: `Some` if the index has the file now (same
+    /// bytes: done; other bytes: a conflict), `None` to send it again.
+    fn arrived_after_all(
+        &self,
+        artifact: &Artifact,
+    ) -> Option<Result<UploadOutcome, RepositoryError>> {
+        let project = project_name(artifact).ok()?;
+        // The index may still be failing; then the retry itself will tell.
+        let listed = self.list_files_once(&project).ok()?;
+        let existing = listed.iter().find(|f| f.filename == artifact.filename)?;
+        tracing::info!(file = %artifact.filename, "the index has the file from the failed attempt");
+        Some(compare_existing(
+            self.name(),
+            artifact,
+            existing.sha256.as_deref(),
+            &artifact.sha256,
+        ))
     }
 
     fn remote_upload(
@@ -181,17 +304,22 @@ impl Repository {
         upload_url: &Url,
         artifact: &Artifact,
         token: Option<&SecretString>,
+        reporter: &dyn Reporter,
     ) -> Result<UploadOutcome, RepositoryError> {
         let repo = self.name();
         let shown = redact_url(upload_url);
         tracing::info!(repo, url = %shown, file = %artifact.filename, "uploading");
-        // The single place a later retry/backoff loop wraps.
-        let response = send_upload_once(repo, upload_url, artifact, token)?;
+        let response = send_upload_once(repo, upload_url, artifact, token, reporter)?;
         let status = response.status();
         if status.is_success() {
             tracing::info!(repo, file = %artifact.filename, "uploaded");
             return Ok(UploadOutcome::Uploaded);
         }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry::parse_retry_after);
         let body = response.text().unwrap_or_default();
         let message = body_excerpt(&body, token);
         tracing::debug!(repo, status = status.as_u16(), %message, "upload refused");
@@ -208,9 +336,18 @@ impl Repository {
                 url: shown,
                 status: status.as_u16(),
             }),
-            StatusCode::BAD_REQUEST | StatusCode::CONFLICT if mentions_existing(&body) => {
+            // PyPI: 400 "File already exists"; pypiserver and devpi: 409.
+            StatusCode::CONFLICT => self.resolve_existing(artifact, status, message),
+            StatusCode::BAD_REQUEST if mentions_existing(&body) => {
                 self.resolve_existing(artifact, status, message)
             }
+            StatusCode::TOO_MANY_REQUESTS => Err(RepositoryError::Server {
+                repo: repo.to_owned(),
+                url: shown,
+                status: status.as_u16(),
+                message,
+                retry_after,
+            }),
             s if s.is_client_error() => Err(RepositoryError::Rejected {
                 repo: repo.to_owned(),
                 filename: artifact.filename.clone(),
@@ -222,12 +359,14 @@ impl Repository {
                 url: shown,
                 status: s.as_u16(),
                 message: "the upload URL redirects; set it to the final URL (https?)".to_owned(),
+                retry_after: None,
             }),
             s => Err(RepositoryError::Server {
                 repo: repo.to_owned(),
                 url: shown,
                 status: s.as_u16(),
                 message,
+                retry_after,
             }),
         }
     }
@@ -288,22 +427,16 @@ fn mentions_existing(body: &str) -> bool {
     lower.contains("exist") || lower.contains("already been used")
 }
 
-/// One POST, no retries.
+/// One POST, no retries. The file is streamed from disk, not read into memory.
 fn send_upload_once(
     repo: &str,
     upload_url: &Url,
     artifact: &Artifact,
     token: Option<&SecretString>,
+    reporter: &dyn Reporter,
 ) -> Result<Response, RepositoryError> {
-    let client = Client::builder()
-        .user_agent(USER_AGENT)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(UPLOAD_TIMEOUT)
-        // A redirected POST would silently turn into a GET (twine refuses too).
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| network_error(repo, upload_url, e))?;
-    let form = upload_form(artifact)?;
+    let client = http::client(http::Purpose::Upload)?;
+    let form = upload_form(artifact, reporter)?;
     let request = match token {
         Some(token) => {
             // reqwest turns URL userinfo into its own Authorization header; the token wins.
@@ -323,7 +456,10 @@ fn send_upload_once(
 }
 
 /// The legacy-API form, field names as twine sends them.
-fn upload_form(artifact: &Artifact) -> Result<multipart::Form, RepositoryError> {
+fn upload_form(
+    artifact: &Artifact,
+    reporter: &dyn Reporter,
+) -> Result<multipart::Form, RepositoryError> {
     let filetype = match artifact.kind {
         ArtifactKind::Sdist => "sdist",
         ArtifactKind::Wheel => "bdist_wheel",
@@ -351,11 +487,39 @@ fn upload_form(artifact: &Artifact) -> Result<multipart::Form, RepositoryError> 
         .metadata()
         .map_err(|e| io_error(&artifact.path, "stat", e))?
         .len();
-    let part = multipart::Part::reader_with_length(file, len)
+    let reader = ProgressReader {
+        inner: file,
+        progress: reporter.transfer(&artifact.filename, len),
+    };
+    let part = multipart::Part::reader_with_length(reader, len)
         .file_name(artifact.filename.clone())
         .mime_str("application/octet-stream")
         .expect("a constant, valid MIME type");
     Ok(form.part("content", part))
+}
+
+/// Tells a [`Progress`] how much of the file the HTTP client has read.
+struct ProgressReader<R> {
+    inner: R,
+    progress: Box<dyn Progress>,
+}
+
+impl<R: Read> Read for ProgressReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            self.progress.finish();
+        } else {
+            self.progress.advance(n as u64);
+        }
+        Ok(n)
+    }
+}
+
+impl<R> Drop for ProgressReader<R> {
+    fn drop(&mut self) {
+        self.progress.finish();
+    }
 }
 
 /// Core-metadata header → legacy upload form field (twine's names).
@@ -383,12 +547,7 @@ fn remote_list(
             url: redact_url(simple_url),
             reason: e.to_string(),
         })?;
-    let client = Client::builder()
-        .user_agent(USER_AGENT)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(LIST_TIMEOUT)
-        .build()
-        .map_err(|e| network_error(repo, &page, e))?;
+    let client = http::client(http::Purpose::Request)?;
     let response = client
         .get(page.clone())
         .header(reqwest::header::ACCEPT, SIMPLE_ACCEPT)
@@ -399,6 +558,11 @@ fn remote_list(
         return Ok(Vec::new());
     }
     let final_url = response.url().clone();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(retry::parse_retry_after);
     let is_json = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
@@ -413,6 +577,7 @@ fn remote_list(
             url: redact_url(&page),
             status: status.as_u16(),
             message: body_excerpt(&body, None),
+            retry_after,
         });
     }
     if is_json {

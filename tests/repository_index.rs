@@ -9,10 +9,12 @@ use std::process::Command;
 
 use blake2::Digest;
 use secrecy::SecretString;
+use tagpub::pipeline::Silent;
 use tagpub::pipeline::check::{Artifact, ArtifactKind, Metadata};
 use tagpub::repository::{
     IndexedFile, Repository, RepositoryError, UploadOutcome, sha256_file, simple_url_for_upload,
 };
+use tagpub::retry::Backoff;
 use url::Url;
 
 use common::PypiServer;
@@ -87,12 +89,19 @@ fn wheel_bytes(name: &str, version: &str) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
+/// Retries as the product does them, with waits short enough for tests.
+const FAST_RETRIES: Backoff = Backoff {
+    retries: 2,
+    base: std::time::Duration::from_millis(20),
+};
+
 fn remote(server: &PypiServer) -> Repository {
     let upload_url = Url::parse(&server.url).unwrap();
     Repository::Remote {
         name: "testpypiserver".to_owned(),
         simple_url: simple_url_for_upload(&upload_url),
         upload_url,
+        backoff: FAST_RETRIES,
     }
 }
 
@@ -116,7 +125,7 @@ fn remote_upload_is_listed_with_its_sha256() {
     );
 
     assert_eq!(repo.list_files("demo-pkg").unwrap(), vec![]);
-    let outcome = repo.upload(&sdist, Some(&token(&server))).unwrap();
+    let outcome = repo.upload(&sdist, Some(&token(&server)), &Silent).unwrap();
     assert_eq!(outcome, UploadOutcome::Uploaded, "{}", server.logs());
     assert_eq!(
         fs::read(server.packages_dir.join("demo_pkg-1.0.0.tar.gz")).unwrap(),
@@ -149,11 +158,11 @@ fn remote_reupload_same_bytes_is_already_present_and_other_bytes_conflict() {
     );
     let token = token(&server);
     assert_eq!(
-        repo.upload(&wheel, Some(&token)).unwrap(),
+        repo.upload(&wheel, Some(&token), &Silent).unwrap(),
         UploadOutcome::Uploaded
     );
     assert_eq!(
-        repo.upload(&wheel, Some(&token)).unwrap(),
+        repo.upload(&wheel, Some(&token), &Silent).unwrap(),
         UploadOutcome::AlreadyPresent
     );
 
@@ -165,7 +174,7 @@ fn remote_reupload_same_bytes_is_already_present_and_other_bytes_conflict() {
         "demo-pkg",
         "1.0.0",
     );
-    let err = repo.upload(&changed, Some(&token)).unwrap_err();
+    let err = repo.upload(&changed, Some(&token), &Silent).unwrap_err();
     assert!(matches!(err, RepositoryError::Conflict { .. }), "{err:?}");
     let message = err.to_string();
     assert!(
@@ -195,7 +204,7 @@ fn remote_wrong_token_is_an_auth_error_without_the_token() {
     let wrong = "pypi-wrong-token-0123456789";
 
     let err = repo
-        .upload(&sdist, Some(&SecretString::from(wrong)))
+        .upload(&sdist, Some(&SecretString::from(wrong)), &Silent)
         .unwrap_err();
     assert!(matches!(err, RepositoryError::Auth { .. }), "{err:?}");
     let message = err.to_string();
@@ -205,7 +214,7 @@ fn remote_wrong_token_is_an_auth_error_without_the_token() {
     assert!(!format!("{err:?}").contains(wrong));
     assert!(!message.contains(&server.token), "{message}");
 
-    let err = repo.upload(&sdist, None).unwrap_err();
+    let err = repo.upload(&sdist, None, &Silent).unwrap_err();
     assert!(
         matches!(err, RepositoryError::TokenRequired { .. }),
         "{err:?}"
@@ -221,6 +230,7 @@ fn remote_unreachable_port_is_unreachable() {
         name: "nowhere".to_owned(),
         simple_url: simple_url_for_upload(&upload_url),
         upload_url,
+        backoff: FAST_RETRIES,
     };
     let tmp = tempfile::tempdir().unwrap();
     let sdist = artifact(
@@ -232,10 +242,15 @@ fn remote_unreachable_port_is_unreachable() {
     );
 
     let err = repo
-        .upload(&sdist, Some(&SecretString::from("pypi-x")))
+        .upload(&sdist, Some(&SecretString::from("pypi-x")), &Silent)
         .unwrap_err();
+    // Retried, then given up with the cause.
+    let RepositoryError::GaveUp { attempts, source } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*attempts, 3);
     assert!(
-        matches!(err, RepositoryError::Unreachable { .. }),
+        matches!(**source, RepositoryError::Unreachable { .. }),
         "{err:?}"
     );
     let message = err.to_string();
@@ -245,7 +260,7 @@ fn remote_unreachable_port_is_unreachable() {
 
     let err = repo.list_files("demo-pkg").unwrap_err();
     assert!(
-        matches!(err, RepositoryError::Unreachable { .. }),
+        matches!(&err, RepositoryError::GaveUp { source, .. } if matches!(**source, RepositoryError::Unreachable { .. })),
         "{err:?}"
     );
     assert!(!err.to_string().contains("hunter2"), "{err}");
@@ -258,7 +273,9 @@ fn remote_rejection_shows_status_and_a_clean_excerpt() {
     let tmp = tempfile::tempdir().unwrap();
     // pypiserver refuses names that are not distribution files.
     let bad = artifact(tmp.path(), "demo_pkg-1.0.0.txt", b"x", "demo-pkg", "1.0.0");
-    let err = repo.upload(&bad, Some(&token(&server))).unwrap_err();
+    let err = repo
+        .upload(&bad, Some(&token(&server)), &Silent)
+        .unwrap_err();
     let RepositoryError::Rejected {
         status, message, ..
     } = &err
@@ -304,8 +321,14 @@ fn local_upload_list_already_present_and_conflict() {
     );
 
     assert_eq!(repo.list_files("demo-pkg").unwrap(), vec![]);
-    assert_eq!(repo.upload(&sdist, None).unwrap(), UploadOutcome::Uploaded);
-    assert_eq!(repo.upload(&wheel, None).unwrap(), UploadOutcome::Uploaded);
+    assert_eq!(
+        repo.upload(&sdist, None, &Silent).unwrap(),
+        UploadOutcome::Uploaded
+    );
+    assert_eq!(
+        repo.upload(&wheel, None, &Silent).unwrap(),
+        UploadOutcome::Uploaded
+    );
     let mut listed = repo.list_files("DEMO_pkg").unwrap();
     listed.sort_by(|a, b| a.filename.cmp(&b.filename));
     assert_eq!(
@@ -340,7 +363,7 @@ fn local_upload_list_already_present_and_conflict() {
     assert!(stray.is_empty(), "{stray:?}");
 
     assert_eq!(
-        repo.upload(&sdist, None).unwrap(),
+        repo.upload(&sdist, None, &Silent).unwrap(),
         UploadOutcome::AlreadyPresent
     );
 
@@ -352,7 +375,7 @@ fn local_upload_list_already_present_and_conflict() {
         "demo-pkg",
         "1.0.0",
     );
-    let err = repo.upload(&changed, None).unwrap_err();
+    let err = repo.upload(&changed, None, &Silent).unwrap_err();
     assert!(matches!(err, RepositoryError::Conflict { .. }), "{err:?}");
     assert!(
         err.to_string()
@@ -377,7 +400,10 @@ fn local_index_is_readable_by_pip() {
         "demo-pkg",
         "1.0.0",
     );
-    assert_eq!(repo.upload(&wheel, None).unwrap(), UploadOutcome::Uploaded);
+    assert_eq!(
+        repo.upload(&wheel, None, &Silent).unwrap(),
+        UploadOutcome::Uploaded
+    );
 
     let dest = tempfile::tempdir().unwrap();
     let output = Command::new(common::venv_bin("pip"))

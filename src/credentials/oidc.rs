@@ -38,8 +38,6 @@ const GITHUB_REQUEST_TOKEN: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
 /// minutes; a plan and the release that follows it share one.
 const REUSE_FOR: Duration = Duration::from_secs(5 * 60);
 
-const TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Where this process can get an OIDC ID token from.
 pub enum Ambient {
     /// GitHub Actions with `permissions: id-token: write`.
@@ -217,11 +215,9 @@ pub fn mint_cached(base: &Url, ambient: &Ambient, project: &str) -> Result<Minte
 
 /// The three requests: audience, ID token, mint.
 pub fn mint(base: &Url, ambient: &Ambient, project: &str) -> Result<Minted, OidcError> {
-    let client = reqwest::blocking::Client::builder()
-        .timeout(TIMEOUT)
-        .user_agent(concat!("tagpub/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| OidcError::Audience {
+    // Same proxies and CA bundles as every other request to the index.
+    let client =
+        crate::http::client(crate::http::Purpose::Request).map_err(|e| OidcError::Audience {
             url: base.to_string(),
             reason: e.to_string(),
         })?;

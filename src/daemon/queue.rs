@@ -475,6 +475,14 @@ struct JobLog {
 }
 
 impl JobLog {
+    /// Another handle on the same file, for progress written from the
+    /// HTTP client's thread.
+    fn writer(&self) -> Option<std::fs::File> {
+        self.file.lock().ok()?.try_clone().ok()
+    }
+}
+
+impl JobLog {
     fn line(&self, text: &str) {
         let _ = writeln!(self.file.lock().expect("not poisoned"), "{text}");
     }
@@ -489,6 +497,18 @@ impl Reporter for JobLog {
     }
     fn warn(&self, message: &str) {
         self.line(&format!("  ! {message}"));
+    }
+    fn transfer(&self, label: &str, total: u64) -> Box<dyn crate::pipeline::Progress> {
+        match self.writer() {
+            Some(mut file) => crate::pipeline::ProgressLines::boxed(
+                label,
+                total,
+                Box::new(move |line| {
+                    let _ = writeln!(file, "  {line}");
+                }),
+            ),
+            None => Box::new(crate::pipeline::NoProgress),
+        }
     }
 }
 

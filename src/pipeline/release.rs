@@ -401,7 +401,7 @@ impl Release<'_> {
             record.repository_mut(&plan.repository).in_flight = Some(file.filename.clone());
             release_dir.save(record)?;
             fault::point(&format!("before-upload-{}", index + 1));
-            match repository.upload(&artifact, token) {
+            match repository.upload(&artifact, token, self.reporter) {
                 Ok(outcome) => {
                     // The index has the file; the ledger does not know yet.
                     fault::point(&format!("after-upload-{}", index + 1));

@@ -26,6 +26,7 @@ pub fn open_repository(config: &Config, name: &str, dirs: &Dirs) -> Option<Repos
         name: name.to_string(),
         upload_url,
         simple_url,
+        backoff: crate::retry::Backoff::from_env(),
     })
 }
 
