@@ -192,4 +192,6 @@ impl Drop for PypiServer {
     }
 }
 
+pub mod devpi;
 pub mod project;
+pub mod proxy;
