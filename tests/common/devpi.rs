@@ -136,21 +136,40 @@ impl DevpiServer {
         }
     }
 
-    /// `PUT /testuser` (anyone may create a user on a default server), login
-    /// via `POST /+login`, then `PUT /testuser/dev` with `X-Devpi-Auth`.
+    /// `PUT /testuser` (anyone may create a user on a default server), then
+    /// the index.
     fn create_user_and_index(&self) {
-        let client = http_client();
         let user_url = format!("{}{}", self.url, self.username);
         self.api(
             "create the user",
-            client.put(&user_url).json(&serde_json::json!({
+            http_client().put(&user_url).json(&serde_json::json!({
                 "password": self.password,
                 "email": "testuser@example.invalid",
             })),
         );
+        let name = self.index.rsplit('/').next().unwrap_or_default().to_owned();
+        self.create_index(&name, false);
+    }
+
+    /// Creates `testuser/{name}` without bases and returns its upload URL.
+    /// A volatile index lets a file be replaced by different bytes.
+    pub fn create_index(&self, name: &str, volatile: bool) -> String {
+        let index = format!("{}/{name}", self.username);
+        self.api(
+            &format!("create the index {index}"),
+            http_client()
+                .put(format!("{}{index}", self.url))
+                .header("X-Devpi-Auth", self.login())
+                .json(&serde_json::json!({ "bases": [], "volatile": volatile })),
+        );
+        format!("{}{index}/", self.url)
+    }
+
+    /// `POST /+login`: the `X-Devpi-Auth` value for the session it returns.
+    fn login(&self) -> String {
         let login = self.api(
             "log in",
-            client
+            http_client()
                 .post(format!("{}+login", self.url))
                 .json(&serde_json::json!({
                     "user": self.username,
@@ -160,15 +179,7 @@ impl DevpiServer {
         let session = login["result"]["password"]
             .as_str()
             .unwrap_or_else(|| panic!("devpi login answer without a password: {login}"));
-        let auth = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{session}", self.username));
-        self.api(
-            "create the index",
-            client
-                .put(format!("{}{}", self.url, self.index))
-                .header("X-Devpi-Auth", auth)
-                .json(&serde_json::json!({ "bases": [], "volatile": false })),
-        );
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{session}", self.username))
     }
 
     /// Sends a devpi API request, panics with the answer and log unless 2xx.
@@ -207,8 +218,13 @@ impl DevpiServer {
     /// `(filename, sha256)` of every file of `project` on the index's simple
     /// page (empty when the project has none).
     pub fn files(&self, project: &str) -> Vec<(String, String)> {
+        self.files_on(&self.upload_url, project)
+    }
+
+    /// `files` for another index, given its upload URL.
+    pub fn files_on(&self, index_url: &str, project: &str) -> Vec<(String, String)> {
         let page = http_client()
-            .get(format!("{}{project}/", self.simple_url))
+            .get(format!("{index_url}+simple/{project}/"))
             .send()
             .and_then(|r| r.text())
             .unwrap_or_else(|e| panic!("devpi simple page of {project}: {e}"));

@@ -570,6 +570,8 @@ fn read_body(reader: &mut impl BufRead, head: &Head, to_eof: bool) -> Result<Vec
 }
 
 struct ParsedUrl {
+    /// As written in the URL (the Host header sent upstream); `localhost`
+    /// is connected to as 127.0.0.1, never resolved.
     host: String,
     port: u16,
     /// Path and query, at least "/".
@@ -584,7 +586,7 @@ fn parse_loopback_url(url: &str) -> Result<ParsedUrl, String> {
         return Err(format!("scheme {} is not http", parsed.scheme()));
     }
     let host = match parsed.host() {
-        Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => "127.0.0.1".to_owned(),
+        Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => "localhost".to_owned(),
         Some(url::Host::Ipv4(ip)) if ip.is_loopback() => ip.to_string(),
         Some(url::Host::Ipv6(ip)) if ip.is_loopback() => format!("[{ip}]"),
         other => {
@@ -667,7 +669,12 @@ fn forward(
     had_body: bool,
 ) -> (bool, Result<Response, String>) {
     let authority = format!("{}:{}", to.host, to.port);
-    let addr = match authority.to_socket_addrs().ok().and_then(|mut a| a.next()) {
+    let connect = if to.host == "localhost" {
+        format!("127.0.0.1:{}", to.port)
+    } else {
+        authority.clone()
+    };
+    let addr = match connect.to_socket_addrs().ok().and_then(|mut a| a.next()) {
         Some(addr) => addr,
         None => return (false, Err(format!("cannot resolve {authority}"))),
     };
