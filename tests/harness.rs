@@ -714,3 +714,36 @@ fn devpi_volatile_index_takes_different_bytes_for_the_same_filename() {
         "testuser/dev is untouched"
     );
 }
+
+#[test]
+fn delay_request_forwards_late_and_any_method_rules_match_every_method() {
+    let (upstream, heads) = echo_upstream();
+    let proxy = FaultProxy::start(&upstream);
+    proxy.push(Rule::new("*", Fault::DelayRequest(Duration::from_millis(400))).times(2));
+
+    let started = Instant::now();
+    let answer = raw_exchange(&proxy, b"DELETE /x HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert_eq!(get(&format!("{}y", proxy.url())).status().as_u16(), 200);
+    assert_eq!(heads.lock().unwrap().len(), 2);
+    assert_eq!(proxy.rules_left(), 0);
+    let log = proxy.log();
+    assert!(log.iter().all(|e| e.forwarded
+        && e.outcome == Outcome::Fault(Fault::DelayRequest(Duration::from_millis(400)))));
+}
+
+#[test]
+fn an_unreachable_upstream_is_a_502_naming_it() {
+    let port = common::free_port();
+    let proxy = FaultProxy::start(&format!("http://localhost:{port}/"));
+    let response = get(&proxy.url());
+    assert_eq!(response.status().as_u16(), 502);
+    let text = response.text().unwrap();
+    assert!(
+        text.contains(&format!("localhost:{port} unreachable")),
+        "{text}"
+    );
+    assert_eq!(proxy.forwarded("GET"), 0);
+    assert!(matches!(proxy.log()[0].outcome, Outcome::Rejected(_)));
+}
