@@ -194,4 +194,6 @@ impl Drop for PypiServer {
     }
 }
 
+pub mod devpi;
 pub mod project;
+pub mod proxy;
