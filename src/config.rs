@@ -144,6 +144,10 @@ pub struct RepositoryConfig {
     /// Where its trusted publishing endpoints (`/_/oidc/…`) live; default:
     /// the origin of `url` (see `credentials/oidc.rs`).
     pub oidc_url: Option<String>,
+    /// The login for uploads: `__token__` (PyPI-style tokens) unless the
+    /// index has users of its own (devpi, Artifactory); the token is then
+    /// that user's password.
+    pub username: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -218,6 +222,7 @@ struct RawRepository {
     simple_url: Option<Spanned<String>>,
     token_env: Option<Spanned<String>>,
     oidc_url: Option<Spanned<String>>,
+    username: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -436,6 +441,7 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
                 simple_url,
                 token_env,
                 oidc_url,
+                username: repo.username.filter(|u| !u.trim().is_empty()),
             },
         );
     }

@@ -182,6 +182,8 @@ pub enum Repository {
         simple_url: Url,
         /// How failures that may pass are retried.
         backoff: Backoff,
+        /// The upload login; the token is its password.
+        username: String,
     },
 }
 
@@ -269,12 +271,13 @@ impl Repository {
                 name,
                 upload_url,
                 backoff,
+                username,
                 ..
             } => with_retries(
                 &format!("uploading {} to {name}", artifact.filename),
                 *backoff,
                 &|message| reporter.warn(message),
-                || self.remote_upload(upload_url, artifact, token, reporter),
+                || self.remote_upload(upload_url, username, artifact, token, reporter),
                 || self.arrived_after_all(artifact),
             ),
         }
@@ -302,6 +305,7 @@ impl Repository {
     fn remote_upload(
         &self,
         upload_url: &Url,
+        username: &str,
         artifact: &Artifact,
         token: Option<&SecretString>,
         reporter: &dyn Reporter,
@@ -309,7 +313,7 @@ impl Repository {
         let repo = self.name();
         let shown = redact_url(upload_url);
         tracing::info!(repo, url = %shown, file = %artifact.filename, "uploading");
-        let response = send_upload_once(repo, upload_url, artifact, token, reporter)?;
+        let response = send_upload_once(repo, upload_url, username, artifact, token, reporter)?;
         let status = response.status();
         if status.is_success() {
             tracing::info!(repo, file = %artifact.filename, "uploaded");
@@ -431,6 +435,7 @@ fn mentions_existing(body: &str) -> bool {
 fn send_upload_once(
     repo: &str,
     upload_url: &Url,
+    username: &str,
     artifact: &Artifact,
     token: Option<&SecretString>,
     reporter: &dyn Reporter,
@@ -445,7 +450,7 @@ fn send_upload_once(
             let _ = url.set_password(None);
             client
                 .post(url)
-                .basic_auth("__token__", Some(token.expose_secret()))
+                .basic_auth(username, Some(token.expose_secret()))
         }
         None => client.post(upload_url.clone()),
     };

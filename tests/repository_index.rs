@@ -102,6 +102,7 @@ fn remote(server: &PypiServer) -> Repository {
         simple_url: simple_url_for_upload(&upload_url),
         upload_url,
         backoff: FAST_RETRIES,
+        username: "__token__".to_owned(),
     }
 }
 
@@ -231,6 +232,7 @@ fn remote_unreachable_port_is_unreachable() {
         simple_url: simple_url_for_upload(&upload_url),
         upload_url,
         backoff: FAST_RETRIES,
+        username: "__token__".to_owned(),
     };
     let tmp = tempfile::tempdir().unwrap();
     let sdist = artifact(

@@ -27,6 +27,11 @@ pub fn open_repository(config: &Config, name: &str, dirs: &Dirs) -> Option<Repos
         upload_url,
         simple_url,
         backoff: crate::retry::Backoff::from_env(),
+        username: config
+            .repositories
+            .get(name)
+            .and_then(|r| r.username.clone())
+            .unwrap_or_else(|| crate::credentials::TOKEN_USER.to_string()),
     })
 }
 
