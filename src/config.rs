@@ -74,6 +74,19 @@ pub struct Defaults {
     pub require_annotated: bool,
     pub require_changelog: bool,
     pub build_command: Option<Vec<String>>,
+    pub verify: Verify,
+}
+
+/// How a release is checked after upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verify {
+    /// The index lists every file with the uploaded sha256.
+    #[default]
+    Index,
+    /// That, and `name==version` installs from the index into a fresh venv
+    /// and its top-level modules import.
+    Install,
 }
 
 /// What the pre-push hook does for a release tag.
@@ -110,6 +123,8 @@ pub struct Package {
     pub token_env: Option<String>,
     pub repository: Option<String>,
     pub build_command: Option<Vec<String>>,
+    /// Overrides `[defaults] verify`.
+    pub verify: Option<Verify>,
 }
 
 impl Package {
@@ -201,6 +216,7 @@ struct RawDefaults {
     require_annotated: Option<bool>,
     require_changelog: Option<bool>,
     build_command: Option<Spanned<Vec<String>>>,
+    verify: Option<Verify>,
 }
 
 #[derive(Deserialize)]
@@ -213,6 +229,7 @@ struct RawPackage {
     token_env: Option<Spanned<String>>,
     repository: Option<Spanned<String>>,
     build_command: Option<Spanned<Vec<String>>>,
+    verify: Option<Verify>,
 }
 
 #[derive(Deserialize)]
@@ -349,6 +366,11 @@ impl Config {
         cli_override
             .or(package.repository.as_deref())
             .unwrap_or(&self.defaults.repository)
+    }
+
+    /// How a package's releases are verified, honouring its override.
+    pub fn verify_for(&self, package: &Package) -> Verify {
+        package.verify.unwrap_or(self.defaults.verify)
     }
 
     /// Whether `name` is a repository this config can publish to.
@@ -494,6 +516,7 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
                 .build_command
                 .map(|c| check_command(source, c, "build-command"))
                 .transpose()?,
+            verify: d.verify.unwrap_or_default(),
         }
     };
 
@@ -578,6 +601,7 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
                 .build_command
                 .map(|c| check_command(source, c, "build-command"))
                 .transpose()?,
+            verify: raw_package.verify,
         });
         pattern_spans.push(spans);
     }

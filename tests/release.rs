@@ -648,3 +648,39 @@ fn python_m_build_is_used_without_uv_and_build_uses_head() {
     .unwrap();
     assert!(init.contains("NAME = \"core\""), "{init}");
 }
+
+#[test]
+fn verify_install_installs_from_the_index_and_imports_or_says_why_not() {
+    let project = Project::sample(&[]);
+    project.configure("local", "");
+    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
+    project.write(
+        "tagpub.toml",
+        &config.replace("[defaults]\n", "[defaults]\nverify = \"install\"\n"),
+    );
+    project.commit("verify by installing");
+
+    // The plugin needs the core package, which is not on the index yet:
+    // published, but the install check fails and says so.
+    project.tag("hf-local-v1.0.0");
+    let run = project.run(&["release", "hf-local-v1.0.0"]);
+    run.assert_fails(
+        1,
+        "open-ticket-ai-hf-local 1.0.0 is published on local, but installing it from there failed",
+    );
+    assert!(run.stderr.contains("open-ticket-ai"), "{}", run.stderr);
+
+    // With the core published, the same release verifies by installing.
+    project.tag("v1.0.0");
+    project.run(&["release", "v1.0.0"]).assert_ok();
+    let again = project.run(&["release", "hf-local-v1.0.0", "--json"]);
+    again.assert_ok();
+    let summary: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(summary["status"], "already-complete", "{}", again.stdout);
+    assert_eq!(
+        summary["installed"]["imported"],
+        serde_json::json!(["open_ticket_ai_hf_local"]),
+        "{}",
+        again.stdout
+    );
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use secrecy::SecretString;
 
-use crate::config::Config;
+use crate::config::{Config, Verify};
 use crate::credentials::{self, TokenTarget};
 use crate::dirs::Dirs;
 use crate::fault;
@@ -14,6 +14,7 @@ use crate::ledger::{BuiltFile, LedgerError, ReleaseDir, ReleaseRecord};
 use crate::pipeline::Reporter;
 use crate::pipeline::build::{self, BuildError, BuildSettings, BuildTool};
 use crate::pipeline::check::{self, Artifact, CheckReport, Expected};
+use crate::pipeline::install_check::{self, InstallCheckError, InstallReport};
 use crate::pipeline::resolve::{Plan, pretend_version_env};
 use crate::pipeline::upload::{FileStatus, file_status, open_repository};
 use crate::pipeline::verify::{self, VerifyError};
@@ -61,6 +62,17 @@ pub enum ReleaseError {
     Upload(Box<IncompleteUpload>),
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    #[error(
+        "{package} {version} is published on {repository}, but installing it from there failed: {source}\nFix the package or its dependencies and publish a new version; `tagpub release {tag}` checks the install again"
+    )]
+    Install {
+        package: String,
+        version: String,
+        repository: String,
+        tag: String,
+        #[source]
+        source: InstallCheckError,
+    },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error("{context}: {source}")]
@@ -143,6 +155,9 @@ pub struct ReleaseSummary {
     pub artifacts_dir: PathBuf,
     pub files: Vec<BuiltFile>,
     pub uploaded: Vec<String>,
+    /// With `verify = "install"`: how installing from the index went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installed: Option<InstallReport>,
 }
 
 pub struct Release<'a> {
@@ -216,6 +231,7 @@ impl Release<'_> {
             artifacts_dir: release_dir.dist(),
             files: record.files.clone(),
             uploaded: Vec::new(),
+            installed: None,
         };
         if options.dry_run {
             return Ok(summary);
@@ -237,12 +253,74 @@ impl Release<'_> {
         )?;
         record.repository_mut(&plan.repository).verified = true;
         release_dir.save(&record)?;
+        if self.config.verify_for(package) == Verify::Install {
+            summary.installed =
+                Some(self.install_check(plan, &repository, &release_dir, &record)?);
+        }
         summary.status = if summary.uploaded.is_empty() {
             ReleaseStatus::AlreadyComplete
         } else {
             ReleaseStatus::Published
         };
         Ok(summary)
+    }
+
+    /// `verify = "install"`: `name==version` from the index into a fresh
+    /// venv, then its top-level modules import.
+    fn install_check(
+        &self,
+        plan: &Plan,
+        repository: &Repository,
+        release_dir: &ReleaseDir,
+        record: &ReleaseRecord,
+    ) -> Result<InstallReport, ReleaseError> {
+        let failed = |source| ReleaseError::Install {
+            package: plan.package.clone(),
+            version: plan.version.to_string(),
+            repository: plan.repository.clone(),
+            tag: plan.tag.clone(),
+            source,
+        };
+        let modules = record
+            .files
+            .iter()
+            .find(|f| f.filename.ends_with(".whl"))
+            .map(|wheel| {
+                install_check::top_level_modules(&release_dir.dist().join(&wheel.filename))
+            })
+            .transpose()
+            .map_err(|e| ReleaseError::Io {
+                context: "cannot read the wheel's file list".to_string(),
+                source: e,
+            })?
+            .unwrap_or_default();
+        self.reporter.step(&format!(
+            "installing {}=={} from {} into a fresh venv",
+            plan.package, plan.version, plan.repository
+        ));
+        let work = tempfile::tempdir().map_err(|e| ReleaseError::Io {
+            context: "cannot make a temp dir for the install check".to_string(),
+            source: e,
+        })?;
+        let report = install_check::install_and_import(
+            repository.simple_url().as_str(),
+            &plan.package,
+            &plan.version.to_string(),
+            &modules,
+            work.path(),
+        )
+        .map_err(failed)?;
+        self.reporter.info(&format!(
+            "installed with {} and imported {} in {:.1} s",
+            report.installer,
+            if report.imported.is_empty() {
+                "nothing (the wheel has no top-level module)".to_string()
+            } else {
+                report.imported.join(", ")
+            },
+            report.seconds
+        ));
+        Ok(report)
     }
 
     /// The release's built files: reused when this exact tag was built

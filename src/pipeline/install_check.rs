@@ -1,0 +1,229 @@
+//! `verify = "install"`: after publishing, install exactly `name==version`
+//! from the index into a fresh venv, with no cache, and import the
+//! package's top-level modules — what a user's `pip install` would meet.
+//!
+//! uv makes the venv and installs when it is on PATH, else `python -m venv`
+//! and pip. Only the release's index is used: dependencies must be there
+//! too, or on an extra index named by `PIP_EXTRA_INDEX_URL` /
+//! `UV_EXTRA_INDEX_URL`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
+
+use crate::pipeline::build::{find_on_path, python_interpreter};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InstallReport {
+    /// `uv` or `pip`.
+    pub installer: String,
+    /// The modules imported after the install.
+    pub imported: Vec<String>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallCheckError {
+    #[error("no Python to make a venv with: install python3 or set TAGPUB_PYTHON")]
+    NoPython,
+    #[error("cannot {what}: {reason}")]
+    Run { what: String, reason: String },
+    #[error("{what} failed ({status}). Last lines of its output:\n{tail}")]
+    Failed {
+        what: String,
+        status: String,
+        tail: String,
+    },
+}
+
+/// Installs `project==version` from `simple_url` into a venv under `work`
+/// and imports `modules`.
+pub fn install_and_import(
+    simple_url: &str,
+    project: &str,
+    version: &str,
+    modules: &[String],
+    work: &Path,
+) -> Result<InstallReport, InstallCheckError> {
+    let started = Instant::now();
+    let venv = work.join("venv");
+    let requirement = format!("{project}=={version}");
+    let uv = find_on_path("uv");
+    let python = python_interpreter();
+    let venv_python = venv_python(&venv);
+    let installer = match (&uv, &python) {
+        (Some(uv), _) => {
+            let mut make = Command::new(uv);
+            make.args(["venv", "--quiet"]).arg(&venv);
+            if let Some(python) = &python {
+                make.arg("--python").arg(python);
+            }
+            run(&mut make, "make a venv with uv")?;
+            run(
+                Command::new(uv)
+                    .args(["pip", "install", "--quiet", "--no-cache", "--python"])
+                    .arg(&venv_python)
+                    .args(["--index-url", simple_url, &requirement]),
+                &format!("uv pip install {requirement}"),
+            )?;
+            "uv"
+        }
+        (None, Some(python)) => {
+            run(
+                Command::new(python).args(["-m", "venv"]).arg(&venv),
+                "make a venv with python -m venv",
+            )?;
+            run(
+                Command::new(&venv_python).args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-cache-dir",
+                    "--index-url",
+                    simple_url,
+                    &requirement,
+                ]),
+                &format!("pip install {requirement}"),
+            )?;
+            "pip"
+        }
+        (None, None) => return Err(InstallCheckError::NoPython),
+    };
+    if !modules.is_empty() {
+        let script = modules
+            .iter()
+            .map(|m| format!("import {m}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        run(
+            Command::new(&venv_python)
+                .args(["-c", &script])
+                .current_dir(work),
+            &format!("import {}", modules.join(", ")),
+        )?;
+    }
+    Ok(InstallReport {
+        installer: installer.to_string(),
+        imported: modules.to_vec(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The importable top-level names a wheel installs: packages
+/// (`name/__init__.py`) and modules (`name.py`, `name.cpython-….so`),
+/// not its `.dist-info` / `.data` directories. Namespace packages without
+/// `__init__.py` count too, by their first directory.
+pub fn top_level_modules(wheel: &Path) -> std::io::Result<Vec<String>> {
+    let file = std::fs::File::open(wheel)?;
+    let mut archive = zip::ZipArchive::new(file).map_err(std::io::Error::other)?;
+    let mut names = std::collections::BTreeSet::new();
+    for index in 0..archive.len() {
+        let entry = archive.by_index(index).map_err(std::io::Error::other)?;
+        let path = entry.name().to_string();
+        let mut parts = path.split('/');
+        let first = parts.next().unwrap_or_default();
+        let nested = parts.next().is_some();
+        if first.ends_with(".dist-info") || first.ends_with(".data") || first.is_empty() {
+            continue;
+        }
+        let name = if nested {
+            first.to_string()
+        } else if let Some(stem) = first.strip_suffix(".py") {
+            stem.to_string()
+        } else if first.ends_with(".so") || first.ends_with(".pyd") {
+            first.split('.').next().unwrap_or_default().to_string()
+        } else {
+            continue;
+        };
+        if is_identifier(&name) {
+            names.insert(name);
+        }
+    }
+    Ok(names.into_iter().collect())
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_')
+}
+
+fn venv_python(venv: &Path) -> PathBuf {
+    if cfg!(windows) {
+        venv.join("Scripts").join("python.exe")
+    } else {
+        venv.join("bin").join("python")
+    }
+}
+
+/// Runs a step with no stdin and no credentials in its environment.
+fn run(command: &mut Command, what: &str) -> Result<Output, InstallCheckError> {
+    for (name, _) in std::env::vars_os() {
+        if let Some(name) = name.to_str()
+            && crate::credentials::is_secret_env_name(name, &[])
+        {
+            command.env_remove(name);
+        }
+    }
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| InstallCheckError::Run {
+            what: what.to_string(),
+            reason: e.to_string(),
+        })?;
+    if output.status.success() {
+        return Ok(output);
+    }
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let mut stderr = String::new();
+    let _ = output.stderr.as_slice().read_to_string(&mut stderr);
+    text.push_str(&stderr);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = lines[lines.len().saturating_sub(12)..]
+        .iter()
+        .map(|line| format!("  | {line}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Err(InstallCheckError::Failed {
+        what: what.to_string(),
+        status: output.status.to_string(),
+        tail,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn top_level_modules_are_packages_and_modules_not_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let wheel = dir.path().join("demo-1.0-py3-none-any.whl");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&wheel).unwrap());
+        let options = zip::write::SimpleFileOptions::default();
+        for name in [
+            "demo/__init__.py",
+            "demo/sub/x.py",
+            "helper.py",
+            "_speedups.cpython-311-x86_64-linux-gnu.so",
+            "ns_pkg/part/__init__.py",
+            "demo-1.0.dist-info/METADATA",
+            "demo-1.0.data/scripts/tool",
+            "not-a-module.py",
+            "README.txt",
+        ] {
+            zip.start_file(name, options).unwrap();
+            zip.write_all(b"").unwrap();
+        }
+        zip.finish().unwrap();
+        assert_eq!(
+            top_level_modules(&wheel).unwrap(),
+            ["_speedups", "demo", "helper", "ns_pkg"]
+        );
+    }
+}
