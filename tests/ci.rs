@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::project::{Project, Run};
@@ -349,6 +349,10 @@ fn gitlab_pipeline_for_the_monorepo_next_to_an_existing_gitlab_ci() {
     );
     project.run(&["ci", "gitlab", "--check"]).assert_ok();
     assert_valid_gitlab(&project.root.join(".gitlab-ci.yml"));
+    std::fs::remove_file(project.root.join(".gitlab-ci.yml")).unwrap();
+    project
+        .run(&["ci", "gitlab", "--check"])
+        .assert_fails(1, ".gitlab-ci.yml does not exist");
     // The company index has no OIDC audience: its job has no id_tokens.
     let internal = &pipeline[pipeline.find("tagpub-release-internal:").unwrap()..];
     assert!(!internal.contains("id_tokens"), "{internal}");
@@ -395,4 +399,168 @@ fn resolve_prints_what_the_release_jobs_need() {
     project
         .run(&["ci", "resolve", "--skip-unknown", "v9.9.9"])
         .assert_fails(2, "does not exist");
+}
+
+/// The shell script of the first step named `name` after `  {job}:`: a
+/// `run: cmd` line or a `run: |` block.
+fn step_script(workflow: &str, job_id: &str, name: &str) -> String {
+    let job = job(workflow, job_id);
+    let step = &job[job
+        .find(&format!("- name: {name}\n"))
+        .unwrap_or_else(|| panic!("no step {name} in {job_id}"))..];
+    let run = &step[step.find("run: ").expect("the step has run:") + 5..];
+    if let Some(block) = run.strip_prefix("|\n") {
+        let indent = block.len() - block.trim_start().len();
+        block
+            .lines()
+            .take_while(|l| l.len() > indent && l[..indent].trim().is_empty())
+            .map(|l| &l[indent..])
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        run.lines().next().unwrap().to_string()
+    }
+}
+
+/// The value of `key: ` in a job's text.
+fn value_in<'a>(text: &'a str, key: &str) -> &'a str {
+    let start = text
+        .find(&format!("{key}: "))
+        .unwrap_or_else(|| panic!("no {key}"))
+        + key.len()
+        + 2;
+    text[start..].lines().next().unwrap()
+}
+
+/// Files under `pattern`, whose `*` components match one directory level.
+fn expand(pattern: &str) -> Vec<PathBuf> {
+    let mut paths = vec![PathBuf::from("/")];
+    for part in Path::new(pattern).components().skip(1) {
+        let part = part.as_os_str();
+        paths = paths
+            .into_iter()
+            .flat_map(|dir| {
+                if part == "*" {
+                    std::fs::read_dir(&dir)
+                        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+                        .unwrap_or_default()
+                } else {
+                    vec![dir.join(part)]
+                }
+            })
+            .filter(|p| p.exists())
+            .collect();
+    }
+    paths
+}
+
+#[test]
+fn the_workflow_scripts_run_and_its_artifact_path_names_the_built_files() {
+    let project = monorepo();
+    project.run(&["ci", "github"]).assert_ok();
+    let workflow = read(&project, WORKFLOW);
+    project.tag("hf-local-v1.0.0");
+    let runner_temp = tempfile::tempdir().unwrap();
+    let bin_dir = Path::new(common::project::TAGPUB).parent().unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(bin_dir.to_path_buf())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    // The project's isolated tagpub dirs and scrubbed environment, for bash.
+    let isolated = project.command(&[]);
+    let bash = |script: &str, envs: &[(&str, &str)]| {
+        let mut bash = Command::new("bash");
+        bash.args(["-eu", "-c", script])
+            .current_dir(&project.root)
+            .env("PATH", &path);
+        for (name, value) in isolated.get_envs() {
+            match value {
+                Some(value) => bash.env(name, value),
+                None => bash.env_remove(name),
+            };
+        }
+        for (name, value) in envs {
+            bash.env(name, value);
+        }
+        Run::from_output(bash.output().unwrap())
+    };
+
+    // The resolve step, as GitHub runs it: its outputs name the release job.
+    let resolve = step_script(
+        &workflow,
+        "resolve",
+        "Which package, version and repository the tag releases",
+    );
+    let outputs = runner_temp.path().join("github_output");
+    let out = outputs.to_str().unwrap();
+    bash(
+        &resolve,
+        &[
+            ("GITHUB_EVENT_NAME", "push"),
+            ("TAG", "hf-local-v1.0.0"),
+            ("GITHUB_OUTPUT", out),
+        ],
+    )
+    .assert_ok();
+    assert_eq!(
+        std::fs::read_to_string(&outputs).unwrap(),
+        "package=open-ticket-ai-hf-local\nversion=1.0.0\nrepository=pypi\n"
+    );
+    assert!(job(&workflow, "release-pypi").contains("needs.resolve.outputs.repository == 'pypi'"));
+    // A GitHub Release for a tag that is no package's: nothing, and no failure.
+    project.tag("docs-2026");
+    std::fs::write(&outputs, "").unwrap();
+    bash(
+        &resolve,
+        &[
+            ("GITHUB_EVENT_NAME", "release"),
+            ("TAG", "docs-2026"),
+            ("GITHUB_OUTPUT", out),
+        ],
+    )
+    .assert_ok();
+    assert_eq!(std::fs::read_to_string(&outputs).unwrap(), "");
+    bash(
+        &resolve,
+        &[
+            ("GITHUB_EVENT_NAME", "workflow_dispatch"),
+            ("TAG", "docs-2026"),
+            ("GITHUB_OUTPUT", out),
+        ],
+    )
+    .assert_fails(2, "matches no package");
+
+    // The dry-run step with the job's TAGPUB_DATA_DIR leaves the files where
+    // the upload step's path finds them.
+    let dry_run = job(&workflow, "dry-run");
+    let temp = runner_temp.path().to_str().unwrap();
+    let data_dir = value_in(dry_run, "TAGPUB_DATA_DIR").replace("${{ runner.temp }}", temp);
+    let script = step_script(&workflow, "dry-run", "tagpub release --dry-run");
+    bash(
+        &script,
+        &[("TAG", "hf-local-v1.0.0"), ("TAGPUB_DATA_DIR", &data_dir)],
+    )
+    .assert_ok();
+    let artifact_path = value_in(dry_run, "path").replace("${{ runner.temp }}", temp);
+    let mut files: Vec<String> = expand(&artifact_path)
+        .iter()
+        .flat_map(|dir| common::project::files_in(dir))
+        // upload-artifact leaves out hidden files (uv writes a .gitignore).
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "open_ticket_ai_hf_local-1.0.0-py3-none-any.whl",
+            "open_ticket_ai_hf_local-1.0.0.tar.gz"
+        ]
+    );
+
+    // GitLab keeps the same layout under its data dir.
+    project.run(&["ci", "gitlab"]).assert_ok();
+    let pipeline = read(&project, GITLAB);
+    assert!(pipeline.contains("    TAGPUB_DATA_DIR: $CI_PROJECT_DIR/.tagpub\n"));
+    assert!(pipeline.contains("      - .tagpub/releases/*/*/*/dist/\n"));
 }

@@ -160,14 +160,19 @@ fn check(
         if service != Service::GitLab {
             return None;
         }
-        let main = std::fs::read_to_string(root.join(gitlab::MAIN_PATH)).unwrap_or_default();
-        (!gitlab::includes_release_file(&main)).then(|| {
-            format!(
-                "{} does not include {path}, so GitLab never runs its jobs: add\n{}",
-                gitlab::MAIN_PATH,
-                indent(gitlab::INCLUDE_SNIPPET)
-            )
-        })
+        match std::fs::read_to_string(root.join(gitlab::MAIN_PATH)) {
+            Err(_) => Some(format!(
+                "{} does not exist, so GitLab never runs the jobs in {path}: run `{command}` to write one that includes it",
+                gitlab::MAIN_PATH
+            )),
+            Ok(main) => (!gitlab::includes_release_file(&main)).then(|| {
+                format!(
+                    "{} does not include {path}, so GitLab never runs its jobs: add\n{}",
+                    gitlab::MAIN_PATH,
+                    indent(gitlab::INCLUDE_SNIPPET)
+                )
+            }),
+        }
     });
     match problem {
         Some(problem) => {
