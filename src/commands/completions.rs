@@ -57,3 +57,15 @@ pub fn man(ctx: &Context, args: &ManArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_definitions_are_consistent() {
+        // clap's own checks (conflicting names, bad defaults, …), which the
+        // generators rely on.
+        Cli::command().debug_assert();
+    }
+}
