@@ -65,6 +65,13 @@ pub enum Command {
     Retry(crate::commands::watch::JobArgs),
     /// Cancel a job still waiting out its grace period.
     Cancel(crate::commands::watch::JobArgs),
+    /// Write the CI release pipeline (GitHub Actions, GitLab CI) from the config.
+    Ci(crate::commands::ci::CiArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(crate::commands::completions::CompletionsArgs),
+    /// Print the man page (roff), or write one per command with --out-dir.
+    #[command(hide = true)]
+    Man(crate::commands::completions::ManArgs),
     /// Entry points the installed git hooks call (not for direct use).
     #[command(hide = true)]
     Hook(HookArgs),

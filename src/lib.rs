@@ -3,6 +3,7 @@
 //! `main` parses the command line and calls [`run`]; everything else is a
 //! library the commands, the tests and (later) the daemon share.
 
+pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -90,6 +91,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(args) => {
             commands::watch::job_request(&ctx, ipc::Request::Cancel { job: args.job })
         }
+        Command::Ci(args) => commands::ci::run(&ctx, args),
+        Command::Completions(args) => commands::completions::completions(args),
+        Command::Man(args) => commands::completions::man(&ctx, args),
         Command::Hook(args) => commands::hook::run(&ctx, args),
         Command::Demo(args) => commands::demo::run(&ctx, args),
         Command::Doctor(args) => commands::doctor::run(&ctx, args),

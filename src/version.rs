@@ -26,7 +26,8 @@ pub const VERSION_PLACEHOLDER: &str = "{version}";
 
 /// The permissive PEP 440 grammar, as in `packaging.version.VERSION_PATTERN`,
 /// without the surrounding whitespace it allows (tags cannot hold spaces).
-const PEP440_PATTERN: &str = r"(?i:v?(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*(?:[-_.]?(?:alpha|a|beta|b|preview|pre|c|rc)[-_.]?[0-9]*)?(?:-[0-9]+|[-_.]?(?:post|rev|r)[-_.]?[0-9]*)?(?:[-_.]?dev[-_.]?[0-9]*)?(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?)";
+/// Public for `tagpub ci gitlab`, whose tag rules are this same grammar.
+pub const PEP440_PATTERN: &str = r"(?i:v?(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*(?:[-_.]?(?:alpha|a|beta|b|preview|pre|c|rc)[-_.]?[0-9]*)?(?:-[0-9]+|[-_.]?(?:post|rev|r)[-_.]?[0-9]*)?(?:[-_.]?dev[-_.]?[0-9]*)?(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?)";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PatternError {

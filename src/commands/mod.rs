@@ -3,6 +3,8 @@
 
 pub mod build;
 pub mod check;
+pub mod ci;
+pub mod completions;
 pub mod daemon;
 pub mod demo;
 pub mod doctor;

@@ -1,0 +1,71 @@
+//! `tagpub completions SHELL` and `tagpub man`: generated from the clap
+//! definitions in `cli.rs`, so they always list exactly the commands and
+//! options this tagpub has.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, CommandFactory};
+
+use crate::cli::Cli;
+use crate::commands::Context;
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for. Load it e.g. with
+    /// `tagpub completions bash > ~/.local/share/bash-completion/completions/tagpub`,
+    /// `tagpub completions zsh > "${fpath[1]}/_tagpub"` or
+    /// `tagpub completions fish > ~/.config/fish/completions/tagpub.fish`.
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write tagpub.1 and a page per subcommand (tagpub-release.1, …) into
+    /// this directory, instead of tagpub.1 to stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+pub fn completions(args: &CompletionsArgs) -> anyhow::Result<ExitCode> {
+    clap_complete::generate(
+        args.shell,
+        &mut Cli::command(),
+        "tagpub",
+        &mut std::io::stdout().lock(),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn man(ctx: &Context, args: &ManArgs) -> anyhow::Result<ExitCode> {
+    match &args.out_dir {
+        None => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout().lock())
+                .context("cannot write the man page")?;
+        }
+        Some(dir) => {
+            let dir = ctx.cwd.join(dir);
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            clap_mangen::generate_to(Cli::command(), &dir)
+                .with_context(|| format!("cannot write the man pages into {}", dir.display()))?;
+            ctx.printer
+                .line(&format!("wrote the man pages to {}", dir.display()));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_definitions_are_consistent() {
+        // clap's own checks (conflicting names, bad defaults, …), which the
+        // generators rely on.
+        Cli::command().debug_assert();
+    }
+}
