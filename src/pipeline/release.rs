@@ -71,7 +71,7 @@ pub enum ReleaseError {
         repository: String,
         tag: String,
         #[source]
-        source: InstallCheckError,
+        source: Box<InstallCheckError>,
     },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -279,7 +279,7 @@ impl Release<'_> {
             version: plan.version.to_string(),
             repository: plan.repository.clone(),
             tag: plan.tag.clone(),
-            source,
+            source: Box::new(source),
         };
         let modules = record
             .files
