@@ -110,11 +110,15 @@ fn set_grace(project: &Project, grace: &str) {
 /// The sample monorepo publishing to `server` with no grace period, under a
 /// repository name of its own (so keychain entries never collide).
 fn project_publishing_to(server: &common::PypiServer, name: &str) -> (Project, String) {
+    project_publishing_to_url(&server.url, name)
+}
+
+fn project_publishing_to_url(url: &str, name: &str) -> (Project, String) {
     let repository = common::unique(name);
     let project = Project::sample(&[]);
     project.configure(
         &repository,
-        &format!("\n[repository.{repository}]\nurl = \"{}\"\n", server.url),
+        &format!("\n[repository.{repository}]\nurl = \"{url}\"\n"),
     );
     set_grace(&project, "0s");
     (project, repository)
@@ -334,6 +338,58 @@ fn a_failed_job_is_retried_once_the_cause_is_fixed() {
     project
         .run(&["token", "delete", "-r", &repository, "-p", "open-ticket-ai"])
         .assert_ok();
+}
+
+#[test]
+fn an_index_down_during_upload_fails_the_job_after_retries_and_retry_finishes_it() {
+    let server = common::PypiServer::start();
+    let proxy = common::proxy::FaultProxy::start(&server.url);
+    let (project, _) = project_publishing_to_url(&proxy.url(), "down");
+    project.run(&["watch", "add"]).assert_ok();
+    let _daemon = Daemon::start_with(
+        &project,
+        "10m",
+        &[
+            ("PYPI_API_TOKEN", server.token.as_str()),
+            ("TAGPUB_RETRIES", "2"),
+            ("TAGPUB_RETRY_BASE", "50ms"),
+        ],
+    );
+    // The index answers the first listing, then goes down before the upload.
+    proxy.inject("GET", 1, common::proxy::Fault::DelayRequest(Duration::ZERO));
+    proxy.inject(
+        "*",
+        1000,
+        common::proxy::Fault::status(503, None, "down for maintenance"),
+    );
+    project.tag("v1.0.0");
+    wait_for(&project, "the job to fail", Duration::from_secs(90), || {
+        job_state(&project, "v1.0.0").as_deref() == Some("failed")
+    });
+    let text = project.run(&["status"]);
+    assert!(
+        text.stderr.contains("HTTP 503") && text.stderr.contains("gave up after 3 attempts"),
+        "{}",
+        text.stderr
+    );
+    let id = job_id(&project, "v1.0.0");
+    let log = project.run(&["log", &id]);
+    assert_eq!(
+        log.stdout.matches("retrying in").count(),
+        2,
+        "two retries with backoff:\n{}",
+        log.stdout
+    );
+    assert!(files_in(&server.packages_dir).is_empty());
+
+    // The index is back: `tagpub retry` finishes the release.
+    proxy.clear_rules();
+    project.run(&["retry", &id]).assert_ok();
+    wait_for(&project, "the retried job", Duration::from_secs(90), || {
+        job_state(&project, "v1.0.0").as_deref() == Some("verified")
+    });
+    assert_eq!(files_in(&server.packages_dir).len(), 2);
+    assert_eq!(server.uploads(), 2, "{}", server.logs());
 }
 
 #[test]
