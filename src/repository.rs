@@ -80,6 +80,14 @@ pub enum RepositoryError {
         url: String,
         reason: String,
     },
+    #[error(
+        "{repo} at {url} presented a certificate tagpub does not trust ({reason}). If the index uses a private certificate authority, point SSL_CERT_FILE (or REQUESTS_CA_BUNDLE) at its PEM bundle"
+    )]
+    Tls {
+        repo: String,
+        url: String,
+        reason: String,
+    },
     #[error("talking to {repo} at {url} failed: {reason}")]
     Network {
         repo: String,
@@ -601,6 +609,12 @@ fn network_error(repo: &str, url: &Url, err: reqwest::Error) -> RepositoryError 
     let err = err.without_url();
     let url_for_probe = url.clone();
     let (repo, url) = (repo.to_owned(), redact_url(url));
+    let chain = error_chain(&err);
+    if chain.to_ascii_lowercase().contains("certificate") {
+        // Not retried: an untrusted certificate stays untrusted.
+        let reason = root_cause(&err);
+        return RepositoryError::Tls { repo, url, reason };
+    }
     if err.is_timeout() {
         let reason = "timed out".to_owned();
         RepositoryError::Unreachable { repo, url, reason }

@@ -268,3 +268,157 @@ fn devpi_gets_each_file_once_even_after_a_reset_and_a_second_release_is_complete
     );
     assert_eq!(devpi.uploads(), 2, "{}", devpi.log());
 }
+
+/// A test CA and a server certificate for 127.0.0.1 it signed (openssl CLI).
+fn test_ca(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let openssl = |args: &[&str]| {
+        let output = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=tagpub test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// HTTPS on 127.0.0.1 in front of `upstream` (tests/support/tls_proxy.py).
+struct TlsProxy {
+    url: String,
+    child: std::process::Child,
+}
+
+impl TlsProxy {
+    fn start(upstream: &str, cert: &std::path::Path, key: &std::path::Path) -> TlsProxy {
+        let port_file = cert.with_file_name("tls-proxy.port");
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/tls_proxy.py");
+        let child = std::process::Command::new(common::venv_bin("python"))
+            .arg(script)
+            .arg(upstream)
+            .arg(cert)
+            .arg(key)
+            .arg(&port_file)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("python runs");
+        let started = std::time::Instant::now();
+        let port = loop {
+            if let Ok(port) = std::fs::read_to_string(&port_file) {
+                break port;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the TLS proxy did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        TlsProxy {
+            url: format!("https://127.0.0.1:{}/", port.trim()),
+            child,
+        }
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_index_behind_a_private_ca_works_with_ssl_cert_file_or_requests_ca_bundle() {
+    let server = PypiServer::start();
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_ca(certs.path());
+    let tls = TlsProxy::start(&server.url, &cert, &key);
+    let project = project_publishing_to(&tls.url, "");
+
+    // Not trusted by default: refused before anything is sent.
+    let untrusted = release(&project, &server, &[]);
+    untrusted.assert_fails(1, "cannot reach faulty before uploading");
+    assert!(
+        untrusted
+            .stderr
+            .contains("certificate tagpub does not trust")
+            && untrusted.stderr.contains("point SSL_CERT_FILE")
+            && !untrusted.stderr.contains("retrying"),
+        "{}",
+        untrusted.stderr
+    );
+    assert!(files_in(&server.packages_dir).is_empty());
+
+    release(
+        &project,
+        &server,
+        &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+    )
+    .assert_ok();
+    assert_published_once(&server);
+
+    project.tag("otobo-znuny-v1.0.0");
+    let mut command = project.command(&["release", "otobo-znuny-v1.0.0"]);
+    command
+        .env("PYPI_API_TOKEN", &server.token)
+        .env("REQUESTS_CA_BUNDLE", &ca);
+    Run::from_output(command.output().unwrap()).assert_ok();
+    assert_eq!(files_in(&server.packages_dir).len(), 4);
+}
