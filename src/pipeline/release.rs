@@ -189,15 +189,7 @@ impl Release<'_> {
         // The token is looked up and checked before building: a release that
         // cannot be uploaded should fail in a second, not after a build.
         let token = if repository.needs_token() && !options.dry_run {
-            let target = TokenTarget::new(self.config, &plan.repository);
-            let lookup = credentials::lookup_token(package, &target);
-            let Some(token) = lookup.token else {
-                return Err(ReleaseError::NoToken {
-                    package: package.name.clone(),
-                    repository: plan.repository.clone(),
-                    help: credentials::missing_token_help(package, &target, &lookup),
-                });
-            };
+            let token = self.token(plan)?;
             if let Some(refusal) = token.refusal(&package.name) {
                 return Err(ReleaseError::TokenRefused {
                     source_name: token.source.to_string(),
@@ -237,6 +229,15 @@ impl Release<'_> {
             return Ok(summary);
         }
 
+        // A token minted by trusted publishing lives 15 minutes; after a long
+        // build, ask again (the chain reuses one younger than 5 minutes).
+        let token = match token {
+            Some(credentials::Token {
+                source: credentials::TokenSource::TrustedPublishing { .. },
+                ..
+            }) => Some(self.token(plan)?),
+            other => other,
+        };
         let secret = token.as_ref().map(|t| &t.secret);
         summary.uploaded =
             self.upload_missing(plan, &repository, &release_dir, &mut record, secret)?;
@@ -263,6 +264,21 @@ impl Release<'_> {
             ReleaseStatus::Published
         };
         Ok(summary)
+    }
+
+    /// The package's token for the plan's repository, from the lookup chain.
+    fn token(&self, plan: &Plan) -> Result<credentials::Token, ReleaseError> {
+        let package = &plan.package_config;
+        let target = TokenTarget::new(self.config, &plan.repository);
+        let mut lookup = credentials::lookup_token(package, &target);
+        if let Some(token) = lookup.token.take() {
+            return Ok(token);
+        }
+        Err(ReleaseError::NoToken {
+            package: package.name.clone(),
+            repository: plan.repository.clone(),
+            help: credentials::missing_token_help(package, &target, &lookup),
+        })
     }
 
     /// `verify = "install"`: `name==version` from the index into a fresh
