@@ -406,9 +406,14 @@ mod tests {
         );
         thread.join().unwrap();
         assert!(shutdown.is_triggered());
-        // Stopped accepting: the (still present) socket file refuses.
+        // Stopped accepting: the (still present) socket file refuses. (A
+        // process another test forks at this instant holds a copy of the
+        // listener until its exec; a connection queued there is reset.)
         let err = ipc::request(&socket, Request::Ping, timeout).unwrap_err();
-        assert!(err.is_not_running(), "{err}");
+        assert!(
+            err.is_not_running() || err.to_string().contains("reset by peer"),
+            "{err}"
+        );
     }
 
     #[test]
