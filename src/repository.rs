@@ -249,8 +249,8 @@ impl Repository {
         }
     }
 
-    /// One listing, no retries.
-    fn list_files_once(&self, project: &str) -> Result<Vec<IndexedFile>, RepositoryError> {
+    /// One listing, no retries (for a quick probe, or between retries).
+    pub fn list_files_once(&self, project: &str) -> Result<Vec<IndexedFile>, RepositoryError> {
         let normalized = normalize_name(project);
         match self {
             Repository::Local { root, .. } => local_list(root, &normalized),

@@ -4,7 +4,7 @@
 //! It asks the same code the real thing uses: the token chain
 //! (`credentials::lookup_token`) and its offline scope check, the build tool
 //! choice (`BuildTool::for_package`), the index listing a release does
-//! before uploading (`Repository::list_files`), `hooks::status`, and the
+//! before uploading (`Repository::list_files_once`), `hooks::status`, and the
 //! daemon's own answers on its socket (`Ping`, `Status`).
 
 use std::collections::HashMap;
@@ -399,7 +399,8 @@ fn repository_check(ctx: &Context, config: &Config, package: &Package, name: &st
     };
     let simple = repository.simple_url();
     // The very listing a release does before uploading.
-    match repository.list_files(&package.name) {
+    // One attempt: a doctor reports, it does not wait out retries.
+    match repository.list_files_once(&package.name) {
         Ok(files) => Check::pass(
             "repository",
             format!(
