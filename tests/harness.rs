@@ -7,7 +7,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,36 +16,6 @@ use common::PypiServer;
 use common::devpi::DevpiServer;
 use common::proxy::{Fault, FaultProxy, MAX_BODY, Outcome, Rule};
 use sha2::Digest;
-
-/// A minimal real wheel `{name}-{version}-py3-none-any.whl` in `dir`;
-/// `payload` changes its bytes without changing its name.
-fn tiny_wheel(dir: &Path, name: &str, version: &str, payload: &str) -> PathBuf {
-    let module = name.replace('-', "_");
-    let dist_info = format!("{module}-{version}.dist-info");
-    let files = [
-        (
-            format!("{dist_info}/METADATA"),
-            format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"),
-        ),
-        (
-            format!("{dist_info}/WHEEL"),
-            "Wheel-Version: 1.0\nGenerator: tagpub-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-                .to_owned(),
-        ),
-        (format!("{module}/__init__.py"), payload.to_owned()),
-        (format!("{dist_info}/RECORD"), String::new()),
-    ];
-    std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join(format!("{module}-{version}-py3-none-any.whl"));
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-    for (name, contents) in &files {
-        zip.start_file(name.as_str(), zip::write::SimpleFileOptions::default())
-            .unwrap();
-        zip.write_all(contents.as_bytes()).unwrap();
-    }
-    zip.finish().unwrap();
-    path
-}
 
 fn sha256_hex(path: &Path) -> String {
     hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
@@ -164,7 +134,7 @@ fn twine_upload_through_the_proxy_succeeds_once_a_503_rule_is_consumed() {
     let server = PypiServer::start();
     let proxy = FaultProxy::start(&server.url);
     let temp = tempfile::tempdir().unwrap();
-    let wheel = tiny_wheel(temp.path(), "demo-pkg", "0.1.0", "x = 1\n");
+    let wheel = common::write_wheel(temp.path(), "demo-pkg", "0.1.0", "x = 1\n");
 
     // twine 7 retries a 5xx answer to an upload itself, 5 times in all:
     // five 503s in a row make it give up with nothing stored.
@@ -262,7 +232,7 @@ fn reset_after_forward_stores_the_file_but_twine_sees_a_connection_error() {
     let server = PypiServer::start();
     let proxy = FaultProxy::start(&server.url);
     let temp = tempfile::tempdir().unwrap();
-    let wheel = tiny_wheel(temp.path(), "demo-pkg", "0.1.0", "x = 1\n");
+    let wheel = common::write_wheel(temp.path(), "demo-pkg", "0.1.0", "x = 1\n");
     proxy.inject("POST", 1, Fault::ResetAfterForward);
 
     let twine = twine_upload(&proxy.url(), "__token__", &server.token, &wheel, None);
@@ -294,7 +264,7 @@ fn delay_response_pushes_the_client_past_its_timeout_after_the_server_stored_the
     let server = PypiServer::start();
     let proxy = FaultProxy::start(&server.url);
     let temp = tempfile::tempdir().unwrap();
-    let wheel = tiny_wheel(temp.path(), "demo-pkg", "0.1.0", "x = 1\n");
+    let wheel = common::write_wheel(temp.path(), "demo-pkg", "0.1.0", "x = 1\n");
     proxy.inject("POST", 1, Fault::DelayResponse(Duration::from_secs(4)));
 
     let started = Instant::now();
@@ -322,7 +292,7 @@ fn refuse_closes_without_forwarding_and_the_next_post_passes() {
     let server = PypiServer::start();
     let proxy = FaultProxy::start(&server.url);
     let temp = tempfile::tempdir().unwrap();
-    let wheel = tiny_wheel(temp.path(), "demo-pkg", "0.1.0", "x = 1\n");
+    let wheel = common::write_wheel(temp.path(), "demo-pkg", "0.1.0", "x = 1\n");
     proxy.inject("POST", 1, Fault::Refuse);
     let timeout = Duration::from_secs(10);
 
@@ -381,7 +351,7 @@ fn forward_proxy_mode_carries_twine_and_reqwest_and_refuses_other_hosts() {
     let server = PypiServer::start();
     let proxy = FaultProxy::start_forward();
     let temp = tempfile::tempdir().unwrap();
-    let wheel = tiny_wheel(temp.path(), "demo-pkg", "0.1.0", "x = 1\n");
+    let wheel = common::write_wheel(temp.path(), "demo-pkg", "0.1.0", "x = 1\n");
 
     let twine = twine_upload(
         &server.url,
@@ -581,8 +551,8 @@ fn devpi_stores_a_twine_upload_and_reports_reuploads() {
         devpi.upload_url
     );
     let temp = tempfile::tempdir().unwrap();
-    let wheel = tiny_wheel(&temp.path().join("a"), "demo-pkg", "0.1.0", "x = 1\n");
-    let other = tiny_wheel(&temp.path().join("b"), "demo-pkg", "0.1.0", "x = 2\n");
+    let wheel = common::write_wheel(&temp.path().join("a"), "demo-pkg", "0.1.0", "x = 1\n");
+    let other = common::write_wheel(&temp.path().join("b"), "demo-pkg", "0.1.0", "x = 2\n");
     assert_ne!(sha256_hex(&wheel), sha256_hex(&other));
     let filename = "demo_pkg-0.1.0-py3-none-any.whl".to_owned();
 
@@ -661,7 +631,7 @@ fn devpi_behind_the_proxy_keeps_the_file_a_reset_hid() {
     let devpi = DevpiServer::start();
     let proxy = FaultProxy::start(&devpi.url);
     let temp = tempfile::tempdir().unwrap();
-    let wheel = tiny_wheel(temp.path(), "demo-pkg", "0.2.0", "x = 1\n");
+    let wheel = common::write_wheel(temp.path(), "demo-pkg", "0.2.0", "x = 1\n");
     proxy.push(Rule::new("POST", Fault::ResetAfterForward).path("/testuser/dev/"));
 
     let upload_url = format!("{}{}/", proxy.url(), devpi.index);
@@ -693,8 +663,8 @@ fn devpi_volatile_index_takes_different_bytes_for_the_same_filename() {
     let volatile = devpi.create_index("volatile", true);
     assert_eq!(volatile, format!("{}testuser/volatile/", devpi.url));
     let temp = tempfile::tempdir().unwrap();
-    let wheel = tiny_wheel(&temp.path().join("a"), "demo-pkg", "0.1.0", "x = 1\n");
-    let other = tiny_wheel(&temp.path().join("b"), "demo-pkg", "0.1.0", "x = 2\n");
+    let wheel = common::write_wheel(&temp.path().join("a"), "demo-pkg", "0.1.0", "x = 1\n");
+    let other = common::write_wheel(&temp.path().join("b"), "demo-pkg", "0.1.0", "x = 2\n");
     let timeout = Duration::from_secs(10);
 
     for file in [&wheel, &other] {

@@ -58,37 +58,6 @@ fn artifact(dir: &Path, filename: &str, bytes: &[u8], name: &str, version: &str)
     }
 }
 
-/// A minimal but real wheel: enough for pip to read its metadata.
-fn wheel_bytes(name: &str, version: &str) -> Vec<u8> {
-    use std::io::Write;
-    let dist_info = format!("{name}-{version}.dist-info");
-    let files = [
-        (
-            format!("{dist_info}/METADATA"),
-            format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"),
-        ),
-        (
-            format!("{dist_info}/WHEEL"),
-            "Wheel-Version: 1.0\nGenerator: tagpub-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-                .to_owned(),
-        ),
-        (format!("{name}/__init__.py"), String::new()),
-    ];
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default();
-    let mut record = String::new();
-    for (path, contents) in &files {
-        zip.start_file(path.as_str(), options).unwrap();
-        zip.write_all(contents.as_bytes()).unwrap();
-        record.push_str(&format!("{path},,\n"));
-    }
-    record.push_str(&format!("{dist_info}/RECORD,,\n"));
-    zip.start_file(format!("{dist_info}/RECORD"), options)
-        .unwrap();
-    zip.write_all(record.as_bytes()).unwrap();
-    zip.finish().unwrap().into_inner()
-}
-
 /// Retries as the product does them, with waits short enough for tests.
 const FAST_RETRIES: Backoff = Backoff {
     retries: 2,
@@ -317,7 +286,7 @@ fn local_upload_list_already_present_and_conflict() {
     let wheel = artifact(
         tmp.path(),
         "demo_pkg-1.0.0-py3-none-any.whl",
-        &wheel_bytes("demo_pkg", "1.0.0"),
+        &common::wheel_bytes("demo_pkg", "1.0.0", ""),
         "Demo.Pkg",
         "1.0.0",
     );
@@ -398,7 +367,7 @@ fn local_index_is_readable_by_pip() {
     let wheel = artifact(
         tmp.path(),
         "demo_pkg-1.0.0-py3-none-any.whl",
-        &wheel_bytes("demo_pkg", "1.0.0"),
+        &common::wheel_bytes("demo_pkg", "1.0.0", ""),
         "demo-pkg",
         "1.0.0",
     );

@@ -2,7 +2,7 @@
 //! Makes the sample monorepo, writes its config with `init`'s logic, tags two
 //! packages, releases them to a `local` index and pip-installs the result.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode, Output};
 
 use anyhow::{Context as _, bail};
@@ -16,6 +16,7 @@ use crate::dirs::Dirs;
 use crate::git::{self, Repo};
 use crate::pipeline::Reporter;
 use crate::pipeline::build::{BuildTool, find_on_path, python_interpreter};
+use crate::pipeline::install_check::venv_python;
 use crate::pipeline::release::{Release, ReleaseOptions};
 use crate::pipeline::resolve::resolve;
 use crate::sample;
@@ -163,14 +164,6 @@ fn demo_build_tool(ctx: &Context, python: &Path) -> anyhow::Result<BuildTool> {
         )?;
     }
     Ok(BuildTool::PythonBuild(tools_python))
-}
-
-fn venv_python(venv: &Path) -> PathBuf {
-    if cfg!(windows) {
-        venv.join("Scripts").join("python.exe")
-    } else {
-        venv.join("bin").join("python")
-    }
 }
 
 fn run_quiet(command: &mut Command, what: &str) -> anyhow::Result<Output> {

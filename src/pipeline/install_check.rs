@@ -151,7 +151,8 @@ fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
-fn venv_python(venv: &Path) -> PathBuf {
+/// The Python interpreter inside a venv.
+pub fn venv_python(venv: &Path) -> PathBuf {
     if cfg!(windows) {
         venv.join("Scripts").join("python.exe")
     } else {

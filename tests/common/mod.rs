@@ -51,6 +51,49 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{:x}{:x}{:x}", nanos, std::process::id(), addr)
 }
 
+/// A minimal but real wheel of `name` (METADATA, WHEEL, one module holding
+/// `payload`, a RECORD listing every file): enough for pip and twine. Two
+/// payloads give two wheels with one file name and other bytes.
+pub fn wheel_bytes(name: &str, version: &str, payload: &str) -> Vec<u8> {
+    use std::io::Write;
+    let module = name.replace('-', "_");
+    let dist_info = format!("{module}-{version}.dist-info");
+    let files = [
+        (
+            format!("{dist_info}/METADATA"),
+            format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"),
+        ),
+        (
+            format!("{dist_info}/WHEEL"),
+            "Wheel-Version: 1.0\nGenerator: tagpub-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+                .to_owned(),
+        ),
+        (format!("{module}/__init__.py"), payload.to_owned()),
+    ];
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    let mut record = String::new();
+    for (path, contents) in &files {
+        zip.start_file(path.as_str(), options).unwrap();
+        zip.write_all(contents.as_bytes()).unwrap();
+        record.push_str(&format!("{path},,\n"));
+    }
+    record.push_str(&format!("{dist_info}/RECORD,,\n"));
+    zip.start_file(format!("{dist_info}/RECORD"), options)
+        .unwrap();
+    zip.write_all(record.as_bytes()).unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
+/// [`wheel_bytes`] written to `dir/{module}-{version}-py3-none-any.whl`.
+pub fn write_wheel(dir: &Path, name: &str, version: &str, payload: &str) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    let module = name.replace('-', "_");
+    let path = dir.join(format!("{module}-{version}-py3-none-any.whl"));
+    fs::write(&path, wheel_bytes(name, version, payload)).unwrap();
+    path
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; a tiny race is accepted).
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
