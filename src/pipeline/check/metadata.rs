@@ -8,6 +8,16 @@ use super::{Metadata, MetadataParseError};
 const MULTILINE_FIELDS: &[&str] = &["description", "license"];
 
 pub(super) fn parse(bytes: &[u8]) -> Result<Metadata, MetadataParseError> {
+    parse_with_raw_description(bytes).map(|(metadata, _)| metadata)
+}
+
+/// Also returns the `Description` header exactly as Python's email parser
+/// (and so `packaging`, twine and PyPI) reads it: continuation lines keep
+/// their indentation. That is the text PyPI renders, so it is what is
+/// checked, even where [`Metadata::get`] gives the unindented form.
+pub(super) fn parse_with_raw_description(
+    bytes: &[u8],
+) -> Result<(Metadata, Option<String>), MetadataParseError> {
     let text = std::str::from_utf8(bytes).map_err(|err| MetadataParseError::NotUtf8 {
         offset: err.valid_up_to(),
     })?;
@@ -48,6 +58,15 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Metadata, MetadataParseError> {
         ));
     }
 
+    let raw_description = headers
+        .iter()
+        .find(|(key, _, _)| key.eq_ignore_ascii_case("description"))
+        .map(|(_, first, continuation)| {
+            std::iter::once(first.as_str())
+                .chain(continuation.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
     let fields = headers
         .into_iter()
         .map(|(key, first, continuation)| {
@@ -59,7 +78,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Metadata, MetadataParseError> {
             (key, value)
         })
         .collect();
-    Ok(Metadata { fields, body })
+    Ok((Metadata { fields, body }, raw_description))
 }
 
 /// RFC 822 field names: printable ASCII except space and `:`.
