@@ -249,14 +249,26 @@ pub fn inspect_all(path: &Path) -> Result<Inspected, CheckError> {
     };
     let (sha256, blake2_256) = digests(File::open(path).map_err(io_error)?).map_err(io_error)?;
     let file = File::open(path).map_err(io_error)?;
-    let ((metadata, raw_description), problems) = match kind {
+    let ((metadata, raw), mut problems) = match kind {
         ArtifactKind::Wheel => archive::wheel_metadata(file, &filename)?,
         ArtifactKind::Sdist if filename.ends_with(".zip") => {
             archive::zip_sdist_metadata(file, &filename)?
         }
         ArtifactKind::Sdist => archive::tar_sdist_metadata(file, &filename)?,
     };
-    let description = metadata.body.clone().or(raw_description);
+    // packaging keeps a folded Summary's line break, then refuses it.
+    if raw
+        .folded
+        .iter()
+        .any(|key| key.eq_ignore_ascii_case("summary"))
+    {
+        problems.push(
+            "`Summary` spans several lines; it must be a single line, shorten \
+             `project.description`"
+                .to_string(),
+        );
+    }
+    let description = metadata.body.clone().or(raw.description);
     Ok(Inspected {
         artifact: Artifact {
             path: path.to_path_buf(),

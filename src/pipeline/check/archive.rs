@@ -59,7 +59,7 @@ fn parse_member(
     bytes: &[u8],
     filename: &str,
     member: &str,
-) -> Result<(Metadata, Option<String>), CheckError> {
+) -> Result<(Metadata, super::metadata::Raw), CheckError> {
     super::metadata::parse_with_raw_description(bytes).map_err(|source| {
         CheckError::MalformedMetadata {
             filename: filename.to_string(),
@@ -77,7 +77,7 @@ fn read_zip_member(
     zip: &mut zip::ZipArchive<BufReader<File>>,
     filename: &str,
     member: &str,
-) -> Result<(Metadata, Option<String>), CheckError> {
+) -> Result<(Metadata, super::metadata::Raw), CheckError> {
     let entry = zip
         .by_name(member)
         .map_err(|err| not_an_archive(filename, "zip", format!("opening `{member}`: {err}")))?;
@@ -88,7 +88,7 @@ fn read_zip_member(
 /// What reading an archive found: its core metadata, the raw `Description`
 /// header (see `metadata::parse_with_raw_description`), and problems that
 /// do not stop the reading (unsafe members, RECORD mismatches).
-pub(super) type Scanned = ((Metadata, Option<String>), Vec<String>);
+pub(super) type Scanned = ((Metadata, super::metadata::Raw), Vec<String>);
 
 fn packed_size(file: &File, filename: &str) -> Result<u64, CheckError> {
     file.metadata()

@@ -46,7 +46,6 @@ const RULES: &[Rule] = &[
     archive_problems,
     metadata_version,
     fields_known_and_introduced,
-    summary_single_line,
     description_content_type,
     classifiers_known,
     license_expression,
@@ -378,16 +377,6 @@ fn fields_known_and_introduced(context: &Context<'_, '_>, report: &mut CheckRepo
              rebuild with a current build backend"
                 .to_string(),
         );
-    }
-}
-
-fn summary_single_line(context: &Context<'_, '_>, report: &mut CheckReport) {
-    if let Some(summary) = context.artifact.metadata.get("Summary")
-        && summary.contains(['\n', '\r'])
-    {
-        report
-            .errors
-            .push("`Summary` must be a single line; shorten `project.description`".to_string());
     }
 }
 
