@@ -383,8 +383,8 @@ pub fn check_paths(
 ) -> Result<CheckRun, RstError> {
     let mut reports = Vec::new();
     let mut rst: Vec<(usize, String)> = Vec::new();
-    for path in paths {
-        match inspect_all(path) {
+    for (path, inspected) in paths.iter().zip(inspect_many(paths)) {
+        match inspected {
             Ok(inspected) => {
                 if renders_as_rst(&inspected) {
                     rst.push((
@@ -424,6 +424,41 @@ pub fn check_paths(
         reports,
         rst_engine,
     })
+}
+
+/// [`inspect_all`] of every path, on as many threads as there are cores
+/// (reading archives and verifying RECORD hashes is the bulk of a check),
+/// results in the order of `paths`.
+fn inspect_many(paths: &[PathBuf]) -> Vec<Result<Inspected, CheckError>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(paths.len());
+    if workers <= 1 {
+        return paths.iter().map(|path| inspect_all(path)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Inspected, CheckError>>>> =
+        Mutex::new((0..paths.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = paths.get(index) else { break };
+                    let result = inspect_all(path);
+                    results.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(result);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|result| result.expect("every path was inspected"))
+        .collect()
 }
 
 /// [`check_paths`] for one file, non-strict, the RST engine chosen by
