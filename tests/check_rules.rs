@@ -891,3 +891,156 @@ fn without_readme_renderer_auto_falls_back_and_forced_is_a_usage_error() {
     assert_eq!(bogus.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bogus.stderr).contains("TAGPUB_RST=\"pandoc\""));
 }
+
+/// reStructuredText snippets and whether PyPI renders them: both engines
+/// must give that verdict (the native validator's subset, checked against
+/// readme_renderer itself).
+const RST_CASES: &[(&str, bool)] = &[
+    (
+        "Title\n=====\n\nText with *emphasis*, **strong**, ``literal`` and `a link <https://example.org>`_.\n",
+        true,
+    ),
+    (
+        "Title\n===\n\nAn underline under 4 characters too short for its title is text.\n",
+        true,
+    ),
+    ("Longer title\n=====\n\nUnderline too short.\n", false),
+    (
+        "Sub\n---\n\nA 3-character underline is enough for a 3-character title.\n",
+        true,
+    ),
+    ("Para text\n  ----\n", false),
+    ("a\nb\n=====\n", true),
+    ("=====\n\nTransition first.\n", false),
+    ("Transition last.\n\n=====\n", false),
+    ("One\n\n=====\n\nTwo\n", true),
+    (
+        "=======\n Title\n=======\n\nOverline and underline.\n",
+        true,
+    ),
+    ("=======\n Title\n\nNo underline.\n", false),
+    (
+        "Title\n=====\n\nSub\n---\n\nSubsub\n~~~~~~\n\nOther\n=====\n",
+        true,
+    ),
+    (
+        "Title\n=====\n\nSub\n---\n\nBack\n=====\n\nNew style\n*********\n\nDeeper\n~~~~~~\n",
+        false,
+    ),
+    (
+        "Title\n=====\n\nSub\n----\n\nSubsub\n~~~~~~\n\nNew\n****\n",
+        true,
+    ),
+    (
+        "A\n=\n\nShort titles under 4 adornment characters are text.\n",
+        true,
+    ),
+    (
+        "Paragraph one\nstill one\n    unexpected indentation\n",
+        false,
+    ),
+    ("term\n    definition\n", true),
+    (
+        "Example::\n\n    Title\n    ===\n    *not markup\n\nAfter.\n",
+        true,
+    ),
+    (
+        "- item one\n- item two\n  continued\n\n1. first\n2. second\n",
+        true,
+    ),
+    ("Text with *unclosed emphasis.\n", false),
+    ("Text with ``unclosed literal.\n", false),
+    ("Text with `unclosed interpreted.\n", false),
+    ("A 2 * 3 product and a (*) star are not markup.\n", true),
+    ("See the docs_.\n\n.. _docs: https://example.org\n", true),
+    ("See the missing_ target.\n", false),
+    ("See `Title`_ below.\n\nTitle\n=====\n", true),
+    ("Use |name| here.\n\n.. |name| replace:: tagpub\n", true),
+    ("Use |undefined| here.\n", false),
+    (
+        ".. note:: A note.\n\n.. code:: python\n\n    print('hi')\n",
+        true,
+    ),
+    (".. code-block:: python\n\n    print('hi')\n", true),
+    (".. bogus:: directive\n", false),
+    (".. raw:: html\n\n    <b>hi</b>\n", false),
+    (".. include:: other.rst\n", false),
+    (
+        ".. image:: https://example.org/a.png\n    :alt: alt\n\n    content is not allowed\n",
+        false,
+    ),
+    (
+        ".. image:: https://example.org/a.png\n    :target: https://example.org\n",
+        true,
+    ),
+    ("Role :emphasis:`ok` and :sup:`2`.\n", true),
+    ("Sphinx role :func:`print` does not render.\n", false),
+    ("Footnote [1]_.\n\n.. [1] The note.\n", true),
+    ("Footnote [2]_ without a note.\n", false),
+    (".. comment without double colon\n   spans lines\n", false),
+    (".. comment\n\nThen text.\n", true),
+    ("Text\n\n    Quoted block\n    ---------\n", false),
+    ("Anonymous `link`__.\n\n__ https://example.org\n", true),
+    (
+        "+-----+-----+\n| a   | b   |\n+=====+=====+\n| 1   | 2   |\n+-----+-----+\n",
+        true,
+    ),
+    (
+        "=====  =====\nA      B\n=====  =====\n1      2\n=====  =====\n",
+        true,
+    ),
+];
+
+#[test]
+fn native_rst_validator_agrees_with_readme_renderer_on_each_construct() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (n, (text, _)) in RST_CASES.iter().enumerate() {
+        let dir = tmp.path().join(format!("rst{n}"));
+        std::fs::create_dir(&dir).unwrap();
+        let metadata = format!(
+            "Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0\nSummary: s\n\
+             Description-Content-Type: text/x-rst\n\n{text}"
+        );
+        files.push(simple_wheel(
+            &dir,
+            "demo_pkg-1.0-py3-none-any.whl",
+            &metadata,
+        ));
+    }
+    let verdicts = |engine: &str| -> Vec<(bool, String)> {
+        let output = tagpub(&files, &["--json"], &[("TAGPUB_RST", engine)]);
+        let (json, _) = reports(&output);
+        assert_eq!(json["rst_engine"]["engine"], engine);
+        json["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let errors = r["errors"].as_array().unwrap();
+                (
+                    errors.is_empty(),
+                    errors
+                        .iter()
+                        .map(|e| e.as_str().unwrap())
+                        .collect::<Vec<_>>()
+                        .join(" | "),
+                )
+            })
+            .collect()
+    };
+    let renderer = verdicts("readme_renderer");
+    let native = verdicts("native");
+    let mut wrong = Vec::new();
+    for (((text, renders), (rr_ok, rr_why)), (native_ok, native_why)) in
+        RST_CASES.iter().zip(&renderer).zip(&native)
+    {
+        if rr_ok != renders || native_ok != renders {
+            wrong.push(format!(
+                "{text:?}: expected renders={renders}; readme_renderer {rr_ok} ({rr_why}); \
+                 native {native_ok} ({native_why})"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -115,6 +115,13 @@ struct Doc {
     anonymous_references: usize,
     substitutions: BTreeSet<String>,
     substitution_references: Vec<(usize, String)>,
+    /// Whether anything renders (a document of comments renders empty,
+    /// which readme_renderer refuses).
+    content: bool,
+    /// Whether the last element was a transition, and its line.
+    last_transition: Option<usize>,
+    /// Added to line numbers while checking a directive's content.
+    offset: usize,
     footnotes: BTreeSet<String>,
     footnote_references: Vec<(usize, String)>,
 }
@@ -140,6 +147,14 @@ fn is_adornment(line: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// A title underline: one punctuation character repeated, any length
+/// (docutils reads one shorter than 4 under a longer line as text).
+fn underline(line: &str) -> Option<usize> {
+    let line = line.trim();
+    let first = line.chars().next()?;
+    (ADORNMENT.contains(first) && line.chars().all(|c| c == first)).then(|| line.chars().count())
 }
 
 fn width(text: &str) -> usize {
@@ -178,6 +193,23 @@ pub fn validate(text: &str) -> Vec<String> {
     let text = text.replace("\r\n", "\n").replace('\t', "        ");
     let lines: Vec<&str> = text.lines().collect();
     let mut doc = Doc::default();
+    body(&mut doc, &lines);
+    if let Some(number) = doc.last_transition {
+        doc.errors.push(format!(
+            "line {number}: transition at the end of the document"
+        ));
+    }
+    if !doc.content && doc.errors.is_empty() {
+        doc.errors
+            .push("no content rendered from the reStructuredText source".to_string());
+    }
+    finish(&mut doc);
+    doc.errors
+}
+
+/// Body elements: the document, or a directive's content (dedented, with
+/// `doc.offset` set to where it starts).
+fn body(doc: &mut Doc, lines: &[&str]) {
     let mut i = 0;
     // After a paragraph ending in `::`: that paragraph's indentation.
     let mut literal_after: Option<usize> = None;
@@ -194,13 +226,19 @@ pub fn validate(text: &str) -> Vec<String> {
         if let Some(base) = literal_after.take()
             && ind > base
         {
-            i = skip_block(&lines, i, base);
+            i = skip_block(lines, i, base);
             continue;
         }
         if let Some(rest) = content.strip_prefix("..")
             && (rest.is_empty() || rest.starts_with(' '))
         {
-            i = explicit_markup(&mut doc, &lines, i, ind, rest.trim_start());
+            i = explicit_markup(doc, lines, i, ind, rest.trim_start());
+            continue;
+        }
+        // `__ URL`: the short form of an anonymous target.
+        if content == "__" || content.starts_with("__ ") {
+            doc.anonymous_targets += 1;
+            i = skip_block(lines, i + 1, ind);
             continue;
         }
         // A block: this line and the following non-blank lines.
@@ -210,21 +248,19 @@ pub fn validate(text: &str) -> Vec<String> {
             end += 1;
         }
         let block = &lines[start..end];
-        let consumed = block_structure(&mut doc, start, block);
+        let consumed = block_structure(doc, start, block);
         let paragraph_end = start + consumed;
         let text: Vec<&str> = lines[start..paragraph_end]
             .iter()
             .filter(|line| !is_adornment(line))
             .copied()
             .collect();
-        inline(&mut doc, start, &text);
+        inline(doc, start, &text);
         if lines[paragraph_end - 1].trim_end().ends_with("::") {
             literal_after = Some(ind);
         }
         i = paragraph_end;
     }
-    finish(&mut doc);
-    doc.errors
 }
 
 /// Skips the lines of an indented block deeper than `base`.
@@ -238,7 +274,7 @@ fn skip_block(lines: &[&str], mut i: usize, base: usize) -> usize {
 /// `.. something`: targets, footnotes, substitutions, directives, comments.
 /// Returns the index after the construct's block.
 fn explicit_markup(doc: &mut Doc, lines: &[&str], i: usize, ind: usize, rest: &str) -> usize {
-    let number = i + 1;
+    let number = doc.offset + i + 1;
     let block_end = skip_block(lines, i + 1, ind);
     if let Some(target) = rest.strip_prefix('_') {
         if target.starts_with("_:") {
@@ -263,6 +299,7 @@ fn explicit_markup(doc: &mut Doc, lines: &[&str], i: usize, ind: usize, rest: &s
     }
     if let Some(label) = rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
         doc.footnotes.insert(normalize(label.0));
+        doc.content = true;
         let body: Vec<&str> = std::iter::once(label.1)
             .chain(lines[i + 1..block_end].iter().copied())
             .collect();
@@ -284,6 +321,8 @@ fn explicit_markup(doc: &mut Doc, lines: &[&str], i: usize, ind: usize, rest: &s
     if name.is_empty() || name.contains(' ') {
         return block_end;
     }
+    doc.content = true;
+    doc.last_transition = None;
     let lower = name.to_ascii_lowercase();
     if !DIRECTIVES.contains(&lower.as_str()) {
         doc.errors.push(format!(
@@ -303,39 +342,111 @@ fn explicit_markup(doc: &mut Doc, lines: &[&str], i: usize, ind: usize, rest: &s
             "line {number}: error in \"{lower}\" directive: no content permitted"
         ));
     }
+    if BODY_CONTENT.contains(&lower.as_str()) {
+        // Admonitions take no argument: text after `::` starts the content.
+        let no_argument = ADMONITIONS.contains(&lower.as_str());
+        let block = &lines[i + 1..block_end];
+        let start = content_start(block, !no_argument && !argument.trim().is_empty());
+        let mut content: Vec<&str> = Vec::new();
+        let mut first = i + 1 + start;
+        if no_argument && !argument.trim().is_empty() {
+            content.push(argument.trim());
+            first = i;
+        }
+        let dedent = block[start..]
+            .iter()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| indent(line))
+            .min()
+            .unwrap_or(0);
+        content.extend(
+            block[start..]
+                .iter()
+                .map(|line| line.get(dedent..).unwrap_or("")),
+        );
+        let saved = (doc.offset, doc.last_transition);
+        doc.offset += first;
+        body(doc, &content);
+        doc.offset = saved.0;
+        doc.last_transition = saved.1;
+    }
     block_end
 }
 
-/// Whether a directive block has content after its argument and options.
-fn has_content(body: &[&str], argument: &str) -> bool {
-    let mut lines = body.iter().peekable();
+/// docutils' admonitions: no argument, content is body elements.
+const ADMONITIONS: &[&str] = &[
+    "attention",
+    "caution",
+    "danger",
+    "error",
+    "hint",
+    "important",
+    "note",
+    "tip",
+    "warning",
+];
+
+/// Directives whose content is body elements, so it is checked too.
+const BODY_CONTENT: &[&str] = &[
+    "attention",
+    "caution",
+    "danger",
+    "error",
+    "hint",
+    "important",
+    "note",
+    "tip",
+    "warning",
+    "admonition",
+    "topic",
+    "sidebar",
+    "container",
+    "compound",
+    "epigraph",
+    "highlights",
+    "pull-quote",
+];
+
+/// Where a directive's content starts in its block: after the argument's
+/// continuation lines (when it takes one) and the options.
+fn content_start(block: &[&str], argument_continues: bool) -> usize {
+    let mut k = 0;
     // Argument continuation lines (before the first blank line or option).
-    if !argument.trim().is_empty() {
-        while let Some(line) = lines.peek() {
-            if line.trim().is_empty() || line.trim_start().starts_with(':') {
-                break;
-            }
-            lines.next();
+    if argument_continues {
+        while k < block.len()
+            && !block[k].trim().is_empty()
+            && !block[k].trim_start().starts_with(':')
+        {
+            k += 1;
         }
     }
     // Options, each possibly continued on deeper-indented lines.
     let mut option_indent = None;
-    while let Some(line) = lines.peek() {
-        let text = line.trim_start();
-        if text.starts_with(':') {
-            option_indent = Some(indent(line));
-        } else if text.is_empty() || option_indent.is_none_or(|oi| indent(line) <= oi) {
+    while k < block.len() {
+        let text = block[k].trim_start();
+        if text.starts_with(':') && !text.starts_with("::") {
+            option_indent = Some(indent(block[k]));
+        } else if text.is_empty() || option_indent.is_none_or(|oi| indent(block[k]) <= oi) {
             break;
         }
-        lines.next();
+        k += 1;
     }
-    lines.any(|line| !line.trim().is_empty())
+    k
+}
+
+/// Whether a directive block has content after its argument and options.
+fn has_content(block: &[&str], argument: &str) -> bool {
+    let start = content_start(block, !argument.trim().is_empty());
+    block[start..].iter().any(|line| !line.trim().is_empty())
 }
 
 /// Titles, transitions and indentation within one block (no blank lines).
 /// Returns how many lines the checked paragraph takes.
 fn block_structure(doc: &mut Doc, start: usize, block: &[&str]) -> usize {
-    let number = start + 1;
+    let number = doc.offset + start + 1;
+    let was_content = doc.content;
+    doc.content = true;
+    doc.last_transition = None;
     let ind = indent(block[0]);
     let first = block[0].trim();
     // Overline + title + underline.
@@ -375,14 +486,23 @@ fn block_structure(doc: &mut Doc, start: usize, block: &[&str]) -> usize {
             doc.errors.push(format!(
                 "line {number}: unexpected section title or transition"
             ));
+        } else if !was_content {
+            doc.errors.push(format!(
+                "line {number}: transition at the start of the document"
+            ));
         }
+        doc.content = was_content;
+        doc.last_transition = Some(number);
         return 1;
     }
     // Title + underline.
-    if block.len() >= 2 && is_adornment(block[1]) && !is_adornment(first) {
+    if block.len() >= 2
+        && let Some(length) = underline(block[1])
+        && !is_adornment(first)
+    {
         let adornment = block[1].trim().chars().next().unwrap_or('=');
-        let short = width(block[1]) < width(first);
-        if short && width(block[1]) < 4 {
+        let short = length < width(first);
+        if short && length < 4 {
             // docutils reads a short underline under a long line as text.
         } else if ind > 0 || indent(block[1]) > 0 {
             doc.errors.push(format!(
@@ -409,27 +529,22 @@ fn block_structure(doc: &mut Doc, start: usize, block: &[&str]) -> usize {
     // definition list); a shallower one inside a block quote ends it.
     for (k, line) in block.iter().enumerate().skip(1) {
         let here = indent(line);
-        if is_adornment(line) && k > 0 {
-            // (At k == 1 it would have been a title underline.)
-            doc.errors.push(format!(
-                "line {}: unexpected section title or transition",
-                start + k + 1
-            ));
-            return block.len();
-        }
         if here > ind {
             if k >= 2 && !block[k - 1].trim_end().ends_with("::") {
-                doc.errors
-                    .push(format!("line {}: unexpected indentation", start + k + 1));
+                doc.errors.push(format!(
+                    "line {}: unexpected indentation",
+                    doc.offset + start + k + 1
+                ));
                 return block.len();
             }
             // Definition list (term + indented definition): not parsed further.
             return block.len();
         }
-        if here < ind {
+        // A new list item may follow an item's indented paragraph directly.
+        if here < ind && !is_list_item(line) {
             doc.errors.push(format!(
                 "line {}: block quote ends without a blank line; unexpected unindent",
-                start + k + 1
+                doc.offset + start + k + 1
             ));
             return block.len();
         }
@@ -463,7 +578,7 @@ fn end_ok(after: Option<char>) -> bool {
 
 /// Inline markup of one paragraph (its lines, unindented and joined).
 fn inline(doc: &mut Doc, start: usize, block: &[&str]) {
-    let number = start + 1;
+    let number = doc.offset + start + 1;
     let text: String = block
         .iter()
         .map(|line| line.trim())
