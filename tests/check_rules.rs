@@ -129,6 +129,30 @@ fn wheel(
     path
 }
 
+/// Marks one member as bzip2-compressed in its local and central headers
+/// (the zip crate here writes only stored/deflated): the archive stays
+/// readable, PyPI would refuse it.
+fn bzip2_member(path: &Path, name: &str) -> PathBuf {
+    let mut bytes = std::fs::read(path).unwrap();
+    let needle = name.as_bytes();
+    let positions: Vec<usize> = (0..bytes.len() - needle.len())
+        .filter(|&i| &bytes[i..i + needle.len()] == needle)
+        .collect();
+    let mut patched = 0;
+    for at in positions {
+        if at >= 30 && bytes[at - 30..at - 26] == *b"PK\x03\x04" {
+            bytes[at - 30 + 8..at - 30 + 10].copy_from_slice(&12u16.to_le_bytes());
+            patched += 1;
+        } else if at >= 46 && bytes[at - 46..at - 42] == *b"PK\x01\x02" {
+            bytes[at - 46 + 10..at - 46 + 12].copy_from_slice(&12u16.to_le_bytes());
+            patched += 1;
+        }
+    }
+    assert_eq!(patched, 2, "local and central header of {name}");
+    std::fs::write(path, bytes).unwrap();
+    path.to_path_buf()
+}
+
 fn simple_wheel(dir: &Path, filename: &str, metadata: &str) -> PathBuf {
     wheel(dir, filename, metadata, |_| {}, |_| {})
 }
@@ -250,7 +274,7 @@ fn every_rule_refuses_its_broken_variant_with_its_message() {
         d
     };
     let good_wheel = "demo_pkg-1.0-py3-none-any.whl";
-    let bomb = vec![0u8; 40 * 1024 * 1024];
+    let bomb = vec![0u8; 70 * 1024 * 1024];
     // (path, expected message); `None` = must pass.
     let mut cases: Vec<(PathBuf, Option<&str>)> = vec![
         (simple_wheel(&dir(), good_wheel, GOOD_METADATA), None),
@@ -653,6 +677,25 @@ fn every_rule_refuses_its_broken_variant_with_its_message() {
                 &[],
             ),
             Some("a compression bomb, not a package"),
+        ),
+        (
+            bzip2_member(
+                &simple_wheel(&dir(), good_wheel, GOOD_METADATA),
+                "demo_pkg/__init__.py",
+            ),
+            Some(
+                "member `demo_pkg/__init__.py` uses bzip2 compression; PyPI accepts only stored and deflated",
+            ),
+        ),
+        (
+            {
+                // Normalized the same, but not the file name's literal spelling.
+                let path = simple_wheel(&dir(), good_wheel, GOOD_METADATA);
+                let renamed = path.with_file_name("Demo_Pkg-1.0-py3-none-any.whl");
+                std::fs::rename(&path, &renamed).unwrap();
+                renamed
+            },
+            Some("but PyPI looks for `Demo_Pkg-1.0.dist-info/`"),
         ),
     ];
     // A legacy zip sdist passes too.

@@ -141,6 +141,15 @@ pub(super) fn wheel_metadata(file: File, filename: &str) -> Result<Scanned, Chec
         });
     }
     let metadata = read_zip_member(&mut zip, filename, &member)?;
+    // Warehouse looks for WHEEL and RECORD under the file name's own
+    // (escaped) name and version, not a normalized equivalent.
+    let literal = format!("{}-{}.dist-info", wheel.name, wheel.version);
+    if dir != literal {
+        problems.push(format!(
+            "the metadata is in `{dir}/` but PyPI looks for `{literal}/` (the file name's \
+             name and version, exactly); rename the wheel to match or rebuild it"
+        ));
+    }
     check_wheel_files(&mut zip, filename, dir, &mut problems)?;
     Ok((metadata, problems))
 }
@@ -308,10 +317,11 @@ pub(super) fn tar_sdist_metadata(file: File, filename: &str) -> Result<Scanned, 
 /// An archive that unpacks to more than this is refused outright.
 pub const MAX_UNPACKED_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// Above [`RATIO_FLOOR`] unpacked bytes, more than this many unpacked bytes
-/// per packed byte is a compression bomb, not a package: real wheels and
-/// sdists (source, text, native code) compress 2–10×, rarely 30×.
-pub const MAX_RATIO: u64 = 100;
-pub const RATIO_FLOOR: u64 = 32 * 1024 * 1024;
+/// per packed byte is a compression bomb: Warehouse's limits for zips
+/// (`COMPRESSION_RATIO_THRESHOLD`, `COMPRESSION_RATIO_MIN_SIZE`), applied
+/// to `.tar.gz` sdists too.
+pub const MAX_RATIO: u64 = 50;
+pub const RATIO_FLOOR: u64 = 64 * 1024 * 1024;
 
 fn check_unpacked(filename: &str, unpacked: u64, packed: u64) -> Result<(), CheckError> {
     if unpacked > MAX_UNPACKED_BYTES
@@ -324,6 +334,23 @@ fn check_unpacked(filename: &str, unpacked: u64, packed: u64) -> Result<(), Chec
         });
     }
     Ok(())
+}
+
+/// A zip compression method's usual name (this build reads only stored and
+/// deflated members, so the others arrive as numbers).
+fn method_name(method: zip::CompressionMethod) -> String {
+    const NAMES: &[(zip::CompressionMethod, &str)] = &[
+        (zip::CompressionMethod::BZIP2, "bzip2"),
+        (zip::CompressionMethod::LZMA, "LZMA"),
+        (zip::CompressionMethod::ZSTD, "zstd"),
+        (zip::CompressionMethod::XZ, "xz"),
+        (zip::CompressionMethod::DEFLATE64, "deflate64"),
+        (zip::CompressionMethod::AES, "AES-encrypted"),
+    ];
+    NAMES
+        .iter()
+        .find(|(known, _)| *known == method)
+        .map_or_else(|| format!("{method:?}"), |(_, name)| (*name).to_string())
 }
 
 /// Why an archive member name is unsafe to unpack, if it is.
@@ -376,12 +403,28 @@ fn scan_zip(
 ) -> Result<(), CheckError> {
     let mut unpacked: u64 = 0;
     for index in 0..zip.len() {
-        let (name, size, symlink) = {
+        let (name, size, symlink, method) = {
             let entry = zip
                 .by_index_raw(index)
                 .map_err(|err| not_an_archive(filename, "zip", err))?;
-            (entry.name().to_string(), entry.size(), entry.is_symlink())
+            (
+                entry.name().to_string(),
+                entry.size(),
+                entry.is_symlink(),
+                entry.compression(),
+            )
         };
+        // Warehouse refuses other methods (bzip2, lzma, zstd…): pip may not read them.
+        if !matches!(
+            method,
+            zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
+        ) {
+            problems.push(format!(
+                "member `{name}` uses {} compression; PyPI accepts only stored and deflated \
+                 members, rebuild the archive",
+                method_name(method)
+            ));
+        }
         unpacked = unpacked.saturating_add(size);
         check_unpacked(filename, unpacked, packed)?;
         if let Some(why) = unsafe_member_name(&name) {
@@ -583,6 +626,19 @@ fn check_wheel_files(
             unhashed.push(path.clone());
             continue;
         };
+        // A member in a method nobody can read was reported by `scan_zip`.
+        let readable = zip
+            .index_for_name(path)
+            .and_then(|index| zip.by_index_raw(index).ok().map(|e| e.compression()))
+            .is_some_and(|method| {
+                matches!(
+                    method,
+                    zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
+                )
+            });
+        if !readable {
+            continue;
+        }
         match member_digest(zip, filename, path, algorithm)? {
             None => weak.push(format!("{path} ({algorithm})")),
             Some((actual, actual_size)) => {
