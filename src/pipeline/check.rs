@@ -417,9 +417,16 @@ pub fn check_paths(
     }
     let mut rst_engine = None;
     if !rst.is_empty() {
-        let texts: Vec<&str> = rst.iter().map(|(_, text)| text.as_str()).collect();
+        // An sdist and its wheels carry the same README: render each text once.
+        let mut texts: Vec<&str> = rst.iter().map(|(_, text)| text.as_str()).collect();
+        texts.sort_unstable();
+        texts.dedup();
         let (engine, results) = rst::render_all(&texts, options.rst)?;
-        for ((index, _), messages) in rst.iter().zip(results) {
+        for (index, text) in &rst {
+            let position = texts
+                .binary_search(&text.as_str())
+                .expect("every text was rendered");
+            let messages = &results[position];
             if !messages.is_empty() {
                 reports[*index].errors.push(format!(
                     "the long description is reStructuredText that does not render, so PyPI \
@@ -482,7 +489,10 @@ pub fn check_path(path: &Path, expected: Option<&Expected<'_>>) -> CheckReport {
     match check_paths(&[path.to_path_buf()], expected, &options) {
         Ok(mut run) => run.reports.remove(0),
         Err(err) => CheckReport {
-            file: path.display().to_string(),
+            file: path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string()),
             errors: vec![err.to_string()],
             warnings: Vec::new(),
         },

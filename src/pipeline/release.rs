@@ -282,7 +282,10 @@ impl Release<'_> {
             Err(err) => artifacts
                 .iter()
                 .map(|path| CheckReport {
-                    file: path.display().to_string(),
+                    file: path
+                        .file_name()
+                        .map(|name| name.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
                     errors: vec![err.to_string()],
                     warnings: Vec::new(),
                 })
