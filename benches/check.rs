@@ -176,26 +176,38 @@ fn run(write_docs: bool) -> Result<()> {
     }
     let stat: Vec<_> = samples.iter().map(|s| stats(s)).collect();
 
-    // Verdicts: tagpub (auto) vs twine, per file.
-    let tagpub_json: serde_json::Value =
-        serde_json::from_slice(&last[0].as_ref().context("no tagpub run")?.stdout)?;
+    // Verdicts: each tagpub run vs twine, per file.
     let twine_json: serde_json::Value =
         serde_json::from_slice(&last[2].as_ref().context("no twine run")?.stdout)?;
-    let engine = tagpub_json["rst_engine"].clone();
-    let mut disagreements = Vec::new();
-    let mut tagpub_ok = BTreeMap::new();
-    for report in tagpub_json["files"].as_array().context("no files")? {
-        let file = report["file"].as_str().unwrap_or_default().to_string();
-        let ok = report["errors"].as_array().is_some_and(|e| e.is_empty());
-        tagpub_ok.insert(file, ok);
-    }
-    for (file, ok) in &tagpub_ok {
-        let twine_ok = twine_json[file]["ok"].as_bool().context("twine verdict")?;
-        if twine_ok != *ok {
-            disagreements.push(format!("{file}: twine ok={twine_ok}, tagpub ok={ok}"));
+    let verdicts = |which: usize| -> Result<(serde_json::Value, BTreeMap<String, bool>)> {
+        let json: serde_json::Value =
+            serde_json::from_slice(&last[which].as_ref().context("no tagpub run")?.stdout)?;
+        let mut ok = BTreeMap::new();
+        for report in json["files"].as_array().context("no files")? {
+            let file = report["file"].as_str().unwrap_or_default().to_string();
+            ok.insert(
+                file,
+                report["errors"].as_array().is_some_and(|e| e.is_empty()),
+            );
         }
-    }
-    let agree = files.len() - disagreements.len();
+        Ok((json["rst_engine"].clone(), ok))
+    };
+    let disagreements = |ok: &BTreeMap<String, bool>| -> Result<Vec<String>> {
+        let mut differ = Vec::new();
+        for (file, ok) in ok {
+            let twine_ok = twine_json[file]["ok"].as_bool().context("twine verdict")?;
+            if twine_ok != *ok {
+                differ.push(format!("{file}: twine ok={twine_ok}, tagpub ok={ok}"));
+            }
+        }
+        Ok(differ)
+    };
+    let (engine, tagpub_ok) = verdicts(0)?;
+    let (native_engine, native_ok) = verdicts(1)?;
+    let differ = disagreements(&tagpub_ok)?;
+    let native_differ = disagreements(&native_ok)?;
+    let agree = files.len() - differ.len();
+    let native_agree = files.len() - native_differ.len();
     let passing = tagpub_ok.values().filter(|ok| **ok).count();
 
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -206,7 +218,12 @@ fn run(write_docs: bool) -> Result<()> {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_else(|| "unknown".into());
-    let twine_version = version_of(&venv.join("bin/twine"), &["--version"]);
+    // `twine --version` lists its dependencies after the version.
+    let twine_version = version_of(&venv.join("bin/twine"), &["--version"])
+        .split(" (")
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let rr_version = version_of(
         &python,
         &[
@@ -250,26 +267,43 @@ fn run(write_docs: bool) -> Result<()> {
             ratio(twine_median, s.median)
         ));
     }
-    let speedup = ratio(twine_median, stat[0].median);
+    let native_speedup = ratio(twine_median, stat[1].median);
+    let rr_speedup = ratio(twine_median, stat[0].median);
+    let met = |x: f64| if x >= 10.0 { "met" } else { "not met" };
     md.push_str(&format!(
-        "\n**tagpub check is {speedup:.1}× faster than twine check --strict** (medians, RST by \
-         readme_renderer; target ≥ 10×: {}); {:.1}× with the native RST validator.\n\n",
-        if speedup >= 10.0 { "met" } else { "not met" },
-        ratio(twine_median, stat[1].median)
+        "\nWith its native RST validator **tagpub check is {native_speedup:.1}× faster than \
+         twine check --strict** (medians; target ≥ 10×: {}). With readme_renderer it is \
+         {rr_speedup:.1}× ({}): almost all of that run is docutils rendering the corpus's \
+         reStructuredText descriptions in Python (each distinct text once), the same work \
+         twine does, so the Python side bounds it; the rest of the check (archives, RECORD \
+         hashes, metadata rules) is the native run's time.\n\n",
+        met(native_speedup),
+        met(rr_speedup),
     ));
+    let differences = |differ: &[String]| {
+        if differ.is_empty() {
+            String::new()
+        } else {
+            format!(" Differences: {}.", differ.join("; "))
+        }
+    };
     md.push_str(&format!(
-        "Verdicts: **{agree} of {} files agree** ({:.0} %; {passing} pass, {} fail; RST engine \
-         reported: {}).{}\n",
-        files.len(),
+        "Verdicts against twine: **{agree} of {n} files agree** with RST by {} ({:.0} %; \
+         {passing} pass, {} fail){}; **{native_agree} of {n}** with RST by the {} validator ({:.0} \
+         %){}. {}\n",
+        engine["engine"].as_str().unwrap_or("none"),
         100.0 * agree as f64 / files.len() as f64,
         files.len() - passing,
-        engine["engine"].as_str().unwrap_or("none"),
-        if disagreements.is_empty() {
-            " No file needs an entry in the expected-difference table of tests/check_corpus.rs."
-                .to_string()
+        differences(&differ),
+        native_engine["engine"].as_str().unwrap_or("none"),
+        100.0 * native_agree as f64 / files.len() as f64,
+        differences(&native_differ),
+        if differ.is_empty() && native_differ.is_empty() {
+            "No file needs an entry in the expected-difference table of tests/check_corpus.rs."
         } else {
-            format!(" Differences: {}.", disagreements.join("; "))
-        }
+            "Every difference must be a PyPI rule listed in tests/check_corpus.rs."
+        },
+        n = files.len(),
     ));
     println!("{md}");
     if write_docs {
