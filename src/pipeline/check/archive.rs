@@ -672,3 +672,40 @@ fn check_wheel_files(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{csv_fields, link_escapes, unsafe_member_name};
+
+    #[test]
+    fn member_names_and_links() {
+        assert_eq!(unsafe_member_name("pkg/mod.py"), None);
+        assert_eq!(unsafe_member_name("pkg/..data/x"), None);
+        assert!(unsafe_member_name("../x").is_some());
+        assert!(unsafe_member_name("pkg/../../x").is_some());
+        assert!(unsafe_member_name("pkg\\..\\x").is_some());
+        assert!(unsafe_member_name("/etc/x").is_some());
+        assert!(unsafe_member_name("C:/x").is_some());
+        // Inside the archive, however roundabout.
+        assert!(!link_escapes("top/pkg", "../other/file"));
+        assert!(!link_escapes("top", "./a/../b"));
+        // Outside.
+        assert!(link_escapes("top", "../../etc/passwd"));
+        assert!(link_escapes("", ".."));
+        assert!(link_escapes("top", "/etc/passwd"));
+    }
+
+    #[test]
+    fn record_lines() {
+        assert_eq!(
+            csv_fields("pkg/a.py,sha256=abc,12").unwrap(),
+            ["pkg/a.py", "sha256=abc", "12"]
+        );
+        assert_eq!(
+            csv_fields("\"pkg/a,b.py\",sha256=abc,1").unwrap(),
+            ["pkg/a,b.py", "sha256=abc", "1"]
+        );
+        assert_eq!(csv_fields("\"a\"\"b\",,").unwrap(), ["a\"b", "", ""]);
+        assert_eq!(csv_fields("\"open,,"), None);
+    }
+}

@@ -108,13 +108,28 @@ try:
 except Exception as err:
     sys.stderr.write(f"{type(err).__name__}: {err}")
     sys.exit(3)
+import re
+# docutils: `<string>:LINE: (LEVEL/N) message`, the message's own lines,
+# a blank line, then the offending source (left out: it is the user's text).
+report = re.compile(r"^<string>:(\d*): \((?:DEBUG|INFO|WARNING|ERROR|SEVERE)/\d\) (.*)$")
 texts = json.load(sys.stdin)
 results = []
 for text in texts:
     stream = io.StringIO()
     ok = readme_renderer.rst.render(text, stream=stream) is not None
-    lines = [line for line in stream.getvalue().splitlines() if line.strip()]
-    results.append([] if ok else (lines or ["the description does not render"]))
+    messages, current = [], None
+    for line in stream.getvalue().splitlines():
+        match = report.match(line)
+        if match:
+            current = (f"line {match[1]}: " if match[1] else "") + match[2].strip()
+            messages.append(current)
+        elif current is not None and line.strip():
+            messages[-1] += " " + line.strip()
+        else:
+            current = None
+    if not ok and not messages:
+        messages = [line.strip() for line in stream.getvalue().splitlines() if line.strip()]
+    results.append([] if ok else (messages or ["the description does not render"]))
 json.dump({"version": version, "results": results}, sys.stdout)
 "#;
 
