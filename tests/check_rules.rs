@@ -568,6 +568,14 @@ fn every_rule_refuses_its_broken_variant_with_its_message() {
         ),
         // Other metadata PyPI validates.
         (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with("click; extra", "click >= ; extra"),
+            ),
+            Some("`Requires-Dist: click >= ; extra == \"cli\"` is not a valid PEP 508 requirement"),
+        ),
+        (
             simple_wheel(&dir(), good_wheel, &metadata_with(">=3.9", "=>3.9")),
             Some("`Requires-Python: =>3.9` is not a valid version specifier"),
         ),

@@ -50,6 +50,7 @@ const RULES: &[Rule] = &[
     classifiers_known,
     license_expression,
     requires_python,
+    requires_dist,
     provides_extra,
     dynamic_fields,
     platform_tags,
@@ -542,6 +543,24 @@ fn platform_tags(context: &Context<'_, '_>, report: &mut CheckReport) {
             };
             report.errors.push(format!(
                 "platform tag `{tag}` is not one PyPI accepts; {hint}"
+            ));
+        }
+    }
+}
+
+fn requires_dist(context: &Context<'_, '_>, report: &mut CheckReport) {
+    for requirement in context.artifact.metadata.get_all("Requires-Dist") {
+        if let Err(err) = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(requirement) {
+            // The parser's message spans lines (it points at the column).
+            let reason = err
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            report.errors.push(format!(
+                "`Requires-Dist: {requirement}` is not a valid PEP 508 requirement ({reason}); \
+                 fix it in `project.dependencies` / `optional-dependencies`"
             ));
         }
     }
