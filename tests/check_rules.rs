@@ -23,6 +23,7 @@ License-Expression: MIT OR Apache-2.0
 Classifier: Programming Language :: Python :: 3
 Classifier: Operating System :: OS Independent
 Requires-Python: >=3.9
+Project-URL: Source, https://example.org/demo
 Requires-Dist: click; extra == \"cli\"
 Provides-Extra: cli
 Description-Content-Type: text/markdown
@@ -574,6 +575,25 @@ fn every_rule_refuses_its_broken_variant_with_its_message() {
                 &metadata_with("click; extra", "click >= ; extra"),
             ),
             Some("`Requires-Dist: click >= ; extra == \"cli\"` is not a valid PEP 508 requirement"),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with(
+                    "Summary:",
+                    "Project-URL: Home, https://example.org\nProject-URL: Home, https://example.com\nSummary:",
+                ),
+            ),
+            Some("`Project-URL` label `Home` is used twice"),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with("Summary:", "Project-URL: Docs, ftp://example.org\nSummary:"),
+            ),
+            Some("`Project-URL: Docs, ftp://example.org` is not `label, http(s) URL`"),
         ),
         (
             simple_wheel(&dir(), good_wheel, &metadata_with(">=3.9", "=>3.9")),

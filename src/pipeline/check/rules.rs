@@ -51,6 +51,7 @@ const RULES: &[Rule] = &[
     license_expression,
     requires_python,
     requires_dist,
+    project_urls,
     provides_extra,
     dynamic_fields,
     platform_tags,
@@ -561,6 +562,28 @@ fn requires_dist(context: &Context<'_, '_>, report: &mut CheckReport) {
             report.errors.push(format!(
                 "`Requires-Dist: {requirement}` is not a valid PEP 508 requirement ({reason}); \
                  fix it in `project.dependencies` / `optional-dependencies`"
+            ));
+        }
+    }
+}
+
+/// `Project-URL: label, URL`: packaging (so twine and PyPI) refuses a label
+/// used twice, and PyPI links only http(s) URLs.
+fn project_urls(context: &Context<'_, '_>, report: &mut CheckReport) {
+    let mut labels: Vec<&str> = Vec::new();
+    for value in context.artifact.metadata.get_all("Project-URL") {
+        let (label, url) = value.split_once(',').unwrap_or((value, ""));
+        let (label, url) = (label.trim(), url.trim());
+        if labels.contains(&label) {
+            report.errors.push(format!(
+                "`Project-URL` label `{label}` is used twice; give each URL its own label in \
+                 `project.urls`"
+            ));
+        }
+        labels.push(label);
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            report.errors.push(format!(
+                "`Project-URL: {value}` is not `label, http(s) URL`; fix `project.urls`"
             ));
         }
     }
