@@ -1052,6 +1052,20 @@ const RST_CASES: &[(&str, bool)] = &[
     (".. comment\n\nThen text.\n", true),
     ("Text\n\n    Quoted block\n    ---------\n", false),
     ("Anonymous `link`__.\n\n__ https://example.org\n", true),
+    ("- item\n  text\n- next\ncontinues at the margin\n", false),
+    (
+        "- item one\n  first line\n  second line\n    deeper\n",
+        false,
+    ),
+    ("1. This is a sentence\nthat starts with a number.\n", true),
+    (
+        "term\n    definition\nother term\n    its definition\n",
+        true,
+    ),
+    ("term\n    definition\nnot a term\n", false),
+    ("| line one\n| line two\nplain\n", false),
+    ("Rust._ and `Ranges::empty()`: no role.\n", true),
+    (".. |sub| replace:: only a substitution\n", false),
     (
         "+-----+-----+\n| a   | b   |\n+=====+=====+\n| 1   | 2   |\n+-----+-----+\n",
         true,

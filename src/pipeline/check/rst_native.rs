@@ -134,8 +134,10 @@ fn normalize(name: &str) -> String {
         .to_lowercase()
 }
 
+/// Indentation in spaces (tabs are expanded first); docutils counts only
+/// ASCII spaces, so an ideographic space starts the text.
 fn indent(line: &str) -> usize {
-    line.len() - line.trim_start().len()
+    line.len() - line.trim_start_matches(' ').len()
 }
 
 fn is_adornment(line: &str) -> bool {
@@ -172,6 +174,13 @@ fn is_list_item(text: &str) -> bool {
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
         .unwrap_or(body.len());
     end > 0 && end <= 4 && body[end..].starts_with(['.', ')']) && body[end + 1..].starts_with(' ')
+}
+
+/// Where an item's text starts after its marker (`- `, `1. `, `(a) `).
+fn marker_width(text: &str) -> usize {
+    let text = text.trim_start_matches(' ');
+    let marker = text.find(' ').unwrap_or(text.len());
+    marker + text[marker..].len() - text[marker..].trim_start_matches(' ').len()
 }
 
 /// Field lists, option lists, line blocks, doctests and tables: structures
@@ -321,9 +330,14 @@ fn explicit_markup(doc: &mut Doc, lines: &[&str], i: usize, ind: usize, rest: &s
     if name.is_empty() || name.contains(' ') {
         return block_end;
     }
-    doc.content = true;
-    doc.last_transition = None;
     let lower = name.to_ascii_lowercase();
+    // Substitution definitions and these directives render nothing themselves.
+    if !(directive_text.len() < rest.len()
+        || ["role", "default-role", "meta", "title", "class"].contains(&lower.as_str()))
+    {
+        doc.content = true;
+        doc.last_transition = None;
+    }
     if !DIRECTIVES.contains(&lower.as_str()) {
         doc.errors.push(format!(
             "line {number}: unknown directive type \"{name}\" (Sphinx-only directives do not \
@@ -520,8 +534,32 @@ fn block_structure(doc: &mut Doc, start: usize, block: &[&str]) -> usize {
             return 2;
         }
     }
-    if is_list_item(first) || is_other_structure(first) {
-        // Lists and friends: only inline markup, item by item.
+    // docutils reads `1. text` followed by an unindented line that is no
+    // item as a paragraph, not an enumerated list (bullets are lists).
+    let bullet = first.starts_with(['-', '*', '+', '•']);
+    let paragraph_like = !bullet
+        && block
+            .get(1)
+            .is_some_and(|next| indent(next) <= ind && !is_list_item(next));
+    if is_list_item(first) && !paragraph_like {
+        list(doc, start, block, ind);
+        return block.len();
+    }
+    if first.starts_with('|') && (first == "|" || first.starts_with("| ")) {
+        // A line block: `|` lines, or continuation lines indented deeper.
+        if let Some(k) = (1..block.len()).find(|&k| {
+            let text = block[k].trim_start_matches(' ');
+            indent(block[k]) <= ind && !(text == "|" || text.starts_with("| "))
+        }) {
+            doc.errors.push(format!(
+                "line {}: line block ends without a blank line",
+                doc.offset + start + k + 1
+            ));
+        }
+        return block.len();
+    }
+    if is_other_structure(first) {
+        // Field and option lists, doctests, tables: not parsed.
         return block.len();
     }
     // A paragraph: its lines share one indentation. A deeper line after two
@@ -537,7 +575,7 @@ fn block_structure(doc: &mut Doc, start: usize, block: &[&str]) -> usize {
                 ));
                 return block.len();
             }
-            // Definition list (term + indented definition): not parsed further.
+            definition_list(doc, start, block, ind);
             return block.len();
         }
         // A new list item may follow an item's indented paragraph directly.
@@ -550,6 +588,62 @@ fn block_structure(doc: &mut Doc, start: usize, block: &[&str]) -> usize {
         }
     }
     block.len()
+}
+
+/// A bullet or enumerated list without blank lines between its items: each
+/// item's body (its text after the marker, then lines indented to it) is
+/// checked like any block; a line back at the list's indentation that is not
+/// a new item ends the list without the blank line docutils wants.
+fn list(doc: &mut Doc, start: usize, block: &[&str], base: usize) {
+    let mut k = 0;
+    while k < block.len() {
+        let line = block[k];
+        if !(indent(line) == base && is_list_item(line)) {
+            doc.errors.push(format!(
+                "line {}: list ends without a blank line; unexpected unindent",
+                doc.offset + start + k + 1
+            ));
+            return;
+        }
+        let content = base + marker_width(line);
+        let mut end = k + 1;
+        while end < block.len() && indent(block[end]) >= content {
+            end += 1;
+        }
+        let first = line.get(content..).unwrap_or("").to_string();
+        if !first.trim().is_empty() {
+            let mut body: Vec<&str> = vec![first.as_str()];
+            body.extend(
+                block[k + 1..end]
+                    .iter()
+                    .map(|l| l.get(content..).unwrap_or("")),
+            );
+            block_structure(doc, start + k, &body);
+        }
+        k = end;
+    }
+}
+
+/// A definition list without blank lines: term, definition lines indented
+/// deeper, next term... A line back at the term's indentation that no
+/// definition follows ends the list without the blank line docutils wants.
+fn definition_list(doc: &mut Doc, start: usize, block: &[&str], base: usize) {
+    let mut k = 1;
+    while k < block.len() {
+        if indent(block[k]) > base {
+            k += 1;
+            continue;
+        }
+        let next_is_definition = block.get(k + 1).is_some_and(|next| indent(next) > base);
+        if indent(block[k]) < base || !next_is_definition {
+            doc.errors.push(format!(
+                "line {}: definition list ends without a blank line; unexpected unindent",
+                doc.offset + start + k + 1
+            ));
+            return;
+        }
+        k += 2;
+    }
 }
 
 fn title(doc: &mut Doc, number: usize, style: (bool, char)) {
@@ -686,8 +780,10 @@ fn inline(doc: &mut Doc, start: usize, block: &[&str]) {
                         _ => doc.references.push((number, normalize(&inner))),
                     }
                 } else if at(next) == Some(':') {
-                    // A role suffix: `text`:role:.
-                    let role_end = (next + 1..chars.len()).find(|&j| chars[j] == ':');
+                    // A role suffix: `text`:role: (a name, then `:`).
+                    let role_end = (next + 1..chars.len())
+                        .find(|&j| !(chars[j].is_alphanumeric() || "-_.+".contains(chars[j])))
+                        .filter(|&j| j > next + 1 && chars[j] == ':');
                     if let Some(j) = role_end {
                         let role: String = chars[next + 1..j].iter().collect();
                         if !ROLES.contains(&role.to_lowercase().as_str()) {
@@ -746,6 +842,10 @@ fn find_end(chars: &[char], from: usize, close: &str) -> Option<usize> {
 
 /// `name_` (a one-word reference) ending at index `k` (the underscore).
 fn simple_reference(doc: &mut Doc, number: usize, chars: &[char], k: usize) {
+    // docutils' reference names end in a letter or digit (`Rust._` is text).
+    if !(chars[k - 1].is_alphanumeric() || chars[k - 1] == '_') {
+        return;
+    }
     let mut j = k;
     while j > 0 && (chars[j - 1].is_alphanumeric() || "-.+".contains(chars[j - 1])) {
         j -= 1;
