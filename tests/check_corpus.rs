@@ -4,7 +4,8 @@
 //! uses the network). twine runs once over all files (one Python process,
 //! tests/corpus/twine_verdicts.py), tagpub once per mode and RST engine, and
 //! every file must get the same verdict, except the files listed in
-//! [`STRICTER`], each with the PyPI rule that makes tagpub refuse it.
+//! tests/corpus/stricter.txt, each with the PyPI rule that makes tagpub
+//! refuse it.
 
 mod common;
 
@@ -21,12 +22,34 @@ enum Mode {
     Lenient,
 }
 
-/// Files twine passes and PyPI refuses (so tagpub refuses them too): the
-/// file, the mode, and the text of the rule's message in tagpub's report.
-/// Empty today: every corpus file PyPI would refuse is refused by twine 7
-/// as well (packaging 26 validates the metadata); the rule tests in
-/// tests/check_rules.rs cover what twine misses with generated files.
-const STRICTER: &[(&str, Mode, &str)] = &[];
+/// tests/corpus/stricter.txt: files twine passes and PyPI refuses today,
+/// with the modes where twine passes them and the rule (text of tagpub's
+/// message).
+fn stricter() -> Vec<(String, Vec<Mode>, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/stricter.txt");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let mut fields = line.split('\t');
+            let (file, modes, rule) = (
+                fields.next().unwrap(),
+                fields.next().expect("file, modes, rule"),
+                fields.next().expect("file, modes, rule"),
+            );
+            let modes = modes
+                .split(',')
+                .map(|m| match m {
+                    "strict" => Mode::Strict,
+                    "default" => Mode::Lenient,
+                    other => panic!("unknown mode {other} in stricter.txt"),
+                })
+                .collect();
+            (file.to_string(), modes, rule.to_string())
+        })
+        .collect()
+}
 
 fn cache() -> PathBuf {
     std::env::var_os("TAGPUB_DEV_CACHE")
@@ -172,6 +195,7 @@ fn agree(mode: Mode, engine: &str) {
     let files = corpus();
     let twine = twine(&files, mode);
     let run = tagpub(&files, mode, engine);
+    let table = stricter();
     assert_eq!(run.rst_engine["engine"], engine, "{}", run.rst_engine);
     assert_eq!(run.errors.len(), files.len());
     let mut disagreements = Vec::new();
@@ -184,11 +208,11 @@ fn agree(mode: Mode, engine: &str) {
         if *twine_ok == tagpub_ok {
             continue;
         }
-        let stricter = STRICTER.iter().find(|(f, m, rule)| {
-            *f == file && *m == mode && errors.iter().any(|e| e.contains(rule))
+        let stricter = table.iter().find(|(f, modes, rule)| {
+            *f == file && modes.contains(&mode) && errors.iter().any(|e| e.contains(rule))
         });
         match stricter {
-            Some(entry) if *twine_ok => used.push(entry.0),
+            Some(entry) if *twine_ok => used.push(entry.0.clone()),
             _ => disagreements.push(format!(
                 "{file}: twine {} ({}), tagpub {} ({})",
                 if *twine_ok { "passes" } else { "fails" },
@@ -205,10 +229,11 @@ fn agree(mode: Mode, engine: &str) {
         files.len(),
         disagreements.join("\n")
     );
-    for (file, m, rule) in STRICTER {
+    for (file, modes, rule) in &table {
         assert!(
-            *m != mode || used.contains(file),
-            "STRICTER lists {file} ({rule}) but twine and tagpub agree on it; remove the entry"
+            !modes.contains(&mode) || used.contains(file),
+            "stricter.txt lists {file} ({rule}) for {mode:?} but twine and tagpub agree on it \
+             there; fix the entry"
         );
     }
     // The corpus has both verdicts, so the comparison could fail.

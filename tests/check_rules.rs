@@ -495,6 +495,49 @@ fn every_rule_refuses_its_broken_variant_with_its_message() {
             ),
             Some("with an algorithm the wheel spec does not allow"),
         ),
+        // PyPI wants the normalized name in a wheel's file name.
+        (
+            {
+                let dir = dir();
+                let metadata = metadata_with("Name: demo-pkg", "Name: Demo.Pkg");
+                let members = wheel_members("Demo.Pkg-1.0.dist-info", &metadata, "py3-none-any");
+                let mut members: Vec<Member> = members
+                    .into_iter()
+                    .map(|mut m| {
+                        m.name = m.name.replace("demo_pkg/", "demo/");
+                        m
+                    })
+                    .collect();
+                members.push(record("Demo.Pkg-1.0.dist-info", &members));
+                let path = dir.join("Demo.Pkg-1.0-py3-none-any.whl");
+                write_zip(&path, &members);
+                path
+            },
+            Some(
+                "the wheel's file name starts with `Demo.Pkg` but PyPI wants the normalized project name `demo_pkg`",
+            ),
+        ),
+        // License-File (metadata 2.4) must be in the wheel.
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with("Summary:", "License-File: LICENSE\nSummary:"),
+            ),
+            Some(
+                "`License-File: LICENSE` is not in the wheel at `demo_pkg-1.0.dist-info/licenses/LICENSE`",
+            ),
+        ),
+        (
+            wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with("Summary:", "License-File: LICENSE\nSummary:"),
+                |m| m.push(member("demo_pkg-1.0.dist-info/licenses/LICENSE", b"MIT")),
+                |_| {},
+            ),
+            None,
+        ),
         // Sdist without PKG-INFO.
         (
             tar_gz(

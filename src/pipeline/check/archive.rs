@@ -150,6 +150,7 @@ pub(super) fn wheel_metadata(file: File, filename: &str) -> Result<Scanned, Chec
              name and version, exactly); rename the wheel to match or rebuild it"
         ));
     }
+    check_license_files(&mut zip, &metadata.0, &literal, &mut problems);
     check_wheel_files(&mut zip, filename, dir, &mut problems)?;
     Ok((metadata, problems))
 }
@@ -450,6 +451,33 @@ fn scan_zip(
     Ok(())
 }
 
+/// PEP 639: every `License-File` of metadata 2.4+ is in the wheel under
+/// `.dist-info/licenses/` (Warehouse refuses the upload otherwise; below
+/// 2.4 twine drops the field, so nothing is checked).
+fn check_license_files(
+    zip: &mut zip::ZipArchive<BufReader<File>>,
+    metadata: &Metadata,
+    dist_info: &str,
+    problems: &mut Vec<String>,
+) {
+    let version = metadata
+        .get("Metadata-Version")
+        .and_then(|v| v.trim().split_once('.'))
+        .and_then(|(major, minor)| Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?)));
+    if version.is_none_or(|v| v < (2, 4)) {
+        return;
+    }
+    for license in metadata.get_all("License-File") {
+        let member = format!("{dist_info}/licenses/{license}");
+        if zip.index_for_name(&member).is_none() {
+            problems.push(format!(
+                "`License-File: {license}` is not in the wheel at `{member}`; PyPI refuses \
+                 the upload, rebuild it (and check `project.license-files`)"
+            ));
+        }
+    }
+}
+
 /// At most this many paths are named per RECORD finding.
 const MAX_LISTED: usize = 5;
 
@@ -606,8 +634,8 @@ fn check_wheel_files(
         .collect();
     if !unlisted.is_empty() {
         problems.push(format!(
-            "RECORD does not list {}; PyPI refuses wheels whose RECORD and contents differ, \
-             rebuild it (do not add files to a built wheel)",
+            "RECORD does not list {}; PyPI flags wheels whose RECORD and contents differ \
+             (and emails the maintainers), rebuild it (do not add files to a built wheel)",
             list_some(&unlisted)
         ));
     }

@@ -176,13 +176,25 @@ fn filename_matches_metadata(context: &Context<'_, '_>, report: &mut CheckReport
             return;
         }
     };
-    if let Some(name) = context.name
-        && normalize_name(name) != normalize_name(&file_name)
-    {
-        report.errors.push(format!(
-            "the file name says project `{file_name}` but the metadata says `{name}`; the \
-             file was renamed or built from another project, rebuild it"
-        ));
+    if let Some(name) = context.name {
+        let normalized = normalize_name(name);
+        if normalized != normalize_name(&file_name) {
+            report.errors.push(format!(
+                "the file name says project `{file_name}` but the metadata says `{name}`; the \
+                 file was renamed or built from another project, rebuild it"
+            ));
+        } else if context.artifact.kind == ArtifactKind::Wheel
+            && file_name != normalized.replace('-', "_")
+        {
+            // Warehouse enforces PEP 427's normalized wheel names (not yet
+            // PEP 625's for sdists).
+            report.errors.push(format!(
+                "the wheel's file name starts with `{file_name}` but PyPI wants the normalized \
+                 project name `{}`; rebuild it with a current build backend (or rename the \
+                 file and its `.dist-info` directory)",
+                normalized.replace('-', "_")
+            ));
+        }
     }
     match Version::from_str(&file_version) {
         Err(err) => report.errors.push(format!(
