@@ -916,6 +916,7 @@ fn rst_is_checked_by_the_engine_asked_for_and_says_which() {
 }
 
 /// A stand-in `python` that logs each start, then runs the venv's Python.
+#[cfg(unix)]
 fn counting_python(dir: &Path) -> (PathBuf, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     let log = dir.join("starts.log");
@@ -933,6 +934,7 @@ fn counting_python(dir: &Path) -> (PathBuf, PathBuf) {
     (script, log)
 }
 
+#[cfg(unix)]
 #[test]
 fn one_python_process_for_all_rst_descriptions_and_none_without_rst() {
     let tmp = tempfile::tempdir().unwrap();
