@@ -9,6 +9,7 @@
 #   scripts/bench.sh --no-docs        # print only, leave docs/benchmarks.md alone
 #   scripts/bench.sh --hooks          # the hooks benchmark instead (git tag overhead, pre-push gate)
 #   scripts/bench.sh --daemon         # the daemon benchmark instead (tag → job latency, idle cost, rescan)
+#   scripts/bench.sh --check          # tagpub check vs twine check --strict on the PyPI corpus
 #
 # Needs network access to pypi.org (the builds install hatchling into their
 # isolated environments; uv and pip cache it after the warm-up).
@@ -36,7 +37,11 @@ echo "== cargo build --release" >&2
 cargo build --locked --release --bin tagpub
 export TAGPUB_BIN="$CARGO_TARGET_DIR/release/tagpub"
 
-if [[ "${1:-}" == "--hooks" || "${1:-}" == "--daemon" ]]; then
+if [[ "${1:-}" == "--check" ]]; then
+  # The corpus (pinned PyPI files) is downloaded once, then only hashed.
+  scripts/fetch-corpus.sh
+fi
+if [[ "${1:-}" == "--hooks" || "${1:-}" == "--daemon" || "${1:-}" == "--check" ]]; then
   bench="${1#--}"
   shift
   echo "== cargo bench --bench $bench" >&2

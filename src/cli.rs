@@ -220,6 +220,10 @@ pub struct CheckArgs {
     /// Print the reports as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Like `twine check --strict`: a missing long description or content
+    /// type is an error, not a warning.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]

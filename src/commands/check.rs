@@ -1,23 +1,31 @@
-//! `tagpub check FILE...`: check distributions the way the index would.
+//! `tagpub check FILE...`: check distributions the way twine and the index
+//! would, in one run (one line per file, then which RST engine decided).
 
 use std::process::ExitCode;
 
 use crate::cli::CheckArgs;
-use crate::commands::Context;
-use crate::pipeline::check::check_path;
+use crate::commands::{Context, UsageError};
+use crate::pipeline::check::{CheckOptions, RstChoice, check_paths};
 
 pub fn run(ctx: &Context, args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let reports: Vec<_> = args
-        .files
-        .iter()
-        .map(|file| check_path(&ctx.cwd.join(file), None))
-        .collect();
-    let ok = reports.iter().all(|r| r.ok());
+    let rst = RstChoice::from_env().map_err(|err| UsageError(err.to_string()))?;
+    let options = CheckOptions {
+        strict: args.strict,
+        rst,
+    };
+    let paths: Vec<_> = args.files.iter().map(|file| ctx.cwd.join(file)).collect();
+    // A forced engine that cannot run is a usage problem, not a failed check.
+    let run = check_paths(&paths, None, &options).map_err(|err| UsageError(err.to_string()))?;
+    let ok = run.reports.iter().all(|r| r.ok());
     if args.json {
-        ctx.printer
-            .json(&serde_json::json!({ "ok": ok, "files": &reports }));
+        ctx.printer.json(&serde_json::json!({
+            "ok": ok,
+            "strict": args.strict,
+            "rst_engine": &run.rst_engine,
+            "files": &run.reports,
+        }));
     } else {
-        for report in &reports {
+        for report in &run.reports {
             if report.ok() {
                 ctx.printer.line(&ctx.printer.pass(&report.file));
             } else {
@@ -31,6 +39,10 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 ctx.printer
                     .line(&format!("    {}", ctx.printer.warning(warning)));
             }
+        }
+        if let Some(engine) = &run.rst_engine {
+            ctx.printer
+                .line(&format!("reStructuredText checked with {engine}"));
         }
     }
     Ok(if ok {

@@ -366,8 +366,26 @@ impl Release<'_> {
         };
         let mut reports = Vec::new();
         let mut files = Vec::new();
-        for path in &artifacts {
-            let report = check::check_path(path, Some(&expected));
+        // One check run for all files: at most one Python start-up for RST.
+        let options = check::CheckOptions {
+            strict: false,
+            rst: check::RstChoice::from_env().unwrap_or_default(),
+        };
+        let checked = match check::check_paths(&artifacts, Some(&expected), &options) {
+            Ok(run) => run.reports,
+            Err(err) => artifacts
+                .iter()
+                .map(|path| CheckReport {
+                    file: path
+                        .file_name()
+                        .map(|name| name.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    errors: vec![err.to_string()],
+                    warnings: Vec::new(),
+                })
+                .collect(),
+        };
+        for (path, report) in artifacts.iter().zip(checked) {
             for warning in &report.warnings {
                 self.reporter.warn(&format!("{}: {warning}", report.file));
             }

@@ -55,11 +55,17 @@ fn read_capped(
     Ok(bytes)
 }
 
-fn parse_member(bytes: &[u8], filename: &str, member: &str) -> Result<Metadata, CheckError> {
-    Metadata::parse(bytes).map_err(|source| CheckError::MalformedMetadata {
-        filename: filename.to_string(),
-        member: member.to_string(),
-        source,
+fn parse_member(
+    bytes: &[u8],
+    filename: &str,
+    member: &str,
+) -> Result<(Metadata, super::metadata::Raw), CheckError> {
+    super::metadata::parse_with_raw_description(bytes).map_err(|source| {
+        CheckError::MalformedMetadata {
+            filename: filename.to_string(),
+            member: member.to_string(),
+            source,
+        }
     })
 }
 
@@ -71,7 +77,7 @@ fn read_zip_member(
     zip: &mut zip::ZipArchive<BufReader<File>>,
     filename: &str,
     member: &str,
-) -> Result<Metadata, CheckError> {
+) -> Result<(Metadata, super::metadata::Raw), CheckError> {
     let entry = zip
         .by_name(member)
         .map_err(|err| not_an_archive(filename, "zip", format!("opening `{member}`: {err}")))?;
@@ -79,10 +85,25 @@ fn read_zip_member(
     parse_member(&bytes, filename, member)
 }
 
-/// `METADATA` from the wheel's one top-level `*.dist-info` directory.
-pub(super) fn wheel_metadata(file: File, filename: &str) -> Result<Metadata, CheckError> {
+/// What reading an archive found: its core metadata, the raw `Description`
+/// header (see `metadata::parse_with_raw_description`), and problems that
+/// do not stop the reading (unsafe members, RECORD mismatches).
+pub(super) type Scanned = ((Metadata, super::metadata::Raw), Vec<String>);
+
+fn packed_size(file: &File, filename: &str) -> Result<u64, CheckError> {
+    file.metadata()
+        .map(|meta| meta.len())
+        .map_err(|err| not_an_archive(filename, "file", err))
+}
+
+/// `METADATA` from the wheel's one top-level `*.dist-info` directory, after
+/// the members' safety; then `WHEEL` and `RECORD` (every hash verified).
+pub(super) fn wheel_metadata(file: File, filename: &str) -> Result<Scanned, CheckError> {
     let wheel = parse_wheel_filename(filename)?;
+    let packed = packed_size(&file, filename)?;
     let mut zip = open_zip(file, filename)?;
+    let mut problems = Vec::new();
+    scan_zip(&mut zip, filename, packed, &mut problems)?;
     let mut candidates: Vec<String> = zip
         .file_names()
         .filter(|name| {
@@ -119,7 +140,19 @@ pub(super) fn wheel_metadata(file: File, filename: &str) -> Result<Metadata, Che
             wanted: format!("{}-{}.dist-info/", wheel.name, wheel.version),
         });
     }
-    read_zip_member(&mut zip, filename, &member)
+    let metadata = read_zip_member(&mut zip, filename, &member)?;
+    // Warehouse looks for WHEEL and RECORD under the file name's own
+    // (escaped) name and version, not a normalized equivalent.
+    let literal = format!("{}-{}.dist-info", wheel.name, wheel.version);
+    if dir != literal {
+        problems.push(format!(
+            "the metadata is in `{dir}/` but PyPI looks for `{literal}/` (the file name's \
+             name and version, exactly); rename the wheel to match or rebuild it"
+        ));
+    }
+    check_license_files(&mut zip, &metadata.0, &literal, &mut problems);
+    check_wheel_files(&mut zip, filename, dir, &mut problems)?;
+    Ok((metadata, problems))
 }
 
 /// Top-level entries of an sdist: directories, and plain files (never valid).
@@ -181,8 +214,11 @@ fn missing_pkg_info(filename: &str, top: &str) -> CheckError {
 }
 
 /// `<top>/PKG-INFO` from a legacy zip sdist.
-pub(super) fn zip_sdist_metadata(file: File, filename: &str) -> Result<Metadata, CheckError> {
+pub(super) fn zip_sdist_metadata(file: File, filename: &str) -> Result<Scanned, CheckError> {
+    let packed = packed_size(&file, filename)?;
     let mut zip = open_zip(file, filename)?;
+    let mut problems = Vec::new();
+    scan_zip(&mut zip, filename, packed, &mut problems)?;
     let mut top = TopLevel::default();
     for name in zip.file_names() {
         let components: Vec<String> = name
@@ -197,12 +233,15 @@ pub(super) fn zip_sdist_metadata(file: File, filename: &str) -> Result<Metadata,
     if zip.index_for_name(&member).is_none() {
         return Err(missing_pkg_info(filename, &top));
     }
-    read_zip_member(&mut zip, filename, &member)
+    Ok((read_zip_member(&mut zip, filename, &member)?, problems))
 }
 
 /// `<top>/PKG-INFO` from a `.tar.gz` sdist, streaming through the entries.
-pub(super) fn tar_sdist_metadata(file: File, filename: &str) -> Result<Metadata, CheckError> {
+pub(super) fn tar_sdist_metadata(file: File, filename: &str) -> Result<Scanned, CheckError> {
     const FORMAT: &str = "gzip-compressed tar";
+    let packed = packed_size(&file, filename)?;
+    let mut problems = Vec::new();
+    let mut unpacked: u64 = 0;
     let gzip = flate2::read::MultiGzDecoder::new(BufReader::new(file));
     let mut archive = tar::Archive::new(gzip);
     let entries = archive
@@ -217,6 +256,33 @@ pub(super) fn tar_sdist_metadata(file: File, filename: &str) -> Result<Metadata,
         let kind = entry.header().entry_type();
         if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
             continue;
+        }
+        // Sizes are known from the headers before the content is read, so
+        // a bomb is refused before it is decompressed.
+        unpacked = unpacked.saturating_add(entry.size());
+        check_unpacked(filename, unpacked, packed)?;
+        let raw_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if let Some(why) = unsafe_member_name(&raw_name) {
+            problems.push(format!(
+                "member `{raw_name}` {why}; unpacking it would write outside the target directory, refused"
+            ));
+        }
+        if kind.is_symlink() || kind.is_hard_link() {
+            let target = entry
+                .link_name_bytes()
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_default();
+            // Symlinks resolve from their own directory, hard links from the root.
+            let base = if kind.is_symlink() {
+                parent_dir(&raw_name)
+            } else {
+                ""
+            };
+            if link_escapes(base, &target) {
+                problems.push(format!(
+                    "member `{raw_name}` is a link to `{target}`, outside the archive; refused"
+                ));
+            }
         }
         let path = entry
             .path()
@@ -241,9 +307,433 @@ pub(super) fn tar_sdist_metadata(file: File, filename: &str) -> Result<Metadata,
     }
     let top = top.single_dir(filename, FORMAT)?;
     match pkg_info {
-        Some((dir, bytes)) if dir == top => {
-            parse_member(&bytes, filename, &format!("{top}/PKG-INFO"))
-        }
+        Some((dir, bytes)) if dir == top => Ok((
+            parse_member(&bytes, filename, &format!("{top}/PKG-INFO"))?,
+            problems,
+        )),
         _ => Err(missing_pkg_info(filename, &top)),
+    }
+}
+
+/// An archive that unpacks to more than this is refused outright.
+pub const MAX_UNPACKED_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// Above [`RATIO_FLOOR`] unpacked bytes, more than this many unpacked bytes
+/// per packed byte is a compression bomb: Warehouse's limits for zips
+/// (`COMPRESSION_RATIO_THRESHOLD`, `COMPRESSION_RATIO_MIN_SIZE`), applied
+/// to `.tar.gz` sdists too.
+pub const MAX_RATIO: u64 = 50;
+pub const RATIO_FLOOR: u64 = 64 * 1024 * 1024;
+
+fn check_unpacked(filename: &str, unpacked: u64, packed: u64) -> Result<(), CheckError> {
+    if unpacked > MAX_UNPACKED_BYTES
+        || (unpacked > RATIO_FLOOR && unpacked > MAX_RATIO.saturating_mul(packed.max(1)))
+    {
+        return Err(CheckError::CompressionBomb {
+            filename: filename.to_string(),
+            unpacked,
+            packed,
+        });
+    }
+    Ok(())
+}
+
+/// A zip compression method's usual name (this build reads only stored and
+/// deflated members, so the others arrive as numbers).
+fn method_name(method: zip::CompressionMethod) -> String {
+    const NAMES: &[(zip::CompressionMethod, &str)] = &[
+        (zip::CompressionMethod::BZIP2, "bzip2"),
+        (zip::CompressionMethod::LZMA, "LZMA"),
+        (zip::CompressionMethod::ZSTD, "zstd"),
+        (zip::CompressionMethod::XZ, "xz"),
+        (zip::CompressionMethod::DEFLATE64, "deflate64"),
+        (zip::CompressionMethod::AES, "AES-encrypted"),
+    ];
+    NAMES
+        .iter()
+        .find(|(known, _)| *known == method)
+        .map_or_else(|| format!("{method:?}"), |(_, name)| (*name).to_string())
+}
+
+/// Why an archive member name is unsafe to unpack, if it is.
+fn unsafe_member_name(name: &str) -> Option<&'static str> {
+    let bytes = name.as_bytes();
+    if name.starts_with(['/', '\\']) || (bytes.len() >= 2 && bytes[1] == b':') {
+        return Some("is an absolute path");
+    }
+    if name.split(['/', '\\']).any(|part| part == "..") {
+        return Some("has a `..` component (path traversal)");
+    }
+    None
+}
+
+/// Whether a link target leaves the archive: `base` is the directory the
+/// target is relative to (the link's own directory for symlinks, the
+/// archive root for tar hard links).
+fn link_escapes(base: &str, target: &str) -> bool {
+    if target.starts_with(['/', '\\']) || target.as_bytes().get(1) == Some(&b':') {
+        return true;
+    }
+    let mut depth: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+    for part in target.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if depth.pop().is_none() {
+                    return true;
+                }
+            }
+            other => depth.push(other),
+        }
+    }
+    false
+}
+
+fn parent_dir(name: &str) -> &str {
+    name.trim_end_matches('/')
+        .rsplit_once('/')
+        .map_or("", |(dir, _)| dir)
+}
+
+/// Safety of every member of a zip (wheel or zip sdist), from the central
+/// directory: names, symlinks, sizes. Nothing is written to disk.
+fn scan_zip(
+    zip: &mut zip::ZipArchive<BufReader<File>>,
+    filename: &str,
+    packed: u64,
+    problems: &mut Vec<String>,
+) -> Result<(), CheckError> {
+    let mut unpacked: u64 = 0;
+    for index in 0..zip.len() {
+        let (name, size, symlink, method) = {
+            let entry = zip
+                .by_index_raw(index)
+                .map_err(|err| not_an_archive(filename, "zip", err))?;
+            (
+                entry.name().to_string(),
+                entry.size(),
+                entry.is_symlink(),
+                entry.compression(),
+            )
+        };
+        // Warehouse refuses other methods (bzip2, lzma, zstd…): pip may not read them.
+        if !matches!(
+            method,
+            zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
+        ) {
+            problems.push(format!(
+                "member `{name}` uses {} compression; PyPI accepts only stored and deflated \
+                 members, rebuild the archive",
+                method_name(method)
+            ));
+        }
+        unpacked = unpacked.saturating_add(size);
+        check_unpacked(filename, unpacked, packed)?;
+        if let Some(why) = unsafe_member_name(&name) {
+            problems.push(format!(
+                "member `{name}` {why}; an installer would write outside its target directory, refused"
+            ));
+        }
+        if symlink {
+            // The link target is the member's content (a short path).
+            let mut target = String::new();
+            zip.by_index(index)
+                .map_err(|err| not_an_archive(filename, "zip", err))?
+                .take(4096)
+                .read_to_string(&mut target)
+                .map_err(|err| not_an_archive(filename, "zip", err))?;
+            if link_escapes(parent_dir(&name), &target) {
+                problems.push(format!(
+                    "member `{name}` is a symlink to `{target}`, outside the archive; refused"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// PEP 639: every `License-File` of metadata 2.4+ is in the wheel under
+/// `.dist-info/licenses/` (Warehouse refuses the upload otherwise; below
+/// 2.4 twine drops the field, so nothing is checked).
+fn check_license_files(
+    zip: &mut zip::ZipArchive<BufReader<File>>,
+    metadata: &Metadata,
+    dist_info: &str,
+    problems: &mut Vec<String>,
+) {
+    let version = metadata
+        .get("Metadata-Version")
+        .and_then(|v| v.trim().split_once('.'))
+        .and_then(|(major, minor)| Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?)));
+    if version.is_none_or(|v| v < (2, 4)) {
+        return;
+    }
+    for license in metadata.get_all("License-File") {
+        let member = format!("{dist_info}/licenses/{license}");
+        if zip.index_for_name(&member).is_none() {
+            problems.push(format!(
+                "`License-File: {license}` is not in the wheel at `{member}`; PyPI refuses \
+                 the upload, rebuild it (and check `project.license-files`)"
+            ));
+        }
+    }
+}
+
+/// At most this many paths are named per RECORD finding.
+const MAX_LISTED: usize = 5;
+
+fn list_some(items: &[String]) -> String {
+    let mut shown: Vec<String> = items
+        .iter()
+        .take(MAX_LISTED)
+        .map(|item| format!("`{item}`"))
+        .collect();
+    if items.len() > MAX_LISTED {
+        shown.push(format!("and {} more", items.len() - MAX_LISTED));
+    }
+    shown.join(", ")
+}
+
+/// One CSV line of RECORD (`path,algo=digest,size`); paths with `,` are quoted.
+fn csv_fields(line: &str) -> Option<Vec<String>> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            '"' if quoted => quoted = false,
+            '"' if field.is_empty() => quoted = true,
+            ',' if !quoted => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    if quoted {
+        return None;
+    }
+    fields.push(field);
+    Some(fields)
+}
+
+/// Digest of a zip member with the named algorithm, in RECORD's encoding
+/// (URL-safe base64 without padding). `None` for an algorithm the wheel
+/// spec does not allow (md5, sha1) or does not name.
+fn member_digest(
+    zip: &mut zip::ZipArchive<BufReader<File>>,
+    filename: &str,
+    name: &str,
+    algorithm: &str,
+) -> Result<Option<(String, u64)>, CheckError> {
+    use base64::Engine;
+    use sha2::Digest;
+    fn run<D: Digest>(mut reader: impl Read) -> std::io::Result<(Vec<u8>, u64)> {
+        let mut hasher = D::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            hasher.update(&buf[..n]);
+        }
+        Ok((hasher.finalize().to_vec(), total))
+    }
+    let entry = zip
+        .by_name(name)
+        .map_err(|err| not_an_archive(filename, "zip", format!("opening `{name}`: {err}")))?;
+    let result = match algorithm {
+        "sha256" => run::<sha2::Sha256>(entry),
+        "sha384" => run::<sha2::Sha384>(entry),
+        "sha512" => run::<sha2::Sha512>(entry),
+        _ => return Ok(None),
+    };
+    let (digest, size) = result
+        .map_err(|err| not_an_archive(filename, "zip", format!("reading `{name}`: {err}")))?;
+    Ok(Some((
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest),
+        size,
+    )))
+}
+
+/// The wheel's `WHEEL` and `RECORD`: both present, RECORD listing exactly the
+/// archive's files, each with a hash (sha256 or stronger) that matches.
+fn check_wheel_files(
+    zip: &mut zip::ZipArchive<BufReader<File>>,
+    filename: &str,
+    dist_info: &str,
+    problems: &mut Vec<String>,
+) -> Result<(), CheckError> {
+    let wheel_file = format!("{dist_info}/WHEEL");
+    if zip.index_for_name(&wheel_file).is_none() {
+        problems.push(format!(
+            "`{wheel_file}` is missing; installers cannot tell how to install this wheel, \
+             rebuild it with a current build backend"
+        ));
+    }
+    let record_file = format!("{dist_info}/RECORD");
+    if zip.index_for_name(&record_file).is_none() {
+        problems.push(format!(
+            "`{record_file}` is missing; PyPI refuses wheels without RECORD, rebuild it"
+        ));
+        return Ok(());
+    }
+    let bytes = {
+        let entry = zip
+            .by_name(&record_file)
+            .map_err(|err| not_an_archive(filename, "zip", err))?;
+        read_capped(entry, filename, &record_file, "zip")?
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        problems.push(format!("`{record_file}` is not UTF-8; rebuild the wheel"));
+        return Ok(());
+    };
+    // path → (hash, size) as RECORD lists them.
+    let mut listed: std::collections::BTreeMap<String, (String, String)> = Default::default();
+    for (number, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some(fields) = csv_fields(line) else {
+            problems.push(format!(
+                "`{record_file}` line {} is not valid CSV; rebuild the wheel",
+                number + 1
+            ));
+            return Ok(());
+        };
+        let mut fields = fields.into_iter();
+        let path = fields.next().unwrap_or_default().replace('\\', "/");
+        let hash = fields.next().unwrap_or_default();
+        let size = fields.next().unwrap_or_default();
+        listed.insert(path, (hash, size));
+    }
+    let exempt = [
+        record_file.clone(),
+        format!("{record_file}.jws"),
+        format!("{record_file}.p7s"),
+    ];
+    let members: Vec<String> = zip
+        .file_names()
+        .filter(|name| !name.ends_with('/') && !name.ends_with('\\'))
+        .map(str::to_string)
+        .collect();
+    let unlisted: Vec<String> = members
+        .iter()
+        .filter(|name| !listed.contains_key(*name) && !exempt.contains(name))
+        .cloned()
+        .collect();
+    let member_set: BTreeSet<&String> = members.iter().collect();
+    let absent: Vec<String> = listed
+        .keys()
+        .filter(|path| !member_set.contains(path))
+        .cloned()
+        .collect();
+    if !unlisted.is_empty() {
+        problems.push(format!(
+            "RECORD does not list {}; PyPI flags wheels whose RECORD and contents differ \
+             (and emails the maintainers), rebuild it (do not add files to a built wheel)",
+            list_some(&unlisted)
+        ));
+    }
+    if !absent.is_empty() {
+        problems.push(format!(
+            "RECORD lists {}, which the wheel does not contain; rebuild it",
+            list_some(&absent)
+        ));
+    }
+    let (mut unhashed, mut weak, mut mismatched) = (Vec::new(), Vec::new(), Vec::new());
+    for (path, (hash, size)) in &listed {
+        if exempt.contains(path) || !member_set.contains(path) {
+            continue;
+        }
+        let Some((algorithm, expected)) = hash.split_once('=') else {
+            unhashed.push(path.clone());
+            continue;
+        };
+        // A member in a method nobody can read was reported by `scan_zip`.
+        let readable = zip
+            .index_for_name(path)
+            .and_then(|index| zip.by_index_raw(index).ok().map(|e| e.compression()))
+            .is_some_and(|method| {
+                matches!(
+                    method,
+                    zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
+                )
+            });
+        if !readable {
+            continue;
+        }
+        match member_digest(zip, filename, path, algorithm)? {
+            None => weak.push(format!("{path} ({algorithm})")),
+            Some((actual, actual_size)) => {
+                let size_differs =
+                    !size.is_empty() && size.parse::<u64>().ok() != Some(actual_size);
+                if actual != expected.trim_end_matches('=') || size_differs {
+                    mismatched.push(path.clone());
+                }
+            }
+        }
+    }
+    if !unhashed.is_empty() {
+        problems.push(format!(
+            "RECORD has no hash for {}; rebuild the wheel",
+            list_some(&unhashed)
+        ));
+    }
+    if !weak.is_empty() {
+        problems.push(format!(
+            "RECORD hashes {} with an algorithm the wheel spec does not allow (use sha256); \
+             rebuild the wheel",
+            list_some(&weak)
+        ));
+    }
+    if !mismatched.is_empty() {
+        problems.push(format!(
+            "RECORD hash or size does not match the content of {}; the wheel was modified \
+             after it was built, rebuild it",
+            list_some(&mismatched)
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{csv_fields, link_escapes, unsafe_member_name};
+
+    #[test]
+    fn member_names_and_links() {
+        assert_eq!(unsafe_member_name("pkg/mod.py"), None);
+        assert_eq!(unsafe_member_name("pkg/..data/x"), None);
+        assert!(unsafe_member_name("../x").is_some());
+        assert!(unsafe_member_name("pkg/../../x").is_some());
+        assert!(unsafe_member_name("pkg\\..\\x").is_some());
+        assert!(unsafe_member_name("/etc/x").is_some());
+        assert!(unsafe_member_name("C:/x").is_some());
+        // Inside the archive, however roundabout.
+        assert!(!link_escapes("top/pkg", "../other/file"));
+        assert!(!link_escapes("top", "./a/../b"));
+        // Outside.
+        assert!(link_escapes("top", "../../etc/passwd"));
+        assert!(link_escapes("", ".."));
+        assert!(link_escapes("top", "/etc/passwd"));
+    }
+
+    #[test]
+    fn record_lines() {
+        assert_eq!(
+            csv_fields("pkg/a.py,sha256=abc,12").unwrap(),
+            ["pkg/a.py", "sha256=abc", "12"]
+        );
+        assert_eq!(
+            csv_fields("\"pkg/a,b.py\",sha256=abc,1").unwrap(),
+            ["pkg/a,b.py", "sha256=abc", "1"]
+        );
+        assert_eq!(csv_fields("\"a\"\"b\",,").unwrap(), ["a\"b", "", ""]);
+        assert_eq!(csv_fields("\"open,,"), None);
     }
 }

@@ -7,7 +7,26 @@ use super::{Metadata, MetadataParseError};
 /// metadata spec's older form for `Description` is 7 spaces + `|`.
 const MULTILINE_FIELDS: &[&str] = &["description", "license"];
 
+/// What the parsed fields do not keep of the raw text.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Raw {
+    /// The `Description` header with its continuation lines as they are.
+    pub description: Option<String>,
+    /// Headers that had continuation lines (folded into one line).
+    pub folded: Vec<String>,
+}
+
 pub(super) fn parse(bytes: &[u8]) -> Result<Metadata, MetadataParseError> {
+    parse_with_raw_description(bytes).map(|(metadata, _)| metadata)
+}
+
+/// Also returns the `Description` header exactly as Python's email parser
+/// (and so `packaging`, twine and PyPI) reads it: continuation lines keep
+/// their indentation. That is the text PyPI renders, so it is what is
+/// checked, even where [`Metadata::get`] gives the unindented form.
+pub(super) fn parse_with_raw_description(
+    bytes: &[u8],
+) -> Result<(Metadata, Raw), MetadataParseError> {
     let text = std::str::from_utf8(bytes).map_err(|err| MetadataParseError::NotUtf8 {
         offset: err.valid_up_to(),
     })?;
@@ -48,6 +67,20 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Metadata, MetadataParseError> {
         ));
     }
 
+    let raw_description = headers
+        .iter()
+        .find(|(key, _, _)| key.eq_ignore_ascii_case("description"))
+        .map(|(_, first, continuation)| {
+            std::iter::once(first.as_str())
+                .chain(continuation.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+    let folded = headers
+        .iter()
+        .filter(|(_, _, continuation)| !continuation.is_empty())
+        .map(|(key, _, _)| key.clone())
+        .collect();
     let fields = headers
         .into_iter()
         .map(|(key, first, continuation)| {
@@ -59,7 +92,13 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Metadata, MetadataParseError> {
             (key, value)
         })
         .collect();
-    Ok(Metadata { fields, body })
+    Ok((
+        Metadata { fields, body },
+        Raw {
+            description: raw_description,
+            folded,
+        },
+    ))
 }
 
 /// RFC 822 field names: printable ASCII except space and `:`.

@@ -1,0 +1,297 @@
+//! `tagpub check` against `twine check` on real files from PyPI: the corpus
+//! pinned in tests/corpus/files.txt, downloaded once into
+//! `$TAGPUB_DEV_CACHE/corpus` by `scripts/fetch-corpus.sh` (this test never
+//! uses the network). twine runs once over all files (one Python process,
+//! tests/corpus/twine_verdicts.py), tagpub once per mode and RST engine, and
+//! every file must get the same verdict, except the files listed in
+//! tests/corpus/stricter.txt, each with the PyPI rule that makes tagpub
+//! refuse it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `twine check --strict` vs `tagpub check --strict`.
+    Strict,
+    /// `twine check` vs `tagpub check`.
+    Lenient,
+}
+
+/// tests/corpus/stricter.txt: files twine passes and PyPI refuses today,
+/// with the modes where twine passes them and the rule (text of tagpub's
+/// message).
+fn stricter() -> Vec<(String, Vec<Mode>, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/stricter.txt");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let mut fields = line.split('\t');
+            let (file, modes, rule) = (
+                fields.next().unwrap(),
+                fields.next().expect("file, modes, rule"),
+                fields.next().expect("file, modes, rule"),
+            );
+            let modes = modes
+                .split(',')
+                .map(|m| match m {
+                    "strict" => Mode::Strict,
+                    "default" => Mode::Lenient,
+                    other => panic!("unknown mode {other} in stricter.txt"),
+                })
+                .collect();
+            (file.to_string(), modes, rule.to_string())
+        })
+        .collect()
+}
+
+fn cache() -> PathBuf {
+    std::env::var_os("TAGPUB_DEV_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            common::venv()
+                .parent()
+                .expect("the venv has a parent")
+                .to_path_buf()
+        })
+}
+
+/// The pinned files, each present with its pinned sha256 (checked once
+/// per test binary).
+fn corpus() -> Vec<PathBuf> {
+    static FILES: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    FILES.get_or_init(pinned_files).clone()
+}
+
+fn pinned_files() -> Vec<PathBuf> {
+    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/files.txt");
+    let dir = cache().join("corpus");
+    let mut files = Vec::new();
+    for line in std::fs::read_to_string(&list).unwrap().lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (hash, url) = line.split_once(' ').expect("`sha256 url` lines");
+        let path = dir.join(url.rsplit('/').next().unwrap());
+        let file = std::fs::File::open(&path).unwrap_or_else(|err| {
+            panic!(
+                "{} is missing ({err}); run scripts/fetch-corpus.sh",
+                path.display()
+            )
+        });
+        let (sha256, _) = tagpub::pipeline::check::digests(file).unwrap();
+        assert_eq!(
+            sha256,
+            hash,
+            "{} differs from the pinned file; rerun scripts/fetch-corpus.sh",
+            path.display()
+        );
+        files.push(path);
+    }
+    files
+}
+
+fn name(path: &Path) -> String {
+    path.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+type Verdicts = BTreeMap<String, (bool, String)>;
+
+/// twine's verdict per file name, from one Python process per mode (shared
+/// by the tests of both RST engines).
+fn twine(files: &[PathBuf], mode: Mode) -> Verdicts {
+    static STRICT: OnceLock<Verdicts> = OnceLock::new();
+    static LENIENT: OnceLock<Verdicts> = OnceLock::new();
+    let cell = match mode {
+        Mode::Strict => &STRICT,
+        Mode::Lenient => &LENIENT,
+    };
+    cell.get_or_init(|| run_twine(files, mode)).clone()
+}
+
+fn run_twine(files: &[PathBuf], mode: Mode) -> Verdicts {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/twine_verdicts.py");
+    let mut command = Command::new(common::venv_bin("python"));
+    command.arg(&script);
+    if mode == Mode::Lenient {
+        command.arg("--lenient");
+    }
+    let output = command.args(files).output().unwrap();
+    assert!(
+        output.status.success(),
+        "twine_verdicts.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    json.as_object()
+        .unwrap()
+        .iter()
+        .map(|(file, verdict)| {
+            (
+                file.clone(),
+                (
+                    verdict["ok"].as_bool().unwrap(),
+                    verdict["detail"].as_str().unwrap_or("").to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+struct TagpubRun {
+    /// File name → errors (empty: passes).
+    errors: BTreeMap<String, Vec<String>>,
+    rst_engine: serde_json::Value,
+    exit_code: i32,
+}
+
+fn tagpub(files: &[PathBuf], mode: Mode, engine: &str) -> TagpubRun {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tagpub"));
+    command
+        .arg("check")
+        .arg("--json")
+        .env("TAGPUB_RST", engine)
+        .env("TAGPUB_PYTHON", common::venv_bin("python"));
+    if mode == Mode::Strict {
+        command.arg("--strict");
+    }
+    let output = command.args(files).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "tagpub check --json printed no JSON ({err}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let errors = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|report| {
+            let errors = report["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e.as_str().unwrap().to_string())
+                .collect();
+            (report["file"].as_str().unwrap().to_string(), errors)
+        })
+        .collect();
+    TagpubRun {
+        errors,
+        rst_engine: json["rst_engine"].clone(),
+        exit_code: output.status.code().unwrap(),
+    }
+}
+
+/// The agreement check itself: same verdict per file, or a listed rule.
+fn agree(mode: Mode, engine: &str) {
+    let files = corpus();
+    let twine = twine(&files, mode);
+    let run = tagpub(&files, mode, engine);
+    let table = stricter();
+    assert_eq!(run.rst_engine["engine"], engine, "{}", run.rst_engine);
+    assert_eq!(run.errors.len(), files.len());
+    let mut disagreements = Vec::new();
+    let mut used = Vec::new();
+    for file in &files {
+        let file = name(file);
+        let (twine_ok, twine_detail) = &twine[&file];
+        let errors = &run.errors[&file];
+        let tagpub_ok = errors.is_empty();
+        if *twine_ok == tagpub_ok {
+            continue;
+        }
+        let stricter = table.iter().find(|(f, modes, rule)| {
+            *f == file && modes.contains(&mode) && errors.iter().any(|e| e.contains(rule))
+        });
+        match stricter {
+            Some(entry) if *twine_ok => used.push(entry.0.clone()),
+            _ => disagreements.push(format!(
+                "{file}: twine {} ({}), tagpub {} ({})",
+                if *twine_ok { "passes" } else { "fails" },
+                twine_detail.trim(),
+                if tagpub_ok { "passes" } else { "fails" },
+                errors.join(" | ")
+            )),
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{mode:?}/{engine}: {} of {} files disagree:\n{}",
+        disagreements.len(),
+        files.len(),
+        disagreements.join("\n")
+    );
+    for (file, modes, rule) in &table {
+        assert!(
+            !modes.contains(&mode) || used.contains(file),
+            "stricter.txt lists {file} ({rule}) for {mode:?} but twine and tagpub agree on it \
+             there; fix the entry"
+        );
+    }
+    // The corpus has both verdicts, so the comparison could fail.
+    let failing = run.errors.values().filter(|e| !e.is_empty()).count();
+    assert!(failing > 0 && failing < files.len(), "{failing} failing");
+    assert_eq!(run.exit_code, 1, "some files fail, so the exit code is 1");
+}
+
+#[test]
+fn corpus_has_the_spread_it_claims() {
+    let files: Vec<String> = corpus().iter().map(|p| name(p)).collect();
+    assert!(files.len() >= 25, "{} files", files.len());
+    let count = |pred: &dyn Fn(&str) -> bool| files.iter().filter(|f| pred(f)).count();
+    assert!(count(&|f| f.ends_with(".whl")) >= 10);
+    assert!(count(&|f| f.ends_with(".tar.gz")) >= 10);
+    assert!(count(&|f| f.ends_with(".zip")) >= 3);
+    for platform in ["manylinux", "musllinux", "macosx", "win_amd64"] {
+        assert!(count(&|f| f.contains(platform)) >= 1, "{platform}");
+    }
+    // Metadata versions 1.0 to 2.4, as the files say.
+    let mut versions = std::collections::BTreeSet::new();
+    let mut license_expression = false;
+    for path in &corpus() {
+        let artifact = tagpub::pipeline::check::inspect(path).unwrap();
+        versions.insert(
+            artifact
+                .metadata
+                .get("Metadata-Version")
+                .unwrap()
+                .to_string(),
+        );
+        license_expression |= artifact.metadata.get("License-Expression").is_some();
+    }
+    for version in ["1.0", "1.1", "1.2", "2.0", "2.1", "2.2", "2.3", "2.4"] {
+        assert!(
+            versions.contains(version),
+            "no metadata {version}: {versions:?}"
+        );
+    }
+    assert!(license_expression);
+}
+
+#[test]
+fn strict_agrees_with_twine_strict_readme_renderer() {
+    agree(Mode::Strict, "readme_renderer");
+}
+
+#[test]
+fn strict_agrees_with_twine_strict_native_rst() {
+    agree(Mode::Strict, "native");
+}
+
+#[test]
+fn default_agrees_with_twine_default_readme_renderer() {
+    agree(Mode::Lenient, "readme_renderer");
+}
+
+#[test]
+fn default_agrees_with_twine_default_native_rst() {
+    agree(Mode::Lenient, "native");
+}
