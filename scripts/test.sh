@@ -9,6 +9,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/env.sh
 
 scripts/setup-venv.sh
+# The pinned PyPI files tests/check_corpus.rs compares with twine: downloaded
+# once into the cache, then only their hashes are checked.
+scripts/fetch-corpus.sh
 # Debug builds for tests, cached outside the clone so CI's fresh clone reuses them.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TAGPUB_DEV_CACHE/target}"
 # uv, python -m build and twine for the builds the tests run.
