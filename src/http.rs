@@ -10,6 +10,7 @@
 //!   upload and one other request.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::blocking::Client;
@@ -54,8 +55,24 @@ pub enum HttpSetupError {
     Client(String),
 }
 
-/// A client for `purpose`, set up from the environment.
+/// A client for `purpose`, set up from the environment once per process
+/// (loading the system's root certificates is the slow part) and shared:
+/// clones share one connection pool.
 pub fn client(purpose: Purpose) -> Result<Client, HttpSetupError> {
+    static UPLOAD: OnceLock<Client> = OnceLock::new();
+    static REQUEST: OnceLock<Client> = OnceLock::new();
+    let cell = match purpose {
+        Purpose::Upload => &UPLOAD,
+        Purpose::Request => &REQUEST,
+    };
+    if let Some(client) = cell.get() {
+        return Ok(client.clone());
+    }
+    let client = new_client(purpose)?;
+    Ok(cell.get_or_init(|| client).clone())
+}
+
+fn new_client(purpose: Purpose) -> Result<Client, HttpSetupError> {
     let (timeout_env, default) = match purpose {
         Purpose::Upload => (UPLOAD_TIMEOUT_ENV, DEFAULT_UPLOAD_TIMEOUT),
         Purpose::Request => (TIMEOUT_ENV, DEFAULT_TIMEOUT),

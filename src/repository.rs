@@ -238,10 +238,13 @@ impl Repository {
         match self {
             Repository::Local { root, .. } => local_list(root, &normalized),
             Repository::Remote {
-                name, simple_url, ..
+                name,
+                simple_url,
+                backoff,
+                ..
             } => with_retries(
                 &format!("listing {normalized} on {name}"),
-                Backoff::from_env(),
+                *backoff,
                 &|message| tracing::warn!("{message}"),
                 || remote_list(name, simple_url, &normalized),
                 || None,

@@ -164,7 +164,7 @@ fn path_with_only_git(dir: &Path) -> std::path::PathBuf {
 fn broken_fixture_names_each_fault_and_its_fix() {
     let project = Project::sample(&[]);
     // Nothing listens on this port: the repository is unreachable.
-    let port = common::free_port();
+    let (port, _held) = common::closed_port();
     project.configure(
         "testindex",
         &format!("\n[repository.testindex]\nurl = \"http://127.0.0.1:{port}/\"\n"),

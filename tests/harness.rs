@@ -705,7 +705,7 @@ fn delay_request_forwards_late_and_any_method_rules_match_every_method() {
 
 #[test]
 fn an_unreachable_upstream_is_a_502_naming_it() {
-    let port = common::free_port();
+    let (port, _held) = common::closed_port();
     let proxy = FaultProxy::start(&format!("http://localhost:{port}/"));
     let response = get(&proxy.url());
     assert_eq!(response.status().as_u16(), 502);

@@ -395,11 +395,12 @@ fn audience_fetch_failure_is_explained() {
     f.assert_no_secret_in(&run, None);
 
     // Nothing listening at all is a failure of the same step.
+    let (port, _held) = common::closed_port();
     let closed = fixture_with_oidc_url(
         Audience::Ok,
         Mint::Token(minted_token()),
         &server.url,
-        Some(format!("http://127.0.0.1:{}", common::free_port())),
+        Some(format!("http://127.0.0.1:{port}")),
     );
     closed
         .github(&["release", TAG], true)

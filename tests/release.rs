@@ -4,7 +4,7 @@
 mod common;
 
 use common::PypiServer;
-use common::project::{Project, files_in, git};
+use common::project::{Project, Run, files_in, git};
 
 const HF_FILES: [&str; 2] = [
     "open_ticket_ai_hf_local-1.0.0-py3-none-any.whl",
@@ -464,19 +464,20 @@ fn same_version_with_other_bytes_is_a_conflict_and_nothing_is_uploaded() {
 
 #[test]
 fn an_unreachable_index_fails_before_uploading() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let (port, _held) = common::closed_port();
     let project = Project::sample(&[]);
     project.configure(
         "down",
         &format!("\n[repository.down]\nurl = \"http://127.0.0.1:{port}/\"\n"),
     );
     project.tag("v1.0.0");
-    project
-        .run_with_token(&["release", "v1.0.0"], "PYPI_API_TOKEN", "pypi-x")
+    let mut command = project.command(&["release", "v1.0.0"]);
+    command
+        .env("PYPI_API_TOKEN", "pypi-x")
+        .env("TAGPUB_RETRY_BASE", "10ms");
+    Run::from_output(command.output().unwrap())
         .assert_fails(1, "nothing was uploaded")
+        .assert_fails(1, "gave up after 5 attempts")
         .assert_fails(1, &format!("127.0.0.1:{port}"));
 }
 

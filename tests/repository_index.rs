@@ -194,7 +194,7 @@ fn remote_wrong_token_is_an_auth_error_without_the_token() {
 
 #[test]
 fn remote_unreachable_port_is_unreachable() {
-    let port = common::free_port();
+    let (port, _held) = common::closed_port();
     let upload_url = Url::parse(&format!("http://user:hunter2@127.0.0.1:{port}/")).unwrap();
     let repo = Repository::Remote {
         name: "nowhere".to_owned(),
@@ -231,7 +231,7 @@ fn remote_unreachable_port_is_unreachable() {
 
     let err = repo.list_files("demo-pkg").unwrap_err();
     assert!(
-        matches!(&err, RepositoryError::GaveUp { source, .. } if matches!(**source, RepositoryError::Unreachable { .. })),
+        matches!(&err, RepositoryError::GaveUp { attempts: 3, source } if matches!(**source, RepositoryError::Unreachable { .. })),
         "{err:?}"
     );
     assert!(!err.to_string().contains("hunter2"), "{err}");

@@ -94,6 +94,24 @@ pub fn write_wheel(dir: &Path, name: &str, version: &str, payload: &str) -> Path
     path
 }
 
+/// A port on 127.0.0.1 where nothing listens, held (bound, never
+/// listening: connections are refused) until the guard drops, so no server
+/// another test starts can take it meanwhile.
+pub fn closed_port() -> (u16, socket2::Socket) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("a TCP socket");
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind 127.0.0.1:0");
+    let port = socket
+        .local_addr()
+        .expect("local addr")
+        .as_socket()
+        .expect("an inet address")
+        .port();
+    (port, socket)
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; a tiny race is accepted).
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
