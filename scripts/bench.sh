@@ -9,6 +9,7 @@
 #   scripts/bench.sh --no-docs        # print only, leave docs/benchmarks.md alone
 #   scripts/bench.sh --hooks          # the hooks benchmark instead (git tag overhead, pre-push gate)
 #   scripts/bench.sh --daemon         # the daemon benchmark instead (tag → job latency, idle cost, rescan)
+#   scripts/bench.sh --upload         # the upload benchmark instead (vs twine upload and uv publish)
 #
 # Needs network access to pypi.org (the builds install hatchling into their
 # isolated environments; uv and pip cache it after the warm-up).
@@ -36,7 +37,7 @@ echo "== cargo build --release" >&2
 cargo build --locked --release --bin tagpub
 export TAGPUB_BIN="$CARGO_TARGET_DIR/release/tagpub"
 
-if [[ "${1:-}" == "--hooks" || "${1:-}" == "--daemon" ]]; then
+if [[ "${1:-}" == "--hooks" || "${1:-}" == "--daemon" || "${1:-}" == "--upload" ]]; then
   bench="${1#--}"
   shift
   echo "== cargo bench --bench $bench" >&2
