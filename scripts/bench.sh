@@ -10,6 +10,7 @@
 #   scripts/bench.sh --hooks          # the hooks benchmark instead (git tag overhead, pre-push gate)
 #   scripts/bench.sh --daemon         # the daemon benchmark instead (tag → job latency, idle cost, rescan)
 #   scripts/bench.sh --check          # tagpub check vs twine check --strict on the PyPI corpus
+#   scripts/bench.sh --upload         # the upload benchmark instead (vs twine upload and uv publish)
 #
 # Needs network access to pypi.org (the builds install hatchling into their
 # isolated environments; uv and pip cache it after the warm-up).
@@ -41,7 +42,7 @@ if [[ "${1:-}" == "--check" ]]; then
   # The corpus (pinned PyPI files) is downloaded once, then only hashed.
   scripts/fetch-corpus.sh
 fi
-if [[ "${1:-}" == "--hooks" || "${1:-}" == "--daemon" || "${1:-}" == "--check" ]]; then
+if [[ "${1:-}" == "--hooks" || "${1:-}" == "--daemon" || "${1:-}" == "--check" || "${1:-}" == "--upload" ]]; then
   bench="${1#--}"
   shift
   echo "== cargo bench --bench $bench" >&2
