@@ -377,9 +377,10 @@ fn write_random(path: &Path, mib: usize) -> Result<()> {
 }
 
 /// The fixed costs inside one `tagpub release`, measured in this process
-/// with tagpub's own code: building an HTTP client (it loads the system's
-/// CA certificates, whatever the URL's scheme), a durable ledger write, and
-/// the process start (`tagpub --version`).
+/// with the code tagpub runs: setting up an HTTPS client (loading the
+/// system's CA certificates; tagpub does it once per process, and not at
+/// all for an `http://` index), a durable ledger write, and the process
+/// start (`tagpub --version`).
 struct FixedCosts {
     client: Duration,
     durable_write: Duration,
@@ -400,7 +401,7 @@ fn fixed_costs(tools: &Tools, dir: &Path) -> Result<FixedCosts> {
         Ok(stats(&samples).median)
     };
     let client = median_of(&mut || {
-        tagpub::http::client(tagpub::http::Purpose::Upload)?;
+        reqwest::blocking::Client::builder().build()?;
         Ok(())
     })?;
     let record = dir.join("bench-ledger.json");
@@ -715,8 +716,8 @@ impl Report {
             "Where tagpub's time goes: `tagpub release` with both files already on the index \
              (resolve the tag, check the kept files' sha256, list the index, nothing to upload, \
              verify by listing again) takes {} (median of {}, min {}), i.e. {:.0}% of its {} upload run. \
-             The rest, {}, is what uploading adds: the two POSTs, and with them two more \
-             HTTP clients and four more ledger writes (below); that difference alone is \
+             The rest, {}, is what uploading adds: the two POSTs, and with them four more \
+             ledger writes (below); that difference alone is \
              {:.2}× twine's and {:.2}× uv's whole run.",
             fmt_duration(present),
             self.iterations,
@@ -737,17 +738,14 @@ impl Report {
         let _ = writeln!(
             md,
             "\nFixed costs inside a release, measured with tagpub's own code in the bench \
-             process (median of {FIXED_COST_RUNS}): building one HTTP client {}, which loads \
-             the system's CA certificates even for an `http://` index, and tagpub builds a new \
-             one per request: 4 in a release that uploads two files (listing, two uploads, \
-             verify listing), 2 when nothing is uploaded, i.e. {} and {}; one durable ledger \
+             process (median of {FIXED_COST_RUNS}): setting up an HTTPS client {}, which loads \
+             the system's CA certificates; tagpub does that once per process for an \
+             `https://` index and not at all for this `http://` one; one durable ledger \
              write (temp file, fsync, rename, fsync dir) {}, of which a release that uploads \
              two files makes 6 (after the listing, before and after each upload, after the \
              verify) and one with nothing to upload 2; the process start (`tagpub --version`) \
              {}. (The counts are from the code at the commit above.)",
             fmt_duration(fixed.client),
-            fmt_duration(fixed.client * 4),
-            fmt_duration(fixed.client * 2),
             fmt_duration(fixed.durable_write),
             fmt_duration(fixed.start),
         );
@@ -758,14 +756,11 @@ impl Report {
                  tagpub / uv publish {uv_ratio:.2}, target ≤ {TARGET_UV:.2}). tagpub does more \
                  than the other two (a listing before, so it uploads only what is missing and \
                  detects a conflicting file before the first byte; a verify listing after; a \
-                 durable ledger), and its per-request client setup makes that cost more than it \
-                 needs to: the 4 client builds and 6 ledger writes alone are about {} of its {}. \
-                 Reusing one client per process (e.g. a `OnceLock` per purpose in `src/http.rs`) \
-                 would remove three of the four CA loads (not measured here: this bench \
-                 measures tagpub as it is); the listing and verify round trips are the price \
-                 of uploading only what is missing and of a checked result, which uv publish \
-                 (no `--check-url`) does not pay.",
-                fmt_duration(fixed.client * 4 + fixed.durable_write * 6),
+                 durable ledger): the 6 ledger writes alone are about {} of its {}, and the \
+                 listing and verify round trips are the price of uploading only what is \
+                 missing and of a checked result, which uv publish (no `--check-url`) does \
+                 not pay.",
+                fmt_duration(fixed.durable_write * 6),
                 fmt_duration(tagpub),
             );
         }

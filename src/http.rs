@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::blocking::Client;
+use url::Url;
 
 pub const USER_AGENT: &str = concat!("tagpub/", env!("CARGO_PKG_VERSION"));
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,15 +25,6 @@ pub const UPLOAD_TIMEOUT_ENV: &str = "TAGPUB_UPLOAD_TIMEOUT";
 pub const TIMEOUT_ENV: &str = "TAGPUB_HTTP_TIMEOUT";
 /// Extra CA bundles, in the order they are read.
 pub const CA_BUNDLE_ENVS: [&str; 2] = ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// The upload POST: long timeout, never follow redirects (a redirected
-    /// POST turns into a GET and the file is silently not uploaded).
-    Upload,
-    /// Listings, OIDC exchanges and other short requests.
-    Request,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpSetupError {
@@ -55,35 +47,28 @@ pub enum HttpSetupError {
     Client(String),
 }
 
-/// A client for `purpose`, set up from the environment once per process
-/// (loading the system's root certificates is the slow part) and shared:
-/// clones share one connection pool.
-pub fn client(purpose: Purpose) -> Result<Client, HttpSetupError> {
-    static UPLOAD: OnceLock<Client> = OnceLock::new();
-    static REQUEST: OnceLock<Client> = OnceLock::new();
-    let cell = match purpose {
-        Purpose::Upload => &UPLOAD,
-        Purpose::Request => &REQUEST,
-    };
-    if let Some(client) = cell.get() {
+/// A client for requests outside an index's upload and simple pages (the
+/// trusted-publishing exchange): follows redirects, checks certificates,
+/// `TAGPUB_HTTP_TIMEOUT`. Set up once per process.
+pub fn client() -> Result<Client, HttpSetupError> {
+    static CLIENT: OnceLock<Client> = OnceLock::new();
+    if let Some(client) = CLIENT.get() {
         return Ok(client.clone());
     }
-    let client = new_client(purpose)?;
-    Ok(cell.get_or_init(|| client).clone())
-}
-
-fn new_client(purpose: Purpose) -> Result<Client, HttpSetupError> {
-    let (timeout_env, default) = match purpose {
-        Purpose::Upload => (UPLOAD_TIMEOUT_ENV, DEFAULT_UPLOAD_TIMEOUT),
-        Purpose::Request => (TIMEOUT_ENV, DEFAULT_TIMEOUT),
-    };
-    let mut builder = Client::builder()
+    let builder = Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(timeout_from_env(timeout_env, default)?);
-    if purpose == Purpose::Upload {
-        builder = builder.redirect(reqwest::redirect::Policy::none());
-    }
+        .timeout(request_timeout()?);
+    let client = with_ca_bundles(builder)?
+        .build()
+        .map_err(|e| HttpSetupError::Client(e.to_string()))?;
+    Ok(CLIENT.get_or_init(|| client).clone())
+}
+
+/// Adds the certificates of the PEM bundles the environment names.
+fn with_ca_bundles(
+    mut builder: reqwest::blocking::ClientBuilder,
+) -> Result<reqwest::blocking::ClientBuilder, HttpSetupError> {
     for var in CA_BUNDLE_ENVS {
         let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) else {
             continue;
@@ -111,9 +96,94 @@ fn new_client(purpose: Purpose) -> Result<Client, HttpSetupError> {
             builder = builder.add_root_certificate(certificate);
         }
     }
-    builder
+    Ok(builder)
+}
+
+/// The client for requests to an index at `url`: never follows redirects
+/// (a redirected upload would turn into a GET; listings follow them through
+/// [`get`]), no overall timeout (each request sets its own), and the root
+/// certificates loaded only for `https` (reading the system's store is
+/// most of a short release's setup). One per scheme per process.
+pub fn index_client(url: &Url) -> Result<Client, HttpSetupError> {
+    static PLAIN: OnceLock<Client> = OnceLock::new();
+    static TLS: OnceLock<Client> = OnceLock::new();
+    let tls = url.scheme() != "http";
+    let cell = if tls { &TLS } else { &PLAIN };
+    if let Some(client) = cell.get() {
+        return Ok(client.clone());
+    }
+    let mut builder = Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(None)
+        .redirect(reqwest::redirect::Policy::none());
+    builder = if tls {
+        with_ca_bundles(builder)?
+    } else {
+        builder.tls_built_in_root_certs(false)
+    };
+    let client = builder
         .build()
-        .map_err(|e| HttpSetupError::Client(e.to_string()))
+        .map_err(|e| HttpSetupError::Client(e.to_string()))?;
+    Ok(cell.get_or_init(|| client).clone())
+}
+
+/// How long one upload may take (`TAGPUB_UPLOAD_TIMEOUT`).
+pub fn upload_timeout() -> Result<Duration, HttpSetupError> {
+    timeout_from_env(UPLOAD_TIMEOUT_ENV, DEFAULT_UPLOAD_TIMEOUT)
+}
+
+/// How long any other request may take (`TAGPUB_HTTP_TIMEOUT`).
+pub fn request_timeout() -> Result<Duration, HttpSetupError> {
+    timeout_from_env(TIMEOUT_ENV, DEFAULT_TIMEOUT)
+}
+
+/// Most redirects a GET follows, as browsers and pip do.
+const MAX_REDIRECTS: usize = 10;
+
+#[derive(Debug)]
+pub enum GetError {
+    Setup(HttpSetupError),
+    /// The request to `url` (the hop that failed) failed.
+    Request {
+        url: Url,
+        source: reqwest::Error,
+    },
+    TooManyRedirects {
+        url: Url,
+    },
+}
+
+/// GET with `accept`, following redirects (each hop with the client its
+/// scheme needs). The response's `url()` is the last hop.
+pub fn get(url: &Url, accept: &str) -> Result<reqwest::blocking::Response, GetError> {
+    let timeout = request_timeout().map_err(GetError::Setup)?;
+    let mut url = url.clone();
+    for _ in 0..=MAX_REDIRECTS {
+        let client = index_client(&url).map_err(GetError::Setup)?;
+        let response = client
+            .get(url.clone())
+            .header(reqwest::header::ACCEPT, accept)
+            .timeout(timeout)
+            .send()
+            .map_err(|source| GetError::Request {
+                url: url.clone(),
+                source,
+            })?;
+        let next = response
+            .status()
+            .is_redirection()
+            .then(|| response.headers().get(reqwest::header::LOCATION))
+            .flatten()
+            .and_then(|location| location.to_str().ok())
+            .and_then(|location| url.join(location).ok())
+            .filter(|next| matches!(next.scheme(), "http" | "https"));
+        match next {
+            Some(next) => url = next,
+            None => return Ok(response),
+        }
+    }
+    Err(GetError::TooManyRedirects { url })
 }
 
 fn timeout_from_env(var: &'static str, default: Duration) -> Result<Duration, HttpSetupError> {

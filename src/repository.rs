@@ -451,7 +451,8 @@ fn send_upload_once(
     token: Option<&SecretString>,
     reporter: &dyn Reporter,
 ) -> Result<Response, RepositoryError> {
-    let client = http::client(http::Purpose::Upload)?;
+    let client = http::index_client(upload_url)?;
+    let timeout = http::upload_timeout()?;
     let form = upload_form(artifact, reporter)?;
     let request = match token {
         Some(token) => {
@@ -467,6 +468,7 @@ fn send_upload_once(
     };
     request
         .multipart(form)
+        .timeout(timeout)
         .send()
         .map_err(|e| network_error(repo, upload_url, e))
 }
@@ -563,12 +565,15 @@ fn remote_list(
             url: redact_url(simple_url),
             reason: e.to_string(),
         })?;
-    let client = http::client(http::Purpose::Request)?;
-    let response = client
-        .get(page.clone())
-        .header(reqwest::header::ACCEPT, SIMPLE_ACCEPT)
-        .send()
-        .map_err(|e| network_error(repo, &page, e))?;
+    let response = http::get(&page, SIMPLE_ACCEPT).map_err(|e| match e {
+        http::GetError::Setup(e) => RepositoryError::Setup(e),
+        http::GetError::Request { url, source } => network_error(repo, &url, source),
+        http::GetError::TooManyRedirects { url } => RepositoryError::BadIndex {
+            repo: repo.to_owned(),
+            url: redact_url(&url),
+            reason: "too many redirects".to_owned(),
+        },
+    })?;
     let status = response.status();
     if status == StatusCode::NOT_FOUND {
         return Ok(Vec::new());

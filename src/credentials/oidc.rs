@@ -216,11 +216,10 @@ pub fn mint_cached(base: &Url, ambient: &Ambient, project: &str) -> Result<Minte
 /// The three requests: audience, ID token, mint.
 pub fn mint(base: &Url, ambient: &Ambient, project: &str) -> Result<Minted, OidcError> {
     // Same proxies and CA bundles as every other request to the index.
-    let client =
-        crate::http::client(crate::http::Purpose::Request).map_err(|e| OidcError::Audience {
-            url: base.to_string(),
-            reason: e.to_string(),
-        })?;
+    let client = crate::http::client().map_err(|e| OidcError::Audience {
+        url: base.to_string(),
+        reason: e.to_string(),
+    })?;
     let audience = fetch_audience(&client, base)?;
     tracing::debug!(%audience, "trusted publishing audience");
     let id_token = id_token(&client, ambient, &audience)?;
