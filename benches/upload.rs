@@ -737,7 +737,7 @@ impl Report {
         let fixed = &self.fixed;
         let _ = writeln!(
             md,
-            "\nFixed costs inside a release, measured with tagpub's own code in the bench \
+            "\nFixed costs inside a release, measured with the code tagpub runs, in the bench \
              process (median of {FIXED_COST_RUNS}): setting up an HTTPS client {}, which loads \
              the system's CA certificates; tagpub does that once per process for an \
              `https://` index and not at all for this `http://` one; one durable ledger \
