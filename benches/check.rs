@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, ensure};
 
 mod support;
-use support::{bench_main, fmt_duration, ratio, stats, tagpub_bin, write_section};
+use support::{bench_main, fmt_duration, ratio, stats, tagpub_bin};
 
 const SECTION: &str = "check-bench";
 const DEFAULT_ITERATIONS: usize = 7;
@@ -228,14 +228,7 @@ fn run(write_docs: bool) -> Result<()> {
     let native_agree = files.len() - native_differ.len() - native_documented.len();
     let passing = tagpub_ok.values().filter(|ok| **ok).count();
 
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
+    let cpu = support::cpu_model();
     // `twine --version` lists its dependencies after the version.
     let twine_version = version_of(&venv.join("bin/twine"), &["--version"])
         .split(" (")
@@ -328,11 +321,5 @@ fn run(write_docs: bool) -> Result<()> {
             documented.join("; ")
         ));
     }
-    println!("{md}");
-    if write_docs {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md");
-        write_section(&docs, SECTION, &md)?;
-        eprintln!("wrote the {SECTION} section of {}", docs.display());
-    }
-    Ok(())
+    support::publish(SECTION, &md, write_docs)
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, Result, ensure};
 
 mod support;
-use support::{bench_main, fmt_duration, tagpub_bin, write_section};
+use support::{bench_main, fmt_duration, tagpub_bin};
 
 const SECTION: &str = "daemon-bench";
 const HOOK_TAGS: usize = 50;
@@ -294,14 +294,7 @@ fn run(write_docs: bool) -> Result<()> {
     rescans.sort();
     let rescan = rescans[rescans.len() / 2];
 
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
+    let cpu = support::cpu_model();
     let verdict = |ok: bool| if ok { "met" } else { "not met" };
     let mut md = String::from("## Daemon: latency, idle cost, rescan\n\n");
     md.push_str(&format!(
@@ -334,11 +327,5 @@ fn run(write_docs: bool) -> Result<()> {
         fmt_duration(rescan),
         verdict(rescan < Duration::from_millis(100))
     ));
-    println!("{md}");
-    if write_docs {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md");
-        write_section(&docs, SECTION, &md)?;
-        eprintln!("wrote {}", docs.display());
-    }
-    Ok(())
+    support::publish(SECTION, &md, write_docs)
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, ensure};
 
 mod support;
-use support::{bench_main, fmt_duration, ratio, stats, tagpub_bin, write_section};
+use support::{bench_main, fmt_duration, ratio, stats, tagpub_bin};
 
 const SECTION: &str = "hooks-bench";
 const TAG_RUNS: usize = 50;
@@ -237,14 +237,7 @@ fn run(write_docs: bool) -> Result<()> {
     let added = hooked_t.median.saturating_sub(plain_t.median);
     let added_listened = listened_t.median.saturating_sub(plain_t.median);
     let git_version = String::from_utf8(Command::new("git").arg("--version").output()?.stdout)?;
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
+    let cpu = support::cpu_model();
     let rows = [
         ("`git tag -a`, no hooks", plain_t),
         ("`git tag -a`, tagpub hooks, no daemon", hooked_t),
@@ -282,11 +275,5 @@ fn run(write_docs: bool) -> Result<()> {
         fmt_duration(gate_t.median),
         if gate_t.median < Duration::from_millis(50) { "met" } else { "not met" },
     ));
-    println!("{md}");
-    if write_docs {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md");
-        write_section(&docs, SECTION, &md)?;
-        eprintln!("wrote {}", docs.display());
-    }
-    Ok(())
+    support::publish(SECTION, &md, write_docs)
 }

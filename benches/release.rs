@@ -28,7 +28,7 @@ use anyhow::{Context as _, Result, ensure};
 mod support;
 use support::{
     Fixture, Options, PypiServer, Stats, Tools, clean_command, fmt_duration, ratio, stats, timed,
-    version_of, write_section,
+    version_of,
 };
 use tagpub::sample::{HF_LOCAL, HF_LOCAL_PATH};
 
@@ -322,13 +322,7 @@ fn run(args: &[String]) -> Result<()> {
         facts: machine_facts(&tools, &files),
     };
     let section = report.markdown();
-    println!("{section}");
-    if options.write_docs {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md");
-        write_section(&path, SECTION, &section)?;
-        eprintln!("release bench: wrote {}", path.display());
-    }
-    Ok(())
+    support::publish(SECTION, &section, options.write_docs)
 }
 
 // ---------------------------------------------------------------- report

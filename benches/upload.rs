@@ -31,7 +31,7 @@ use anyhow::{Context as _, Result, ensure};
 mod support;
 use support::{
     Fixture, Options, PypiServer, Stats, Tools, bench_main, clean_command, fmt_duration, git,
-    ratio, stats, write_section,
+    ratio, stats,
 };
 use tagpub::sample::{HF_LOCAL, HF_LOCAL_PATH};
 
@@ -528,13 +528,7 @@ fn run(options: Options) -> Result<()> {
         ),
     };
     let section = report.markdown();
-    println!("{section}");
-    if options.write_docs {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md");
-        write_section(&path, SECTION, &section)?;
-        eprintln!("upload bench: wrote {}", path.display());
-    }
-    Ok(())
+    support::publish(SECTION, &section, options.write_docs)
 }
 
 // ---------------------------------------------------------------- report

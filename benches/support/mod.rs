@@ -51,6 +51,18 @@ pub fn fmt_duration(d: Duration) -> String {
     }
 }
 
+/// Prints a bench's section and, unless `--no-docs`, writes it into
+/// `docs/benchmarks.md` between its markers.
+pub fn publish(name: &str, markdown: &str, write_docs: bool) -> Result<()> {
+    println!("{markdown}");
+    if write_docs {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md");
+        write_section(&docs, name, markdown)?;
+        eprintln!("wrote the {name} section of {}", docs.display());
+    }
+    Ok(())
+}
+
 /// Replaces the section between `<!-- NAME:start -->` and `<!-- NAME:end -->`
 /// of the docs file, appends it when the file has none, creates the file
 /// when absent.
@@ -493,13 +505,9 @@ pub fn version_of(program: &Path, args: &[&str]) -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// Where and with what a benchmark ran, for its section of the docs; the
-/// bench's own facts (`extra`) come before git's version.
-pub fn machine_facts(
-    tools: &Tools,
-    extra: Vec<(&'static str, String)>,
-) -> Vec<(&'static str, String)> {
-    let cpu = fs::read_to_string("/proc/cpuinfo")
+/// The CPU's model name (Linux `/proc/cpuinfo`), or `unknown`.
+pub fn cpu_model() -> String {
+    fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
             info.lines()
@@ -507,7 +515,16 @@ pub fn machine_facts(
                 .and_then(|l| l.split_once(':'))
                 .map(|(_, v)| v.trim().to_string())
         })
-        .unwrap_or_else(|| "unknown".to_string());
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Where and with what a benchmark ran, for its section of the docs; the
+/// bench's own facts (`extra`) come before git's version.
+pub fn machine_facts(
+    tools: &Tools,
+    extra: Vec<(&'static str, String)>,
+) -> Vec<(&'static str, String)> {
+    let cpu = cpu_model();
     let nproc = Command::new("nproc")
         .output()
         .ok()

@@ -327,6 +327,18 @@ impl CheckReport {
     pub fn ok(&self) -> bool {
         self.errors.is_empty()
     }
+
+    /// A file that could not be opened or read as an archive.
+    fn unreadable(path: &Path, err: &dyn std::fmt::Display) -> CheckReport {
+        CheckReport {
+            file: path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string()),
+            errors: vec![err.to_string()],
+            warnings: Vec::new(),
+        }
+    }
 }
 
 /// What the release expects the artifact to be.
@@ -405,14 +417,7 @@ pub fn check_paths(
                 }
                 reports.push(rules::run(&inspected, expected, options));
             }
-            Err(err) => reports.push(CheckReport {
-                file: path
-                    .file_name()
-                    .map(|name| name.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| path.display().to_string()),
-                errors: vec![err.to_string()],
-                warnings: Vec::new(),
-            }),
+            Err(err) => reports.push(CheckReport::unreadable(path, &err)),
         }
     }
     let mut rst_engine = None;
@@ -488,13 +493,6 @@ pub fn check_path(path: &Path, expected: Option<&Expected<'_>>) -> CheckReport {
     };
     match check_paths(&[path.to_path_buf()], expected, &options) {
         Ok(mut run) => run.reports.remove(0),
-        Err(err) => CheckReport {
-            file: path
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-                .unwrap_or_else(|| path.display().to_string()),
-            errors: vec![err.to_string()],
-            warnings: Vec::new(),
-        },
+        Err(err) => CheckReport::unreadable(path, &err),
     }
 }
