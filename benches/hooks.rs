@@ -32,19 +32,11 @@ fn main() -> ExitCode {
     bench_main("hooks", run)
 }
 
-/// A git command with a fixed identity and no user config.
+/// A git command with a fixed identity, no user config, and the bench's
+/// tagpub dirs (for the hooks it runs).
 fn git(dir: &Path, args: &[&str], state: &Path) -> Command {
-    let mut command = Command::new("git");
+    let mut command = support::git_command(dir, args);
     command
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
         .env("TAGPUB_DATA_DIR", state.join("data"))
         .env("TAGPUB_CONFIG_DIR", state.join("config"))
         .env("TAGPUB_RUNTIME_DIR", state.join("run"))
