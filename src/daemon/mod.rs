@@ -31,7 +31,7 @@ use server::{Handler, Shutdown};
 use watcher::{RefWatcher, debounce};
 
 /// How long the daemon lets ref events settle before rescanning.
-const DEBOUNCE: Duration = Duration::from_millis(10);
+const DEBOUNCE: Duration = Duration::from_millis(5);
 /// How often, and for how long after activity, pushes are looked for.
 const PUSH_POLL: Duration = Duration::from_secs(2);
 const PUSH_POLL_WINDOW: Duration = Duration::from_secs(120);
@@ -124,7 +124,6 @@ impl Daemon {
             tokio::select! {
                 () = &mut stop => break,
                 batch = debounce(&mut dirty_rx, DEBOUNCE) => {
-                    poll_until = tokio::time::Instant::now() + PUSH_POLL_WINDOW;
                     // A nudge may name a repository added since the last look.
                     if batch.iter().any(|dir| !watched.contains(dir)) {
                         daemon.sync_watches(&mut watcher, &mut watched);
@@ -132,6 +131,11 @@ impl Daemon {
                     for git_dir in batch.into_iter().filter(|dir| watched.contains(dir)) {
                         let daemon = daemon.clone();
                         let _ = tokio::task::spawn_blocking(move || daemon.rescan(&git_dir)).await;
+                    }
+                    // Poll only while a tag waits for its push: an idle daemon
+                    // must not wake every 2 s.
+                    if watched.iter().any(|dir| daemon.queue.waits_for_push(dir)) {
+                        poll_until = tokio::time::Instant::now() + PUSH_POLL_WINDOW;
                     }
                 }
                 _ = push_poll.tick(), if tokio::time::Instant::now() < poll_until => {
