@@ -234,19 +234,13 @@ impl Repository {
     /// empty when the project is unknown to the index.
     /// Failures that may pass are retried with backoff.
     pub fn list_files(&self, project: &str) -> Result<Vec<IndexedFile>, RepositoryError> {
-        let normalized = normalize_name(project);
         match self {
-            Repository::Local { root, .. } => local_list(root, &normalized),
-            Repository::Remote {
-                name,
-                simple_url,
-                backoff,
-                ..
-            } => with_retries(
-                &format!("listing {normalized} on {name}"),
+            Repository::Local { .. } => self.list_files_once(project),
+            Repository::Remote { name, backoff, .. } => with_retries(
+                &format!("listing {} on {name}", normalize_name(project)),
                 *backoff,
                 &|message| tracing::warn!("{message}"),
-                || remote_list(name, simple_url, &normalized),
+                || self.list_files_once(project),
                 || None,
             ),
         }
@@ -303,8 +297,19 @@ impl Repository {
         let project = project_name(artifact).ok()?;
         // The index may still be failing; then the retry itself will tell.
         let listed = self.list_files_once(&project).ok()?;
-        let existing = listed.iter().find(|f| f.filename == artifact.filename)?;
+        let outcome = self.compare_listed(artifact, &listed)?;
         tracing::info!(file = %artifact.filename, "the index has the file from the failed attempt");
+        Some(outcome)
+    }
+
+    /// How `artifact` stands against a listing: `None` when not listed, else
+    /// done (same sha256) or a conflict.
+    fn compare_listed(
+        &self,
+        artifact: &Artifact,
+        listed: &[IndexedFile],
+    ) -> Option<Result<UploadOutcome, RepositoryError>> {
+        let existing = listed.iter().find(|f| f.filename == artifact.filename)?;
         Some(compare_existing(
             self.name(),
             artifact,
@@ -330,11 +335,7 @@ impl Repository {
             tracing::info!(repo, file = %artifact.filename, "uploaded");
             return Ok(UploadOutcome::Uploaded);
         }
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(retry::parse_retry_after);
+        let retry_after = retry::retry_after(response.headers());
         let body = response.text().unwrap_or_default();
         let message = body_excerpt(&body, token);
         tracing::debug!(repo, status = status.as_u16(), %message, "upload refused");
@@ -395,21 +396,15 @@ impl Repository {
     ) -> Result<UploadOutcome, RepositoryError> {
         let project = project_name(artifact)?;
         let listed = self.list_files(&project)?;
-        let Some(existing) = listed.iter().find(|f| f.filename == artifact.filename) else {
+        self.compare_listed(artifact, &listed).unwrap_or_else(|| {
             // E.g. a deleted file PyPI will not take again: the server's words are best.
-            return Err(RepositoryError::Rejected {
+            Err(RepositoryError::Rejected {
                 repo: self.name().to_owned(),
                 filename: artifact.filename.clone(),
                 status: status.as_u16(),
                 message,
-            });
-        };
-        compare_existing(
-            self.name(),
-            artifact,
-            existing.sha256.as_deref(),
-            &artifact.sha256,
-        )
+            })
+        })
     }
 }
 
@@ -579,11 +574,7 @@ fn remote_list(
         return Ok(Vec::new());
     }
     let final_url = response.url().clone();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(retry::parse_retry_after);
+    let retry_after = retry::retry_after(response.headers());
     let is_json = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)

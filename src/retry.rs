@@ -53,6 +53,14 @@ impl Backoff {
     }
 }
 
+/// A response's `Retry-After`, if it has a readable one.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after)
+}
+
 /// What the server said about retrying: `Retry-After` in seconds or as an
 /// HTTP date.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {

@@ -233,13 +233,10 @@ fn python_check() -> Check {
 
 /// First line of a program's output (stdout, else stderr), or why it failed.
 fn command_output(program: &Path, args: &[&str]) -> Result<String, String> {
-    let output = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .env_clear()
-        .envs(std::env::vars().filter(|(k, _)| !credentials::is_secret_env_name(k, &[])))
-        .output()
-        .map_err(|e| e.to_string())?;
+    let mut command = Command::new(program);
+    command.args(args).stdin(Stdio::null());
+    credentials::scrub_secret_env(&mut command, &[]);
+    let output = command.output().map_err(|e| e.to_string())?;
     let text = |bytes: &[u8]| {
         String::from_utf8_lossy(bytes)
             .lines()

@@ -306,6 +306,19 @@ pub fn missing_token_help(package: &Package, target: &TokenTarget<'_>, lookup: &
     help
 }
 
+/// Removes from `command`'s environment every variable that may hold a
+/// credential ([`is_secret_env_name`]), plus the names in `extra`: builds,
+/// renderers, installers and notifiers tagpub runs get no token.
+pub fn scrub_secret_env(command: &mut std::process::Command, extra: &[String]) {
+    for (name, _) in std::env::vars_os() {
+        if let Some(name) = name.to_str()
+            && is_secret_env_name(name, extra)
+        {
+            command.env_remove(name);
+        }
+    }
+}
+
 /// Whether a build must not see this environment variable: anything that
 /// can hold an upload credential. Names tagpub read a token from are passed
 /// in `extra`.

@@ -418,13 +418,7 @@ fn run_notifier(command: &[String], input: &[u8]) -> std::io::Result<()> {
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    for (name, _) in std::env::vars_os() {
-        if let Some(name) = name.to_str()
-            && crate::credentials::is_secret_env_name(name, &[])
-        {
-            child.env_remove(name);
-        }
-    }
+    crate::credentials::scrub_secret_env(&mut child, &[]);
     let mut child = child.spawn()?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(input)?;

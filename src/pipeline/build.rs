@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::config::{Config, Package};
-use crate::credentials::is_secret_env_name;
+use crate::credentials::scrub_secret_env;
 use crate::git::{GitError, Repo};
 use crate::pipeline::Reporter;
 use crate::pipeline::resolve::short;
@@ -193,13 +193,7 @@ pub fn build(source_dir: &Path, request: &BuildSettings<'_>) -> Result<Vec<PathB
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err);
-    for (name, _) in std::env::vars_os() {
-        if let Some(name) = name.to_str()
-            && is_secret_env_name(name, request.secret_env)
-        {
-            command.env_remove(name);
-        }
-    }
+    scrub_secret_env(&mut command, request.secret_env);
     command.env("SOURCE_DATE_EPOCH", request.source_date_epoch.to_string());
     if let Some((var, version)) = &request.pretend_version {
         command.env(var, version);
@@ -295,10 +289,14 @@ fn tail_lines(path: &Path, count: usize) -> String {
         return String::new();
     };
     let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
-    let start = lines.len().saturating_sub(count);
-    lines[start..]
+    quote_last_lines(&lines, count)
+}
+
+/// The last `count` lines, each quoted as `  | line`, for error messages.
+pub fn quote_last_lines(lines: &[impl AsRef<str>], count: usize) -> String {
+    lines[lines.len().saturating_sub(count)..]
         .iter()
-        .map(|l| format!("  | {l}"))
+        .map(|line| format!("  | {}", line.as_ref()))
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -7,12 +7,11 @@
 //! too, or on an extra index named by `PIP_EXTRA_INDEX_URL` /
 //! `UV_EXTRA_INDEX_URL`.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
-use crate::pipeline::build::{find_on_path, python_interpreter};
+use crate::pipeline::build::{find_on_path, python_interpreter, quote_last_lines};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InstallReport {
@@ -162,13 +161,7 @@ pub fn venv_python(venv: &Path) -> PathBuf {
 
 /// Runs a step with no stdin and no credentials in its environment.
 fn run(command: &mut Command, what: &str) -> Result<Output, InstallCheckError> {
-    for (name, _) in std::env::vars_os() {
-        if let Some(name) = name.to_str()
-            && crate::credentials::is_secret_env_name(name, &[])
-        {
-            command.env_remove(name);
-        }
-    }
+    crate::credentials::scrub_secret_env(command, &[]);
     let output = command
         .stdin(Stdio::null())
         .output()
@@ -179,16 +172,13 @@ fn run(command: &mut Command, what: &str) -> Result<Output, InstallCheckError> {
     if output.status.success() {
         return Ok(output);
     }
-    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let mut stderr = String::new();
-    let _ = output.stderr.as_slice().read_to_string(&mut stderr);
-    text.push_str(&stderr);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = lines[lines.len().saturating_sub(12)..]
-        .iter()
-        .map(|line| format!("  | {line}"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let tail = quote_last_lines(&lines, 12);
     Err(InstallCheckError::Failed {
         what: what.to_string(),
         status: output.status.to_string(),

@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::credentials::is_secret_env_name;
+use crate::credentials::scrub_secret_env;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RstChoice {
@@ -152,13 +152,7 @@ fn readme_renderer(texts: &[&str]) -> Result<(RstEngine, Vec<Vec<String>>), RstE
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // The renderer never needs a credential (the release runs this too).
-    for (name, _) in std::env::vars_os() {
-        if let Some(name) = name.to_str()
-            && is_secret_env_name(name, &[])
-        {
-            command.env_remove(name);
-        }
-    }
+    scrub_secret_env(&mut command, &[]);
     let mut child = command
         .spawn()
         .map_err(|err| unavailable(err.to_string()))?;
