@@ -52,17 +52,30 @@ pub enum HttpSetupError {
 /// `TAGPUB_HTTP_TIMEOUT`. Set up once per process.
 pub fn client() -> Result<Client, HttpSetupError> {
     static CLIENT: OnceLock<Client> = OnceLock::new();
-    if let Some(client) = CLIENT.get() {
-        return Ok(client.clone());
-    }
-    let builder = Client::builder()
+    built_once(&CLIENT, || {
+        with_ca_bundles(base_builder().timeout(request_timeout()?))
+    })
+}
+
+/// tagpub's user agent and connect timeout.
+fn base_builder() -> reqwest::blocking::ClientBuilder {
+    Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(request_timeout()?);
-    let client = with_ca_bundles(builder)?
+}
+
+/// The client in `cell`, built by `builder` the first time.
+fn built_once(
+    cell: &OnceLock<Client>,
+    builder: impl FnOnce() -> Result<reqwest::blocking::ClientBuilder, HttpSetupError>,
+) -> Result<Client, HttpSetupError> {
+    if let Some(client) = cell.get() {
+        return Ok(client.clone());
+    }
+    let client = builder()?
         .build()
         .map_err(|e| HttpSetupError::Client(e.to_string()))?;
-    Ok(CLIENT.get_or_init(|| client).clone())
+    Ok(cell.get_or_init(|| client).clone())
 }
 
 /// Adds the certificates of the PEM bundles the environment names.
@@ -108,24 +121,16 @@ pub fn index_client(url: &Url) -> Result<Client, HttpSetupError> {
     static PLAIN: OnceLock<Client> = OnceLock::new();
     static TLS: OnceLock<Client> = OnceLock::new();
     let tls = url.scheme() != "http";
-    let cell = if tls { &TLS } else { &PLAIN };
-    if let Some(client) = cell.get() {
-        return Ok(client.clone());
-    }
-    let mut builder = Client::builder()
-        .user_agent(USER_AGENT)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(None)
-        .redirect(reqwest::redirect::Policy::none());
-    builder = if tls {
-        with_ca_bundles(builder)?
-    } else {
-        builder.tls_built_in_root_certs(false)
-    };
-    let client = builder
-        .build()
-        .map_err(|e| HttpSetupError::Client(e.to_string()))?;
-    Ok(cell.get_or_init(|| client).clone())
+    built_once(if tls { &TLS } else { &PLAIN }, || {
+        let builder = base_builder()
+            .timeout(None)
+            .redirect(reqwest::redirect::Policy::none());
+        if tls {
+            with_ca_bundles(builder)
+        } else {
+            Ok(builder.tls_built_in_root_certs(false))
+        }
+    })
 }
 
 /// How long one upload may take (`TAGPUB_UPLOAD_TIMEOUT`).
