@@ -13,18 +13,9 @@
 
 use std::collections::BTreeSet;
 
-/// docutils' directive names (English; `code-block` and `sourcecode` are
-/// docutils' own aliases of `code`).
+/// docutils' directive names besides the [`ADMONITIONS`] (English;
+/// `code-block` and `sourcecode` are docutils' own aliases of `code`).
 const DIRECTIVES: &[&str] = &[
-    "attention",
-    "caution",
-    "danger",
-    "error",
-    "hint",
-    "important",
-    "note",
-    "tip",
-    "warning",
     "admonition",
     "image",
     "figure",
@@ -338,7 +329,8 @@ fn explicit_markup(doc: &mut Doc, lines: &[&str], i: usize, ind: usize, rest: &s
         doc.content = true;
         doc.last_transition = None;
     }
-    if !DIRECTIVES.contains(&lower.as_str()) {
+    let admonition = ADMONITIONS.contains(&lower.as_str());
+    if !admonition && !DIRECTIVES.contains(&lower.as_str()) {
         doc.errors.push(format!(
             "line {number}: unknown directive type \"{name}\" (Sphinx-only directives do not \
              render on PyPI)"
@@ -356,14 +348,13 @@ fn explicit_markup(doc: &mut Doc, lines: &[&str], i: usize, ind: usize, rest: &s
             "line {number}: error in \"{lower}\" directive: no content permitted"
         ));
     }
-    if BODY_CONTENT.contains(&lower.as_str()) {
+    if admonition || BODY_CONTENT.contains(&lower.as_str()) {
         // Admonitions take no argument: text after `::` starts the content.
-        let no_argument = ADMONITIONS.contains(&lower.as_str());
         let block = &lines[i + 1..block_end];
-        let start = content_start(block, !no_argument && !argument.trim().is_empty());
+        let start = content_start(block, !admonition && !argument.trim().is_empty());
         let mut content: Vec<&str> = Vec::new();
         let mut first = i + 1 + start;
-        if no_argument && !argument.trim().is_empty() {
+        if admonition && !argument.trim().is_empty() {
             content.push(argument.trim());
             first = i;
         }
@@ -400,17 +391,9 @@ const ADMONITIONS: &[&str] = &[
     "warning",
 ];
 
-/// Directives whose content is body elements, so it is checked too.
+/// Directives besides the [`ADMONITIONS`] whose content is body elements,
+/// so it is checked too.
 const BODY_CONTENT: &[&str] = &[
-    "attention",
-    "caution",
-    "danger",
-    "error",
-    "hint",
-    "important",
-    "note",
-    "tip",
-    "warning",
     "admonition",
     "topic",
     "sidebar",
