@@ -161,6 +161,14 @@ fn job_state(project: &Project, tag: &str) -> Option<String> {
         .map(|j| j["state"].as_str().unwrap_or_default().to_string())
 }
 
+/// Waits (at most `limit`) until the job for `tag` is in `state`.
+#[track_caller]
+fn wait_for_state(project: &Project, tag: &str, state: &str, limit: Duration) {
+    wait_for(project, &format!("{tag} to be {state}"), limit, || {
+        job_state(project, tag).as_deref() == Some(state)
+    });
+}
+
 #[test]
 fn a_new_tag_is_published_with_the_hook_and_with_the_watch_alone() {
     let project = project("0s");
@@ -169,11 +177,11 @@ fn a_new_tag_is_published_with_the_hook_and_with_the_watch_alone() {
     let _daemon = Daemon::start(&project, "10m");
 
     project.tag("hf-local-v1.0.0");
-    wait_for(
+    wait_for_state(
         &project,
-        "publishing hf-local-v1.0.0",
+        "hf-local-v1.0.0",
+        "verified",
         Duration::from_secs(90),
-        || job_state(&project, "hf-local-v1.0.0").as_deref() == Some("verified"),
     );
     assert_eq!(
         index_files(&project, "open-ticket-ai-hf-local"),
@@ -188,11 +196,11 @@ fn a_new_tag_is_published_with_the_hook_and_with_the_watch_alone() {
     // Without hooks, the filesystem watch alone sees the tag.
     project.run(&["hooks", "uninstall"]).assert_ok();
     project.tag("otobo-znuny-v1.0.0");
-    wait_for(
+    wait_for_state(
         &project,
-        "publishing otobo-znuny-v1.0.0",
+        "otobo-znuny-v1.0.0",
+        "verified",
         Duration::from_secs(90),
-        || job_state(&project, "otobo-znuny-v1.0.0").as_deref() == Some("verified"),
     );
     assert_eq!(
         index_files(&project, "open-ticket-ai-otobo-znuny-plugin").len(),
@@ -236,16 +244,9 @@ fn deleting_a_tag_in_its_grace_period_cancels_it() {
     project.run(&["watch", "add"]).assert_ok();
     let _daemon = Daemon::start(&project, "10m");
     project.tag("v1.0.0");
-    wait_for(&project, "the job to wait", Duration::from_secs(10), || {
-        job_state(&project, "v1.0.0").as_deref() == Some("waiting")
-    });
+    wait_for_state(&project, "v1.0.0", "waiting", Duration::from_secs(10));
     git(&project.root, &["tag", "-d", "v1.0.0"]);
-    wait_for(
-        &project,
-        "the cancellation",
-        Duration::from_secs(10),
-        || job_state(&project, "v1.0.0").as_deref() == Some("cancelled"),
-    );
+    wait_for_state(&project, "v1.0.0", "cancelled", Duration::from_secs(10));
     std::thread::sleep(Duration::from_secs(5));
     assert!(index_files(&project, "open-ticket-ai").is_empty());
     assert_eq!(job_state(&project, "v1.0.0").as_deref(), Some("cancelled"));
@@ -257,15 +258,11 @@ fn a_moved_tag_is_a_conflict_and_never_republished() {
     project.run(&["watch", "add"]).assert_ok();
     let _daemon = Daemon::start(&project, "10m");
     project.tag("v1.0.0");
-    wait_for(&project, "the job to wait", Duration::from_secs(10), || {
-        job_state(&project, "v1.0.0").as_deref() == Some("waiting")
-    });
+    wait_for_state(&project, "v1.0.0", "waiting", Duration::from_secs(10));
     project.write("README.md", "# changed\n");
     project.commit("another commit");
     git(&project.root, &["tag", "-f", "-a", "-m", "moved", "v1.0.0"]);
-    wait_for(&project, "the conflict", Duration::from_secs(10), || {
-        job_state(&project, "v1.0.0").as_deref() == Some("conflict")
-    });
+    wait_for_state(&project, "v1.0.0", "conflict", Duration::from_secs(10));
     std::thread::sleep(Duration::from_secs(5));
     assert!(index_files(&project, "open-ticket-ai").is_empty());
     let status = project.run(&["status"]);
@@ -298,9 +295,7 @@ fn a_failed_job_is_retried_once_the_cause_is_fixed() {
 
     // The daemon has no token: the job fails with release's own message.
     project.tag("v1.0.0");
-    wait_for(&project, "the job to fail", Duration::from_secs(30), || {
-        job_state(&project, "v1.0.0").as_deref() == Some("failed")
-    });
+    wait_for_state(&project, "v1.0.0", "failed", Duration::from_secs(30));
     let text = project.run(&["status"]);
     assert!(
         text.stderr
@@ -327,9 +322,7 @@ fn a_failed_job_is_retried_once_the_cause_is_fixed() {
         .assert_ok();
     let id = job_id(&project, "v1.0.0");
     project.run(&["retry", &id]).assert_ok();
-    wait_for(&project, "the retried job", Duration::from_secs(90), || {
-        job_state(&project, "v1.0.0").as_deref() == Some("verified")
-    });
+    wait_for_state(&project, "v1.0.0", "verified", Duration::from_secs(90));
     assert_eq!(files_in(&server.packages_dir).len(), 2);
     // A verified job cannot be retried.
     project
@@ -363,9 +356,7 @@ fn an_index_down_during_upload_fails_the_job_after_retries_and_retry_finishes_it
         common::proxy::Fault::status(503, None, "down for maintenance"),
     );
     project.tag("v1.0.0");
-    wait_for(&project, "the job to fail", Duration::from_secs(90), || {
-        job_state(&project, "v1.0.0").as_deref() == Some("failed")
-    });
+    wait_for_state(&project, "v1.0.0", "failed", Duration::from_secs(90));
     let text = project.run(&["status"]);
     assert!(
         text.stderr.contains("HTTP 503") && text.stderr.contains("gave up after 3 attempts"),
@@ -385,9 +376,7 @@ fn an_index_down_during_upload_fails_the_job_after_retries_and_retry_finishes_it
     // The index is back: `tagpub retry` finishes the release.
     proxy.clear_rules();
     project.run(&["retry", &id]).assert_ok();
-    wait_for(&project, "the retried job", Duration::from_secs(90), || {
-        job_state(&project, "v1.0.0").as_deref() == Some("verified")
-    });
+    wait_for_state(&project, "v1.0.0", "verified", Duration::from_secs(90));
     assert_eq!(files_in(&server.packages_dir).len(), 2);
     assert_eq!(server.uploads(), 2, "{}", server.logs());
 }
@@ -398,9 +387,7 @@ fn a_waiting_job_can_be_cancelled() {
     project.run(&["watch", "add"]).assert_ok();
     let _daemon = Daemon::start(&project, "10m");
     project.tag("v1.0.0");
-    wait_for(&project, "the job to wait", Duration::from_secs(10), || {
-        job_state(&project, "v1.0.0").as_deref() == Some("waiting")
-    });
+    wait_for_state(&project, "v1.0.0", "waiting", Duration::from_secs(10));
     let id = job_id(&project, "v1.0.0");
     project.run(&["cancel", &id]).assert_ok();
     assert_eq!(job_state(&project, "v1.0.0").as_deref(), Some("cancelled"));
@@ -757,11 +744,11 @@ fn with_trigger_push_a_tag_publishes_only_once_the_remote_has_it() {
     let _daemon = Daemon::start(&project, "10m");
 
     project.tag("v1.0.0");
-    wait_for(
+    wait_for_state(
         &project,
-        "the job to wait for the push",
+        "v1.0.0",
+        "waiting-for-push",
         Duration::from_secs(10),
-        || job_state(&project, "v1.0.0").as_deref() == Some("waiting-for-push"),
     );
     std::thread::sleep(Duration::from_secs(3));
     assert!(
@@ -777,12 +764,7 @@ fn with_trigger_push_a_tag_publishes_only_once_the_remote_has_it() {
     project
         .git_as_user("git", &["push", "--quiet", "origin", "v1.0.0"])
         .assert_ok();
-    wait_for(
-        &project,
-        "publishing after the push",
-        Duration::from_secs(90),
-        || job_state(&project, "v1.0.0").as_deref() == Some("verified"),
-    );
+    wait_for_state(&project, "v1.0.0", "verified", Duration::from_secs(90));
     assert_eq!(index_files(&project, "open-ticket-ai").len(), 2);
 }
 
@@ -900,11 +882,11 @@ fn a_finished_job_shows_a_desktop_notification_unless_turned_off() {
     );
     project.commit("no desktop notifications");
     project.tag("otobo-znuny-v1.0.0");
-    wait_for(
+    wait_for_state(
         &project,
-        "publishing otobo-znuny-v1.0.0",
+        "otobo-znuny-v1.0.0",
+        "verified",
         Duration::from_secs(90),
-        || job_state(&project, "otobo-znuny-v1.0.0").as_deref() == Some("verified"),
     );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
