@@ -65,21 +65,8 @@ fn git_command(project: &Project, dir: &Path, args: &[&str]) -> Command {
 }
 
 fn git_command_with(program: &Path, project: &Project, dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(program);
-    command
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
-        .env("TAGPUB_DATA_DIR", project.state.join("data"))
-        .env("TAGPUB_CONFIG_DIR", project.state.join("config"))
-        .env("TAGPUB_RUNTIME_DIR", project.state.join("run"))
-        .stdin(Stdio::null());
+    let mut command = common::project::git_command(program, dir, args);
+    project.with_tagpub_dirs(&mut command).stdin(Stdio::null());
     command
 }
 

@@ -6,9 +6,10 @@ use std::process::{Command, Output};
 
 pub const TAGPUB: &str = env!("CARGO_BIN_EXE_tagpub");
 
-/// Runs git in `dir` with a fixed identity and no user/system config.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
+/// `program` (a git) in `dir` with a fixed identity and no user/system config.
+pub fn git_command(program: impl AsRef<std::ffi::OsStr>, dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(program);
+    command
         .arg("-C")
         .arg(dir)
         .args(args)
@@ -17,9 +18,13 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_AUTHOR_NAME", "Test")
         .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
         .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
-        .output()
-        .expect("git runs");
+        .env("GIT_COMMITTER_EMAIL", "test@example.invalid");
+    command
+}
+
+/// Runs git in `dir` with a fixed identity and no user/system config.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = git_command("git", dir, args).output().expect("git runs");
     assert!(
         output.status.success(),
         "git {args:?} failed: {}",
@@ -129,24 +134,26 @@ impl Project {
         self.commit("configure tagpub");
     }
 
-    /// A tagpub command with isolated dirs and no token in the environment.
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(TAGPUB);
+    /// Points `command` (tagpub, or a git whose hooks run tagpub) at this
+    /// project's tagpub dirs.
+    pub fn with_tagpub_dirs<'c>(&self, command: &'c mut Command) -> &'c mut Command {
         command
-            .args(args)
-            .current_dir(&self.root)
             .env("TAGPUB_DATA_DIR", self.state.join("data"))
             .env("TAGPUB_CONFIG_DIR", self.state.join("config"))
             .env("TAGPUB_RUNTIME_DIR", self.state.join("run"))
+    }
+
+    /// A tagpub command with isolated dirs and no token in the environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(TAGPUB);
+        self.with_tagpub_dirs(&mut command)
+            .args(args)
+            .current_dir(&self.root)
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("TAGPUB_PYPIRC", self.state.join("pypirc"))
             .env("NO_COLOR", "1")
             .stdin(std::process::Stdio::null());
-        for (name, _) in std::env::vars() {
-            if tagpub::credentials::is_secret_env_name(&name, &[]) {
-                command.env_remove(name);
-            }
-        }
+        tagpub::credentials::scrub_secret_env(&mut command, &[]);
         command
     }
 
@@ -154,7 +161,9 @@ impl Project {
     /// project's tagpub dirs in the environment so installed hooks (and the
     /// tagpub they call) use them.
     pub fn git_as_user(&self, git_program: &str, args: &[&str]) -> Run {
-        let output = Command::new(git_program)
+        let mut command = Command::new(git_program);
+        let output = self
+            .with_tagpub_dirs(&mut command)
             .arg("-C")
             .arg(&self.root)
             .args([
@@ -164,9 +173,6 @@ impl Project {
                 "user.email=test@example.invalid",
             ])
             .args(args)
-            .env("TAGPUB_DATA_DIR", self.state.join("data"))
-            .env("TAGPUB_CONFIG_DIR", self.state.join("config"))
-            .env("TAGPUB_RUNTIME_DIR", self.state.join("run"))
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .stdin(std::process::Stdio::null())
             .output()
