@@ -18,14 +18,16 @@ pub const TRACE_ENV: &str = "TAGPUB_FAULT_TRACE";
 
 static CROSSED: AtomicU64 = AtomicU64::new(0);
 
-/// Kills the process if `TAGPUB_FAULT` names this point or its turn.
-pub fn point(name: &str) {
+/// Kills the process if `TAGPUB_FAULT` names this point or its turn. The
+/// name is only formatted when the variable is set.
+pub fn point(name: impl std::fmt::Display) {
     let Some(wanted) = std::env::var_os(FAULT_ENV) else {
         return;
     };
+    let name = name.to_string();
     let crossed = CROSSED.fetch_add(1, Ordering::SeqCst) + 1;
     if let Some(trace) = std::env::var_os(TRACE_ENV) {
-        trace_point(std::path::Path::new(&trace), crossed, name);
+        trace_point(std::path::Path::new(&trace), crossed, &name);
     }
     let wanted = wanted.to_string_lossy();
     let hit = match wanted.strip_prefix("hit:") {

@@ -19,7 +19,7 @@ pub fn temp_file_in(dir: &Path) -> io::Result<NamedTempFile> {
 pub fn commit(temp: NamedTempFile, dest: &Path, replace: bool) -> io::Result<bool> {
     temp.as_file().sync_all()?;
     let name = dest.file_name().unwrap_or_default().to_string_lossy();
-    crate::fault::point(&format!("before-rename {name}"));
+    crate::fault::point(format_args!("before-rename {name}"));
     let renamed = if replace {
         temp.persist(dest).map(drop)
     } else {
@@ -32,7 +32,7 @@ pub fn commit(temp: NamedTempFile, dest: &Path, replace: bool) -> io::Result<boo
         }
         Err(err) => return Err(err.error),
     }
-    crate::fault::point(&format!("after-rename {name}"));
+    crate::fault::point(format_args!("after-rename {name}"));
     sync_dir(parent_dir(dest))?;
     Ok(true)
 }

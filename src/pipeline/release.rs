@@ -512,11 +512,11 @@ impl Release<'_> {
             ));
             record.repository_mut(&plan.repository).in_flight = Some(file.filename.clone());
             release_dir.save(record)?;
-            fault::point(&format!("before-upload-{}", index + 1));
+            fault::point(format_args!("before-upload-{}", index + 1));
             match repository.upload(&artifact, token, self.reporter) {
                 Ok(outcome) => {
                     // The index has the file; the ledger does not know yet.
-                    fault::point(&format!("after-upload-{}", index + 1));
+                    fault::point(format_args!("after-upload-{}", index + 1));
                     if outcome == UploadOutcome::AlreadyPresent {
                         self.reporter.info(&format!(
                             "{} was already on {} (same sha256)",
@@ -527,7 +527,7 @@ impl Release<'_> {
                     }
                     mark_uploaded(record, &plan.repository, &file.filename);
                     release_dir.save(record)?;
-                    fault::point(&format!("uploaded-{}", index + 1));
+                    fault::point(format_args!("uploaded-{}", index + 1));
                 }
                 Err(source) => {
                     let state = record.repository_mut(&plan.repository);
