@@ -329,7 +329,7 @@ impl CheckReport {
     }
 
     /// A file that could not be opened or read as an archive.
-    fn unreadable(path: &Path, err: &dyn std::fmt::Display) -> CheckReport {
+    pub fn unreadable(path: &Path, err: &dyn std::fmt::Display) -> CheckReport {
         CheckReport {
             file: path
                 .file_name()

@@ -375,14 +375,7 @@ impl Release<'_> {
             Ok(run) => run.reports,
             Err(err) => artifacts
                 .iter()
-                .map(|path| CheckReport {
-                    file: path
-                        .file_name()
-                        .map(|name| name.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    errors: vec![err.to_string()],
-                    warnings: Vec::new(),
-                })
+                .map(|path| CheckReport::unreadable(path, &err))
                 .collect(),
         };
         for (path, report) in artifacts.iter().zip(checked) {
@@ -392,10 +385,11 @@ impl Release<'_> {
             if report.ok() {
                 self.reporter.info(&format!("✓ {}", report.file));
             }
-            if let Ok(artifact) = check::inspect(path) {
+            // The check read the archive; the ledger needs only its hash.
+            if let Ok(sha256) = crate::repository::sha256_file(path) {
                 files.push(BuiltFile {
-                    filename: artifact.filename,
-                    sha256: artifact.sha256,
+                    filename: report.file.clone(),
+                    sha256,
                 });
             }
             reports.push(report);
