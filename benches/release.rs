@@ -180,18 +180,7 @@ impl Bench<'_> {
             "twine check",
         )?;
         let upload = timed(
-            clean_command(self.tools.seed_bin("twine"))
-                .args([
-                    "upload",
-                    "--non-interactive",
-                    "--disable-progress-bar",
-                    "--repository-url",
-                    &self.server.url,
-                ])
-                .args(&files)
-                .env("PATH", &self.tools.path_venv)
-                .env("TWINE_USERNAME", "__token__")
-                .env("TWINE_PASSWORD", &self.server.token),
+            &mut self.tools.twine_upload(self.server, &files),
             "twine upload",
         )?;
         let total = started.elapsed();

@@ -170,22 +170,7 @@ impl Bench<'_> {
                     .env("PYPI_API_TOKEN", &self.server.token);
                 command
             }
-            Contender::Twine => {
-                let mut command = clean_command(self.tools.seed_bin("twine"));
-                command
-                    .args([
-                        "upload",
-                        "--non-interactive",
-                        "--disable-progress-bar",
-                        "--repository-url",
-                        &self.server.url,
-                    ])
-                    .args(&case.dist)
-                    .env("PATH", &self.tools.path_venv)
-                    .env("TWINE_USERNAME", "__token__")
-                    .env("TWINE_PASSWORD", &self.server.token);
-                command
-            }
+            Contender::Twine => self.tools.twine_upload(self.server, &case.dist),
             Contender::Uv => {
                 // No --check-url (nothing is asked of any index before the
                 // upload), trusted publishing off (no OIDC probe), no

@@ -250,6 +250,25 @@ impl Tools {
         self.venv.join("bin").join(name)
     }
 
+    /// The seed workflow's `twine upload` of `files` to `server` (token in
+    /// `TWINE_PASSWORD`, never argv).
+    pub fn twine_upload(&self, server: &PypiServer, files: &[PathBuf]) -> Command {
+        let mut command = clean_command(self.seed_bin("twine"));
+        command
+            .args([
+                "upload",
+                "--non-interactive",
+                "--disable-progress-bar",
+                "--repository-url",
+                &server.url,
+            ])
+            .args(files)
+            .env("PATH", &self.path_venv)
+            .env("TWINE_USERNAME", "__token__")
+            .env("TWINE_PASSWORD", &server.token);
+        command
+    }
+
     pub fn seed_bin(&self, name: &str) -> PathBuf {
         self.seed_venv.join("bin").join(name)
     }
