@@ -17,6 +17,7 @@
 //! Tokens are `SecretString` from the moment they are read; their `Debug`,
 //! their source and every message show at most a redacted form.
 
+pub mod held;
 pub mod keychain;
 pub mod macaroon;
 pub mod oidc;
@@ -200,6 +201,7 @@ pub fn lookup_token(package: &Package, target: &TokenTarget<'_>) -> Lookup {
     for (service, user) in entries {
         match keychain_get(&service, &user) {
             Ok(Some(secret)) => {
+                held::remember(&secret, None);
                 return Lookup {
                     token: Some(Token {
                         secret,
@@ -251,6 +253,13 @@ pub fn lookup_token(package: &Package, target: &TokenTarget<'_>) -> Lookup {
             None
         }
     });
+    if let Some(token) = &token {
+        let env_name = match &token.source {
+            TokenSource::Env { name } => Some(name.as_str()),
+            _ => None,
+        };
+        held::remember(&token.secret, env_name);
+    }
     Lookup {
         token,
         keychain_problem,
