@@ -278,13 +278,34 @@ impl Repository {
                 backoff,
                 username,
                 ..
-            } => with_retries(
-                &format!("uploading {} to {name}", artifact.filename),
-                *backoff,
-                &|message| reporter.warn(message),
-                || self.remote_upload(upload_url, username, artifact, token, reporter),
-                || self.arrived_after_all(artifact),
-            ),
+            } => {
+                // Once this process has sent the file, finding it on the index
+                // means our send landed: it was uploaded now, not before.
+                let sent = std::cell::Cell::new(false);
+                let ours = |outcome: UploadOutcome| {
+                    if sent.get() {
+                        UploadOutcome::Uploaded
+                    } else {
+                        outcome
+                    }
+                };
+                with_retries(
+                    &format!("uploading {} to {name}", artifact.filename),
+                    *backoff,
+                    &|message| reporter.warn(message),
+                    || {
+                        let outcome =
+                            self.remote_upload(upload_url, username, artifact, token, reporter);
+                        let outcome = outcome.map(ours);
+                        sent.set(true);
+                        outcome
+                    },
+                    || {
+                        self.arrived_after_all(artifact)
+                            .map(|settled| settled.map(ours))
+                    },
+                )
+            }
         }
     }
 

@@ -31,6 +31,9 @@ impl Daemon {
         let mut command = project.command(&["daemon", "run"]);
         command
             .env("TAGPUB_RESCAN_INTERVAL", rescan)
+            // A job resumed after a crash mid-upload waits until that upload
+            // could no longer land: seconds here, not the default 15 minutes.
+            .env("TAGPUB_UPLOAD_TIMEOUT", "2s")
             .stdout(Stdio::null())
             .stderr(log);
         for (name, value) in env {
