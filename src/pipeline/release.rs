@@ -16,9 +16,9 @@ use crate::pipeline::build::{self, BuildError, BuildSettings, BuildTool};
 use crate::pipeline::check::{self, Artifact, CheckReport, Expected};
 use crate::pipeline::install_check::{self, InstallCheckError, InstallReport};
 use crate::pipeline::resolve::{Plan, pretend_version_env};
-use crate::pipeline::upload::{FileStatus, file_status, open_repository};
+use crate::pipeline::upload::open_repository;
 use crate::pipeline::verify::{self, VerifyError};
-use crate::repository::{Repository, RepositoryError, UploadOutcome};
+use crate::repository::{FileStatus, Repository, RepositoryError, UploadOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
@@ -481,7 +481,7 @@ impl Release<'_> {
         token: Option<&SecretString>,
     ) -> Result<Vec<String>, ReleaseError> {
         let listed = self.list(plan, repository)?;
-        let mut missing = self.settle_listed(plan, record, &listed)?;
+        let mut missing = self.settle_listed(plan, repository, record, &listed)?;
         release_dir.save(record)?;
         self.wait_out_interrupted(plan, repository, release_dir, record, &mut missing)?;
         let timeout = upload_timeout(repository)?;
@@ -565,20 +565,21 @@ impl Release<'_> {
     fn settle_listed(
         &self,
         plan: &Plan,
+        repository: &Repository,
         record: &mut ReleaseRecord,
         listed: &[crate::repository::IndexedFile],
     ) -> Result<Vec<BuiltFile>, ReleaseError> {
         let mut missing = Vec::new();
         for file in record.files.clone() {
-            match file_status(&file, listed) {
+            let status = repository
+                .file_status(&file.filename, &file.sha256, listed)
+                .map_err(|source| ReleaseError::Index {
+                    repository: plan.repository.clone(),
+                    source: Box::new(source),
+                })?;
+            match status {
                 FileStatus::Missing => missing.push(file.clone()),
-                FileStatus::Present { hash_checked } => {
-                    if !hash_checked {
-                        self.reporter.warn(&format!(
-                            "{} is on {} but the index shows no hash to compare",
-                            file.filename, plan.repository
-                        ));
-                    }
+                FileStatus::Present => {
                     self.reporter.info(&format!(
                         "{} is already on {}",
                         file.filename, plan.repository
@@ -643,7 +644,7 @@ impl Release<'_> {
                 repository.list_files_once(&plan.package).ok()
             };
             if let Some(listed) = listed {
-                let still_missing = self.settle_listed(plan, record, &listed)?;
+                let still_missing = self.settle_listed(plan, repository, record, &listed)?;
                 if !still_missing
                     .iter()
                     .any(|f| f.filename == interrupted.filename)
