@@ -550,13 +550,15 @@ fn a_tag_moved_while_its_build_runs_ends_in_conflict_and_is_never_verified() {
         if seen.last() != Some(&state) {
             seen.push(state.clone());
         }
-        if matches!(
-            state.as_deref(),
-            Some("conflict" | "verified" | "failed" | "cancelled")
-        ) {
-            // A worker that wrongly overwrote the conflict would do so
-            // right after: look a while longer.
-            std::thread::sleep(Duration::from_secs(6));
+        // The release is over when its log has its last line (✓ or ✗);
+        // a rescan may have written a state before that, which the
+        // worker must not overwrite afterwards.
+        let log = project.run(&["log", "1"]).stdout;
+        if log
+            .lines()
+            .any(|l| l.starts_with('✓') || l.starts_with('✗'))
+        {
+            std::thread::sleep(Duration::from_secs(1));
             let later = job_state(&project, "v1.0.0");
             if seen.last() != Some(&later) {
                 seen.push(later);
