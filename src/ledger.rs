@@ -320,6 +320,22 @@ pub struct JobRecord {
     #[serde(default)]
     pub seen_ms: u64,
     pub updated: u64,
+    /// Set by a rescan that saw the tag move or vanish while the job was
+    /// running. A running job belongs to its worker: the rescan only leaves
+    /// this note, and the worker decides the final state from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_changed: Option<TagChanged>,
+}
+
+/// What happened to a running job's tag, as a rescan saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "kebab-case")]
+pub enum TagChanged {
+    /// `git tag -f` (or delete and re-create): the ref now points at `to`.
+    Moved {
+        to: String,
+    },
+    Deleted,
 }
 
 fn jobs_dir(dirs: &Dirs) -> PathBuf {
@@ -459,6 +475,7 @@ mod tests {
             created: id,
             seen_ms: id * 1000,
             updated: id,
+            tag_changed: (id == 10).then(|| TagChanged::Moved { to: "def".into() }),
         };
         save_job(&dirs, &job(10, JobState::Verified)).unwrap();
         save_job(&dirs, &job(2, JobState::Waiting)).unwrap();
