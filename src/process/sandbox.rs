@@ -303,12 +303,14 @@ fn quoted_paths(line: &str) -> Vec<String> {
             }
         }
     }
-    if found.is_empty()
-        && let Some((_, rest)) = line.split_once("Permission denied: ")
-        && let Some(path) = rest.split_whitespace().next()
-        && path.starts_with('/')
-    {
-        found.push(path.to_string());
+    if found.is_empty() {
+        // `sh: 1: cannot create /x/y: Permission denied`, `cat: /x: …`
+        found.extend(
+            line.split_whitespace()
+                .map(|word| word.trim_end_matches([':', ',', ';']))
+                .filter(|word| word.len() > 1 && word.starts_with('/'))
+                .map(str::to_string),
+        );
     }
     found
 }
@@ -424,6 +426,8 @@ mod tests {
         )
         .unwrap();
         assert!(uv.contains("`/root/.cache/bar/lock`"), "{uv}");
+        let sh = denied_hint("sh: 1: cannot create /tmp/x/env.txt: Permission denied").unwrap();
+        assert!(sh.contains("[\"/tmp/x/env.txt\"]"), "{sh}");
         assert_eq!(denied_hint("error: no module named foo"), None);
     }
 
