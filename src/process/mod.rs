@@ -165,7 +165,6 @@ pub enum RunError {
         status: String,
         /// The last lines of stdout then stderr, quoted by [`quote_last_lines`].
         tail: String,
-        output: Output,
     },
 }
 
@@ -287,7 +286,6 @@ impl Child {
             program: self.program.clone(),
             status: output.status.to_string(),
             tail: quote_last_lines(&lines, count),
-            output,
         })
     }
 
