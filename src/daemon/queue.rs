@@ -672,14 +672,16 @@ fn run_notifier(command: &[String], input: &[u8]) -> std::io::Result<()> {
     let (program, args) = command
         .split_first()
         .ok_or_else(|| std::io::Error::other("empty command"))?;
-    let mut child = std::process::Command::new(program);
-    child
+    // The one runner withholds every secret; the user's notifier keeps the
+    // desktop bus (notify-send and the like need it).
+    let mut child = crate::process::Child::new(program)
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    crate::credentials::scrub_secret_env(&mut child, &[]);
-    let mut child = child.spawn()?;
+        .stderr(std::process::Stdio::null())
+        .keep_session()
+        .spawn()
+        .map_err(std::io::Error::other)?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(input)?;
     }

@@ -463,6 +463,8 @@ impl Release<'_> {
                     .dynamic_version()
                     .then(|| (pretend_version_env(&plan.package), plan.version.to_string())),
                 secret_env: &secret_env,
+                sandbox: package.sandbox(&self.config.defaults),
+                sandbox_allow: &self.config.defaults.sandbox_allow,
             },
             self.reporter,
         )?)
