@@ -34,6 +34,11 @@ pub struct RepositoryState {
     /// it is not sent again before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight_until_ms: Option<u64>,
+    /// Files a run of this release sent and the index took (a subset of
+    /// `uploaded`), so a run that finishes what a crashed one started
+    /// reports the release as published, not as found complete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sent: Vec<String>,
     pub verified: bool,
 }
 

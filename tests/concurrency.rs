@@ -383,3 +383,33 @@ fn a_tag_moved_during_its_build_gets_no_upload() {
     assert_eq!(server.uploads(), 0, "{}", run.stderr);
     assert!(files_in(&server.packages_dir).is_empty());
 }
+
+#[test]
+fn a_rerun_that_finishes_a_crashed_release_reports_it_published_then_complete() {
+    let server = PypiServer::start();
+    let project = project_publishing_to(&server.url);
+    let tag = next_release(&project, 1);
+    // Killed after every file is up, before verifying.
+    let crashed = release_command(&project, &server, &tag)
+        .env("TAGPUB_FAULT", "before-verify")
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success());
+    assert_eq!(server.uploads(), 2);
+
+    let rerun = Run::from_output(release_command(&project, &server, &tag).output().unwrap());
+    rerun.assert_ok();
+    assert!(
+        rerun.stderr.contains("published open-ticket-ai 1.1.0"),
+        "the run that finished the release must say it was published:\n{}",
+        rerun.stderr
+    );
+    let again = Run::from_output(release_command(&project, &server, &tag).output().unwrap());
+    again.assert_ok();
+    assert!(
+        again.stderr.contains("already complete"),
+        "{}",
+        again.stderr
+    );
+    assert_each_file_once(&server, 1, &again.stderr);
+}

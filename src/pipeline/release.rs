@@ -264,6 +264,7 @@ impl Release<'_> {
             other => other,
         };
         let secret = token.as_ref().map(|t| &t.secret);
+        let verified_before = record.repository_mut(&plan.repository).verified;
         summary.uploaded =
             self.upload_missing(plan, &repository, &release_dir, &mut record, secret)?;
 
@@ -283,7 +284,11 @@ impl Release<'_> {
             summary.installed =
                 Some(self.install_check(plan, &repository, &release_dir, &record)?);
         }
-        summary.status = if summary.uploaded.is_empty() {
+        // "Already complete" only when no run of this release sent a file
+        // before it was verified: finishing a crashed run is publishing.
+        let sent_earlier =
+            !verified_before && !record.repository_mut(&plan.repository).sent.is_empty();
+        summary.status = if summary.uploaded.is_empty() && !sent_earlier {
             ReleaseStatus::AlreadyComplete
         } else {
             ReleaseStatus::Published
@@ -519,6 +524,10 @@ impl Release<'_> {
                         ));
                     } else {
                         uploaded_now.push(file.filename.clone());
+                        record
+                            .repository_mut(&plan.repository)
+                            .sent
+                            .push(file.filename.clone());
                     }
                     mark_uploaded(record, &plan.repository, &file.filename);
                     release_dir.save(record)?;
