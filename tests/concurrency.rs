@@ -202,18 +202,16 @@ fn a_cli_release_racing_the_daemon_sends_each_file_once() {
     }
 }
 
-/// Polls until this release's record notes a file in flight.
-fn wait_for_in_flight(project: &Project, limit: Duration) -> bool {
+/// Polls until this release's record notes `file` in flight.
+fn wait_for_in_flight(project: &Project, file: &str, limit: Duration) -> bool {
     let releases = project.state.join("data/releases");
+    let mark = format!("\"in_flight\": \"{file}\"");
     let started = Instant::now();
     while started.elapsed() < limit {
         let in_flight = walk(&releases)
             .into_iter()
             .filter(|p| p.ends_with("record.json"))
-            .any(|p| {
-                std::fs::read_to_string(p)
-                    .is_ok_and(|t| t.contains("\"in_flight\": \"open_ticket_ai"))
-            });
+            .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains(&mark)));
         if in_flight {
             return true;
         }
@@ -246,33 +244,46 @@ fn an_upload_interrupted_by_a_crash_is_not_sent_again_while_it_can_still_land() 
     let server = PypiServer::start();
     let proxy = FaultProxy::start(&server.url);
     let project = project_publishing_to(&proxy.url());
-    let tag = next_release(&project, 1);
-    // The first POST reaches the server 2 s after it was sent, even though
-    // its sender is dead by then.
-    proxy.push(Rule::new(
-        "POST",
-        Fault::DelayRequest(Duration::from_secs(2)),
-    ));
-    let mut first = release_command(&project, &server, &tag).spawn().unwrap();
-    assert!(
-        wait_for_in_flight(&project, Duration::from_secs(60)),
-        "the release never started uploading"
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    kill_9(&mut first);
+    // The first file, then (with the first already on the index) the second.
+    for (n, position) in [(1, 1), (2, 2)] {
+        let tag = next_release(&project, n);
+        let file = if position == 1 {
+            format!("open_ticket_ai-1.{n}.0.tar.gz")
+        } else {
+            format!("open_ticket_ai-1.{n}.0-py3-none-any.whl")
+        };
+        if position == 2 {
+            proxy.push(Rule::new("POST", Fault::DelayRequest(Duration::ZERO)));
+        }
+        // That POST reaches the server 2 s after it was sent, though its
+        // sender is dead by then.
+        proxy.push(Rule::new(
+            "POST",
+            Fault::DelayRequest(Duration::from_secs(2)),
+        ));
+        let mut first = release_command(&project, &server, &tag).spawn().unwrap();
+        assert!(
+            wait_for_in_flight(&project, &file, Duration::from_secs(60)),
+            "the release never started uploading {file}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        kill_9(&mut first);
 
-    let rerun = Run::from_output(release_command(&project, &server, &tag).output().unwrap());
-    rerun.assert_ok();
-    assert!(
-        rerun.stderr.contains("was interrupted"),
-        "the rerun said nothing of the interrupted upload:\n{}",
-        rerun.stderr
-    );
-    assert_each_file_once(
-        &server,
-        1,
-        &format!("{}\n{}", rerun.stderr, proxy.log_text()),
-    );
+        let rerun = Run::from_output(release_command(&project, &server, &tag).output().unwrap());
+        rerun.assert_ok();
+        assert!(
+            rerun
+                .stderr
+                .contains(&format!("the upload of {file} to racy was interrupted")),
+            "the rerun said nothing of the interrupted upload:\n{}",
+            rerun.stderr
+        );
+        assert_each_file_once(
+            &server,
+            n,
+            &format!("{}\n{}", rerun.stderr, proxy.log_text()),
+        );
+    }
 }
 
 /// xorshift64*, seeded, so a failing run can be replayed (`TAGPUB_CRASH_SEED`).

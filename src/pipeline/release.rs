@@ -709,7 +709,11 @@ fn upload_timeout(repository: &Repository) -> Result<std::time::Duration, Releas
 
 fn mark_uploaded(record: &mut ReleaseRecord, repository: &str, filename: &str) {
     let state = record.repository_mut(repository);
-    state.clear_in_flight();
+    // Only this file's mark: another file's interrupted upload must still
+    // be waited out.
+    if state.in_flight.as_deref() == Some(filename) {
+        state.clear_in_flight();
+    }
     if !state.uploaded.iter().any(|f| f == filename) {
         state.uploaded.push(filename.to_string());
     }
