@@ -71,7 +71,7 @@ fn escape_sequences_from_the_repository_are_shown_not_obeyed() {
         "{stdout:?}"
     );
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let checks = json["checks"].as_array().unwrap();
+    let checks = json["plan"]["checks"].as_array().unwrap();
     assert!(
         checks.iter().any(|c| c["message"]
             .as_str()
@@ -86,7 +86,7 @@ fn escape_sequences_from_the_repository_are_shown_not_obeyed() {
 #[test]
 fn a_closed_stdout_ends_the_command_quietly() {
     let project = Project::sample(&[]);
-    project.configure("local", "");
+    project.configure("pypi", "");
     project.tag("v1.0.0");
     for args in [
         &["completions", "bash"][..],
