@@ -1234,3 +1234,52 @@ fn deeply_nested_rst_fails_the_check_instead_of_crashing() {
         }
     }
 }
+
+/// pep508_rs recurses once per parenthesis of a marker: 200 000 of them
+/// overflowed the stack. packaging refuses markers nested more than 200
+/// deep; so does tagpub, before parsing, and 200 still parse (on the check's
+/// worker threads: two files).
+#[test]
+fn deeply_nested_markers_fail_the_check_instead_of_crashing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let metadata = |depth: usize| {
+        format!(
+            "Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0\nSummary: A demo package\n\
+             Requires-Dist: x ; {}python_version > '3'{}\n",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        )
+    };
+    let mut wheels = Vec::new();
+    for depth in [200, 201, 200_000] {
+        let dir = tmp.path().join(depth.to_string());
+        std::fs::create_dir(&dir).unwrap();
+        wheels.push(simple_wheel(
+            &dir,
+            "demo_pkg-1.0-py3-none-any.whl",
+            &metadata(depth),
+        ));
+    }
+    let output = tagpub(&wheels, &["--json"], &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (json, _) = reports(&output);
+    let nested = |index: usize| {
+        json["files"][index]["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| {
+                e.as_str()
+                    .unwrap()
+                    .contains("nested more than 200 levels deep")
+            })
+    };
+    assert!(!nested(0), "{json}");
+    assert!(nested(1), "{json}");
+    assert!(nested(2), "{json}");
+}
