@@ -161,47 +161,76 @@ fn version_dfas() -> &'static (Dfa, Dfa) {
     })
 }
 
-/// Whether some PEP 440 version starts with `bytes` (`forward`) or ends
-/// with `bytes` (read backwards through the reversed grammar).
-fn version_can_contain(bytes: &[u8], forward: bool) -> bool {
-    let (fwd, rev) = version_dfas();
-    let dfa = if forward { fwd } else { rev };
+/// Whether a pattern's version can begin the text `extra` that another
+/// pattern's longer prefix adds to this pattern's prefix: the version starts
+/// with `extra`, or it is a proper prefix of `extra` and the rest of `extra`
+/// begins this pattern's `suffix` (`{version}-x1` and `1-x{version}` share
+/// `1-x1`).
+fn version_can_begin(extra: &[u8], suffix: &[u8]) -> bool {
+    let (dfa, _) = version_dfas();
     let Ok(mut state) = dfa.start_state(&start::Config::new().anchored(Anchored::Yes)) else {
         return false;
     };
-    let mut feed = |byte: u8| {
+    for (k, &byte) in extra.iter().enumerate() {
+        if k > 0 && dfa.is_match_state(dfa.next_eoi_state(state)) && suffix.starts_with(&extra[k..])
+        {
+            return true;
+        }
         state = dfa.next_state(state, byte);
-        !dfa.is_dead_state(state)
-    };
-    if forward {
-        bytes.iter().all(|&b| feed(b))
-    } else {
-        bytes.iter().rev().all(|&b| feed(b))
+        if dfa.is_dead_state(state) {
+            return false;
+        }
     }
+    true
+}
+
+/// The mirror of [`version_can_begin`] for suffixes, read backwards through
+/// the reversed grammar: the version ends with `extra`, or it is a proper
+/// suffix of `extra` and the rest of `extra` ends this pattern's `prefix`.
+fn version_can_end(extra: &[u8], prefix: &[u8]) -> bool {
+    let (_, dfa) = version_dfas();
+    let Ok(mut state) = dfa.start_state(&start::Config::new().anchored(Anchored::Yes)) else {
+        return false;
+    };
+    for (k, &byte) in extra.iter().rev().enumerate() {
+        let rest = &extra[..extra.len() - k];
+        if k > 0 && dfa.is_match_state(dfa.next_eoi_state(state)) && prefix.ends_with(rest) {
+            return true;
+        }
+        state = dfa.next_state(state, byte);
+        if dfa.is_dead_state(state) {
+            return false;
+        }
+    }
+    true
 }
 
 /// A necessary condition for two patterns to share a tag, decided from their
 /// literals: one prefix extends the other and one suffix extends the other,
-/// and what the longer literal adds can begin (prefix) or end (suffix) a
-/// PEP 440 version, since the other pattern's version must spell it. Most
-/// pairs fail here, before any automaton is built.
+/// and what the longer literal adds can begin (prefix) or end (suffix) the
+/// other pattern's version, which must spell it (see [`version_can_begin`]).
+/// Most pairs fail here, before any automaton is built.
 fn literals_may_overlap(a: &TagPattern, b: &TagPattern) -> bool {
-    let prefix_extra = if let Some(extra) = b.prefix.strip_prefix(a.prefix.as_str()) {
-        extra
-    } else if let Some(extra) = a.prefix.strip_prefix(b.prefix.as_str()) {
-        extra
+    let (short, long) = if a.prefix.len() <= b.prefix.len() {
+        (a, b)
     } else {
+        (b, a)
+    };
+    let Some(prefix_extra) = long.prefix.strip_prefix(short.prefix.as_str()) else {
         return false;
     };
-    let suffix_extra = if let Some(extra) = b.suffix.strip_suffix(a.suffix.as_str()) {
-        extra
-    } else if let Some(extra) = a.suffix.strip_suffix(b.suffix.as_str()) {
-        extra
+    if !version_can_begin(prefix_extra.as_bytes(), short.suffix.as_bytes()) {
+        return false;
+    }
+    let (short, long) = if a.suffix.len() <= b.suffix.len() {
+        (a, b)
     } else {
+        (b, a)
+    };
+    let Some(suffix_extra) = long.suffix.strip_suffix(short.suffix.as_str()) else {
         return false;
     };
-    version_can_contain(prefix_extra.as_bytes(), true)
-        && version_can_contain(suffix_extra.as_bytes(), false)
+    version_can_end(suffix_extra.as_bytes(), short.prefix.as_bytes())
 }
 
 /// The shortest string both anchored DFAs match: a breadth-first walk over
@@ -522,14 +551,27 @@ mod tests {
                 }
             }
         }
+        // Overlaps where one version is shorter than the other's extra
+        // literal: `1-x1` and `1.0.0.1` are tags of both patterns of a pair.
+        let first_tricky = raw.len();
+        for tricky in [
+            "{version}-x1",
+            "1-x{version}",
+            "{version}.0.0.1",
+            "1.0.0.{version}",
+        ] {
+            raw.push(tricky.to_string());
+        }
         let parsed: Vec<TagPattern> = raw.iter().map(|r| TagPattern::parse(r).unwrap()).collect();
         let patterns: Vec<&TagPattern> = parsed.iter().collect();
         let overlaps = Overlaps::new(&patterns);
         let candidates = overlaps.candidates();
+        let dfas: Vec<_> = patterns.iter().map(|p| p.dfa()).collect();
         let mut found = 0;
         for i in 0..patterns.len() {
             for j in i + 1..patterns.len() {
-                let exact = patterns[i].overlap(patterns[j]);
+                // The walk alone, without the literal filter under test.
+                let exact = common_match(&dfas[i], &dfas[j]);
                 if let Some(witness) = &exact {
                     found += 1;
                     assert!(
@@ -553,6 +595,12 @@ mod tests {
             }
         }
         assert!(found > 20, "the set has real overlaps to find ({found})");
+        for (i, j) in [
+            (first_tricky, first_tricky + 1),
+            (first_tricky + 2, first_tricky + 3),
+        ] {
+            assert!(overlaps.witness(i, j).is_some() && candidates.contains(&(i, j)));
+        }
     }
 
     #[test]
