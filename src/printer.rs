@@ -38,8 +38,11 @@ pub fn neutralize(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if is_unsafe(c) {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' && chars.peek() == Some(&'\n') {
+            // A Windows line end (a build's output) is just a line end.
+        } else if is_unsafe(c) {
             out.extend(c.escape_unicode());
         } else {
             out.push(c);
@@ -261,6 +264,7 @@ mod tests {
     #[test]
     fn control_characters_are_shown_not_obeyed() {
         assert_eq!(neutralize("plain ✓ text\n\tnext"), "plain ✓ text\n\tnext");
+        assert_eq!(neutralize("dos\r\nline\rover"), "dos\nline\\u{d}over");
         assert_eq!(
             neutralize("a\x1b[2K\rb\u{202e}c\u{85}d\u{9b}e\u{2028}f\u{7f}"),
             "a\\u{1b}[2K\\u{d}b\\u{202e}c\\u{85}d\\u{9b}e\\u{2028}f\\u{7f}"
