@@ -72,7 +72,11 @@ struct PushedRef {
 }
 
 fn is_zero(sha: &str) -> bool {
-    !sha.is_empty() && sha.bytes().all(|b| b == b'0')
+    is_zero_bytes(sha.as_bytes())
+}
+
+fn is_zero_bytes(sha: &[u8]) -> bool {
+    !sha.is_empty() && sha.iter().all(|&b| b == b'0')
 }
 
 /// Git's pre-push lines, as bytes: `<local ref> SP <local oid> SP <remote
@@ -102,6 +106,10 @@ fn read_pushed_refs(input: &[u8]) -> (Vec<PushedRef>, Vec<String>) {
             std::str::from_utf8(local_sha),
             std::str::from_utf8(remote_ref),
         ) else {
+            // Deleting a tag (a local oid of zeros) releases nothing.
+            if is_zero_bytes(local_sha) {
+                continue;
+            }
             unreadable.push(format!(
                 "the tag {} is not valid UTF-8, so tagpub cannot tell whether it is a release tag. Rename it (git tag <new> <old> && git tag -d <old>), or push it with --no-verify",
                 String::from_utf8_lossy(remote_ref)
@@ -308,6 +316,11 @@ mod tests {
             format!("refs/heads/main {sha} refs/heads/main {zero}\n").as_bytes(),
         );
         input.extend_from_slice(b"garbage\n");
+        // Deleting a tag whose name is not UTF-8 releases nothing: it passes.
+        input.extend_from_slice(b"(delete) ");
+        input.extend_from_slice(format!("{zero} refs/tags/b").as_bytes());
+        input.extend_from_slice(b"\xff ");
+        input.extend_from_slice(format!("{sha}\n").as_bytes());
         let (refs, unreadable) = read_pushed_refs(&input);
         let names: Vec<&str> = refs.iter().map(|r| r.remote_ref.as_str()).collect();
         assert_eq!(
