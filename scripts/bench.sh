@@ -11,6 +11,7 @@
 #   scripts/bench.sh --daemon         # the daemon benchmark instead (tag → job latency, idle cost, rescan)
 #   scripts/bench.sh --check          # tagpub check vs twine check --strict on the PyPI corpus
 #   scripts/bench.sh --upload         # the upload benchmark instead (vs twine upload and uv publish)
+#   scripts/bench.sh --config         # loading a config of 1 000 / 10 000 / 150 000 packages
 #
 # Needs network access to pypi.org (the builds install hatchling into their
 # isolated environments; uv and pip cache it after the warm-up).
@@ -42,7 +43,7 @@ if [[ "${1:-}" == "--check" ]]; then
   # The corpus (pinned PyPI files) is downloaded once, then only hashed.
   scripts/fetch-corpus.sh
 fi
-if [[ "${1:-}" == "--hooks" || "${1:-}" == "--daemon" || "${1:-}" == "--check" || "${1:-}" == "--upload" ]]; then
+if [[ "${1:-}" == "--hooks" || "${1:-}" == "--daemon" || "${1:-}" == "--check" || "${1:-}" == "--upload" || "${1:-}" == "--config" ]]; then
   bench="${1#--}"
   shift
   echo "== cargo bench --bench $bench" >&2

@@ -44,6 +44,16 @@ pub enum GitError {
     UnsafeEntry { path: String, reason: &'static str },
     #[error("export destination {0} must be an existing, empty directory")]
     DestNotEmpty(PathBuf),
+    #[error(
+        "refusing to export the symlink {path} -> {target}: {why}, outside the repository. \
+         A build would package whatever it points at on this machine: commit the file itself, \
+         or point the link at a path inside the repository"
+    )]
+    LinkOutsideTree {
+        path: String,
+        target: String,
+        why: String,
+    },
 }
 
 /// An annotated tag object's own data.
@@ -73,6 +83,13 @@ pub struct TagInfo {
     pub commit_time: i64,
     /// `None` for a lightweight tag.
     pub annotated: Option<AnnotatedTag>,
+}
+
+/// What [`Repo::symlinks`] found in a commit's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Symlinks {
+    pub total: usize,
+    pub escaping: Vec<EscapingLink>,
 }
 
 /// Which engine serves this repository.
@@ -350,6 +367,8 @@ impl Repo {
 
     /// Writes the commit's whole tree into `dest` (which must exist and be empty):
     /// regular files, executable bits and symlinks; submodules are left out.
+    /// Refuses before writing anything if a symlink in the tree leads outside
+    /// it (see [`Repo::symlinks`]).
     pub fn export(&self, commit: &str, dest: &Path) -> Result<(), GitError> {
         let empty = std::fs::read_dir(dest)
             .map(|mut d| d.next().is_none())
@@ -361,10 +380,33 @@ impl Repo {
             Engine::Libgit2(_) => {
                 let repo = self.git2();
                 let tree = commit_tree(&repo, commit)?;
-                export_tree(&repo, &tree, dest, "")
+                let listing = listing_libgit2(&repo, &tree)?;
+                listing.check_links()?;
+                write_listing(&repo, &listing, dest)
             }
             Engine::Cli => self.export_cli(commit, dest),
         }
+    }
+
+    /// The commit's symlinks, and those that resolve outside its tree,
+    /// followed the way the kernel would in an export: absolute targets,
+    /// targets that climb above the root, and chains of links ending there.
+    pub fn symlinks(&self, commit: &str) -> Result<Symlinks, GitError> {
+        let listing = match &self.engine {
+            Engine::Libgit2(_) => {
+                let repo = self.git2();
+                let tree = commit_tree(&repo, commit)?;
+                listing_libgit2(&repo, &tree)?
+            }
+            Engine::Cli => {
+                let oid = self.resolve_cli(commit, "commit")?;
+                self.listing_cli(&oid)?
+            }
+        };
+        Ok(Symlinks {
+            total: listing.links.len(),
+            escaping: listing.escaping_links(),
+        })
     }
 
     // ---- libgit2 backend -------------------------------------------------
@@ -552,17 +594,123 @@ impl Repo {
         }))
     }
 
+    /// The whole tree of commit `oid`, with each symlink's target read in
+    /// one `git cat-file --batch`.
+    fn listing_cli(&self, oid: &str) -> Result<TreeListing, GitError> {
+        let out = self.git(["ls-tree", "-r", "-t", "-z", "--full-tree", oid])?;
+        let mut entries = Vec::new();
+        let mut link_paths = Vec::new();
+        let mut link_oids = Vec::new();
+        let mut submodules = Vec::new();
+        for record in out.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+            let entry = parse_ls_tree(record).ok_or_else(|| GitError::Command {
+                args: format!("ls-tree -r -t -z {oid}"),
+                stderr: format!(
+                    "unexpected output line {:?}",
+                    String::from_utf8_lossy(record)
+                ),
+            })?;
+            let rel = String::from_utf8_lossy(&entry.name).into_owned();
+            for name in entry.name.split(|&b| b == b'/') {
+                check_entry_name(name, &rel)?;
+            }
+            match entry.mode {
+                MODE_GITLINK => {
+                    submodules.push(entry.name);
+                    continue;
+                }
+                MODE_TREE => {}
+                MODE_LINK => {
+                    link_paths.push(entry.name.clone());
+                    link_oids.push(entry.oid.clone());
+                }
+                mode if mode & 0o170000 == 0o100000 => {}
+                _ => {
+                    return Err(GitError::UnsafeEntry {
+                        path: rel,
+                        reason: "unknown file mode",
+                    });
+                }
+            }
+            entries.push(ListedEntry {
+                path: entry.name,
+                mode: entry.mode,
+                oid: entry.oid,
+            });
+        }
+        let targets = self.read_blobs(&link_oids)?;
+        Ok(TreeListing::new(
+            entries,
+            link_paths.into_iter().zip(targets).collect(),
+            submodules,
+        ))
+    }
+
+    /// The contents of these blobs, in order, from one `git cat-file --batch`.
+    fn read_blobs(&self, oids: &[String]) -> Result<Vec<Vec<u8>>, GitError> {
+        if oids.is_empty() {
+            return Ok(Vec::new());
+        }
+        for oid in oids {
+            check_hex(oid)?;
+        }
+        let mut cmd = self.git_command();
+        cmd.args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(GitError::Spawn)?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let input: Vec<u8> = oids
+            .iter()
+            .flat_map(|o| o.bytes().chain(std::iter::once(b'\n')))
+            .collect();
+        // Written from a thread: git answers while it reads, and a full
+        // stdout pipe would otherwise block both sides.
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            stdin.write_all(&input)
+        });
+        let output = child.wait_with_output().map_err(GitError::Spawn)?;
+        let _ = writer.join();
+        let failed = |why: String| GitError::Command {
+            args: "cat-file --batch".into(),
+            stderr: why,
+        };
+        if !output.status.success() {
+            return Err(command_error(
+                &[OsStr::new("cat-file"), OsStr::new("--batch")],
+                &output.stderr,
+            ));
+        }
+        // `<oid> SP <type> SP <size> LF <contents> LF` per object.
+        let mut rest = output.stdout.as_slice();
+        let mut blobs = Vec::with_capacity(oids.len());
+        for oid in oids {
+            let newline = rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .ok_or_else(|| failed(format!("no answer for {oid}")))?;
+            let header = String::from_utf8_lossy(&rest[..newline]).into_owned();
+            let size: usize = match header.split(' ').collect::<Vec<_>>()[..] {
+                [_, "blob", size] => size
+                    .parse()
+                    .map_err(|_| failed(format!("unexpected header {header:?}")))?,
+                _ => return Err(failed(format!("unexpected answer {header:?} for {oid}"))),
+            };
+            let body = rest
+                .get(newline + 1..newline + 1 + size)
+                .ok_or_else(|| failed(format!("short answer for {oid}")))?;
+            blobs.push(body.to_vec());
+            rest = rest.get(newline + 2 + size..).unwrap_or_default();
+        }
+        Ok(blobs)
+    }
+
     fn export_cli(&self, commit: &str, dest: &Path) -> Result<(), GitError> {
         let oid = self.resolve_cli(commit, "commit")?;
-        // git archive writes submodules as empty directories; find them so
-        // they can be left out like the libgit2 backend does.
-        let gitlinks: Vec<PathBuf> = self
-            .git(["ls-tree", "-r", "-z", "--full-tree", &oid])?
-            .split(|&b| b == 0)
-            .filter_map(parse_ls_tree)
-            .filter(|e| e.mode == MODE_GITLINK)
-            .map(|e| PathBuf::from(String::from_utf8_lossy(&e.name).into_owned()))
-            .collect();
+        let listing = self.listing_cli(&oid)?;
+        listing.check_links()?;
 
         let args = ["archive", "--format=tar", oid.as_str()];
         let mut cmd = self.git_command();
@@ -578,7 +726,7 @@ impl Repo {
             let _ = stderr.read_to_end(&mut s);
             s
         });
-        let unpacked = unpack_tar(child.stdout.take().expect("piped"), dest, &gitlinks);
+        let unpacked = unpack_tar(child.stdout.take().expect("piped"), dest, &listing);
         let status = child.wait().map_err(GitError::Spawn)?;
         let stderr = stderr_reader.join().unwrap_or_default();
         match unpacked {
@@ -992,49 +1140,245 @@ fn io_err(context: String) -> impl FnOnce(std::io::Error) -> GitError {
     move |source| GitError::Io { context, source }
 }
 
-fn export_tree(
+// ---- the tree's listing and its symlinks -------------------------------------
+
+/// How many symlinks one path may go through, as Linux allows (MAXSYMLINKS).
+const MAX_LINK_HOPS: usize = 40;
+
+/// One entry of a commit's whole tree, parents before children.
+struct ListedEntry {
+    /// `/`-separated, relative to the root; every component checked by
+    /// [`check_entry_name`].
+    path: Vec<u8>,
+    mode: u32,
+    oid: String,
+}
+
+/// A commit's whole tree (submodules left out) with every symlink's target:
+/// what an export writes, checked before anything is written.
+struct TreeListing {
+    entries: Vec<ListedEntry>,
+    /// Symlink path → target, as committed.
+    links: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Paths of submodules (left out of the export).
+    submodules: Vec<Vec<u8>>,
+}
+
+/// A committed symlink that leads outside the repository's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscapingLink {
+    /// The link, relative to the repository root.
+    pub path: String,
+    /// Its target as committed.
+    pub target: String,
+    /// Why the target is outside (`it is an absolute path`, …).
+    pub why: String,
+}
+
+impl std::fmt::Display for EscapingLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} -> {} ({})", self.path, self.target, self.why)
+    }
+}
+
+impl TreeListing {
+    fn new(
+        entries: Vec<ListedEntry>,
+        links: Vec<(Vec<u8>, Vec<u8>)>,
+        submodules: Vec<Vec<u8>>,
+    ) -> TreeListing {
+        TreeListing {
+            entries,
+            links: links.into_iter().collect(),
+            submodules,
+        }
+    }
+
+    /// Every symlink that resolves outside the tree, in path order.
+    fn escaping_links(&self) -> Vec<EscapingLink> {
+        self.links
+            .iter()
+            .filter_map(|(path, target)| {
+                self.resolve_link(path, target)
+                    .err()
+                    .map(|why| EscapingLink {
+                        path: String::from_utf8_lossy(path).into_owned(),
+                        target: String::from_utf8_lossy(target).into_owned(),
+                        why,
+                    })
+            })
+            .collect()
+    }
+
+    /// Follows the link at `path` the way the kernel would inside an export
+    /// of this tree: component by component, through the tree's own links.
+    /// `Err` says why it leaves the tree. Components that do not exist are
+    /// taken as plain directories: the kernel would fail there, which is
+    /// harmless, and `..` after one still counts against the root.
+    fn resolve_link(&self, path: &[u8], target: &[u8]) -> Result<(), String> {
+        fn via(through: Option<(&[u8], &[u8])>) -> String {
+            through.map_or(String::new(), |(link, target)| {
+                format!(
+                    " (through {} -> {})",
+                    String::from_utf8_lossy(link),
+                    String::from_utf8_lossy(target)
+                )
+            })
+        }
+        let mut dir: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
+        dir.pop(); // a target is relative to the link's own directory
+        let mut pending: std::collections::VecDeque<&[u8]> = std::collections::VecDeque::new();
+        let mut hops = 0;
+        // The link being followed now, once the first one led to another.
+        let mut through: Option<(&[u8], &[u8])> = None;
+        let mut target = target;
+        loop {
+            if target.is_empty() {
+                return Err(format!("the target is empty{}", via(through)));
+            }
+            if target.starts_with(b"/") {
+                return Err(format!("the target is an absolute path{}", via(through)));
+            }
+            for part in target.split(|&b| b == b'/').rev() {
+                pending.push_front(part);
+            }
+            let mut next_link = None;
+            while let Some(part) = pending.pop_front() {
+                match part {
+                    b"" | b"." => {}
+                    b".." => {
+                        if dir.pop().is_none() {
+                            return Err(format!(
+                                "it climbs above the repository root{}",
+                                via(through)
+                            ));
+                        }
+                    }
+                    name => {
+                        dir.push(name);
+                        if let Some((link, link_target)) =
+                            self.links.get_key_value(&dir.join(&b'/'))
+                        {
+                            dir.pop();
+                            next_link = Some((link.as_slice(), link_target.as_slice()));
+                            break;
+                        }
+                    }
+                }
+            }
+            let Some(link) = next_link else {
+                return Ok(());
+            };
+            hops += 1;
+            if hops > MAX_LINK_HOPS {
+                return Err(format!(
+                    "it goes through more than {MAX_LINK_HOPS} links (a loop)"
+                ));
+            }
+            through = Some(link);
+            target = link.1;
+        }
+    }
+
+    /// Refuses the first symlink that leads outside the tree.
+    fn check_links(&self) -> Result<(), GitError> {
+        match self.escaping_links().into_iter().next() {
+            Some(link) => Err(GitError::LinkOutsideTree {
+                path: link.path,
+                target: link.target,
+                why: link.why,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The whole tree of `tree`, walked without recursion (a tree may nest as
+/// deep as its paths are long), with each symlink's target read.
+fn listing_libgit2(
     repo: &git2::Repository,
     tree: &git2::Tree<'_>,
-    dir: &Path,
-    prefix: &str,
+) -> Result<TreeListing, GitError> {
+    let mut entries = Vec::new();
+    let mut links = Vec::new();
+    let mut submodules = Vec::new();
+    let mut pending: Vec<(git2::Oid, Vec<u8>)> = vec![(tree.id(), Vec::new())];
+    while let Some((id, prefix)) = pending.pop() {
+        let dir = String::from_utf8_lossy(&prefix).into_owned();
+        let tree = repo
+            .find_tree(id)
+            .map_err(|e| libgit2(&format!("cannot read directory {dir}"), e))?;
+        for entry in tree.iter() {
+            let name = entry.name_bytes();
+            let path = join_path(&prefix, name);
+            let rel = String::from_utf8_lossy(&path).into_owned();
+            check_entry_name(name, &rel)?;
+            let mode = u32::try_from(entry.filemode_raw()).unwrap_or(0);
+            match mode {
+                MODE_GITLINK => {
+                    submodules.push(path);
+                    continue;
+                }
+                MODE_TREE => pending.push((entry.id(), path.clone())),
+                MODE_LINK => {
+                    let blob = repo
+                        .find_blob(entry.id())
+                        .map_err(|e| libgit2(&format!("cannot read {rel}"), e))?;
+                    links.push((path.clone(), blob.content().to_vec()));
+                }
+                _ if mode & 0o170000 == 0o100000 => {}
+                _ => {
+                    return Err(GitError::UnsafeEntry {
+                        path: rel,
+                        reason: "unknown file mode",
+                    });
+                }
+            }
+            entries.push(ListedEntry {
+                path,
+                mode,
+                oid: entry.id().to_string(),
+            });
+        }
+    }
+    Ok(TreeListing::new(entries, links, submodules))
+}
+
+fn join_path(prefix: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut path = prefix.to_vec();
+    if !path.is_empty() {
+        path.push(b'/');
+    }
+    path.extend_from_slice(name);
+    path
+}
+
+/// Writes a checked listing into `dest`: directories and files first, then
+/// the symlinks, so nothing is ever written through one.
+fn write_listing(
+    repo: &git2::Repository,
+    listing: &TreeListing,
+    dest: &Path,
 ) -> Result<(), GitError> {
-    for entry in tree.iter() {
-        let name = entry.name_bytes();
-        let rel = format!("{prefix}{}", String::from_utf8_lossy(name));
-        check_entry_name(name, &rel)?;
-        let target = dir.join(os_str_from_bytes(name)?);
-        let mode = u32::try_from(entry.filemode_raw()).unwrap_or(0);
-        let read_blob = || {
-            repo.find_blob(entry.id())
-                .map_err(|e| libgit2(&format!("cannot read {rel}"), e))
-        };
-        match mode {
-            MODE_GITLINK => continue,
-            MODE_TREE => {
-                // create_dir (not create_dir_all) fails on an existing path,
-                // so a duplicate or symlinked name cannot redirect writes.
-                std::fs::create_dir(&target)
-                    .map_err(io_err(format!("cannot create {}", target.display())))?;
-                let sub = repo
-                    .find_tree(entry.id())
-                    .map_err(|e| libgit2(&format!("cannot read directory {rel}"), e))?;
-                export_tree(repo, &sub, &target, &format!("{rel}/"))?;
-            }
-            MODE_LINK => {
-                let blob = read_blob()?;
-                write_symlink(blob.content(), &target)?;
-            }
-            _ if mode & 0o170000 == 0o100000 => {
-                let blob = read_blob()?;
+    for entry in &listing.entries {
+        let target = dest.join(os_str_from_bytes(&entry.path)?);
+        let rel = || String::from_utf8_lossy(&entry.path).into_owned();
+        match entry.mode {
+            // create_dir (not create_dir_all) fails on an existing path,
+            // so a duplicate name cannot redirect writes.
+            MODE_TREE => std::fs::create_dir(&target)
+                .map_err(io_err(format!("cannot create {}", target.display())))?,
+            MODE_LINK => {}
+            mode => {
+                let blob = git2::Oid::from_str(&entry.oid)
+                    .and_then(|id| repo.find_blob(id))
+                    .map_err(|e| libgit2(&format!("cannot read {}", rel()), e))?;
                 write_file(blob.content(), &target, mode == MODE_EXEC)?;
             }
-            _ => {
-                return Err(GitError::UnsafeEntry {
-                    path: rel,
-                    reason: "unknown file mode",
-                });
-            }
         }
+    }
+    for (path, link_target) in &listing.links {
+        write_symlink(link_target, &dest.join(os_str_from_bytes(path)?))?;
     }
     Ok(())
 }
@@ -1078,6 +1422,15 @@ fn write_symlink(link_target: &[u8], target: &Path) -> Result<(), GitError> {
     }
 }
 
+/// A relative path as the listing spells it: components joined by `/`.
+fn path_bytes(path: &Path) -> Vec<u8> {
+    let parts: Vec<Vec<u8>> = path
+        .components()
+        .map(|c| c.as_os_str().as_encoded_bytes().to_vec())
+        .collect();
+    parts.join(&b'/')
+}
+
 #[cfg(unix)]
 fn os_str_from_bytes(b: &[u8]) -> Result<&OsStr, GitError> {
     use std::os::unix::ffi::OsStrExt;
@@ -1101,7 +1454,9 @@ enum Unpack {
     Write(GitError),
 }
 
-fn unpack_tar(stream: impl Read, dest: &Path, gitlinks: &[PathBuf]) -> Result<(), Unpack> {
+/// Unpacks `git archive`'s tar of the commit `listing` was made from: only
+/// the paths it lists, and only the symlinks it checked, exactly as listed.
+fn unpack_tar(stream: impl Read, dest: &Path, listing: &TreeListing) -> Result<(), Unpack> {
     let tar_err = |source| {
         Unpack::Stream(GitError::Io {
             context: "cannot read the tar stream from git archive".into(),
@@ -1125,8 +1480,15 @@ fn unpack_tar(stream: impl Read, dest: &Path, gitlinks: &[PathBuf]) -> Result<()
         if !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
             return Err(refuse(&path, "unexpected archive entry type"));
         }
-        if kind.is_dir() && gitlinks.contains(&path) {
+        let listed = path_bytes(&path);
+        if kind.is_dir() && listing.submodules.contains(&listed) {
             continue; // submodule placeholder
+        }
+        if kind.is_symlink() {
+            let link_target = entry.link_name_bytes().unwrap_or_default();
+            if listing.links.get(&listed).map(Vec::as_slice) != Some(link_target.as_ref()) {
+                return Err(refuse(&path, "symlink is not the one in the commit's tree"));
+            }
         }
         if path
             .components()

@@ -3,6 +3,10 @@
 //! `main` parses the command line and calls [`run`]; everything else is a
 //! library the commands, the tests and (later) the daemon share.
 
+// All output goes through `printer.rs`, which neutralizes terminal control
+// characters and treats a closed stdout as the end of the command.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod ci;
 pub mod cli;
 pub mod commands;
@@ -49,7 +53,12 @@ pub fn run(cli: Cli) -> ExitCode {
         .and_then(|dirs| {
             let path = commands::daemon::log_path(&dirs);
             logfile::RotatingLog::open(&path)
-                .map_err(|err| eprintln!("warning: cannot open the log {}: {err}", path.display()))
+                .map_err(|err| {
+                    printer::eprint_line(&format!(
+                        "warning: cannot open the log {}: {err}",
+                        path.display()
+                    ))
+                })
                 .ok()
         });
     init_logging(
@@ -60,6 +69,10 @@ pub fn run(cli: Cli) -> ExitCode {
     );
     match dispatch(cli) {
         Ok(code) => code,
+        // `tagpub … | head -1`: the reader has what it wanted.
+        Err(err) if err.chain().any(|cause| cause.is::<printer::StdoutClosed>()) => {
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             report_error(&err);
             ExitCode::from(exit_code_for(&err))
@@ -93,7 +106,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::watch::job_request(&ctx, ipc::Request::Cancel { job: args.job })
         }
         Command::Ci(args) => commands::ci::run(&ctx, args),
-        Command::Completions(args) => commands::completions::completions(args),
+        Command::Completions(args) => commands::completions::completions(&ctx, args),
         Command::Man(args) => commands::completions::man(&ctx, args),
         Command::Hook(args) => commands::hook::run(&ctx, args),
         Command::Demo(args) => commands::demo::run(&ctx, args),
@@ -127,11 +140,11 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
 /// already include (most of tagpub's messages embed their cause).
 fn report_error(err: &anyhow::Error) {
     let mut shown = err.to_string();
-    eprintln!("error: {shown}");
+    printer::eprint_line(&format!("error: {shown}"));
     for cause in err.chain().skip(1) {
         let text = cause.to_string();
         if !shown.contains(&text) {
-            eprintln!("  caused by: {text}");
+            printer::eprint_line(&format!("  caused by: {text}"));
             shown.push_str(&text);
         }
     }

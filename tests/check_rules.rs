@@ -1174,3 +1174,112 @@ fn native_rst_validator_agrees_with_readme_renderer_on_each_construct() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// The issue's README: about 40 KB of nested list markers. It used to
+/// overflow the native validator's stack (exit 134); now both engines give
+/// a check failure, exit 1, with what docutils says about it. A deep but
+/// shorter nesting (each line within docutils' limit) fails the same way.
+#[test]
+fn deeply_nested_rst_fails_the_check_instead_of_crashing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let metadata = |description: &str| {
+        format!(
+            "Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0\nSummary: A demo package\n\
+             Description-Content-Type: text/x-rst\n\n{description}"
+        )
+    };
+    let long_line = format!("{}x\n", "- ".repeat(20_000));
+    let deep = format!("{}x\n", "- ".repeat(2_000));
+    for (name, description, native, renderer) in [
+        (
+            "long",
+            long_line,
+            "exceeds the line-length-limit",
+            "Line 1 exceeds the line-length-limit",
+        ),
+        (
+            "deep",
+            deep,
+            "nested more than 150 levels deep",
+            "too deeply for docutils to render",
+        ),
+    ] {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        let wheel = simple_wheel(
+            &dir,
+            "demo_pkg-1.0-py3-none-any.whl",
+            &metadata(&description),
+        );
+        for (engine, message) in [("native", native), ("readme_renderer", renderer)] {
+            let output = tagpub(
+                std::slice::from_ref(&wheel),
+                &["--json"],
+                &[("TAGPUB_RST", engine)],
+            );
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "{name} with {engine}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let (json, _) = reports(&output);
+            let errors = json["files"][0]["errors"].as_array().unwrap();
+            assert_eq!(errors.len(), 1, "{name} with {engine}: {errors:?}");
+            let error = errors[0].as_str().unwrap();
+            assert!(
+                error.contains("reStructuredText that does not render") && error.contains(message),
+                "{name} with {engine}: {error}"
+            );
+        }
+    }
+}
+
+/// pep508_rs recurses once per parenthesis of a marker: 200 000 of them
+/// overflowed the stack. packaging refuses markers nested more than 200
+/// deep; so does tagpub, before parsing, and 200 still parse (on the check's
+/// worker threads: two files).
+#[test]
+fn deeply_nested_markers_fail_the_check_instead_of_crashing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let metadata = |depth: usize| {
+        format!(
+            "Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0\nSummary: A demo package\n\
+             Requires-Dist: x ; {}python_version > '3'{}\n",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        )
+    };
+    let mut wheels = Vec::new();
+    for depth in [200, 201, 200_000] {
+        let dir = tmp.path().join(depth.to_string());
+        std::fs::create_dir(&dir).unwrap();
+        wheels.push(simple_wheel(
+            &dir,
+            "demo_pkg-1.0-py3-none-any.whl",
+            &metadata(depth),
+        ));
+    }
+    let output = tagpub(&wheels, &["--json"], &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (json, _) = reports(&output);
+    let nested = |index: usize| {
+        json["files"][index]["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| {
+                e.as_str()
+                    .unwrap()
+                    .contains("nested more than 200 levels deep")
+            })
+    };
+    assert!(!nested(0), "{json}");
+    assert!(nested(1), "{json}");
+    assert!(nested(2), "{json}");
+}

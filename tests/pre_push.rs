@@ -241,3 +241,91 @@ fn installed_hook_gates_a_real_push(git_bin: &str) {
     project.run(&["hooks", "uninstall"]).assert_ok();
     push(&["push", "origin", "hf-local-v1.0.1"]).assert_ok();
 }
+
+/// Git's pre-push lines are bytes split on ASCII spaces: a tag name that is
+/// not UTF-8, or that holds Unicode whitespace (U+00A0, U+2028, U+0085),
+/// neither stops the gate from reading the lines after it nor slips through
+/// unchecked. A real `git push` through the installed hook.
+#[test]
+fn odd_tag_names_are_checked_not_skipped_in_a_real_push() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let git_bin = gits()[0];
+    let project = project();
+    let remote = project.temp.path().join("remote.git");
+    git(
+        project.temp.path(),
+        &["init", "--quiet", "--bare", remote.to_str().unwrap()],
+    );
+    git(
+        &project.root,
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
+    project.run(&["hooks", "install"]).assert_ok();
+    let push = |args: &[&OsStr]| {
+        let mut command = std::process::Command::new(git_bin);
+        let output = project
+            .with_tagpub_dirs(&mut command)
+            .arg("-C")
+            .arg(&project.root)
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        common::project::Run::from_output(output)
+    };
+    let tag = |name: &[u8]| {
+        let mut command = common::project::git_command(git_bin, &project.root, &[]);
+        let status = command
+            .args(["tag", "-a", "-m", "x", "--"])
+            .arg(OsStr::from_bytes(name))
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "git tag {:?}",
+            String::from_utf8_lossy(name)
+        );
+    };
+
+    // A tag that is not UTF-8, pushed before a release tag that must be
+    // refused (its version is not the one in pyproject.toml).
+    tag(b"aa-\xff");
+    project.tag("hf-local-v1.0.1");
+    let run = push(&[
+        OsStr::new("push"),
+        OsStr::new("origin"),
+        OsStr::from_bytes(b"aa-\xff"),
+        OsStr::new("hf-local-v1.0.1"),
+    ]);
+    run.assert_fails(1, "is not valid UTF-8")
+        .assert_fails(1, "tagpub: refusing to push hf-local-v1.0.1")
+        .assert_fails(1, "push refused: 2 release tags would fail");
+    assert_eq!(git(&remote, &["tag", "--list"]), "", "nothing was pushed");
+
+    // Release tags whose names hold Unicode whitespace are checked as the
+    // whole name: not PEP 440, so refused.
+    for (name, shown) in [
+        ("hf-local-v1.0.0\u{a0}x", "1.0.0\u{a0}x"),
+        ("hf-local-v1.0.0\u{2028}x", "1.0.0\u{2028}x"),
+        ("hf-local-v1.0.0\u{85}x", "1.0.0\u{85}x"),
+    ] {
+        tag(name.as_bytes());
+        let run = push(&[OsStr::new("push"), OsStr::new("origin"), OsStr::new(name)]);
+        let neutralized = tagpub::printer::neutralize(shown).into_owned();
+        run.assert_fails(1, &format!("`{neutralized}` is not a PEP 440 version"));
+        assert_eq!(git(&remote, &["tag", "--list"]), "", "{name:?} was refused");
+    }
+
+    // The good release tag still goes through.
+    project.tag("hf-local-v1.0.0");
+    push(&[
+        OsStr::new("push"),
+        OsStr::new("origin"),
+        OsStr::new("hf-local-v1.0.0"),
+    ])
+    .assert_ok();
+    assert_eq!(git(&remote, &["tag", "--list"]), "hf-local-v1.0.0");
+}

@@ -105,7 +105,7 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         files.push(path.display().to_string());
     }
     if args.json {
-        ctx.printer.json(&serde_json::json!({ "ok": ok, "package": package.name, "commit": commit, "files": files }));
+        ctx.printer.json(&serde_json::json!({ "ok": ok, "package": package.name, "commit": commit, "files": files }))?;
     }
     Ok(if ok {
         ExitCode::SUCCESS

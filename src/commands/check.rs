@@ -23,7 +23,7 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> anyhow::Result<ExitCode> {
             "strict": args.strict,
             "rst_engine": &run.rst_engine,
             "files": &run.reports,
-        }));
+        }))?;
     } else {
         for report in &run.reports {
             if report.ok() {

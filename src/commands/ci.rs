@@ -105,7 +105,7 @@ fn generate(ctx: &Context, service: Service, args: &GenerateArgs) -> anyhow::Res
         ));
     }
     if args.stdout {
-        print!("{contents}");
+        ctx.printer.out(&contents)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(existing) = &on_disk
@@ -176,7 +176,7 @@ fn check(
     });
     match problem {
         Some(problem) => {
-            eprintln!("{}", ctx.printer.fail(&problem));
+            ctx.printer.always(&ctx.printer.fail(&problem));
             ExitCode::from(crate::EXIT_FAILED)
         }
         None => {
@@ -289,20 +289,21 @@ fn resolve_tag(ctx: &Context, args: &ResolveArgs) -> anyhow::Result<ExitCode> {
                 ctx.printer.fail(&text)
             }
         };
-        eprintln!("  {shown}");
+        ctx.printer.always(&format!("  {shown}"));
     }
     if failed {
-        eprintln!(
+        ctx.printer.always(&format!(
             "error: {} cannot be released; fix the checks marked ✗ and tag again",
             plan.tag
-        );
+        ));
         return Ok(ExitCode::from(crate::EXIT_FAILED));
     }
     // Package names, PEP 440 versions and repository names hold no newline,
     // so each is one `key=value` line for $GITHUB_OUTPUT or a dotenv file.
-    println!("package={}", plan.package);
-    println!("version={}", plan.version);
-    println!("repository={}", plan.repository);
+    ctx.printer.out(&format!(
+        "package={}\nversion={}\nrepository={}\n",
+        plan.package, plan.version, plan.repository
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 

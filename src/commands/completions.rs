@@ -28,22 +28,23 @@ pub struct ManArgs {
     pub out_dir: Option<PathBuf>,
 }
 
-pub fn completions(args: &CompletionsArgs) -> anyhow::Result<ExitCode> {
-    clap_complete::generate(
-        args.shell,
-        &mut Cli::command(),
-        "tagpub",
-        &mut std::io::stdout().lock(),
-    );
+pub fn completions(ctx: &Context, args: &CompletionsArgs) -> anyhow::Result<ExitCode> {
+    // Into memory first: clap_complete panics when its writer fails, and a
+    // closed stdout must end the command quietly (see printer.rs).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "tagpub", &mut script);
+    ctx.printer.out(&String::from_utf8_lossy(&script))?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn man(ctx: &Context, args: &ManArgs) -> anyhow::Result<ExitCode> {
     match &args.out_dir {
         None => {
+            let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command())
-                .render(&mut std::io::stdout().lock())
-                .context("cannot write the man page")?;
+                .render(&mut page)
+                .context("cannot render the man page")?;
+            ctx.printer.out(&String::from_utf8_lossy(&page))?;
         }
         Some(dir) => {
             let dir = ctx.cwd.join(dir);

@@ -350,7 +350,7 @@ fn status(ctx: &Context, args: &DaemonStatusArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if args.json {
-        ctx.printer.json(&report);
+        ctx.printer.json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
     if !report.running {

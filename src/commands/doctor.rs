@@ -109,7 +109,7 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
     let repo = ctx.repo()?;
     let report = diagnose(ctx, &repo);
     if args.json {
-        ctx.printer.json(&report);
+        ctx.printer.json(&report)?;
     } else {
         print(ctx, &report);
     }

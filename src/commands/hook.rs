@@ -1,7 +1,9 @@
 //! The entry points the installed hooks call: `tagpub hook pre-push` (the
 //! release-tag gate) and `tagpub hook nudge` (tell the daemon tags changed).
 
-use std::io::BufRead;
+use std::io::Read;
+
+use anyhow::Context as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -62,6 +64,7 @@ fn hook_git_dir(cwd: &std::path::Path) -> PathBuf {
 }
 
 /// One line of pre-push's stdin.
+#[derive(Debug, PartialEq, Eq)]
 struct PushedRef {
     local_ref: String,
     local_sha: String,
@@ -69,40 +72,89 @@ struct PushedRef {
 }
 
 fn is_zero(sha: &str) -> bool {
-    !sha.is_empty() && sha.bytes().all(|b| b == b'0')
+    is_zero_bytes(sha.as_bytes())
+}
+
+fn is_zero_bytes(sha: &[u8]) -> bool {
+    !sha.is_empty() && sha.iter().all(|&b| b == b'0')
+}
+
+/// Git's pre-push lines, as bytes: `<local ref> SP <local oid> SP <remote
+/// ref> SP <remote oid> LF`. Ref names hold no ASCII space or control
+/// character but may hold any other byte, so fields are split on ASCII space
+/// only (never on Unicode whitespace such as U+00A0 or U+2028), and a line
+/// that cannot be read refuses the push rather than letting its ref through
+/// unchecked. Returns the tag pushes, and a refusal per unreadable line.
+fn read_pushed_refs(input: &[u8]) -> (Vec<PushedRef>, Vec<String>) {
+    let mut refs = Vec::new();
+    let mut unreadable = Vec::new();
+    for line in input.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let shown = String::from_utf8_lossy(line);
+        let fields: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+        let [local_ref, local_sha, remote_ref, _remote_sha] = fields[..] else {
+            unreadable.push(format!(
+                "cannot read git's pre-push line {shown:?} (expected 4 fields separated by spaces)"
+            ));
+            continue;
+        };
+        // A branch (or any non-tag ref) passes whatever its name.
+        if !remote_ref.starts_with(b"refs/tags/") {
+            continue;
+        }
+        let (Ok(local_ref), Ok(local_sha), Ok(remote_ref)) = (
+            std::str::from_utf8(local_ref),
+            std::str::from_utf8(local_sha),
+            std::str::from_utf8(remote_ref),
+        ) else {
+            // Deleting a tag (a local oid of zeros) releases nothing.
+            if is_zero_bytes(local_sha) {
+                continue;
+            }
+            unreadable.push(format!(
+                "the tag {} is not valid UTF-8, so tagpub cannot tell whether it is a release tag. Rename it (git tag <new> <old> && git tag -d <old>), or push it with --no-verify",
+                String::from_utf8_lossy(remote_ref)
+            ));
+            continue;
+        };
+        refs.push(PushedRef {
+            local_ref: local_ref.to_string(),
+            local_sha: local_sha.to_string(),
+            remote_ref: remote_ref.to_string(),
+        });
+    }
+    (refs, unreadable)
 }
 
 fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitCode> {
-    let refs: Vec<PushedRef> = std::io::stdin()
+    let mut input = Vec::new();
+    std::io::stdin()
         .lock()
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            let (local_ref, local_sha, remote_ref) = (words.next()?, words.next()?, words.next()?);
-            Some(PushedRef {
-                local_ref: local_ref.to_string(),
-                local_sha: local_sha.to_string(),
-                remote_ref: remote_ref.to_string(),
-            })
-        })
-        .filter(|r| r.remote_ref.starts_with("refs/tags/"))
-        .collect();
+        .read_to_end(&mut input)
+        .context("cannot read the refs git is pushing from stdin")?;
+    let (refs, unreadable) = read_pushed_refs(&input);
+    let printer = &ctx.printer;
+    let mut refused = 0;
+    for why in &unreadable {
+        refused += 1;
+        printer.always(&format!("tagpub: refusing to push:\n  ✗ {why}"));
+    }
     // Branch pushes pass untouched, without even reading the config.
     if refs.is_empty() {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(finish_refusals(printer, refused));
     }
     let repo = ctx.repo()?;
     let config = match Config::discover(repo.workdir()) {
         Ok(config) => config,
-        Err(crate::config::ConfigError::Missing { .. }) => return Ok(ExitCode::SUCCESS),
+        Err(crate::config::ConfigError::Missing { .. }) => {
+            return Ok(finish_refusals(printer, refused));
+        }
         Err(err) => {
-            eprintln!("tagpub: refusing to push tags: the tagpub config is invalid:\n{err}");
+            printer.always(&format!(
+                "tagpub: refusing to push tags: the tagpub config is invalid:\n{err}"
+            ));
             return Ok(ExitCode::from(1));
         }
     };
-    let printer = &ctx.printer;
-    let mut refused = 0;
     let mut to_record = Vec::new();
     for pushed in &refs {
         let tag = pushed.remote_ref.trim_start_matches("refs/tags/");
@@ -116,15 +168,15 @@ fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitCode> {
         match match_tag(&config, tag) {
             Err(ResolveError::NoPackage { .. }) => {
                 if let Some(suggestion) = near_miss(&config, tag) {
-                    eprintln!(
+                    printer.always(&format!(
                         "tagpub: warning: {tag} matches no package; did you mean {suggestion}? (pushed anyway)"
-                    );
+                    ));
                 }
                 continue;
             }
             Err(err) => {
                 refused += 1;
-                eprintln!("tagpub: refusing to push {tag}:\n  ✗ {err}");
+                printer.always(&format!("tagpub: refusing to push {tag}:\n  ✗ {err}"));
                 continue;
             }
             Ok(_) => {}
@@ -133,15 +185,15 @@ fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitCode> {
             Ok(plan) => plan,
             Err(err) => {
                 refused += 1;
-                eprintln!("tagpub: refusing to push {tag}:\n  ✗ {err}");
+                printer.always(&format!("tagpub: refusing to push {tag}:\n  ✗ {err}"));
                 continue;
             }
         };
         if !plan.ok() {
             refused += 1;
-            eprintln!("tagpub: refusing to push {tag}:");
+            printer.always(&format!("tagpub: refusing to push {tag}:"));
             for check in plan.failures() {
-                eprintln!("  ✗ {}: {}", check.name, check.message);
+                printer.always(&format!("  ✗ {}: {}", check.name, check.message));
             }
             continue;
         }
@@ -162,11 +214,16 @@ fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitCode> {
             };
             if let Err(err) = release.run(&plan.clone().for_dry_run(), &options) {
                 refused += 1;
-                eprintln!("tagpub: refusing to push {tag}: it does not build cleanly:\n  ✗ {err}");
+                printer.always(&format!(
+                    "tagpub: refusing to push {tag}: it does not build cleanly:\n  ✗ {err}"
+                ));
                 continue;
             }
         }
-        eprintln!("tagpub: ✓ {tag} ({} {})", plan.package, plan.version);
+        printer.always(&format!(
+            "tagpub: ✓ {tag} ({} {})",
+            plan.package, plan.version
+        ));
         if config.defaults.trigger == Trigger::Push {
             to_record.push(PushedTag {
                 git_dir: repo.git_dir().to_path_buf(),
@@ -177,11 +234,7 @@ fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitCode> {
         }
     }
     if refused > 0 {
-        eprintln!(
-            "tagpub: push refused: {refused} release tag{} would fail. Nothing was pushed. Fix the tag{0} as said above, or push without it",
-            if refused == 1 { "" } else { "s" }
-        );
-        return Ok(ExitCode::from(1));
+        return Ok(finish_refusals(printer, refused));
     }
     if !to_record.is_empty() {
         ledger::record_pushes(&ctx.dirs, &to_record)?;
@@ -189,6 +242,18 @@ fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitCode> {
         nudge(ctx);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The gate's verdict once every line was checked: refused if any was.
+fn finish_refusals(printer: &crate::printer::Printer, refused: usize) -> ExitCode {
+    if refused == 0 {
+        return ExitCode::SUCCESS;
+    }
+    printer.always(&format!(
+        "tagpub: push refused: {refused} release tag{} would fail. Nothing was pushed. Fix the tag{0} as said above, or push without it",
+        if refused == 1 { "" } else { "s" }
+    ));
+    ExitCode::from(1)
 }
 
 fn warn_if_published(ctx: &Context, tag: &str) {
@@ -200,12 +265,12 @@ fn warn_if_published(ctx: &Context, tag: &str) {
             .map(|(name, _)| name.as_str())
             .collect();
         if !published.is_empty() {
-            eprintln!(
+            ctx.printer.always(&format!(
                 "tagpub: warning: deleting remote tag {tag}, but {} {} is already published on {}; the index keeps it, and that version cannot be published again",
                 record.package,
                 record.version,
                 published.join(", ")
-            );
+            ));
         }
     }
 }
@@ -226,4 +291,55 @@ fn near_miss(config: &Config, tag: &str) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ref_lines_are_bytes_split_on_ascii_spaces_only() {
+        let sha = "1".repeat(40);
+        let zero = "0".repeat(40);
+        let mut input = Vec::new();
+        // Not UTF-8: refused, and the lines after it are still read.
+        input.extend_from_slice(b"refs/tags/a\xff ");
+        input.extend_from_slice(format!("{sha} refs/tags/a").as_bytes());
+        input.extend_from_slice(b"\xff ");
+        input.extend_from_slice(format!("{zero}\n").as_bytes());
+        for name in ["v1.0\u{a0}x", "v1.0\u{2028}x", "v1.0\u{85}x", "v1.0.0"] {
+            input.extend_from_slice(
+                format!("refs/tags/{name} {sha} refs/tags/{name} {zero}\n").as_bytes(),
+            );
+        }
+        input.extend_from_slice(
+            format!("refs/heads/main {sha} refs/heads/main {zero}\n").as_bytes(),
+        );
+        input.extend_from_slice(b"garbage\n");
+        // Deleting a tag whose name is not UTF-8 releases nothing: it passes.
+        input.extend_from_slice(b"(delete) ");
+        input.extend_from_slice(format!("{zero} refs/tags/b").as_bytes());
+        input.extend_from_slice(b"\xff ");
+        input.extend_from_slice(format!("{sha}\n").as_bytes());
+        let (refs, unreadable) = read_pushed_refs(&input);
+        let names: Vec<&str> = refs.iter().map(|r| r.remote_ref.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "refs/tags/v1.0\u{a0}x",
+                "refs/tags/v1.0\u{2028}x",
+                "refs/tags/v1.0\u{85}x",
+                "refs/tags/v1.0.0"
+            ]
+        );
+        assert_eq!(unreadable.len(), 2, "{unreadable:?}");
+        assert!(
+            unreadable[0].contains("is not valid UTF-8"),
+            "{unreadable:?}"
+        );
+        assert!(
+            unreadable[1].contains("cannot read git's pre-push line"),
+            "{unreadable:?}"
+        );
+    }
 }

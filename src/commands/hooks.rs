@@ -112,7 +112,7 @@ fn status(
         hooks,
     };
     if args.json {
-        ctx.printer.json(&report);
+        ctx.printer.json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
     let p = &ctx.printer;

@@ -1,6 +1,6 @@
 //! `tagpub init`: write tagpub.toml from the pyproject.toml files found.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -167,8 +167,10 @@ pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitCode> {
 
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !args.yes && interactive {
-        eprint!("{text}\nWrite this to {}? [Y/n] ", target.display());
-        std::io::stderr().flush()?;
+        crate::printer::eprint_prompt(&format!(
+            "{text}\nWrite this to {}? [Y/n] ",
+            target.display()
+        ));
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
         if matches!(answer.trim().to_ascii_lowercase().as_str(), "n" | "no") {
@@ -178,7 +180,7 @@ pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitCode> {
     }
     crate::fsutil::write_atomic(&target, text.as_bytes())
         .with_context(|| format!("cannot write {}", target.display()))?;
-    print!("{text}");
+    ctx.printer.out(&text)?;
     ctx.printer.success(&format!(
         "wrote {} with {} package{}",
         target.display(),

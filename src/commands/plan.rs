@@ -14,7 +14,7 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> anyhow::Result<ExitCode> {
         ctx.printer.json(&serde_json::json!({
             "ok": plan.ok(),
             "plan": &plan,
-        }));
+        }))?;
     } else {
         print_plan(&ctx.printer, &plan);
     }

@@ -31,7 +31,7 @@ pub fn run(ctx: &Context, args: &ReleaseArgs) -> anyhow::Result<ExitCode> {
     };
     let summary = release.run(&plan, &options)?;
     if args.json {
-        ctx.printer.json(&summary);
+        ctx.printer.json(&summary)?;
     } else {
         print_summary(ctx, &summary);
     }

@@ -170,16 +170,15 @@ pub fn run(ctx: &Context, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
         ServiceCommand::Uninstall => platform::uninstall(ctx),
         ServiceCommand::Status(status_args) => {
             let report = platform::status(ctx)?;
-            print_status(ctx, &report, status_args.json);
+            print_status(ctx, &report, status_args.json)?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn print_status(ctx: &Context, report: &StatusReport, json: bool) {
+fn print_status(ctx: &Context, report: &StatusReport, json: bool) -> anyhow::Result<()> {
     if json {
-        ctx.printer.json(report);
-        return;
+        return ctx.printer.json(report);
     }
     let p = &ctx.printer;
     if report.installed {
@@ -218,6 +217,7 @@ fn print_status(ctx: &Context, report: &StatusReport, json: bool) {
             report.socket.display()
         )),
     }
+    Ok(())
 }
 
 #[cfg(not(target_os = "macos"))]

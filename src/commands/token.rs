@@ -169,7 +169,8 @@ fn get(ctx: &Context, args: &crate::cli::TokenGetArgs) -> anyhow::Result<ExitCod
         macaroon::redact(secret.expose_secret())
     ));
     if args.show {
-        println!("{}", secret.expose_secret());
+        ctx.printer
+            .out_raw(&format!("{}\n", secret.expose_secret()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -227,7 +228,7 @@ fn list(ctx: &Context, args: &TokenListArgs) -> anyhow::Result<ExitCode> {
         ctx.printer.json(&serde_json::json!({
             "tokens": rows,
             "keychain_problem": keychain_problem,
-        }));
+        }))?;
         return Ok(ExitCode::SUCCESS);
     }
     for row in &rows {

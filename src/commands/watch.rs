@@ -109,13 +109,13 @@ pub fn watch(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
                     "repos": registry.repos().iter().map(|r| serde_json::json!({
                         "workdir": r.workdir, "git_dir": r.git_dir, "known_tags": r.known.len(),
                     })).collect::<Vec<_>>(),
-                }));
+                }))?;
             } else if registry.repos().is_empty() {
                 ctx.printer
                     .line("no repository is watched: add one with `tagpub watch add`");
             } else {
                 for repo in registry.repos() {
-                    println!("{}", repo.workdir.display());
+                    ctx.printer.out(&format!("{}\n", repo.workdir.display()))?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -140,7 +140,7 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
         }),
     };
     if args.json {
-        ctx.printer.json(&value);
+        ctx.printer.json(&value)?;
         return Ok(ExitCode::SUCCESS);
     }
     let running = value["daemon"]["running"].as_bool().unwrap_or(false);
@@ -186,7 +186,7 @@ pub fn log(ctx: &Context, args: &LogArgs) -> anyhow::Result<ExitCode> {
     let path = ledger::job_log_path(&ctx.dirs, args.job);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            print!("{text}");
+            ctx.printer.out(&text)?;
             Ok(ExitCode::SUCCESS)
         }
         Err(_) => Err(UsageError(format!(

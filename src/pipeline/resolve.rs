@@ -216,6 +216,7 @@ pub fn resolve_for(
     };
     check_tag_object(&mut plan, &info, config.defaults.require_annotated);
     check_pyproject(&mut plan, repo, package, &version)?;
+    check_symlinks(&mut plan, repo)?;
     check_changelog(
         &mut plan,
         repo,
@@ -377,6 +378,50 @@ fn check_pyproject(
             CheckStatus::Fail,
             format!("{path} at {at} has neither [project] version nor dynamic = [\"version\"]: add version = \"{version}\""),
         ),
+    }
+    Ok(())
+}
+
+/// A symlink anywhere in the tagged tree (not only the package's part: a
+/// build can reach every exported file) must resolve inside it, or the
+/// build would package a file of this machine's. The export refuses such a
+/// tree too; this says so before anything runs, for `plan` and the gates.
+fn check_symlinks(plan: &mut Plan, repo: &Repo) -> Result<(), ResolveError> {
+    let links = repo.symlinks(&plan.commit)?;
+    let at = short(&plan.commit).to_string();
+    match links.escaping.as_slice() {
+        [] if links.total == 0 => {}
+        [] => plan.push(
+            "symlinks",
+            CheckStatus::Pass,
+            format!(
+                "{} symlink{} at {at}, all inside the repository",
+                links.total,
+                if links.total == 1 { "" } else { "s" }
+            ),
+        ),
+        escaping => {
+            const SHOWN: usize = 5;
+            let mut listed: Vec<String> = escaping
+                .iter()
+                .take(SHOWN)
+                .map(|link| format!("{link}"))
+                .collect();
+            if escaping.len() > SHOWN {
+                listed.push(format!("and {} more", escaping.len() - SHOWN));
+            }
+            plan.push(
+                "symlinks",
+                CheckStatus::Fail,
+                format!(
+                    "{} at {at} lead{} outside the repository: {}. A build would package what {} on this machine: commit the file itself, or point the link inside the repository",
+                    if escaping.len() == 1 { "a symlink".to_string() } else { format!("{} symlinks", escaping.len()) },
+                    if escaping.len() == 1 { "s" } else { "" },
+                    listed.join("; "),
+                    if escaping.len() == 1 { "it points at" } else { "they point at" },
+                ),
+            );
+        }
     }
     Ok(())
 }

@@ -65,10 +65,10 @@ pub fn make_undumpable() {
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
         // Logging is not set up yet this early.
-        eprintln!(
+        crate::printer::eprint_line(&format!(
             "warning: cannot make tagpub non-dumpable: {}",
             io::Error::last_os_error()
-        );
+        ));
     }
 }
 

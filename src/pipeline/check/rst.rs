@@ -116,7 +116,12 @@ texts = json.load(sys.stdin)
 results = []
 for text in texts:
     stream = io.StringIO()
-    ok = readme_renderer.rst.render(text, stream=stream) is not None
+    try:
+        ok = readme_renderer.rst.render(text, stream=stream) is not None
+    except RecursionError:
+        # docutils recurses once per nesting level; PyPI cannot render it either.
+        results.append(["the description nests lists, block quotes or directives too deeply for docutils to render (Python's recursion limit)"])
+        continue
     messages, current = [], None
     for line in stream.getvalue().splitlines():
         match = report.match(line)

@@ -91,6 +91,17 @@ const ROLES: &[&str] = &[
     "raw",
 ];
 
+/// docutils' `line_length_limit` default: a longer line stops it before
+/// parsing anything ("Line N exceeds the line-length-limit.").
+const LINE_LENGTH_LIMIT: usize = 10_000;
+
+/// How deep lists, block quotes and directives may nest here. The checker
+/// recurses once per level, so this bounds its stack (a README of 20 000
+/// nested `- ` markers used to overflow it). docutils itself runs out of
+/// Python recursion a little deeper (164 nested list items, fewer nested
+/// admonitions), so a document this deep would not render on PyPI either.
+pub const MAX_NESTING: usize = 150;
+
 /// Characters that may form a section adornment.
 const ADORNMENT: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 
@@ -115,6 +126,31 @@ struct Doc {
     offset: usize,
     footnotes: BTreeSet<String>,
     footnote_references: Vec<(usize, String)>,
+    /// How many lists or directive bodies the current line is inside.
+    depth: usize,
+    /// The nesting limit was reported (once is enough).
+    too_deep: bool,
+}
+
+impl Doc {
+    /// Runs `check` one nesting level deeper, unless that passes
+    /// [`MAX_NESTING`]: then the content is reported and not checked.
+    fn nested(&mut self, number: usize, check: impl FnOnce(&mut Doc)) {
+        if self.depth >= MAX_NESTING {
+            if !self.too_deep {
+                self.too_deep = true;
+                self.errors.push(format!(
+                    "line {number}: lists, block quotes or directives nested more than \
+                     {MAX_NESTING} levels deep (docutils, which renders the description on \
+                     PyPI, fails on such nesting)"
+                ));
+            }
+            return;
+        }
+        self.depth += 1;
+        check(self);
+        self.depth -= 1;
+    }
 }
 
 /// docutils' reference-name normalization: case- and whitespace-insensitive.
@@ -192,6 +228,16 @@ fn is_other_structure(text: &str) -> bool {
 pub fn validate(text: &str) -> Vec<String> {
     let text = text.replace("\r\n", "\n").replace('\t', "        ");
     let lines: Vec<&str> = text.lines().collect();
+    if let Some(long) = lines
+        .iter()
+        .position(|line| line.chars().count() > LINE_LENGTH_LIMIT)
+    {
+        return vec![format!(
+            "line {}: exceeds the line-length-limit ({LINE_LENGTH_LIMIT} characters; docutils \
+             stops before parsing the document)",
+            long + 1
+        )];
+    }
     let mut doc = Doc::default();
     body(&mut doc, &lines);
     if let Some(number) = doc.last_transition {
@@ -370,8 +416,10 @@ fn explicit_markup(doc: &mut Doc, lines: &[&str], i: usize, ind: usize, rest: &s
                 .map(|line| line.get(dedent..).unwrap_or("")),
         );
         let saved = (doc.offset, doc.last_transition);
-        doc.offset += first;
-        body(doc, &content);
+        doc.nested(number, |doc| {
+            doc.offset += first;
+            body(doc, &content);
+        });
         doc.offset = saved.0;
         doc.last_transition = saved.1;
     }
@@ -601,7 +649,10 @@ fn list(doc: &mut Doc, start: usize, block: &[&str], base: usize) {
                     .iter()
                     .map(|l| l.get(content..).unwrap_or("")),
             );
-            block_structure(doc, start + k, &body);
+            let number = doc.offset + start + k + 1;
+            doc.nested(number, |doc| {
+                block_structure(doc, start + k, &body);
+            });
         }
         k = end;
     }
@@ -906,4 +957,57 @@ fn finish(doc: &mut Doc) {
             .and_then(|n| n.parse::<usize>().ok())
             .unwrap_or(usize::MAX)
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `validate` on a thread with a 1 MiB stack (half the default for a
+    /// spawned thread; 4 999 levels need about 10 MiB here): the nesting limit,
+    /// not the size of the default stack, is what keeps it from overflowing.
+    fn validate_on_small_stack(text: String) -> Vec<String> {
+        std::thread::Builder::new()
+            .stack_size(1024 * 1024)
+            .spawn(move || validate(&text))
+            .unwrap()
+            .join()
+            .expect("the validator returns, it does not overflow its stack")
+    }
+
+    #[test]
+    fn a_line_longer_than_docutils_allows_stops_the_check() {
+        // The issue's README: 20 000 nested list markers, 40 KB on one line.
+        let errors = validate_on_small_stack(format!("{}x\n", "- ".repeat(20_000)));
+        assert_eq!(
+            errors,
+            [
+                "line 1: exceeds the line-length-limit (10000 characters; docutils stops before \
+              parsing the document)"
+            ]
+        );
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_one_error_not_a_crash() {
+        // Within the line-length limit: 4 999 nested bullet items.
+        let errors = validate_on_small_stack(format!("{}x\n", "- ".repeat(4_999)));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("line 1: lists, block quotes or directives nested more than 150"),
+            "{errors:?}"
+        );
+        // Directives inside directives, each on its own line.
+        let notes: String = (0..400)
+            .map(|depth| format!("{}.. note::\n\n", "   ".repeat(depth)))
+            .collect();
+        let errors = validate_on_small_stack(format!("{notes}{}x\n", "   ".repeat(400)));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("nested more than 150"), "{errors:?}");
+        // Nesting within the limit is checked as before.
+        assert_eq!(
+            validate_on_small_stack(format!("{}x\n", "- ".repeat(MAX_NESTING))),
+            Vec::<String>::new()
+        );
+    }
 }

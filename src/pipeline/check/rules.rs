@@ -561,8 +561,39 @@ fn platform_tags(context: &Context<'_, '_>, report: &mut CheckReport) {
     }
 }
 
+/// packaging's limit on marker nesting ("Marker expression is nested more
+/// than 200 levels deep"). pep508_rs has none and recurses per parenthesis,
+/// so a deeper marker would overflow the stack: it is refused before parsing.
+const MAX_MARKER_NESTING: usize = 200;
+
+/// How deep parentheses nest in `text` (unbalanced ones counted as they come).
+fn paren_depth(text: &str) -> usize {
+    let mut depth = 0usize;
+    let mut deepest = 0;
+    for byte in text.bytes() {
+        match byte {
+            b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 fn requires_dist(context: &Context<'_, '_>, report: &mut CheckReport) {
     for requirement in context.artifact.metadata.get_all("Requires-Dist") {
+        if paren_depth(requirement) > MAX_MARKER_NESTING {
+            let shown: String = requirement.chars().take(60).collect();
+            report.errors.push(format!(
+                "`Requires-Dist: {shown}…` is not a valid PEP 508 requirement (Marker \
+                 expression is nested more than {MAX_MARKER_NESTING} levels deep); fix it in \
+                 `project.dependencies` / `optional-dependencies`"
+            ));
+            continue;
+        }
         if let Err(err) = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(requirement) {
             // The parser's message spans lines (it points at the column).
             let reason = err
