@@ -842,28 +842,50 @@ fn percent_decode(s: &str) -> String {
 /// The text a person would read on a page, without styles, scripts and
 /// the title (which repeats the heading).
 fn visible_text(html: &str) -> String {
-    fn walk(handle: tl::NodeHandle, parser: &tl::Parser<'_>, out: &mut String) {
-        match handle.get(parser) {
-            Some(tl::Node::Tag(tag)) => {
-                let name = tag.name().as_utf8_str().to_ascii_lowercase();
-                if matches!(name.as_str(), "style" | "script" | "title") {
-                    return;
-                }
-                for child in tag.children().top().iter() {
-                    walk(*child, parser, out);
-                }
-                out.push(' ');
-            }
-            Some(tl::Node::Raw(text)) => out.push_str(&text.as_utf8_str()),
-            _ => {}
-        }
+    // An explicit stack, not recursion: the page comes from the index, and a
+    // page of 100 000 nested tags must not overflow tagpub's stack.
+    enum Step {
+        Node(tl::NodeHandle),
+        Space,
     }
     let Ok(dom) = tl::parse(html, tl::ParserOptions::default()) else {
         return html.to_string();
     };
+    let parser = dom.parser();
     let mut out = String::new();
-    for child in dom.children() {
-        walk(*child, dom.parser(), &mut out);
+    let mut stack: Vec<Step> = dom
+        .children()
+        .iter()
+        .rev()
+        .map(|c| Step::Node(*c))
+        .collect();
+    while let Some(step) = stack.pop() {
+        let handle = match step {
+            Step::Space => {
+                out.push(' ');
+                continue;
+            }
+            Step::Node(handle) => handle,
+        };
+        match handle.get(parser) {
+            Some(tl::Node::Tag(tag)) => {
+                let name = tag.name().as_utf8_str().to_ascii_lowercase();
+                if matches!(name.as_str(), "style" | "script" | "title") {
+                    continue;
+                }
+                // Children in order, then the space that ends the tag.
+                stack.push(Step::Space);
+                let children: Vec<Step> = tag
+                    .children()
+                    .top()
+                    .iter()
+                    .map(|c| Step::Node(*c))
+                    .collect();
+                stack.extend(children.into_iter().rev());
+            }
+            Some(tl::Node::Raw(text)) => out.push_str(&text.as_utf8_str()),
+            _ => {}
+        }
     }
     html_escape::decode_html_entities(&out).into_owned()
 }
@@ -1330,6 +1352,26 @@ mod tests {
                 "{upload}"
             );
         }
+    }
+
+    #[test]
+    fn error_pages_nested_beyond_any_stack_are_read_without_recursion() {
+        let depth = 100_000;
+        let page = format!("{}deep{}", "<div>".repeat(depth), "</div>".repeat(depth));
+        // A small stack, as a worker thread of the daemon might have.
+        let text = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || visible_text(&page))
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        assert_eq!(text.trim(), "deep");
+        assert_eq!(
+            visible_text("<p>a<b>b</b><script>x</script></p>c")
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            ["ab", "c"]
+        );
     }
 
     #[test]
