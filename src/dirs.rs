@@ -32,7 +32,7 @@ impl Dirs {
             "TAGPUB_DATA_DIR",
             project.as_ref().map(|p| p.data_dir().to_path_buf()),
         )?;
-        Ok(Dirs {
+        let dirs = Dirs {
             config: pick(
                 "TAGPUB_CONFIG_DIR",
                 project.as_ref().map(|p| p.config_dir().to_path_buf()),
@@ -45,7 +45,21 @@ impl Dirs {
                     .or_else(|| Some(data.join("run"))),
             )?,
             data,
-        })
+        };
+        dirs.tighten_existing();
+        Ok(dirs)
+    }
+
+    /// Makes the dirs private (0700) when an older version, or the umask,
+    /// left them open to other users: what is inside may quote an index's
+    /// answers. Best effort: a dir tagpub cannot change says so when
+    /// tagpub writes to it.
+    pub fn tighten_existing(&self) {
+        for dir in [&self.data, &self.runtime, &self.config] {
+            if dir.is_dir() {
+                let _ = crate::fsutil::make_private(dir);
+            }
+        }
     }
 
     /// All dirs under one root (the demo and tests use this).

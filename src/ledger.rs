@@ -120,6 +120,24 @@ impl ReleaseDir {
         write_atomic(&path, &bytes).map_err(|source| LedgerError::Write { path, source })
     }
 
+    /// Creates the release's dir (and the data dir above it) 0700 before a
+    /// build writes into it.
+    pub fn create(&self) -> Result<(), LedgerError> {
+        crate::fsutil::create_private_dir(&self.path).map_err(|source| LedgerError::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Makes what a build wrote here with its umask (dist/, the artifacts,
+    /// build.log) private like the rest of tagpub's files.
+    pub fn make_private(&self) -> Result<(), LedgerError> {
+        crate::fsutil::make_tree_private(&self.path).map_err(|source| LedgerError::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
     pub fn exists(path: &Path) -> bool {
         path.join(RECORD_FILE).is_file()
     }
@@ -191,6 +209,8 @@ pub struct JobRecord {
     pub package: String,
     pub state: JobState,
     /// Why it failed, was cancelled or conflicts; the release summary when done.
+    /// Masked of secrets wherever it is written or sent (record, socket).
+    #[serde(serialize_with = "crate::credentials::mask::serialize_masked")]
     pub message: Option<String>,
     /// Unix seconds.
     pub created: u64,

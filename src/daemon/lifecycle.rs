@@ -3,7 +3,7 @@
 //! not the socket, decides who runs: a socket file can outlive a killed
 //! daemon, a lock cannot (the kernel drops it with the process).
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -99,22 +99,12 @@ impl Drop for Instance {
 /// Creates `dir` (and parents) and makes it 0700: the socket inside must be
 /// reachable by no one else.
 fn private_dir(dir: &Path) -> Result<(), LifecycleError> {
-    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(io_error(dir))?;
-    }
-    Ok(())
+    crate::fsutil::create_private_dir(dir).map_err(io_error(dir))?;
+    crate::fsutil::make_private(dir).map_err(io_error(dir))
 }
 
 fn open_lock(path: &Path) -> Result<File, LifecycleError> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map_err(io_error(path))
+    crate::fsutil::open_private(path).map_err(io_error(path))
 }
 
 fn read_pid(file: &mut File) -> Option<u32> {
