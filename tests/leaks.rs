@@ -239,6 +239,8 @@ fn an_index_echoing_the_credentials_never_gets_them_shown_or_stored() {
         index.echoed.load(Ordering::SeqCst) >= 2,
         "the index did not get (and echo) the credentials twice"
     );
+    assert_no_leak(PASSWORD, "the release's stderr", &release.stderr);
+    assert_no_leak(PASSWORD, "the release's stdout", &release.stdout);
     // The echo reached the user, masked: a retry warning and the failure.
     assert!(
         release.stderr.contains("HTTP 503") && release.stderr.contains("HTTP 400"),
@@ -252,8 +254,6 @@ fn an_index_echoing_the_credentials_never_gets_them_shown_or_stored() {
         "{}",
         release.stderr
     );
-    assert_no_leak(PASSWORD, "the release's stderr", &release.stderr);
-    assert_no_leak(PASSWORD, "the release's stdout", &release.stdout);
 
     let list = run_with(&project, &["-vvv", "token", "list"], &env);
     list.assert_ok();
@@ -295,12 +295,12 @@ fn an_index_echoing_the_credentials_never_gets_them_shown_or_stored() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(index.posts.load(Ordering::SeqCst) >= posts_before + 2);
+    assert_no_leak(PASSWORD, "status --json", &status.stdout);
     assert!(
         status.stdout.contains("Basic [redacted]"),
         "the job's message should quote the (masked) echo:\n{}",
         status.stdout
     );
-    assert_no_leak(PASSWORD, "status --json", &status.stdout);
     let text = project.run(&["status"]);
     assert_no_leak(
         PASSWORD,
