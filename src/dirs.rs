@@ -86,3 +86,25 @@ impl Dirs {
         self.data.join("releases")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn dirs_left_open_by_an_older_version_are_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dirs = Dirs::under(root.path());
+        for dir in [&dirs.data, &dirs.runtime, &dirs.config] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        dirs.tighten_existing();
+        for dir in [&dirs.data, &dirs.runtime, &dirs.config] {
+            let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", dir.display());
+        }
+    }
+}

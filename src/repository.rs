@@ -601,7 +601,8 @@ fn remote_list(
         parse_simple_json(&body).map_err(|e| RepositoryError::BadIndex {
             repo: repo.to_owned(),
             url: redact_url(&final_url),
-            reason: e.to_string(),
+            // serde_json quotes the values it did not expect.
+            reason: credentials::mask(&e.to_string()),
         })
     } else {
         Ok(parse_simple_html(&body, &final_url))
