@@ -58,7 +58,7 @@ pub fn mask_with(text: &str, extra: &[&SecretString]) -> String {
         needles.extend(forms(secret, &users));
     }
     // Longest first: a whole `Basic` credential goes before its core.
-    needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     needles.dedup();
     let mut out = text.to_string();
     for needle in &needles {
