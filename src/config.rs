@@ -75,6 +75,20 @@ pub struct Defaults {
     pub require_changelog: bool,
     pub build_command: Option<Vec<String>>,
     pub verify: Verify,
+    pub sandbox: SandboxMode,
+    /// Extra paths a sandboxed build may read and write (`~` expanded).
+    pub sandbox_allow: Vec<PathBuf>,
+}
+
+/// Whether builds run in a sandbox (`src/process/sandbox.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxMode {
+    /// Landlock where the kernel offers it, else unsandboxed (logged).
+    #[default]
+    Auto,
+    /// Never sandbox builds.
+    Off,
 }
 
 /// How a release is checked after upload.
@@ -125,9 +139,16 @@ pub struct Package {
     pub build_command: Option<Vec<String>>,
     /// Overrides `[defaults] verify`.
     pub verify: Option<Verify>,
+    /// Overrides `[defaults] sandbox`.
+    pub sandbox: Option<SandboxMode>,
 }
 
 impl Package {
+    /// This package's `sandbox`, else `[defaults] sandbox`.
+    pub fn sandbox(&self, defaults: &Defaults) -> SandboxMode {
+        self.sandbox.unwrap_or(defaults.sandbox)
+    }
+
     /// The file inside the repository that holds this package's metadata.
     pub fn pyproject_path(&self) -> String {
         join_repo_path(&self.path, PYPROJECT_FILE)
@@ -217,6 +238,8 @@ struct RawDefaults {
     require_changelog: Option<bool>,
     build_command: Option<Spanned<Vec<String>>>,
     verify: Option<Verify>,
+    sandbox: Option<SandboxMode>,
+    sandbox_allow: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -230,6 +253,7 @@ struct RawPackage {
     repository: Option<Spanned<String>>,
     build_command: Option<Spanned<Vec<String>>>,
     verify: Option<Verify>,
+    sandbox: Option<SandboxMode>,
 }
 
 #[derive(Deserialize)]
@@ -517,6 +541,26 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
                 .map(|c| check_command(source, c, "build-command"))
                 .transpose()?,
             verify: d.verify.unwrap_or_default(),
+            sandbox: d.sandbox.unwrap_or_default(),
+            sandbox_allow: match &d.sandbox_allow {
+                Some(paths) => paths
+                    .get_ref()
+                    .iter()
+                    .map(|p| {
+                        let path = expand_home(p);
+                        if path.is_absolute() {
+                            Ok(path)
+                        } else {
+                            Err(source.error(
+                                paths.span(),
+                                format!("sandbox-allow path `{p}` is not absolute"),
+                                Some("write it from / or ~, like \"~/.cache/foo\"".to_string()),
+                            ))
+                        }
+                    })
+                    .collect::<Result<_, _>>()?,
+                None => Vec::new(),
+            },
         }
     };
 
@@ -602,6 +646,7 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
                 .map(|c| check_command(source, c, "build-command"))
                 .transpose()?,
             verify: raw_package.verify,
+            sandbox: raw_package.sandbox,
         });
         pattern_spans.push(spans);
     }
@@ -683,6 +728,18 @@ fn check_url(
     }
 }
 
+/// `~` or `~/x` → the home directory (or `x` under it); other paths as given.
+fn expand_home(path: &str) -> PathBuf {
+    let home = || std::env::var_os("HOME").map(PathBuf::from);
+    match path.strip_prefix('~') {
+        Some("") => home().unwrap_or_else(|| PathBuf::from(path)),
+        Some(rest) if rest.starts_with('/') => home()
+            .map(|h| h.join(rest.trim_start_matches('/')))
+            .unwrap_or_else(|| PathBuf::from(path)),
+        _ => PathBuf::from(path),
+    }
+}
+
 fn check_env_name(source: &SourceFile<'_>, name: Spanned<String>) -> Result<String, ConfigError> {
     let value = name.get_ref();
     let valid = !value.is_empty()
@@ -695,6 +752,9 @@ fn check_env_name(source: &SourceFile<'_>, name: Spanned<String>) -> Result<Stri
             Some("token-env names the variable that holds the token, like \"PYPI_API_TOKEN_HF_LOCAL\"; never put the token itself here".to_string()),
         ));
     }
+    // A variable named as a token's home is withheld from every child,
+    // whether or not the token was read from it.
+    crate::process::withhold_env(value);
     Ok(name.into_inner())
 }
 

@@ -8,15 +8,20 @@
 //! its rename. `TAGPUB_FAULT_TRACE=<file>` appends the name of each point
 //! crossed, so a test can tell where a kill landed.
 //!
+//! `TAGPUB_FAULT=panic:<name>` panics instead, the first time the process
+//! crosses that point (only the first, so a test can show that a later job
+//! of the same daemon still succeeds).
+//!
 //! Outside those tests the variables are unset and a point costs one env
 //! lookup.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub const FAULT_ENV: &str = "TAGPUB_FAULT";
 pub const TRACE_ENV: &str = "TAGPUB_FAULT_TRACE";
 
 static CROSSED: AtomicU64 = AtomicU64::new(0);
+static PANICKED: AtomicBool = AtomicBool::new(false);
 
 /// Kills the process if `TAGPUB_FAULT` names this point or its turn. The
 /// name is only formatted when the variable is set.
@@ -30,6 +35,12 @@ pub fn point(name: impl std::fmt::Display) {
         trace_point(std::path::Path::new(&trace), crossed, &name);
     }
     let wanted = wanted.to_string_lossy();
+    if let Some(point) = wanted.strip_prefix("panic:") {
+        if point == name && !PANICKED.swap(true, Ordering::SeqCst) {
+            panic!("fault injected at {name} (TAGPUB_FAULT=panic:{point})");
+        }
+        return;
+    }
     let hit = match wanted.strip_prefix("hit:") {
         Some(n) => n.parse::<u64>().is_ok_and(|n| n == crossed),
         None => wanted == name,

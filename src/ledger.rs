@@ -29,7 +29,50 @@ pub struct RepositoryState {
     pub uploaded: Vec<String>,
     /// The file whose upload started but is not known to have finished.
     pub in_flight: Option<String>,
+    /// Until when (Unix ms) that upload could still complete: its start plus
+    /// the upload timeout. Until then the index may yet store the file, so
+    /// it is not sent again before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_until_ms: Option<u64>,
     pub verified: bool,
+}
+
+/// An upload that started and whose end is not known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    pub filename: String,
+    /// Unix ms after which the upload can no longer complete.
+    pub until_ms: u64,
+}
+
+impl RepositoryState {
+    /// Notes that `filename`'s upload starts now and may take `timeout`.
+    pub fn start_upload(&mut self, filename: &str, timeout: std::time::Duration) {
+        self.in_flight = Some(filename.to_string());
+        self.in_flight_until_ms = Some(now_ms().saturating_add(timeout.as_millis() as u64));
+    }
+
+    /// The upload a crash interrupted, if any. A record written before the
+    /// deadline was kept counts as interrupted just now (`timeout` from now).
+    pub fn interrupted(&self, timeout: std::time::Duration) -> Option<InFlight> {
+        let filename = self.in_flight.clone()?;
+        let until_ms = self
+            .in_flight_until_ms
+            .unwrap_or_else(|| now_ms().saturating_add(timeout.as_millis() as u64));
+        Some(InFlight { filename, until_ms })
+    }
+
+    pub fn clear_in_flight(&mut self) {
+        self.in_flight = None;
+        self.in_flight_until_ms = None;
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +186,80 @@ impl ReleaseDir {
     }
 }
 
+/// One release of a package version at a time, across every process that
+/// releases (the CLI, a daemon, a second daemon, the pre-push gate's build):
+/// an exclusive lock on a file beside the version's records, held while the
+/// release builds, uploads and verifies. The lock goes with the process, so a
+/// `kill -9` never leaves it held.
+#[derive(Debug)]
+pub struct ReleaseLock {
+    _file: std::fs::File,
+}
+
+/// Who holds a release lock, as its holder wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHolder {
+    pub pid: Option<u32>,
+    pub tag: Option<String>,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.pid {
+            Some(pid) => write!(f, "another tagpub (pid {pid})"),
+            None => write!(f, "another tagpub"),
+        }
+    }
+}
+
+const LOCK_FILE: &str = "release.lock";
+
+impl ReleaseLock {
+    /// Takes the lock of `package` `version`; when another process holds it,
+    /// calls `waiting` once with who it is, then waits for it.
+    pub fn acquire(
+        dirs: &Dirs,
+        package: &str,
+        version: &str,
+        tag: &str,
+        waiting: impl FnOnce(&LockHolder),
+    ) -> Result<ReleaseLock, LedgerError> {
+        use std::fs::TryLockError;
+        use std::io::{Seek, Write};
+
+        let dir = dirs.releases().join(normalize_name(package)).join(version);
+        let path = dir.join(LOCK_FILE);
+        let write_error = |source| LedgerError::Write {
+            path: path.clone(),
+            source,
+        };
+        let mut file = crate::fsutil::open_private(&path).map_err(write_error)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                waiting(&read_holder(&path));
+                file.lock().map_err(write_error)?;
+            }
+            Err(TryLockError::Error(source)) => return Err(write_error(source)),
+        }
+        // Who holds it, for the next one who has to wait. Not durable on
+        // purpose: a stale holder line is harmless, the lock is what counts.
+        file.set_len(0).map_err(write_error)?;
+        file.rewind().map_err(write_error)?;
+        writeln!(file, "{}\n{tag}", std::process::id()).map_err(write_error)?;
+        Ok(ReleaseLock { _file: file })
+    }
+}
+
+fn read_holder(path: &Path) -> LockHolder {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut lines = text.lines();
+    LockHolder {
+        pid: lines.next().and_then(|l| l.trim().parse().ok()),
+        tag: lines.next().map(str::to_string).filter(|t| !t.is_empty()),
+    }
+}
+
 /// The release records of a tag, for any package and version.
 pub fn records_for_tag(dirs: &Dirs, tag: &str) -> Vec<ReleaseRecord> {
     // releases/<package>/<version>/<tag object>/record.json
@@ -218,6 +335,22 @@ pub struct JobRecord {
     #[serde(default)]
     pub seen_ms: u64,
     pub updated: u64,
+    /// Set by a rescan that saw the tag move or vanish while the job was
+    /// running. A running job belongs to its worker: the rescan only leaves
+    /// this note, and the worker decides the final state from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_changed: Option<TagChanged>,
+}
+
+/// What happened to a running job's tag, as a rescan saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "kebab-case")]
+pub enum TagChanged {
+    /// `git tag -f` (or delete and re-create): the ref now points at `to`.
+    Moved {
+        to: String,
+    },
+    Deleted,
 }
 
 fn jobs_dir(dirs: &Dirs) -> PathBuf {
@@ -357,6 +490,7 @@ mod tests {
             created: id,
             seen_ms: id * 1000,
             updated: id,
+            tag_changed: (id == 10).then(|| TagChanged::Moved { to: "def".into() }),
         };
         save_job(&dirs, &job(10, JobState::Verified)).unwrap();
         save_job(&dirs, &job(2, JobState::Waiting)).unwrap();

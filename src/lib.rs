@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod logfile;
 pub mod pipeline;
 pub mod printer;
+pub mod process;
 pub mod repository;
 pub mod retry;
 pub mod sample;

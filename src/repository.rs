@@ -202,6 +202,20 @@ pub struct IndexedFile {
     pub filename: String,
     /// From the link's `#sha256=` fragment or the JSON `hashes`; `None` if not given.
     pub sha256: Option<String>,
+    /// Where the file can be fetched (without the hash fragment).
+    pub url: Option<Url>,
+}
+
+/// How one of our files stands against what the index lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileStatus {
+    Missing,
+    /// Listed with the same sha256 (given by the index, or of the bytes it serves).
+    Present,
+    /// Listed with other bytes: this version was published from something else.
+    Conflict {
+        index_sha256: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,13 +293,34 @@ impl Repository {
                 backoff,
                 username,
                 ..
-            } => with_retries(
-                &format!("uploading {} to {name}", artifact.filename),
-                *backoff,
-                &|message| reporter.warn(message),
-                || self.remote_upload(upload_url, username, artifact, token, reporter),
-                || self.arrived_after_all(artifact),
-            ),
+            } => {
+                // Once this process has sent the file, finding it on the index
+                // means our send landed: it was uploaded now, not before.
+                let sent = std::cell::Cell::new(false);
+                let ours = |outcome: UploadOutcome| {
+                    if sent.get() {
+                        UploadOutcome::Uploaded
+                    } else {
+                        outcome
+                    }
+                };
+                with_retries(
+                    &format!("uploading {} to {name}", artifact.filename),
+                    *backoff,
+                    &|message| reporter.warn(message),
+                    || {
+                        let outcome =
+                            self.remote_upload(upload_url, username, artifact, token, reporter);
+                        let outcome = outcome.map(ours);
+                        sent.set(true);
+                        outcome
+                    },
+                    || {
+                        self.arrived_after_all(artifact)
+                            .map(|settled| settled.map(ours))
+                    },
+                )
+            }
         }
     }
 
@@ -310,13 +345,86 @@ impl Repository {
         artifact: &Artifact,
         listed: &[IndexedFile],
     ) -> Option<Result<UploadOutcome, RepositoryError>> {
-        let existing = listed.iter().find(|f| f.filename == artifact.filename)?;
-        Some(compare_existing(
-            self.name(),
-            artifact,
-            existing.sha256.as_deref(),
-            &artifact.sha256,
-        ))
+        match self.file_status(&artifact.filename, &artifact.sha256, listed) {
+            Ok(FileStatus::Missing) => None,
+            Ok(FileStatus::Present) => {
+                tracing::info!(repo = self.name(), file = %artifact.filename, "already present, same sha256");
+                Some(Ok(UploadOutcome::AlreadyPresent))
+            }
+            Ok(FileStatus::Conflict { index_sha256 }) => Some(Err(RepositoryError::Conflict {
+                repo: self.name().to_owned(),
+                filename: artifact.filename.clone(),
+                detail: format!("sha256 there {index_sha256}, here {}", artifact.sha256),
+            })),
+            Err(err) => Some(Err(err)),
+        }
+    }
+
+    /// The one answer to "is this file already on the index": listed with
+    /// our sha256 → present, with another → a conflict. An index that lists
+    /// the file without a hash has the file fetched and hashed: a file is
+    /// never taken as ours on its name alone.
+    pub fn file_status(
+        &self,
+        filename: &str,
+        sha256: &str,
+        listed: &[IndexedFile],
+    ) -> Result<FileStatus, RepositoryError> {
+        let Some(found) = listed.iter().find(|f| f.filename == filename) else {
+            return Ok(FileStatus::Missing);
+        };
+        let theirs = match &found.sha256 {
+            Some(theirs) => theirs.clone(),
+            None => self.fetch_sha256(found)?,
+        };
+        Ok(if theirs.eq_ignore_ascii_case(sha256) {
+            FileStatus::Present
+        } else {
+            FileStatus::Conflict {
+                index_sha256: theirs,
+            }
+        })
+    }
+
+    /// The sha256 of the bytes the index serves for `file`.
+    fn fetch_sha256(&self, file: &IndexedFile) -> Result<String, RepositoryError> {
+        let unverifiable = |reason: String| RepositoryError::Conflict {
+            repo: self.name().to_owned(),
+            filename: file.filename.clone(),
+            detail: reason,
+        };
+        let Some(url) = &file.url else {
+            return Err(unverifiable(
+                "the index lists it with neither a sha256 nor a link to compare".to_owned(),
+            ));
+        };
+        if url.scheme() == "file" {
+            let path = url
+                .to_file_path()
+                .map_err(|()| unverifiable(format!("cannot read {url}")))?;
+            return sha256_file(&path).map_err(|e| io_error(&path, "read", e));
+        }
+        tracing::info!(file = %file.filename, "the index gives no sha256; fetching the file to hash it");
+        let mut response = http::get(url, "*/*").map_err(|e| match e {
+            http::GetError::Setup(e) => RepositoryError::Setup(e),
+            http::GetError::Request { url, source } => network_error(self.name(), &url, source),
+            http::GetError::TooManyRedirects { url } => RepositoryError::BadIndex {
+                repo: self.name().to_owned(),
+                url: redact_url(&url),
+                reason: "too many redirects".to_owned(),
+            },
+        })?;
+        if !response.status().is_success() {
+            return Err(unverifiable(format!(
+                "the index lists it without a sha256 and fetching it answered HTTP {}",
+                response.status().as_u16()
+            )));
+        }
+        hash_reader::<Sha256>(&mut response).map_err(|e| {
+            unverifiable(format!(
+                "the index lists it without a sha256 and fetching it failed: {e}"
+            ))
+        })
     }
 
     fn remote_upload(
@@ -406,30 +514,6 @@ impl Repository {
                 message,
             })
         })
-    }
-}
-
-fn compare_existing(
-    repo: &str,
-    artifact: &Artifact,
-    existing: Option<&str>,
-    ours: &str,
-) -> Result<UploadOutcome, RepositoryError> {
-    match existing {
-        Some(theirs) if theirs.eq_ignore_ascii_case(ours) => {
-            tracing::info!(repo, file = %artifact.filename, "already present, same sha256");
-            Ok(UploadOutcome::AlreadyPresent)
-        }
-        Some(theirs) => Err(RepositoryError::Conflict {
-            repo: repo.to_owned(),
-            filename: artifact.filename.clone(),
-            detail: format!("sha256 there {theirs}, here {ours}"),
-        }),
-        None => Err(RepositoryError::Conflict {
-            repo: repo.to_owned(),
-            filename: artifact.filename.clone(),
-            detail: "the index gives no sha256 to compare".to_owned(),
-        }),
     }
 }
 
@@ -598,7 +682,7 @@ fn remote_list(
         });
     }
     if is_json {
-        parse_simple_json(&body).map_err(|e| RepositoryError::BadIndex {
+        parse_simple_json(&body, &final_url).map_err(|e| RepositoryError::BadIndex {
             repo: repo.to_owned(),
             url: redact_url(&final_url),
             // serde_json quotes the values it did not expect.
@@ -707,17 +791,20 @@ struct SimpleJson {
 struct SimpleJsonFile {
     filename: String,
     #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
     hashes: HashMap<String, String>,
 }
 
 /// A PEP 691 project page.
-pub fn parse_simple_json(body: &str) -> Result<Vec<IndexedFile>, serde_json::Error> {
+pub fn parse_simple_json(body: &str, base: &Url) -> Result<Vec<IndexedFile>, serde_json::Error> {
     let page: SimpleJson = serde_json::from_str(body)?;
     Ok(page
         .files
         .into_iter()
         .map(|f| IndexedFile {
             sha256: f.hashes.get("sha256").map(|h| h.to_ascii_lowercase()),
+            url: f.url.as_deref().and_then(|u| file_link(base, u)),
             filename: f.filename,
         })
         .collect())
@@ -739,9 +826,20 @@ pub fn parse_simple_html(body: &str, base: &Url) -> Vec<IndexedFile> {
             frag.strip_prefix("sha256=")
                 .map(|h| h.trim().to_ascii_lowercase())
         });
-        files.push(IndexedFile { filename, sha256 });
+        files.push(IndexedFile {
+            filename,
+            sha256,
+            url: file_link(base, &href),
+        });
     }
     files
+}
+
+/// A file's link resolved against its page, without the hash fragment.
+fn file_link(base: &Url, href: &str) -> Option<Url> {
+    let mut url = base.join(href).ok()?;
+    url.set_fragment(None);
+    Some(url)
 }
 
 /// The `href` values of `<a>` tags, entity-decoded.
@@ -940,7 +1038,14 @@ fn existing_local(
 ) -> Result<UploadOutcome, RepositoryError> {
     let theirs = sha256_file(dest).map_err(|e| io_error(dest, "read", e))?;
     let ours = sha256_file(&artifact.path).map_err(|e| io_error(&artifact.path, "read", e))?;
-    compare_existing(repo, artifact, Some(&theirs), &ours)
+    if theirs == ours {
+        return Ok(UploadOutcome::AlreadyPresent);
+    }
+    Err(RepositoryError::Conflict {
+        repo: repo.to_owned(),
+        filename: artifact.filename.clone(),
+        detail: format!("sha256 there {theirs}, here {ours}"),
+    })
 }
 
 /// Copies `src` to `dest` through a temp file in the same directory (fsync,
@@ -1131,11 +1236,14 @@ fn io_error(path: &Path, action: &str, source: io::Error) -> RepositoryError {
 }
 
 fn hash_file<D: Digest>(path: &Path) -> io::Result<String> {
-    let mut file = File::open(path)?;
+    hash_reader::<D>(File::open(path)?)
+}
+
+fn hash_reader<D: Digest>(mut reader: impl Read) -> io::Result<String> {
     let mut hasher = D::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = file.read(&mut buf)?;
+        let n = reader.read(&mut buf)?;
         if n == 0 {
             break;
         }
@@ -1178,14 +1286,19 @@ mod tests {
                 IndexedFile {
                     filename: "demo_pkg-1.0.0.tar.gz".into(),
                     sha256: Some("abcdef".into()),
+                    url: Some(url("http://h:8080/packages/demo_pkg-1.0.0.tar.gz")),
                 },
                 IndexedFile {
                     filename: "demo_pkg-1.0.0+local-py3-none-any.whl".into(),
                     sha256: None,
+                    url: Some(url(
+                        "http://h:8080/simple/demo-pkg/demo_pkg-1.0.0%2Blocal-py3-none-any.whl"
+                    )),
                 },
                 IndexedFile {
                     filename: "demo_pkg-0.9.tar.gz".into(),
                     sha256: Some("0a1b".into()),
+                    url: Some(url("https://files.example/x/y/demo_pkg-0.9.tar.gz?a=1&b=2")),
                 },
             ]
         );
@@ -1195,21 +1308,24 @@ mod tests {
     fn json_page_parses_files_and_hashes() {
         let body = r#"{"meta":{"api-version":"1.1"},"name":"demo-pkg","files":[
             {"filename":"demo_pkg-1.0.0.tar.gz","url":"x","hashes":{"sha256":"ABC","md5":"1"}},
-            {"filename":"demo_pkg-1.0.0-py3-none-any.whl","url":"y","hashes":{}}]}"#;
+            {"filename":"demo_pkg-1.0.0-py3-none-any.whl","url":"/files/y","hashes":{}}]}"#;
+        let base = url("http://h/simple/demo-pkg/");
         assert_eq!(
-            parse_simple_json(body).unwrap(),
+            parse_simple_json(body, &base).unwrap(),
             vec![
                 IndexedFile {
                     filename: "demo_pkg-1.0.0.tar.gz".into(),
                     sha256: Some("abc".into()),
+                    url: Some(url("http://h/simple/demo-pkg/x")),
                 },
                 IndexedFile {
                     filename: "demo_pkg-1.0.0-py3-none-any.whl".into(),
                     sha256: None,
+                    url: Some(url("http://h/files/y")),
                 },
             ]
         );
-        assert!(parse_simple_json("<html>").is_err());
+        assert!(parse_simple_json("<html>", &base).is_err());
     }
 
     #[test]

@@ -31,6 +31,9 @@ impl Daemon {
         let mut command = project.command(&["daemon", "run"]);
         command
             .env("TAGPUB_RESCAN_INTERVAL", rescan)
+            // A job resumed after a crash mid-upload waits until that upload
+            // could no longer land: seconds here, not the default 15 minutes.
+            .env("TAGPUB_UPLOAD_TIMEOUT", "2s")
             .stdout(Stdio::null())
             .stderr(log);
         for (name, value) in env {
@@ -394,6 +397,226 @@ fn a_waiting_job_can_be_cancelled() {
     project
         .run(&["cancel", &id])
         .assert_fails(2, "only a job still in its grace period can be cancelled");
+}
+
+/// The repository's problem as the running daemon's status reports it.
+fn repo_problem(project: &Project) -> Option<String> {
+    status(project)["repos"][0]["problem"]
+        .as_str()
+        .map(str::to_string)
+}
+
+fn known_tags(project: &Project) -> u64 {
+    let list = project.run(&["watch", "list", "--json"]);
+    list.assert_ok();
+    let value: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    value["repos"][0]["known_tags"].as_u64().unwrap()
+}
+
+#[test]
+fn a_tag_whose_job_cannot_be_recorded_is_shown_kept_unknown_and_released_once_it_can() {
+    let project = project("0s");
+    project.run(&["watch", "add"]).assert_ok();
+    assert_eq!(known_tags(&project), 0);
+    // What a `sudo tagpub …` (a root-owned jobs dir) or a full disk does:
+    // job records cannot be written. The suite runs as root, which writes
+    // anywhere, so a regular file stands where the directory should be.
+    let jobs = project.state.join("data/jobs");
+    let _ = std::fs::remove_dir_all(&jobs);
+    std::fs::write(&jobs, "not a directory\n").unwrap();
+    let daemon = Daemon::start(&project, "10m");
+
+    project.tag("v1.0.0");
+    wait_for(
+        &project,
+        "the failed job record in status",
+        Duration::from_secs(30),
+        || repo_problem(&project).is_some_and(|p| p.contains("cannot record a job for tag v1.0.0")),
+    );
+    let problem = repo_problem(&project).unwrap();
+    assert!(
+        problem.contains("jobs") && problem.contains("next rescan"),
+        "{problem}"
+    );
+    // Not marked as seen: nothing recorded it.
+    assert_eq!(known_tags(&project), 0);
+    let text = project.run(&["status"]);
+    text.assert_ok();
+    assert!(
+        text.stderr.contains("cannot record a job for tag v1.0.0"),
+        "{}",
+        text.stderr
+    );
+    let doctor = project.run(&["doctor"]);
+    assert_ne!(doctor.code, 0, "{}", doctor.stderr);
+    assert!(
+        doctor.stderr.contains("cannot record a job for tag v1.0.0"),
+        "{}",
+        doctor.stderr
+    );
+
+    // A restart does not lose it: the first rescan finds the tag again.
+    drop(daemon);
+    let _daemon = Daemon::start(&project, "10m");
+    wait_for(
+        &project,
+        "the failed job record after a restart",
+        Duration::from_secs(30),
+        || repo_problem(&project).is_some_and(|p| p.contains("v1.0.0")),
+    );
+    assert_eq!(known_tags(&project), 0);
+    assert!(index_files(&project, "open-ticket-ai").is_empty());
+
+    // Fixed: the next rescan (a hook's nudge) makes the job and releases it.
+    std::fs::remove_file(&jobs).unwrap();
+    project.run(&["hook", "nudge"]).assert_ok();
+    wait_for_state(&project, "v1.0.0", "verified", Duration::from_secs(90));
+    assert_eq!(index_files(&project, "open-ticket-ai").len(), 2);
+    assert_eq!(known_tags(&project), 1);
+    assert_eq!(repo_problem(&project), None);
+}
+
+#[test]
+fn a_job_that_panics_fails_alone_and_the_daemon_goes_on() {
+    let project = project("0s");
+    project.run(&["watch", "add"]).assert_ok();
+    // The first release to finish its build panics (once per process).
+    let daemon = Daemon::start_with(&project, "10m", &[("TAGPUB_FAULT", "panic:built")]);
+    project.tag("v1.0.0");
+    wait_for_state(&project, "v1.0.0", "failed", Duration::from_secs(90));
+    let job = status(&project)["jobs"][0].clone();
+    let message = job["message"].as_str().unwrap();
+    assert!(
+        message.contains("internal error (panic: fault injected at built")
+            && message.contains("tagpub retry"),
+        "{message}"
+    );
+    let log = project.run(&["log", &job["id"].to_string()]);
+    assert!(
+        log.stdout.contains("panic: fault injected"),
+        "{}",
+        log.stdout
+    );
+    assert!(index_files(&project, "open-ticket-ai").is_empty());
+
+    // The same daemon still serves and releases the next tag.
+    let value = status(&project);
+    assert_eq!(value["daemon"]["running"], true);
+    assert_eq!(value["daemon"]["pid"], daemon.child.id());
+    project.tag("hf-local-v1.0.0");
+    wait_for_state(
+        &project,
+        "hf-local-v1.0.0",
+        "verified",
+        Duration::from_secs(90),
+    );
+    assert_eq!(index_files(&project, "open-ticket-ai-hf-local").len(), 2);
+    assert_eq!(job_state(&project, "v1.0.0").as_deref(), Some("failed"));
+}
+
+#[test]
+fn a_tag_moved_while_its_build_runs_ends_in_conflict_and_is_never_verified() {
+    let project = Project::sample(&[]);
+    let started = project.temp.path().join("build-started");
+    // A build that says when it starts, then takes a few seconds.
+    project.configure("local", "");
+    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
+    project.write(
+        "tagpub.toml",
+        &config.replace(
+            "[defaults]\n",
+            &format!(
+                "[defaults]\ngrace = \"0s\"\nbuild-command = [\"sh\", \"-c\", \"touch '{}' && sleep 4 && exec uv build --sdist --wheel --out-dir \\\"$0\\\" .\", \"{{outdir}}\"]\n",
+                started.display()
+            ),
+        ),
+    );
+    project.commit("a slow build");
+    project.run(&["watch", "add"]).assert_ok();
+    let _daemon = Daemon::start(&project, "10m");
+    project.tag("v1.0.0");
+    wait_for(
+        &project,
+        "the build to start",
+        Duration::from_secs(60),
+        || started.exists(),
+    );
+    project.write("README.md", "# another commit\n");
+    project.commit("another commit");
+    git(&project.root, &["tag", "-f", "-a", "-m", "moved", "v1.0.0"]);
+
+    // Watch every state the job passes through until it ends.
+    let mut seen = Vec::new();
+    let limit = Instant::now() + Duration::from_secs(120);
+    loop {
+        let state = job_state(&project, "v1.0.0");
+        if seen.last() != Some(&state) {
+            seen.push(state.clone());
+        }
+        // The release is over when its log has its last line (✓ or ✗);
+        // a rescan may have written a state before that, which the
+        // worker must not overwrite afterwards.
+        let log = project.run(&["log", "1"]).stdout;
+        if log
+            .lines()
+            .any(|l| l.starts_with('✓') || l.starts_with('✗'))
+        {
+            std::thread::sleep(Duration::from_secs(1));
+            let later = job_state(&project, "v1.0.0");
+            if seen.last() != Some(&later) {
+                seen.push(later);
+            }
+            break;
+        }
+        assert!(Instant::now() < limit, "{seen:?}\n{}", daemon_log(&project));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        seen.last().unwrap().as_deref(),
+        Some("conflict"),
+        "states seen: {seen:?}\n{}",
+        daemon_log(&project)
+    );
+    assert!(
+        !seen.iter().any(|s| s.as_deref() == Some("verified")),
+        "{seen:?}"
+    );
+    let jobs = status(&project)["jobs"].as_array().unwrap().clone();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert!(
+        jobs[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("moved") && m.contains("never republished")),
+        "{jobs:?}"
+    );
+    // The tag is re-read right before the first byte is uploaded: nothing
+    // from either commit reaches the index.
+    assert!(
+        index_files(&project, "open-ticket-ai").is_empty(),
+        "{:?}",
+        index_files(&project, "open-ticket-ai")
+    );
+}
+
+#[test]
+fn retry_of_a_job_whose_repository_is_no_longer_watched_changes_nothing() {
+    let project = project("0s");
+    project.run(&["watch", "add"]).assert_ok();
+    let _daemon = Daemon::start(&project, "10m");
+    // Not the version in pyproject.toml: the release fails.
+    project.tag("v9.9.9");
+    wait_for_state(&project, "v9.9.9", "failed", Duration::from_secs(60));
+    let id = job_id(&project, "v9.9.9");
+    project.run(&["watch", "remove"]).assert_ok();
+    project
+        .run(&["retry", &id])
+        .assert_fails(2, "no longer watched");
+    assert_eq!(job_state(&project, "v9.9.9").as_deref(), Some("failed"));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(job_state(&project, "v9.9.9").as_deref(), Some("failed"));
+    // Watched again, the same retry is accepted.
+    project.run(&["watch", "add"]).assert_ok();
+    project.run(&["retry", &id]).assert_ok();
 }
 
 /// Every step boundary of a release, including "the index has the file but

@@ -395,3 +395,177 @@ fn the_daemon_log_rotates_while_the_daemon_runs() {
         "the stop is logged in the current file:\n{current}"
     );
 }
+
+/// The live (not zombie) `tagpub daemon run` processes whose data dir is
+/// `data`, found in /proc by their command line and environment.
+fn daemon_pids(data: &Path) -> Vec<u32> {
+    let wanted = format!("TAGPUB_DATA_DIR={}", data.display());
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let dir = entry.path();
+        let (Ok(cmdline), Ok(environ), Ok(stat)) = (
+            std::fs::read(dir.join("cmdline")),
+            std::fs::read(dir.join("environ")),
+            std::fs::read_to_string(dir.join("stat")),
+        ) else {
+            continue;
+        };
+        let zombie = stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'));
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let is_daemon = args.windows(2).any(|w| w == [&b"daemon"[..], &b"run"[..]]);
+        let ours = environ
+            .split(|b| *b == 0)
+            .any(|var| var == wanted.as_bytes());
+        if is_daemon && ours && !zombie {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn two_starts_at_once_make_one_daemon_and_stop_leaves_none() {
+    for trial in 1..=5 {
+        let env = Env::new();
+        let starts: Vec<Child> = (0..2)
+            .map(|_| {
+                env.command(&["daemon", "start"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut said = Vec::new();
+        for start in starts {
+            let output = start.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            assert!(output.status.success(), "trial {trial}: {stderr}");
+            said.push(stderr);
+        }
+        let pid = env.wait_for_pong();
+        assert_eq!(
+            daemon_pids(&env.dirs.data),
+            vec![pid],
+            "trial {trial}: exactly one daemon: {said:?}"
+        );
+        assert!(
+            said.iter().any(|s| s.contains("started the daemon"))
+                && said
+                    .iter()
+                    .any(|s| s.contains(&format!("already running (pid {pid})"))),
+            "trial {trial}: one starts it, the other finds it: {said:?}"
+        );
+        env.run(&["daemon", "stop"])
+            .assert_ok()
+            .assert_stderr(&format!("stopped the daemon (pid {pid})"));
+        assert_eq!(
+            daemon_pids(&env.dirs.data),
+            Vec::<u32>::new(),
+            "trial {trial}: a daemon is left after stop"
+        );
+    }
+}
+
+#[test]
+fn a_second_daemon_on_the_same_data_dir_with_another_runtime_dir_is_refused() {
+    let env = Env::new();
+    let mut first = env.spawn_foreground();
+    let pid = first.id();
+    // A shell without XDG_RUNTIME_DIR next to a service with it: another
+    // runtime dir, the same data dir.
+    let other_runtime = env.temp.path().join("other-run");
+    let mut second = env
+        .command(&["daemon", "run"])
+        .env("TAGPUB_RUNTIME_DIR", &other_runtime)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut second, Duration::from_secs(10));
+    let stderr = stderr_of(&mut second);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("pid {pid}"))
+            && stderr.contains("already uses the data dir")
+            && stderr.contains(&env.socket().display().to_string()),
+        "{stderr}"
+    );
+    assert!(!other_runtime.join("tagpub.sock").exists());
+
+    // `daemon start` there says where the running one listens…
+    let started = env
+        .command(&["daemon", "start"])
+        .env("TAGPUB_RUNTIME_DIR", &other_runtime)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&started.stderr);
+    assert_eq!(started.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("pid {pid}")) && text.contains(&env.socket().display().to_string()),
+        "{text}"
+    );
+    assert_eq!(daemon_pids(&env.dirs.data), vec![pid]);
+    // …and `daemon stop` there reaches it.
+    let stopped = env
+        .command(&["daemon", "stop"])
+        .env("TAGPUB_RUNTIME_DIR", &other_runtime)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&stopped.stderr);
+    assert!(stopped.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("stopped the daemon (pid {pid})")),
+        "{text}"
+    );
+    assert_eq!(
+        wait_exit(&mut first, Duration::from_secs(10)).code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn nudges_naming_a_fifo_commondir_do_not_wedge_the_daemon() {
+    let env = Env::new();
+    let mut child = env.spawn_foreground();
+    let git_dir = env.temp.path().join("trap/.git");
+    std::fs::create_dir_all(&git_dir).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(git_dir.join("commondir"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // More than the daemon's event-loop threads.
+    for _ in 0..4 {
+        ipc::send_nudge(&env.socket(), &git_dir).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        matches!(
+            ipc::request(&env.socket(), Request::Status, Duration::from_secs(5)),
+            Ok(Response::Status(_))
+        ),
+        "the daemon no longer answers"
+    );
+    env.run(&["status"])
+        .assert_ok()
+        .assert_stderr(&format!("daemon: running (pid {})", child.id()));
+    signal(child.id(), "TERM");
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(10)).code(),
+        Some(0),
+        "{}",
+        stderr_of(&mut child)
+    );
+}

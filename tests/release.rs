@@ -486,15 +486,19 @@ fn an_unreachable_index_fails_before_uploading() {
 #[test]
 fn the_build_sees_no_token_and_gets_the_tag_date() {
     let (project, server) = project_with_server("");
-    // A build command that records the environment it sees, then builds.
-    let env_dump = project.temp.path().join("build-env.txt");
+    // A build command that records the environment it sees, then builds
+    // (into a dir the build sandbox is told to allow).
+    let dump_dir = project.temp.path().join("dump");
+    std::fs::create_dir_all(&dump_dir).unwrap();
+    let env_dump = dump_dir.join("build-env.txt");
     let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
     project.write(
         "tagpub.toml",
         &config.replace(
             "[defaults]\n",
             &format!(
-                "[defaults]\nbuild-command = [\"sh\", \"-c\", \"env > '{}' && exec uv build --sdist --wheel --out-dir \\\"$0\\\" .\", \"{{outdir}}\"]\n",
+                "[defaults]\nsandbox-allow = [\"{}\"]\nbuild-command = [\"sh\", \"-c\", \"env > '{}' && exec uv build --sdist --wheel --out-dir \\\"$0\\\" .\", \"{{outdir}}\"]\n",
+                dump_dir.display(),
                 env_dump.display()
             ),
         ),

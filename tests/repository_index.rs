@@ -12,7 +12,8 @@ use secrecy::SecretString;
 use tagpub::pipeline::Silent;
 use tagpub::pipeline::check::{Artifact, ArtifactKind, Metadata};
 use tagpub::repository::{
-    IndexedFile, Repository, RepositoryError, UploadOutcome, sha256_file, simple_url_for_upload,
+    FileStatus, IndexedFile, Repository, RepositoryError, UploadOutcome, sha256_file,
+    simple_url_for_upload,
 };
 use tagpub::retry::Backoff;
 use url::Url;
@@ -104,14 +105,18 @@ fn remote_upload_is_listed_with_its_sha256() {
     // Any spelling of the name finds it; pypiserver answers in HTML.
     for spelling in ["demo-pkg", "Demo_Pkg", "demo.pkg"] {
         assert_eq!(
-            repo.list_files(spelling).unwrap(),
-            vec![IndexedFile {
-                filename: "demo_pkg-1.0.0.tar.gz".to_owned(),
-                sha256: Some(sdist.sha256.clone()),
-            }],
+            names_and_hashes(repo.list_files(spelling).unwrap()),
+            [(
+                "demo_pkg-1.0.0.tar.gz".to_owned(),
+                Some(sdist.sha256.clone())
+            )],
             "{spelling}"
         );
     }
+}
+
+fn names_and_hashes(listed: Vec<IndexedFile>) -> Vec<(String, Option<String>)> {
+    listed.into_iter().map(|f| (f.filename, f.sha256)).collect()
 }
 
 #[test]
@@ -303,16 +308,10 @@ fn local_upload_list_already_present_and_conflict() {
     let mut listed = repo.list_files("DEMO_pkg").unwrap();
     listed.sort_by(|a, b| a.filename.cmp(&b.filename));
     assert_eq!(
-        listed,
-        vec![
-            IndexedFile {
-                filename: wheel.filename.clone(),
-                sha256: Some(wheel.sha256.clone()),
-            },
-            IndexedFile {
-                filename: sdist.filename.clone(),
-                sha256: Some(sdist.sha256.clone()),
-            },
+        names_and_hashes(listed),
+        [
+            (wheel.filename.clone(), Some(wheel.sha256.clone())),
+            (sdist.filename.clone(), Some(sdist.sha256.clone())),
         ]
     );
     let project_dir = root.path().join("simple/demo-pkg");
@@ -394,4 +393,68 @@ fn local_index_is_readable_by_pip() {
     );
     let downloaded = dest.path().join(&wheel.filename);
     assert_eq!(sha256_file(&downloaded).unwrap(), wheel.sha256);
+}
+
+/// An index that lists its one file without any hash, and serves it.
+fn hashless_index(filename: &'static str, bytes: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/", server.server_addr().to_ip().unwrap());
+    let handle = std::thread::spawn(move || {
+        // Two requests per status question at most: the page, then the file.
+        for request in server.incoming_requests().take(4) {
+            let response = if request.url().starts_with("/simple/") {
+                tiny_http::Response::from_data(format!(
+                    "<html><body><a href=\"/files/{filename}\">{filename}</a></body></html>"
+                ))
+            } else if request.url() == format!("/files/{filename}") {
+                tiny_http::Response::from_data(bytes.clone())
+            } else {
+                tiny_http::Response::from_data(Vec::new()).with_status_code(404)
+            };
+            let _ = request.respond(response);
+        }
+    });
+    (base, handle)
+}
+
+#[test]
+fn a_file_listed_without_a_hash_is_fetched_and_hashed_never_taken_on_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = artifact(
+        dir.path(),
+        "demo_pkg-1.0.0.tar.gz",
+        b"our bytes",
+        "demo-pkg",
+        "1.0.0",
+    );
+    for (served, expected_present) in [
+        (b"our bytes".to_vec(), true),
+        (b"other bytes".to_vec(), false),
+    ] {
+        let (base, server) = hashless_index("demo_pkg-1.0.0.tar.gz", served);
+        let upload_url = Url::parse(&base).unwrap();
+        let repo = Repository::Remote {
+            name: "hashless".to_owned(),
+            simple_url: simple_url_for_upload(&upload_url),
+            upload_url,
+            backoff: FAST_RETRIES,
+            username: "__token__".to_owned(),
+        };
+        let listed = repo.list_files("demo-pkg").unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].sha256, None, "the index gives no hash");
+        let status = repo
+            .file_status(&ours.filename, &ours.sha256, &listed)
+            .unwrap();
+        if expected_present {
+            assert_eq!(status, FileStatus::Present);
+        } else {
+            assert!(
+                matches!(status, FileStatus::Conflict { ref index_sha256 } if *index_sha256 != ours.sha256),
+                "{status:?}"
+            );
+        }
+        drop(repo);
+        drop(server);
+    }
 }

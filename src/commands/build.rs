@@ -72,6 +72,8 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitCode> {
             source_date_epoch: repo.commit_time(&commit)?,
             pretend_version,
             secret_env: &credentials::token_env_names(package, None),
+            sandbox: package.sandbox(&config.defaults),
+            sandbox_allow: &config.defaults.sandbox_allow,
         },
         &ctx.printer,
     )?;

@@ -70,18 +70,49 @@ fn ping(dirs: &Dirs) -> Result<Response, ipc::IpcError> {
     ipc::request(&dirs.socket_path(), Request::Ping, PING_TIMEOUT)
 }
 
+fn holder_text(holder: &Holder) -> String {
+    holder
+        .pid
+        .map_or("pid unknown".to_string(), |pid| format!("pid {pid}"))
+}
+
+/// A daemon that holds this data dir but listens elsewhere cannot be
+/// reached from here (hooks and `status` would miss it): an error, not
+/// "already running".
+fn elsewhere(dirs: &Dirs, holder: &Holder) -> anyhow::Result<()> {
+    if holder.socket != dirs.socket_path() {
+        bail!(
+            "a tagpub daemon ({}) already runs on the data dir {} but listens on {}, not on {} as this environment expects (its runtime dir differs: XDG_RUNTIME_DIR or TAGPUB_RUNTIME_DIR). Run tagpub with TAGPUB_RUNTIME_DIR={}, or stop that daemon with `tagpub daemon stop` and start it again from here",
+            holder_text(holder),
+            dirs.data.display(),
+            holder.socket.display(),
+            dirs.socket_path().display(),
+            holder
+                .socket
+                .parent()
+                .map_or(String::new(), |p| p.display().to_string()),
+        );
+    }
+    Ok(())
+}
+
 fn start(ctx: &Context) -> anyhow::Result<ExitCode> {
     let dirs = &ctx.dirs;
+    // Concurrent starts take turns from here on: the second one finds the
+    // daemon the first started, so exactly one daemon runs.
+    let _turn = lifecycle::start_lock(dirs, START_TIMEOUT * 3)?;
     if let Ok(Response::Pong { pid, .. }) = ping(dirs) {
         ctx.printer
             .line(&format!("the daemon is already running (pid {pid})"));
         return Ok(ExitCode::SUCCESS);
     }
-    // Holding the lock but not (yet) answering: starting up right now.
-    if let Some(Holder { pid }) = lifecycle::running(dirs)? {
+    // Holding a lock but not (yet) answering: starting up right now, or
+    // running with another runtime dir.
+    if let Some(holder) = lifecycle::running(dirs)? {
+        elsewhere(dirs, &holder)?;
         ctx.printer.line(&format!(
             "the daemon is already running ({})",
-            pid.map_or("pid unknown".to_string(), |pid| format!("pid {pid}"))
+            holder_text(&holder)
         ));
         return Ok(ExitCode::SUCCESS);
     }
@@ -89,19 +120,33 @@ fn start(ctx: &Context) -> anyhow::Result<ExitCode> {
     let log = log_path(dirs);
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
-        if let Ok(Response::Pong { pid, .. }) = ping(dirs) {
-            ctx.printer.success(&format!(
-                "started the daemon (pid {pid}), listening on {}; log: {}",
-                dirs.socket_path().display(),
-                log.display()
-            ));
-            return Ok(ExitCode::SUCCESS);
-        }
-        if let Some(status) = child.try_wait()? {
-            // Lost a race with another `daemon start`: that one serves.
-            if let Ok(Response::Pong { pid, .. }) = ping(dirs) {
+        match ping(dirs) {
+            Ok(Response::Pong { pid, .. }) if pid == child.id() => {
+                ctx.printer.success(&format!(
+                    "started the daemon (pid {pid}), listening on {}; log: {}",
+                    dirs.socket_path().display(),
+                    log.display()
+                ));
+                return Ok(ExitCode::SUCCESS);
+            }
+            Ok(Response::Pong { pid, .. }) => {
+                // Another daemon (a service manager's) won: ours exits on
+                // its own; wait for it so it leaves no zombie behind.
+                let _ = wait_child(&mut child, START_TIMEOUT);
                 ctx.printer
                     .line(&format!("the daemon is already running (pid {pid})"));
+                return Ok(ExitCode::SUCCESS);
+            }
+            _ => {}
+        }
+        if let Some(status) = child.try_wait()? {
+            // Lost a race with a daemon not started by `daemon start`.
+            if let Some(holder) = lifecycle::running(dirs)? {
+                elsewhere(dirs, &holder)?;
+                ctx.printer.line(&format!(
+                    "the daemon is already running ({})",
+                    holder_text(&holder)
+                ));
                 return Ok(ExitCode::SUCCESS);
             }
             bail!(
@@ -118,6 +163,23 @@ fn start(ctx: &Context) -> anyhow::Result<ExitCode> {
                 START_TIMEOUT.as_secs(),
                 log.display()
             );
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Waits up to `limit` for a child to exit (and reaps it).
+fn wait_child(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
         }
         std::thread::sleep(POLL);
     }
@@ -158,10 +220,13 @@ fn last_line(path: &Path) -> Option<String> {
 
 fn stop(ctx: &Context) -> anyhow::Result<ExitCode> {
     let dirs = &ctx.dirs;
-    let socket = dirs.socket_path();
     let holder = lifecycle::running(dirs)?;
+    // The daemon that holds this data dir, wherever it listens.
+    let socket = holder
+        .as_ref()
+        .map_or_else(|| dirs.socket_path(), |h| h.socket.clone());
     let pid = match ipc::request(&socket, Request::Shutdown, PING_TIMEOUT) {
-        Ok(Response::Ok) => holder.and_then(|h| h.pid),
+        Ok(Response::Ok) => holder.as_ref().and_then(|h| h.pid),
         Ok(Response::Error { message }) => bail!("the daemon refused to stop: {message}"),
         Ok(other) => bail!("the daemon answered {other:?} to shutdown: restart it by hand"),
         Err(err) if err.is_not_running() => match holder {
@@ -169,18 +234,22 @@ fn stop(ctx: &Context) -> anyhow::Result<ExitCode> {
                 ctx.printer.line("the daemon is not running");
                 return Ok(ExitCode::SUCCESS);
             }
-            Some(Holder { pid }) => bail!(
+            Some(holder) => bail!(
                 "the daemon ({}) holds {} but does not listen on {}: stop it with `kill {}`",
-                pid.map_or("pid unknown".to_string(), |pid| format!("pid {pid}")),
+                holder_text(&holder),
                 dirs.runtime.join(lifecycle::LOCK_FILE).display(),
                 socket.display(),
-                pid.map_or("<pid>".to_string(), |pid| pid.to_string()),
+                holder
+                    .pid
+                    .map_or("<pid>".to_string(), |pid| pid.to_string()),
             ),
         },
         Err(err) => return Err(err.into()),
     };
     let deadline = Instant::now() + STOP_TIMEOUT;
-    while lifecycle::running(dirs)?.is_some() {
+    // Stopped means the locks are free and the process is gone, so that a
+    // `daemon start` right after never meets the old one.
+    while lifecycle::running(dirs)?.is_some() || pid.is_some_and(process_alive) {
         if Instant::now() >= deadline {
             bail!(
                 "the daemon ({}) did not stop within {} s: see {}",
@@ -196,6 +265,26 @@ fn stop(ctx: &Context) -> anyhow::Result<ExitCode> {
         None => "stopped the daemon".to_string(),
     });
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `pid` is a live process (a zombie, dead but not yet reaped by
+/// its parent, counts as gone).
+fn process_alive(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // The state follows the parenthesised command name.
+            Ok(stat) => !stat
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+            Err(_) => false,
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // SAFETY: signal 0 only checks that the process exists.
+        unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -245,10 +334,13 @@ fn status(ctx: &Context, args: &DaemonStatusArgs) -> anyhow::Result<ExitCode> {
             report.problem = Some(format!("unexpected answer to ping: {other:?}"));
         }
         Err(err) => {
-            if let Some(Holder { pid }) = lifecycle::running(dirs)? {
+            if let Some(holder) = lifecycle::running(dirs)? {
                 report.running = true;
-                report.pid = pid;
-                report.problem = Some(err.to_string());
+                report.pid = holder.pid;
+                report.problem = Some(match elsewhere(dirs, &holder) {
+                    Err(elsewhere) => elsewhere.to_string(),
+                    Ok(()) => err.to_string(),
+                });
             }
         }
     }

@@ -3,7 +3,7 @@
 //! packages, releases them to a `local` index and pip-installs the result.
 
 use std::path::Path;
-use std::process::{Command, ExitCode, Output};
+use std::process::{ExitCode, Output};
 
 use anyhow::{Context as _, bail};
 
@@ -19,6 +19,7 @@ use crate::pipeline::build::{BuildTool, find_on_path, python_interpreter};
 use crate::pipeline::install_check::venv_python;
 use crate::pipeline::release::{Release, ReleaseOptions};
 use crate::pipeline::resolve::resolve;
+use crate::process::{Child, RunError};
 use crate::sample;
 
 pub fn run(ctx: &Context, args: &DemoArgs) -> anyhow::Result<ExitCode> {
@@ -87,12 +88,12 @@ fn demo(ctx: &Context, root: &Path) -> anyhow::Result<ExitCode> {
         .step("installing open-ticket-ai-hf-local==1.0.0 from the local index into a fresh venv");
     let venv = root.join("venv");
     run_quiet(
-        Command::new(&python).args(["-m", "venv"]).arg(&venv),
+        Child::new(&python).args(["-m", "venv"]).arg(&venv),
         "create a venv",
     )?;
     let venv_python = venv_python(&venv);
     run_quiet(
-        Command::new(&venv_python)
+        Child::new(&venv_python)
             .args([
                 "-m",
                 "pip",
@@ -106,7 +107,7 @@ fn demo(ctx: &Context, root: &Path) -> anyhow::Result<ExitCode> {
         "pip install from the local index",
     )?;
     let output = run_quiet(
-        Command::new(&venv_python).args([
+        Child::new(&venv_python).args([
             "-c",
             "import importlib.metadata as m, open_ticket_ai_hf_local as p; \
              print(p.NAME, p.CORE_NAME, m.version('open-ticket-ai-hf-local'), m.version('open-ticket-ai'))",
@@ -129,7 +130,7 @@ fn demo_build_tool(ctx: &Context, python: &Path) -> anyhow::Result<BuildTool> {
     if let Some(uv) = find_on_path("uv") {
         return Ok(BuildTool::Uv(uv));
     }
-    if Command::new(python)
+    if Child::new(python)
         .args(["-c", "import build"])
         .output()
         .is_ok_and(|o| o.status.success())
@@ -138,7 +139,7 @@ fn demo_build_tool(ctx: &Context, python: &Path) -> anyhow::Result<BuildTool> {
     }
     let tools = ctx.dirs.data.join("demo-tools");
     let tools_python = venv_python(&tools);
-    let ready = Command::new(&tools_python)
+    let ready = Child::new(&tools_python)
         .args(["-c", "import build"])
         .output()
         .is_ok_and(|o| o.status.success());
@@ -148,11 +149,11 @@ fn demo_build_tool(ctx: &Context, python: &Path) -> anyhow::Result<BuildTool> {
             tools.display()
         ));
         run_quiet(
-            Command::new(python).args(["-m", "venv"]).arg(&tools),
+            Child::new(python).args(["-m", "venv"]).arg(&tools),
             "create a venv",
         )?;
         run_quiet(
-            Command::new(&tools_python).args([
+            Child::new(&tools_python).args([
                 "-m",
                 "pip",
                 "install",
@@ -166,18 +167,14 @@ fn demo_build_tool(ctx: &Context, python: &Path) -> anyhow::Result<BuildTool> {
     Ok(BuildTool::PythonBuild(tools_python))
 }
 
-fn run_quiet(command: &mut Command, what: &str) -> anyhow::Result<Output> {
-    let output = command
+fn run_quiet(command: &mut Child, what: &str) -> anyhow::Result<Output> {
+    command
         .stdin(std::process::Stdio::null())
-        .output()
-        .with_context(|| format!("cannot {what}"))?;
-    if !output.status.success() {
-        bail!(
-            "could not {what} ({}):\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(output)
+        .run(30)
+        .map_err(|err| match err {
+            RunError::Failed { status, tail, .. } => {
+                anyhow::anyhow!("could not {what} ({status}):\n{tail}")
+            }
+            other => anyhow::Error::new(other).context(format!("cannot {what}")),
+        })
 }

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -233,10 +233,11 @@ fn python_check() -> Check {
 
 /// First line of a program's output (stdout, else stderr), or why it failed.
 fn command_output(program: &Path, args: &[&str]) -> Result<String, String> {
-    let mut command = Command::new(program);
-    command.args(args).stdin(Stdio::null());
-    credentials::scrub_secret_env(&mut command, &[]);
-    let output = command.output().map_err(|e| e.to_string())?;
+    let output = crate::process::Child::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
     let text = |bytes: &[u8]| {
         String::from_utf8_lossy(bytes)
             .lines()

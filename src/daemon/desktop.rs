@@ -71,6 +71,7 @@ mod tests {
             message: message.map(str::to_string),
             created: 0,
             seen_ms: 0,
+            tag_changed: None,
             updated: 0,
         }
     }

@@ -54,16 +54,25 @@ pub fn run_foreground(dirs: &Dirs) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let listener = tokio::net::UnixListener::from_std(instance.bind()?)?;
         let shutdown = Shutdown::new();
         shutdown.on_signals()?;
         tracing::info!(pid = instance.pid(), socket = %instance.socket_path().display(), "daemon listening");
         Daemon::run(dirs.clone(), listener, shutdown).await
-    })?;
+    });
+    // Releases still running get a moment to reach a checkpoint; the locks
+    // are let go only after that (a new daemon must not resume a job this
+    // one still runs), and the process ends right after: what did not
+    // finish resumes at the next start.
+    runtime.shutdown_timeout(STOP_GRACE);
     drop(instance);
-    Ok(())
+    served
 }
+
+/// How long a stopping daemon lets running releases go on (`daemon stop`
+/// waits 10 s in all).
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 struct Daemon {
     dirs: Dirs,
@@ -230,8 +239,11 @@ impl Daemon {
             if changes.is_empty() {
                 return Some(Vec::new());
             }
-            let jobs = self.queue.on_changes(git_dir, &config, &changes);
-            repo.apply(&changes);
+            // A tag is known only once its job is on disk: a change whose
+            // record could not be written stays unknown and comes back at
+            // the next rescan.
+            let (jobs, handled) = self.queue.on_changes(git_dir, &config, &changes);
+            repo.apply(&handled);
             Some(jobs)
         });
         if let (Ok(Some(jobs)), Ok(repo)) = (&mut started, Repo::discover(&workdir)) {
@@ -256,11 +268,14 @@ impl Daemon {
             .repos()
             .iter()
             .map(|r| {
+                let mut problem: Vec<String> =
+                    problems.get(&r.git_dir).cloned().into_iter().collect();
+                problem.extend(self.queue.write_problems(&r.git_dir));
                 serde_json::json!({
                     "git_dir": r.git_dir,
                     "workdir": r.workdir,
                     "known_tags": r.known.len(),
-                    "problem": problems.get(&r.git_dir),
+                    "problem": (!problem.is_empty()).then(|| problem.join("; ")),
                 })
             })
             .collect();
@@ -293,16 +308,25 @@ impl Handler for Daemon {
                 Err(message) => Response::Error { message },
             },
             Request::Retry { job } => {
-                let retried = self.queue.retry(job).and_then(|job| {
-                    let workdir = self.workdir_of(&job.git_dir).ok_or_else(|| {
-                        format!(
-                            "job {} belongs to a repository that is no longer watched",
-                            job.id
-                        )
-                    })?;
-                    self.queue.spawn(job, workdir, Duration::ZERO);
-                    Ok(())
-                });
+                // Everything the retry needs is checked before the job
+                // changes state: a refused retry leaves it as it was.
+                let retried = self
+                    .queue
+                    .get(job)
+                    .ok_or_else(|| format!("no job {job}"))
+                    .and_then(|record| {
+                        self.workdir_of(&record.git_dir).ok_or_else(|| {
+                            format!(
+                                "job {job} belongs to {}, which is no longer watched: `tagpub watch add` it again, then retry",
+                                record.git_dir.display()
+                            )
+                        })
+                    })
+                    .and_then(|workdir| {
+                        let record = self.queue.retry(job)?;
+                        self.queue.spawn(record, workdir, Duration::ZERO);
+                        Ok(())
+                    });
                 match retried {
                     Ok(()) => Response::Ok,
                     Err(message) => Response::Error { message },

@@ -6,24 +6,37 @@
 //! the release itself is `pipeline::release`, whose own record makes a rerun
 //! upload only what the index lacks: a daemon that dies anywhere resumes the
 //! job on restart and never sends a file the index already has.
+//!
+//! Ownership: a `Running` job belongs to the worker that claimed it, and
+//! only that worker's [`Claim`] can write its final state ([`Queue::finish`]).
+//! Every other writer goes through [`Queue::update`], which refuses to touch
+//! a running job; a rescan that sees a running job's tag move or vanish
+//! leaves a note on the job (`tag_changed`) that the worker turns into the
+//! outcome. All of it happens under the one jobs mutex, so a check and the
+//! write it guards cannot be separated by another writer.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, Trigger};
 use crate::daemon::registry::TagChange;
 use crate::dirs::Dirs;
 use crate::git::Repo;
-use crate::ledger::{self, JobRecord, JobState};
+use crate::ledger::{self, JobRecord, JobState, TagChanged};
 use crate::pipeline::Reporter;
 use crate::pipeline::release::{Release, ReleaseOptions};
 use crate::pipeline::resolve::{ResolveError, match_tag, resolve, short};
 
 /// How many releases run at once, across packages.
 pub const DEFAULT_WORKERS: usize = 2;
+
+/// How long a worker waits before trying again to record that its job
+/// started, when the record could not be written (a full disk, a jobs dir
+/// it cannot write).
+const CLAIM_RETRY: Duration = Duration::from_secs(10);
 
 pub fn now_unix() -> u64 {
     SystemTime::now()
@@ -37,55 +50,150 @@ type PackageLock = Arc<tokio::sync::Mutex<()>>;
 /// The jobs of a daemon and what runs them.
 pub struct Queue {
     dirs: Dirs,
-    jobs: Mutex<Vec<JobRecord>>,
+    jobs: Mutex<Jobs>,
     workers: Arc<tokio::sync::Semaphore>,
     /// One lock per (repository, package): a package's releases never overlap.
     package_locks: Mutex<HashMap<(PathBuf, String), PackageLock>>,
+    /// Job records that could not be written, by (repository, tag), for
+    /// `status` and `doctor`; an entry goes once a later write succeeds.
+    write_problems: Mutex<BTreeMap<(PathBuf, String), String>>,
+}
+
+#[derive(Default)]
+struct Jobs {
+    records: Vec<JobRecord>,
+    /// Running jobs claimed by a worker of this daemon: job id → claim number.
+    owners: HashMap<u64, u64>,
+    claims: u64,
+}
+
+/// A worker's hold on the job it runs: the only way to write that job's
+/// final state. Not `Clone`: one worker, one claim.
+#[derive(Debug)]
+pub struct Claim {
+    id: u64,
+    number: u64,
+}
+
+/// What [`Queue::claim`] found.
+enum Claimed {
+    Job(Claim, JobRecord),
+    /// Cancelled, conflicted, already claimed or gone: nothing to run.
+    NotWanted,
+    /// The `running` record could not be written; the job stays waiting.
+    WriteFailed,
+}
+
+/// A release's outcome: a summary, or the state it ended in and why.
+type Outcome = Result<String, (JobState, String)>;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Job records stay consistent even if a holder panicked: every change
+    // is computed on a copy and swapped in after it is written.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Queue {
     pub fn new(dirs: Dirs, workers: usize) -> Arc<Queue> {
-        let jobs = ledger::load_jobs(&dirs);
+        let records = ledger::load_jobs(&dirs);
         Arc::new(Queue {
             dirs,
-            jobs: Mutex::new(jobs),
+            jobs: Mutex::new(Jobs {
+                records,
+                ..Jobs::default()
+            }),
             workers: Arc::new(tokio::sync::Semaphore::new(workers.max(1))),
             package_locks: Mutex::new(HashMap::new()),
+            write_problems: Mutex::new(BTreeMap::new()),
         })
     }
 
     pub fn jobs(&self) -> Vec<JobRecord> {
-        self.jobs.lock().expect("not poisoned").clone()
+        lock(&self.jobs).records.clone()
     }
 
-    /// Records a transition durably, then in memory.
-    fn update(&self, id: u64, change: impl FnOnce(&mut JobRecord)) -> Option<JobRecord> {
-        let mut jobs = self.jobs.lock().expect("not poisoned");
-        let job = jobs.iter_mut().find(|j| j.id == id)?;
-        let mut next = job.clone();
-        change(&mut next);
+    /// Why job records of this repository could not be written, if any did
+    /// not: one line each, for `status` and `doctor`.
+    pub fn write_problems(&self, git_dir: &Path) -> Vec<String> {
+        lock(&self.write_problems)
+            .iter()
+            .filter(|((dir, _), _)| dir == git_dir)
+            .map(|(_, problem)| problem.clone())
+            .collect()
+    }
+
+    /// Writes `next` (a changed copy of the job at `index`), then makes it
+    /// the job's state in memory. The one place a job record is written.
+    fn commit(
+        &self,
+        mut jobs: MutexGuard<'_, Jobs>,
+        index: usize,
+        mut next: JobRecord,
+    ) -> Result<JobRecord, String> {
         next.updated = now_unix();
+        let key = (next.git_dir.clone(), next.tag.clone());
         if let Err(err) = ledger::save_job(&self.dirs, &next) {
-            tracing::error!(%err, job = id, "cannot record the job's state; leaving it unchanged");
-            return None;
+            let problem = format!(
+                "cannot record job {} ({}, now {:?}): {err}",
+                next.id, next.tag, next.state
+            );
+            tracing::error!(job = next.id, "{problem}");
+            lock(&self.write_problems).insert(key, problem.clone());
+            return Err(problem);
         }
-        let finished_now = !job.state.is_finished() && next.state.is_finished();
-        *job = next.clone();
+        lock(&self.write_problems).remove(&key);
+        let before = std::mem::replace(&mut jobs.records[index], next.clone());
         drop(jobs);
-        if finished_now {
+        if !before.state.is_finished() && next.state.is_finished() {
             self.tell(&next);
         }
-        Some(next)
+        Ok(next)
     }
 
+    /// Changes a job that is in one of the states `from` and not running.
+    /// A running job's state is its worker's to write ([`Queue::finish`]):
+    /// this refuses it whatever `from` says.
+    fn update(
+        &self,
+        id: u64,
+        from: &[JobState],
+        change: impl FnOnce(&mut JobRecord),
+    ) -> Result<JobRecord, String> {
+        let jobs = lock(&self.jobs);
+        let index = jobs
+            .records
+            .iter()
+            .position(|j| j.id == id)
+            .ok_or_else(|| format!("no job {id}"))?;
+        let job = &jobs.records[index];
+        if job.state == JobState::Running || !from.contains(&job.state) {
+            return Err(format!("job {id} is {:?}", job.state));
+        }
+        let mut next = job.clone();
+        change(&mut next);
+        self.commit(jobs, index, next)
+    }
+
+    /// Records a new job; `None` when it could not be written (the problem
+    /// is kept for `status`, and the caller must not treat the tag as seen).
     fn insert(&self, mut job: JobRecord) -> Option<JobRecord> {
-        let mut jobs = self.jobs.lock().expect("not poisoned");
-        job.id = jobs.iter().map(|j| j.id).max().unwrap_or(0) + 1;
+        let mut jobs = lock(&self.jobs);
+        job.id = jobs.records.iter().map(|j| j.id).max().unwrap_or(0) + 1;
+        job.updated = now_unix();
+        let key = (job.git_dir.clone(), job.tag.clone());
         if let Err(err) = ledger::save_job(&self.dirs, &job) {
-            tracing::error!(%err, tag = %job.tag, "cannot record a new job; the tag is not released");
+            let problem = format!(
+                "cannot record a job for tag {}: {err}. The tag is not released yet; the daemon tries again at its next rescan",
+                job.tag
+            );
+            tracing::error!(tag = %job.tag, "{problem}");
+            lock(&self.write_problems).insert(key, problem);
             return None;
         }
-        jobs.push(job.clone());
+        lock(&self.write_problems).remove(&key);
+        jobs.records.push(job.clone());
         drop(jobs);
         if job.state.is_finished() {
             self.tell(&job);
@@ -94,130 +202,221 @@ impl Queue {
     }
 
     fn job_for(&self, git_dir: &Path, tag: &str) -> Option<JobRecord> {
-        self.jobs
-            .lock()
-            .expect("not poisoned")
+        lock(&self.jobs)
+            .records
             .iter()
             .rev()
             .find(|j| j.git_dir == git_dir && j.tag == tag)
             .cloned()
     }
 
+    /// What a rescan does about a tag that moved or vanished under an
+    /// unfinished job, in one step under the jobs mutex: a job not started
+    /// yet ends now (`conflict` or `cancelled`); a running job gets a note
+    /// for its worker. `Ok(false)` when the job had finished already.
+    fn tag_changed(&self, id: u64, change: TagChanged, message: String) -> Result<bool, String> {
+        let jobs = lock(&self.jobs);
+        let Some(index) = jobs.records.iter().position(|j| j.id == id) else {
+            return Ok(false);
+        };
+        let mut next = jobs.records[index].clone();
+        match next.state {
+            JobState::Waiting | JobState::WaitingForPush => {
+                next.state = match change {
+                    TagChanged::Moved { .. } => JobState::Conflict,
+                    TagChanged::Deleted => JobState::Cancelled,
+                };
+                next.message = Some(message);
+            }
+            JobState::Running => {
+                if next.tag_changed.as_ref() == Some(&change) {
+                    return Ok(true);
+                }
+                next.tag_changed = Some(change);
+            }
+            _ => return Ok(false),
+        }
+        self.commit(jobs, index, next).map(|_| true)
+    }
+
+    /// Takes a job for a worker: `waiting` becomes `running`, or a job left
+    /// `running` by a previous daemon is resumed. Refused when another
+    /// worker of this daemon holds it or it no longer wants running.
+    fn claim(&self, id: u64) -> Claimed {
+        let mut jobs = lock(&self.jobs);
+        let Some(index) = jobs.records.iter().position(|j| j.id == id) else {
+            return Claimed::NotWanted;
+        };
+        let job = &jobs.records[index];
+        let resumable = job.state == JobState::Running && !jobs.owners.contains_key(&id);
+        if job.state != JobState::Waiting && !resumable {
+            return Claimed::NotWanted;
+        }
+        let mut next = job.clone();
+        next.state = JobState::Running;
+        next.message = None;
+        jobs.claims += 1;
+        let number = jobs.claims;
+        jobs.owners.insert(id, number);
+        match self.commit(jobs, index, next) {
+            Ok(job) => Claimed::Job(Claim { id, number }, job),
+            Err(_) => {
+                lock(&self.jobs).owners.remove(&id);
+                Claimed::WriteFailed
+            }
+        }
+    }
+
+    /// The worker's last word on its job. The outcome is the release's,
+    /// unless a rescan noted that the tag moved or vanished meanwhile: then
+    /// the job never ends `verified`. Returns the recorded job, or why it
+    /// could not be recorded (the job then stays `running` and resumes,
+    /// as `already complete` if it was, when the daemon restarts).
+    pub fn finish(&self, claim: Claim, outcome: Outcome) -> Result<JobRecord, String> {
+        let mut jobs = lock(&self.jobs);
+        if jobs.owners.get(&claim.id) != Some(&claim.number) {
+            return Err(format!("job {} is not this worker's", claim.id));
+        }
+        jobs.owners.remove(&claim.id);
+        let index = jobs
+            .records
+            .iter()
+            .position(|j| j.id == claim.id)
+            .ok_or_else(|| format!("no job {}", claim.id))?;
+        let mut next = jobs.records[index].clone();
+        let (state, message) = settle(&next, outcome);
+        next.state = state;
+        next.message = Some(message);
+        self.commit(jobs, index, next)
+    }
+
     /// Turns the changes of one rescan into jobs. Returns the new jobs to
-    /// start (after their grace period).
+    /// start (after their grace period) and the changes that are durably
+    /// dealt with: only those may be recorded as known, so a change whose
+    /// job record could not be written is found again by the next rescan.
     pub fn on_changes(
         &self,
         git_dir: &Path,
         config: &Config,
         changes: &[TagChange],
-    ) -> Vec<JobRecord> {
+    ) -> (Vec<JobRecord>, Vec<TagChange>) {
         let mut started = Vec::new();
+        let mut handled = Vec::new();
         for change in changes {
-            match change {
+            let done = match change {
                 TagChange::Created { tag, target } => {
-                    // A crash between recording a job and recording the tag
-                    // as known finds the tag again: it already has its job.
-                    if self
-                        .job_for(git_dir, tag)
-                        .is_some_and(|j| &j.target == target && j.state != JobState::Cancelled)
-                    {
-                        continue;
+                    self.on_created(git_dir, config, tag, target, &mut started)
+                }
+                TagChange::Deleted { tag, .. } => match self.job_for(git_dir, tag) {
+                    Some(job) => {
+                        tracing::info!(job = job.id, %tag, "tag deleted");
+                        let message = "the tag was deleted during the grace period".to_string();
+                        self.tag_changed(job.id, TagChanged::Deleted, message)
+                            .is_ok()
                     }
-                    let package = match match_tag(config, tag) {
-                        Ok((package, _)) => package.name.clone(),
-                        Err(ResolveError::NoPackage { .. }) => {
-                            tracing::debug!(%tag, "tag matches no package; ignored");
-                            continue;
-                        }
-                        Err(err) => {
-                            // It looks like a release tag but cannot be one:
-                            // a failed job tells the user why.
+                    None => true,
+                },
+                TagChange::Moved { tag, from, to } => match self.job_for(git_dir, tag) {
+                    None => true,
+                    Some(job) => {
+                        let message = format!(
+                            "tag {tag} moved from {} to {} after it was seen: a tag that was released (or about to be) is never republished. Create a new tag for a new version",
+                            short(from),
+                            short(to)
+                        );
+                        tracing::warn!(job = job.id, %tag, "tag moved: conflict");
+                        if job.state.is_finished() {
+                            // Keep the finished job's record as it was; the
+                            // conflict is a record of its own.
                             self.insert(new_job(
                                 git_dir,
                                 tag,
-                                target,
-                                "",
-                                JobState::Failed,
-                                Some(err.to_string()),
-                            ));
-                            continue;
+                                to,
+                                &job.package,
+                                JobState::Conflict,
+                                Some(message),
+                            ))
+                            .is_some()
+                        } else {
+                            let change = TagChanged::Moved { to: to.clone() };
+                            self.tag_changed(job.id, change, message).is_ok()
                         }
-                    };
-                    if config.defaults.trigger == Trigger::Push {
-                        let message = Some(
-                            "waiting until the remote has the tag (trigger = \"push\")".to_string(),
-                        );
-                        let job = new_job(
-                            git_dir,
-                            tag,
-                            target,
-                            &package,
-                            JobState::WaitingForPush,
-                            message,
-                        );
-                        if let Some(job) = self.insert(job) {
-                            tracing::info!(job = job.id, %tag, "new release tag; waiting for its push");
-                        }
-                        continue;
                     }
-                    let message = Some(format!(
-                        "waiting {:?} (grace period)",
-                        config.defaults.grace
-                    ));
-                    if let Some(job) = self.insert(new_job(
-                        git_dir,
-                        tag,
-                        target,
-                        &package,
-                        JobState::Waiting,
-                        message,
-                    )) {
-                        tracing::info!(job = job.id, %tag, "new release tag");
-                        started.push(job);
-                    }
-                }
-                TagChange::Deleted { tag, .. } => {
-                    if let Some(job) = self.job_for(git_dir, tag)
-                        && matches!(job.state, JobState::Waiting | JobState::WaitingForPush)
-                    {
-                        tracing::info!(job = job.id, %tag, "tag deleted during the grace period: cancelled");
-                        self.update(job.id, |j| {
-                            j.state = JobState::Cancelled;
-                            j.message = Some("the tag was deleted during the grace period".into());
-                        });
-                    }
-                }
-                TagChange::Moved { tag, from, to } => {
-                    let Some(job) = self.job_for(git_dir, tag) else {
-                        continue;
-                    };
-                    let message = format!(
-                        "tag {tag} moved from {} to {} after it was seen: a tag that was released (or about to be) is never republished. Create a new tag for a new version",
-                        short(from),
-                        short(to)
-                    );
-                    tracing::warn!(job = job.id, %tag, "tag moved: conflict");
-                    if job.state.is_finished() {
-                        // Keep the finished job's record as it was; the
-                        // conflict is a record of its own.
-                        self.insert(new_job(
-                            git_dir,
-                            tag,
-                            to,
-                            &job.package,
-                            JobState::Conflict,
-                            Some(message),
-                        ));
-                    } else {
-                        self.update(job.id, |j| {
-                            j.state = JobState::Conflict;
-                            j.message = Some(message);
-                        });
-                    }
-                }
+                },
+            };
+            if done {
+                handled.push(change.clone());
             }
         }
-        started
+        (started, handled)
+    }
+
+    /// A new tag: a job, unless it matches no package. `false` when its job
+    /// could not be recorded.
+    fn on_created(
+        &self,
+        git_dir: &Path,
+        config: &Config,
+        tag: &str,
+        target: &str,
+        started: &mut Vec<JobRecord>,
+    ) -> bool {
+        // A crash between recording a job and recording the tag as known
+        // finds the tag again: it already has its job.
+        if self
+            .job_for(git_dir, tag)
+            .is_some_and(|j| j.target == target && j.state != JobState::Cancelled)
+        {
+            return true;
+        }
+        let package = match match_tag(config, tag) {
+            Ok((package, _)) => package.name.clone(),
+            Err(ResolveError::NoPackage { .. }) => {
+                tracing::debug!(%tag, "tag matches no package; ignored");
+                return true;
+            }
+            Err(err) => {
+                // It looks like a release tag but cannot be one: a failed
+                // job tells the user why.
+                let job = new_job(
+                    git_dir,
+                    tag,
+                    target,
+                    "",
+                    JobState::Failed,
+                    Some(err.to_string()),
+                );
+                return self.insert(job).is_some();
+            }
+        };
+        if config.defaults.trigger == Trigger::Push {
+            let message =
+                Some("waiting until the remote has the tag (trigger = \"push\")".to_string());
+            let job = new_job(
+                git_dir,
+                tag,
+                target,
+                &package,
+                JobState::WaitingForPush,
+                message,
+            );
+            let Some(job) = self.insert(job) else {
+                return false;
+            };
+            tracing::info!(job = job.id, %tag, "new release tag; waiting for its push");
+            return true;
+        }
+        let message = Some(format!(
+            "waiting {:?} (grace period)",
+            config.defaults.grace
+        ));
+        let job = new_job(git_dir, tag, target, &package, JobState::Waiting, message);
+        let Some(job) = self.insert(job) else {
+            return false;
+        };
+        tracing::info!(job = job.id, %tag, "new release tag");
+        started.push(job);
+        true
     }
 
     /// Whether any job of this repository waits for its tag to be pushed.
@@ -247,9 +446,10 @@ impl Queue {
                     p.tag == job.tag && p.git_dir.canonicalize().ok().as_deref() == Some(git_dir)
                 })
                 .map_or("origin".to_string(), |p| p.remote.clone());
+            let from = [JobState::WaitingForPush];
             match repo.remote_tag(&remote, &job.tag) {
                 Ok(Some(id)) if id == job.target => {
-                    if let Some(job) = self.update(job.id, |j| {
+                    if let Ok(job) = self.update(job.id, &from, |j| {
                         j.state = JobState::Waiting;
                         j.message = Some(format!("{remote} has the tag"));
                     }) {
@@ -257,7 +457,7 @@ impl Queue {
                     }
                 }
                 Ok(Some(id)) => {
-                    self.update(job.id, |j| {
+                    let _ = self.update(job.id, &from, |j| {
                         j.state = JobState::Conflict;
                         j.message = Some(format!(
                             "{remote} has tag {} at {}, not at {} as here: never published. Make both agree, then create a new tag",
@@ -282,8 +482,8 @@ impl Queue {
             .collect()
     }
 
-    /// Runs a job: waits out the grace period, then releases, unless the job
-    /// was cancelled or conflicted meanwhile.
+    /// Runs a job: waits out the grace period, then claims it and releases,
+    /// unless it was cancelled or conflicted meanwhile.
     pub fn spawn(self: &Arc<Self>, job: JobRecord, workdir: PathBuf, grace: Duration) {
         let queue = self.clone();
         tokio::spawn(async move {
@@ -295,43 +495,32 @@ impl Queue {
             let Ok(_worker) = queue.workers.clone().acquire_owned().await else {
                 return;
             };
-            let still_wanted = queue.jobs().iter().any(|j| {
-                j.id == job.id && matches!(j.state, JobState::Waiting | JobState::Running)
-            });
-            if !still_wanted {
-                return;
-            }
-            queue.update(job.id, |j| {
-                j.state = JobState::Running;
-                j.message = None;
-            });
-            crate::fault::point("job-running");
-            let dirs = queue.dirs.clone();
-            let running = job.clone();
-            let outcome =
-                tokio::task::spawn_blocking(move || run_release(&dirs, &running, &workdir))
-                    .await
-                    .unwrap_or_else(|err| {
-                        Err((
-                            JobState::Failed,
-                            format!("the release task panicked: {err}"),
-                        ))
-                    });
-            let (state, message) = match outcome {
-                Ok(summary) => (JobState::Verified, summary),
-                Err((state, message)) => (state, message),
+            let (claim, job) = loop {
+                match queue.claim(job.id) {
+                    Claimed::Job(claim, job) => break (claim, job),
+                    Claimed::NotWanted => return,
+                    Claimed::WriteFailed => tokio::time::sleep(CLAIM_RETRY).await,
+                }
             };
-            queue.update(job.id, |j| {
-                j.state = state;
-                j.message = Some(message);
-            });
+            crate::fault::point("job-running");
+            let outcome = if job.tag_changed.is_some() {
+                // Noted before a restart: the release does not resume.
+                Err((JobState::Conflict, String::new()))
+            } else {
+                let dirs = queue.dirs.clone();
+                let id = job.id;
+                tokio::task::spawn_blocking(move || run_release(&dirs, &job, &workdir))
+                    .await
+                    .unwrap_or_else(|err| Err((JobState::Failed, task_failure(id, err))))
+            };
+            if let Err(err) = queue.finish(claim, outcome) {
+                tracing::error!(%err, "the job's outcome is not recorded");
+            }
         });
     }
 
     fn package_lock(&self, git_dir: &Path, package: &str) -> PackageLock {
-        self.package_locks
-            .lock()
-            .expect("not poisoned")
+        lock(&self.package_locks)
             .entry((git_dir.to_path_buf(), package.to_string()))
             .or_default()
             .clone()
@@ -345,34 +534,105 @@ impl Queue {
     /// Cancels a job that has not started releasing.
     pub fn cancel(&self, id: u64) -> Result<JobRecord, String> {
         let job = self.get(id).ok_or_else(|| format!("no job {id}"))?;
-        if job.state != JobState::Waiting {
-            return Err(format!(
-                "job {id} is {:?}: only a job still in its grace period can be cancelled",
-                job.state
-            ));
-        }
-        self.update(id, |j| {
+        self.update(id, &[JobState::Waiting], |j| {
             j.state = JobState::Cancelled;
             j.message = Some("cancelled with `tagpub cancel`".into());
         })
-        .ok_or_else(|| "cannot record the cancellation".to_string())
+        .map_err(|_| {
+            format!(
+                "job {id} is {:?}: only a job still in its grace period can be cancelled",
+                job.state
+            )
+        })
     }
 
-    /// Puts a failed job back in the queue; the release resumes where it stopped.
+    /// Puts a failed job back in the queue (as `waiting`, with no grace
+    /// period left: the caller spawns it); the release resumes where it
+    /// stopped. The caller checks first that it can run the job at all.
     pub fn retry(&self, id: u64) -> Result<JobRecord, String> {
         let job = self.get(id).ok_or_else(|| format!("no job {id}"))?;
-        if job.state != JobState::Failed || job.package.is_empty() {
-            return Err(format!(
+        let refused = || {
+            format!(
                 "job {id} is {:?}: only a failed release can be retried",
                 job.state
-            ));
+            )
+        };
+        if job.package.is_empty() {
+            return Err(refused());
         }
-        self.update(id, |j| {
-            j.state = JobState::Running;
+        self.update(id, &[JobState::Failed], |j| {
+            j.state = JobState::Waiting;
             j.message = Some("retrying".into());
         })
-        .ok_or_else(|| "cannot record the retry".to_string())
+        .map_err(|err| {
+            if err.starts_with("cannot record") {
+                err
+            } else {
+                refused()
+            }
+        })
     }
+}
+
+/// The final state and message of a job, from its release's outcome and
+/// what a rescan noted about its tag meanwhile: a tag that moved makes it a
+/// conflict whatever the release did (it never ends `verified`), a tag that
+/// vanished before the release finished cancels it.
+fn settle(job: &JobRecord, outcome: Outcome) -> (JobState, String) {
+    let tag = &job.tag;
+    match (&job.tag_changed, outcome) {
+        (None, Ok(summary)) => (JobState::Verified, summary),
+        (None, Err(failed)) => failed,
+        (Some(TagChanged::Moved { to }), outcome) => {
+            let moved = format!(
+                "tag {tag} moved from {} to {} while it was being released",
+                short(&job.target),
+                short(to)
+            );
+            let what = match outcome {
+                Ok(summary) => {
+                    format!("after its upload began; {summary} from the commit first tagged")
+                }
+                Err((JobState::Failed, message)) => format!("not released ({message})"),
+                Err(_) => "not released".to_string(),
+            };
+            (
+                JobState::Conflict,
+                format!(
+                    "{moved}: {what}. A tag that was released (or about to be) is never republished. Create a new tag for a new version"
+                ),
+            )
+        }
+        (Some(TagChanged::Deleted), Ok(summary)) => (
+            JobState::Verified,
+            format!("{summary} (the tag was deleted afterwards)"),
+        ),
+        (Some(TagChanged::Deleted), Err(_)) => (
+            JobState::Cancelled,
+            format!("tag {tag} was deleted while it was being released: not released"),
+        ),
+    }
+}
+
+/// Why a release task ended without an outcome: it panicked (a bug; the
+/// job fails, the daemon goes on) or was cancelled by a shutdown.
+fn task_failure(id: u64, err: tokio::task::JoinError) -> String {
+    if err.is_panic() {
+        panic_message(id, err.into_panic().as_ref())
+    } else {
+        format!("the release was interrupted ({err}); `tagpub retry {id}` runs it again")
+    }
+}
+
+fn panic_message(id: u64, payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string());
+    format!(
+        "the release stopped on an internal error (panic: {text}). This is a bug in tagpub: please report it with the output of `tagpub log {id}`; `tagpub retry {id}` runs the release again"
+    )
 }
 
 impl Queue {
@@ -411,14 +671,16 @@ fn run_notifier(command: &[String], input: &[u8]) -> std::io::Result<()> {
     let (program, args) = command
         .split_first()
         .ok_or_else(|| std::io::Error::other("empty command"))?;
-    let mut child = std::process::Command::new(program);
-    child
+    // The one runner withholds every secret; the user's notifier keeps the
+    // desktop bus (notify-send and the like need it).
+    let mut child = crate::process::Child::new(program)
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    crate::credentials::scrub_secret_env(&mut child, &[]);
-    let mut child = child.spawn()?;
+        .stderr(std::process::Stdio::null())
+        .keep_session()
+        .spawn()
+        .map_err(std::io::Error::other)?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(input)?;
     }
@@ -459,6 +721,7 @@ fn new_job(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
         updated: now,
+        tag_changed: None,
     }
 }
 
@@ -520,25 +783,11 @@ fn run_release(dirs: &Dirs, job: &JobRecord, workdir: &Path) -> Result<String, (
         file: Mutex::new(file),
     };
     log.line(&format!("job {}: {} ({})", job.id, job.tag, job.package));
-    let result = (|| {
+    let attempt = || {
         let repo = Repo::discover(workdir).map_err(|e| failed(e.to_string()))?;
         let config = Config::discover(repo.workdir()).map_err(|e| failed(e.to_string()))?;
         // The tag must still be the one the job was made for.
-        let info = repo
-            .tag(&job.tag)
-            .map_err(|e| failed(e.to_string()))?
-            .ok_or_else(|| {
-                (
-                    JobState::Cancelled,
-                    format!("tag {} no longer exists", job.tag),
-                )
-            })?;
-        if info.ref_target != job.target {
-            return Err((
-                JobState::Conflict,
-                format!("tag {} moved after it was seen: not released", job.tag),
-            ));
-        }
+        tag_unchanged(&repo, job)?;
         let plan = resolve(&repo, &config, &job.tag, None).map_err(|e| failed(e.to_string()))?;
         let release = Release {
             repo: &repo,
@@ -548,7 +797,15 @@ fn run_release(dirs: &Dirs, job: &JobRecord, workdir: &Path) -> Result<String, (
         };
         let summary = release
             .run(&plan, &ReleaseOptions::default())
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|err| {
+                // The release refuses to upload once the tag moved or
+                // vanished; whatever stopped it, a tag that changed makes
+                // the job a conflict (or cancels it), not a failure to retry.
+                match tag_unchanged(&repo, job) {
+                    Err(changed @ (JobState::Conflict | JobState::Cancelled, _)) => changed,
+                    _ => failed(err.to_string()),
+                }
+            })?;
         Ok(format!(
             "{} {} on {}: {}",
             summary.package,
@@ -559,10 +816,37 @@ fn run_release(dirs: &Dirs, job: &JobRecord, workdir: &Path) -> Result<String, (
                 _ => "published and verified",
             }
         ))
-    })();
+    };
+    // A panic anywhere in the release fails this job only (and says so in
+    // its log); the daemon and its other jobs go on.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(attempt))
+        .unwrap_or_else(|payload| Err(failed(panic_message(job.id, payload.as_ref()))));
     match &result {
         Ok(summary) => log.line(&format!("✓ {summary}")),
         Err((state, message)) => log.line(&format!("✗ {state:?}: {message}")),
     }
     result
+}
+
+/// `Ok` while the tag still points where it did when the job was made;
+/// else the state the job ends in: `conflict` for a moved tag, `cancelled`
+/// for a deleted one.
+fn tag_unchanged(repo: &Repo, job: &JobRecord) -> Result<(), (JobState, String)> {
+    match repo.tag(&job.tag) {
+        Ok(None) => Err((
+            JobState::Cancelled,
+            format!("tag {} no longer exists: not released", job.tag),
+        )),
+        Ok(Some(info)) if info.ref_target != job.target => Err((
+            JobState::Conflict,
+            format!(
+                "tag {} moved from {} to {} after it was seen: not released. A tag that was released (or about to be) is never republished. Create a new tag for a new version",
+                job.tag,
+                short(&job.target),
+                short(&info.ref_target)
+            ),
+        )),
+        Ok(Some(_)) => Ok(()),
+        Err(err) => Err((JobState::Failed, err.to_string())),
+    }
 }

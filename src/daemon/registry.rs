@@ -314,13 +314,15 @@ pub fn diff(known: &BTreeMap<String, String>, now: &[(String, String)]) -> Vec<T
 
 /// The common git dir of `git_dir`: for a linked worktree, git records it
 /// (relative or absolute) in `<git_dir>/commondir`; otherwise it is
-/// `git_dir` itself. Reads a file, runs no git.
+/// `git_dir` itself. Reads a file, runs no git. The path may come from a
+/// socket client, so `commondir` must be a small regular file: a FIFO there
+/// would block the read forever.
 pub fn common_git_dir(git_dir: &Path) -> Result<PathBuf, RegistryError> {
     let err = |source| RegistryError::GitDir {
         path: git_dir.to_path_buf(),
         source,
     };
-    let common = match std::fs::read(git_dir.join("commondir")) {
+    let common = match read_small_regular_file(&git_dir.join("commondir"), 64 * 1024) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);
             git_dir.join(text.trim_end_matches(['\n', '\r']))
@@ -329,6 +331,42 @@ pub fn common_git_dir(git_dir: &Path) -> Result<PathBuf, RegistryError> {
         Err(e) => return Err(err(e)),
     };
     std::fs::canonicalize(&common).map_err(err)
+}
+
+/// The bytes of `path` if it is a regular file of at most `limit` bytes.
+/// Anything else (a FIFO, a device, a socket, a directory) is refused
+/// without a read, and the open cannot block: it is non-blocking, and the
+/// type is checked again on the opened file, so swapping the file for a
+/// FIFO between the check and the open gains nothing.
+pub fn read_small_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let not_regular = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        )
+    };
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(not_regular());
+    }
+    if metadata.len() > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is larger than {limit} bytes", path.display()),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 fn canonical_or_given(path: &Path) -> PathBuf {
@@ -384,6 +422,24 @@ mod tests {
         git(dir.path(), &["tag", "-a", "v1", "-m", "v1"]);
         git(dir.path(), &["tag", "v2"]);
         dir
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_commondir_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let git_dir = dir.path().join(".git");
+        std::fs::create_dir(&git_dir).unwrap();
+        let fifo = git_dir.join("commondir");
+        let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(common_git_dir(&git_dir)).unwrap());
+        let result = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("reading a FIFO commondir must not block");
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("is not a regular file"), "{err}");
     }
 
     #[test]

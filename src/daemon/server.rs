@@ -15,8 +15,10 @@ use tokio::task::JoinSet;
 
 use crate::ipc::{MAX_LINE, Message, PROTOCOL_VERSION, Request, Response};
 
-/// What the rest of the daemon plugs into the server. Called on the async
-/// runtime, so it must only enqueue work or read state, never block on it.
+/// What the rest of the daemon plugs into the server. Called on tokio's
+/// blocking pool, never on the event loop, and waited for at most
+/// [`REQUEST_TIMEOUT`]: a request that names something slow (or a FIFO)
+/// cannot wedge the server.
 ///
 /// `Ping` and `Shutdown` are answered by the server itself and never reach
 /// the handler; the answer to a `Nudge` is dropped (nobody waits for it).
@@ -27,6 +29,9 @@ pub trait Handler: Send + Sync + 'static {
 /// How long a connection may sit silent before it is closed, so a stuck
 /// client cannot hold a task forever.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long the server waits for the handler's answer to one request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long in-flight connections may finish (e.g. write the answer to a
 /// `Shutdown`) once the server stops accepting.
@@ -156,6 +161,17 @@ fn socket_owner(listener: &UnixListener) -> io::Result<u32> {
     Ok(std::fs::metadata(path)?.uid())
 }
 
+/// What the server does about one request line.
+enum Answer {
+    /// Known without the handler: the response (None: send nothing) and
+    /// whether the daemon stops after sending it.
+    Now(Option<Response>, bool),
+    /// The handler's to answer.
+    Handle(Request),
+    /// The handler's to act on; nobody waits for an answer.
+    Nudge(Request),
+}
+
 /// What one connection needs.
 struct Peer {
     handler: Arc<dyn Handler>,
@@ -205,7 +221,16 @@ impl Peer {
                 .await;
                 return;
             }
-            let (response, stop) = self.answer(line.trim());
+            let (response, stop) = match self.answer(line.trim()) {
+                Answer::Now(response, stop) => (response, stop),
+                Answer::Handle(request) => (Some(self.handle(request).await), false),
+                // Waited for (bounded) so one connection's nudges queue
+                // behind each other, but answered to nobody.
+                Answer::Nudge(request) => {
+                    let _ = self.handle(request).await;
+                    (None, false)
+                }
+            };
             if let Some(response) = response
                 && let Err(err) = write_response(&mut write, response).await
             {
@@ -221,17 +246,35 @@ impl Peer {
         }
     }
 
-    /// The answer to one line (None: send nothing) and whether to stop.
-    fn answer(&self, line: &str) -> (Option<Response>, bool) {
+    /// The handler's answer, computed off the event loop and bounded in time.
+    async fn handle(&self, request: Request) -> Response {
+        let handler = self.handler.clone();
+        let task = tokio::task::spawn_blocking(move || handler.handle(request));
+        match tokio::time::timeout(REQUEST_TIMEOUT, task).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(err)) => error(format!(
+                "the daemon failed to answer ({err}): see its log (`tagpub daemon status` shows where)"
+            )),
+            Err(_) => error(format!(
+                "the daemon did not answer within {} s: see its log (`tagpub daemon status` shows where)",
+                REQUEST_TIMEOUT.as_secs()
+            )),
+        }
+    }
+
+    /// What to do about one line: answer it now, or ask the handler.
+    fn answer(&self, line: &str) -> Answer {
         if line.is_empty() {
-            return (None, false);
+            return Answer::Now(None, false);
         }
         let value: serde_json::Value = match serde_json::from_str(line) {
             Ok(value) => value,
-            Err(err) => return (Some(error(format!("malformed request: {err}"))), false),
+            Err(err) => {
+                return Answer::Now(Some(error(format!("malformed request: {err}"))), false);
+            }
         };
         let Some(version) = value.get("version").and_then(serde_json::Value::as_u64) else {
-            return (
+            return Answer::Now(
                 Some(error(
                     "malformed request: no protocol version: this client is not tagpub's"
                         .to_string(),
@@ -242,7 +285,7 @@ impl Peer {
         // Checked before the body: another version's body may not parse,
         // and "restart the daemon" is the useful answer either way.
         if version != u64::from(PROTOCOL_VERSION) {
-            return (
+            return Answer::Now(
                 Some(error(format!(
                     "protocol version {version} not supported (daemon speaks {PROTOCOL_VERSION}): restart the daemon after upgrading tagpub"
                 ))),
@@ -252,7 +295,7 @@ impl Peer {
         let request = match serde_json::from_value::<Message<Request>>(value) {
             Ok(message) => message.body,
             Err(err) => {
-                return (
+                return Answer::Now(
                     Some(error(format!(
                         "unknown or malformed request ({err}): restart the daemon after upgrading tagpub"
                     ))),
@@ -261,7 +304,7 @@ impl Peer {
             }
         };
         match request {
-            Request::Ping => (
+            Request::Ping => Answer::Now(
                 Some(Response::Pong {
                     pid: std::process::id(),
                     tagpub_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -269,12 +312,9 @@ impl Peer {
                 }),
                 false,
             ),
-            Request::Shutdown => (Some(Response::Ok), true),
-            nudge @ Request::Nudge { .. } => {
-                let _ = self.handler.handle(nudge);
-                (None, false)
-            }
-            request => (Some(self.handler.handle(request)), false),
+            Request::Shutdown => Answer::Now(Some(Response::Ok), true),
+            nudge @ Request::Nudge { .. } => Answer::Nudge(nudge),
+            request => Answer::Handle(request),
         }
     }
 }

@@ -1,18 +1,20 @@
 //! Export the tagged commit and build sdist + wheel from it.
 //!
 //! The build never sees the working tree (uncommitted changes must not leak
-//! into a release) and never sees a credential: its environment is scrubbed.
+//! into a release) and never sees a credential: it is started through
+//! `process::Child` (environment scrubbed) and, with `sandbox = "auto"`, in
+//! the Landlock sandbox of `process::sandbox`.
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use crate::config::{Config, Package};
-use crate::credentials::scrub_secret_env;
+use crate::config::{Config, Package, SandboxMode};
 use crate::git::{GitError, Repo};
 use crate::pipeline::Reporter;
 use crate::pipeline::resolve::short;
+use crate::process::sandbox::{Sandbox, SandboxError};
+use crate::process::{Child, RunError};
 
 /// What builds the distributions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,14 +99,19 @@ pub enum BuildError {
         source: std::io::Error,
     },
     #[error(
-        "the build failed ({tool}, {status}). Last lines of its output:\n{tail}\nFull log: {log}\nFix the package so `{tool}` succeeds in a clean checkout of the tag, then move the tag or create a new one"
+        "the build failed ({tool}, {status}). Last lines of its output:\n{tail}\nFull log: {log}\n{}",
+        hint.clone().unwrap_or_else(|| format!("Fix the package so `{tool}` succeeds in a clean checkout of the tag, then move the tag or create a new one"))
     )]
     Failed {
         tool: String,
         status: String,
         tail: String,
         log: PathBuf,
+        /// How to allow what the sandbox denied, when that is why.
+        hint: Option<String>,
     },
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
     #[error("the build succeeded but wrote no .tar.gz or .whl into {0}: check the build command")]
     NoArtifacts(PathBuf),
     #[error("cannot export {commit} for building: {source}")]
@@ -138,10 +145,25 @@ pub struct BuildSettings<'a> {
     pub pretend_version: Option<(String, String)>,
     /// Variables tagpub read a secret from; removed like every token variable.
     pub secret_env: &'a [String],
+    /// `auto`: in the Landlock sandbox where the kernel has it.
+    pub sandbox: SandboxMode,
+    /// Extra paths the sandboxed build may read and write.
+    pub sandbox_allow: &'a [PathBuf],
 }
 
 /// Runs the build and returns the artifacts, sdist first.
 pub fn build(source_dir: &Path, request: &BuildSettings<'_>) -> Result<Vec<PathBuf>, BuildError> {
+    build_in(source_dir, source_dir, request)
+}
+
+/// [`build`] of `source_dir` inside the tree `root` (the export: uv reads
+/// the workspace's `pyproject.toml` above a package), which the sandbox
+/// opens to the build.
+fn build_in(
+    root: &Path,
+    source_dir: &Path,
+    request: &BuildSettings<'_>,
+) -> Result<Vec<PathBuf>, BuildError> {
     fs::create_dir_all(request.out_dir).map_err(io_error(format!(
         "cannot create {}",
         request.out_dir.display()
@@ -186,29 +208,68 @@ pub fn build(source_dir: &Path, request: &BuildSettings<'_>) -> Result<Vec<PathB
         .try_clone()
         .map_err(io_error("cannot share the build log"))?;
 
-    let mut command = Command::new(&program);
+    // The build's own temp dir: the sandbox opens no other.
+    let temp = tempfile::Builder::new()
+        .prefix("tagpub-build-tmp-")
+        .tempdir()
+        .map_err(io_error(
+            "cannot create a temporary directory for the build",
+        ))?;
+    for name in request.secret_env {
+        crate::process::withhold_env(name);
+    }
+    let mut command = Child::new(&program);
     command
         .args(&args)
         .current_dir(source_dir)
         .stdin(Stdio::null())
         .stdout(log)
-        .stderr(log_err);
-    scrub_secret_env(&mut command, request.secret_env);
-    command.env("SOURCE_DATE_EPOCH", request.source_date_epoch.to_string());
+        .stderr(log_err)
+        .env("TMPDIR", temp.path())
+        .env("TMP", temp.path())
+        .env("TEMP", temp.path())
+        .env("SOURCE_DATE_EPOCH", request.source_date_epoch.to_string());
     if let Some((var, version)) = &request.pretend_version {
         command.env(var, version);
     }
-    tracing::debug!(tool = %tool, dir = %source_dir.display(), "running build");
-    let status = command.status().map_err(|source| BuildError::Spawn {
-        tool: tool.clone(),
-        source,
+    let sandboxed = request.sandbox == SandboxMode::Auto;
+    if sandboxed {
+        let mut programs = vec![program.clone()];
+        if let BuildTool::Uv(_) = request.tool
+            && let Some(python) = python_interpreter()
+        {
+            programs.push(python);
+        }
+        command.sandbox(Sandbox::for_build(
+            &programs,
+            &[root, source_dir, request.out_dir, temp.path()],
+            request.sandbox_allow,
+        ));
+    }
+    tracing::debug!(tool = %tool, dir = %source_dir.display(), sandbox = ?request.sandbox, "running build");
+    let status = command.status().map_err(|err| match err {
+        RunError::Sandbox(err) => BuildError::Sandbox(err),
+        RunError::Start { source, .. } => BuildError::Spawn {
+            tool: tool.clone(),
+            source,
+        },
+        // status() reports a failed exit as a status, not as this.
+        other @ RunError::Failed { .. } => BuildError::Spawn {
+            tool: tool.clone(),
+            source: std::io::Error::other(other.to_string()),
+        },
     })?;
     if !status.success() {
+        let hint = sandboxed
+            .then(|| fs::read(request.log_path).ok())
+            .flatten()
+            .and_then(|text| crate::process::sandbox::denied_hint(&String::from_utf8_lossy(&text)));
         return Err(BuildError::Failed {
             tool,
             status: status.to_string(),
-            tail: tail_lines(request.log_path, 30),
+            tail: crate::process::quote_last_lines_of(request.log_path, 30),
             log: request.log_path.to_path_buf(),
+            hint,
         });
     }
     let artifacts = list_artifacts(request.out_dir)?;
@@ -253,7 +314,7 @@ pub fn build_commit(
         package.name,
         settings.tool.describe()
     ));
-    build(&export.path().join(&package.path), settings)
+    build_in(export.path(), &export.path().join(&package.path), settings)
 }
 
 /// The distributions in a directory, sdists first (PyPI's order, and the
@@ -282,21 +343,4 @@ fn artifact_rank(path: &Path) -> Option<u8> {
     } else {
         None
     }
-}
-
-fn tail_lines(path: &Path, count: usize) -> String {
-    let Ok(file) = File::open(path) else {
-        return String::new();
-    };
-    let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
-    quote_last_lines(&lines, count)
-}
-
-/// The last `count` lines, each quoted as `  | line`, for error messages.
-pub fn quote_last_lines(lines: &[impl AsRef<str>], count: usize) -> String {
-    lines[lines.len().saturating_sub(count)..]
-        .iter()
-        .map(|line| format!("  | {}", line.as_ref()))
-        .collect::<Vec<_>>()
-        .join("\n")
 }

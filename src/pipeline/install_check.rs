@@ -8,10 +8,11 @@
 //! `UV_EXTRA_INDEX_URL`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Instant;
 
-use crate::pipeline::build::{find_on_path, python_interpreter, quote_last_lines};
+use crate::pipeline::build::{find_on_path, python_interpreter};
+use crate::process::{Child, RunError};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InstallReport {
@@ -53,14 +54,14 @@ pub fn install_and_import(
     let venv_python = venv_python(&venv);
     let installer = match (&uv, &python) {
         (Some(uv), _) => {
-            let mut make = Command::new(uv);
+            let mut make = Child::new(uv);
             make.args(["venv", "--quiet"]).arg(&venv);
             if let Some(python) = &python {
                 make.arg("--python").arg(python);
             }
             run(&mut make, "make a venv with uv")?;
             run(
-                Command::new(uv)
+                Child::new(uv)
                     .args(["pip", "install", "--quiet", "--no-cache", "--python"])
                     .arg(&venv_python)
                     .args(["--index-url", simple_url, &requirement]),
@@ -70,11 +71,11 @@ pub fn install_and_import(
         }
         (None, Some(python)) => {
             run(
-                Command::new(python).args(["-m", "venv"]).arg(&venv),
+                Child::new(python).args(["-m", "venv"]).arg(&venv),
                 "make a venv with python -m venv",
             )?;
             run(
-                Command::new(&venv_python).args([
+                Child::new(&venv_python).args([
                     "-m",
                     "pip",
                     "install",
@@ -98,7 +99,7 @@ pub fn install_and_import(
             .collect::<Vec<_>>()
             .join("; ");
         run(
-            Command::new(&venv_python)
+            Child::new(&venv_python)
                 .args(["-c", &script])
                 .current_dir(work),
             &format!("import {}", modules.join(", ")),
@@ -159,31 +160,23 @@ pub fn venv_python(venv: &Path) -> PathBuf {
     }
 }
 
-/// Runs a step with no stdin and no credentials in its environment.
-fn run(command: &mut Command, what: &str) -> Result<Output, InstallCheckError> {
-    crate::credentials::scrub_secret_env(command, &[]);
-    let output = command
+/// Runs a step with no stdin, started by the one runner (no credentials,
+/// no session bus: the import runs the published package's code).
+fn run(command: &mut Child, what: &str) -> Result<Output, InstallCheckError> {
+    command
         .stdin(Stdio::null())
-        .output()
-        .map_err(|e| InstallCheckError::Run {
-            what: what.to_string(),
-            reason: e.to_string(),
-        })?;
-    if output.status.success() {
-        return Ok(output);
-    }
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = quote_last_lines(&lines, 12);
-    Err(InstallCheckError::Failed {
-        what: what.to_string(),
-        status: output.status.to_string(),
-        tail,
-    })
+        .run(12)
+        .map_err(|err| match err {
+            RunError::Failed { status, tail, .. } => InstallCheckError::Failed {
+                what: what.to_string(),
+                status,
+                tail,
+            },
+            other => InstallCheckError::Run {
+                what: what.to_string(),
+                reason: other.to_string(),
+            },
+        })
 }
 
 #[cfg(test)]

@@ -10,15 +10,15 @@ use crate::credentials::{self, TokenTarget};
 use crate::dirs::Dirs;
 use crate::fault;
 use crate::git::Repo;
-use crate::ledger::{BuiltFile, LedgerError, ReleaseDir, ReleaseRecord};
+use crate::ledger::{BuiltFile, LedgerError, ReleaseDir, ReleaseLock, ReleaseRecord};
 use crate::pipeline::Reporter;
 use crate::pipeline::build::{self, BuildError, BuildSettings, BuildTool};
 use crate::pipeline::check::{self, Artifact, CheckReport, Expected};
 use crate::pipeline::install_check::{self, InstallCheckError, InstallReport};
 use crate::pipeline::resolve::{Plan, pretend_version_env};
-use crate::pipeline::upload::{FileStatus, file_status, open_repository};
+use crate::pipeline::upload::open_repository;
 use crate::pipeline::verify::{self, VerifyError};
-use crate::repository::{Repository, RepositoryError, UploadOutcome};
+use crate::repository::{FileStatus, Repository, RepositoryError, UploadOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
@@ -72,6 +72,15 @@ pub enum ReleaseError {
         tag: String,
         #[source]
         source: Box<InstallCheckError>,
+    },
+    #[error(
+        "{tag} moved while it was being released (it pointed at {expected}, now {}), so nothing more was uploaded. A published version is never republished from another commit: if the new commit is the release, bump the version and tag it anew",
+        .found.as_deref().unwrap_or("nothing: the tag was deleted")
+    )]
+    TagMoved {
+        tag: String,
+        expected: String,
+        found: Option<String>,
     },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -201,6 +210,22 @@ impl Release<'_> {
             None
         };
 
+        // Held until this release returns: a second process releasing the
+        // same version waits here, then finds this one's files and record.
+        let version = plan.version.to_string();
+        let _lock =
+            ReleaseLock::acquire(self.dirs, &plan.package, &version, &plan.tag, |holder| {
+                self.reporter.warn(&format!(
+                    "{holder} is releasing {} {version}{}; waiting",
+                    plan.package,
+                    holder
+                        .tag
+                        .as_deref()
+                        .filter(|t| *t != plan.tag)
+                        .map(|t| format!(" (from {t})"))
+                        .unwrap_or_default()
+                ))
+            })?;
         let release_dir = ReleaseDir::for_release(
             self.dirs,
             &plan.package,
@@ -439,6 +464,8 @@ impl Release<'_> {
                     .dynamic_version()
                     .then(|| (pretend_version_env(&plan.package), plan.version.to_string())),
                 secret_env: &secret_env,
+                sandbox: package.sandbox(&self.config.defaults),
+                sandbox_allow: &self.config.defaults.sandbox_allow,
             },
             self.reporter,
         );
@@ -447,9 +474,10 @@ impl Release<'_> {
         Ok(artifacts?)
     }
 
-    /// Uploads what the index does not have yet, sdist first. Everything
-    /// that could stop the release (a conflict, an unreachable index) is
-    /// found before the first byte is sent.
+    /// Uploads what the index does not have yet. Everything that could stop
+    /// the release (a conflict, an unreachable index) is found before the
+    /// first byte is sent; the tag is read again before each file, so a tag
+    /// moved or deleted meanwhile stops the release.
     fn upload_missing(
         &self,
         plan: &Plan,
@@ -458,41 +486,11 @@ impl Release<'_> {
         record: &mut ReleaseRecord,
         token: Option<&SecretString>,
     ) -> Result<Vec<String>, ReleaseError> {
-        let listed =
-            repository
-                .list_files(&plan.package)
-                .map_err(|source| ReleaseError::Index {
-                    repository: plan.repository.clone(),
-                    source: Box::new(source),
-                })?;
-        let mut missing = Vec::new();
-        for file in record.files.clone() {
-            match file_status(&file, &listed) {
-                FileStatus::Missing => missing.push(file.clone()),
-                FileStatus::Present { hash_checked } => {
-                    if !hash_checked {
-                        self.reporter.warn(&format!(
-                            "{} is on {} but the index shows no hash to compare",
-                            file.filename, plan.repository
-                        ));
-                    }
-                    self.reporter.info(&format!(
-                        "{} is already on {}",
-                        file.filename, plan.repository
-                    ));
-                    mark_uploaded(record, &plan.repository, &file.filename);
-                }
-                FileStatus::Conflict { index_sha256 } => {
-                    return Err(ReleaseError::VersionConflict {
-                        repository: plan.repository.clone(),
-                        file: file.filename.clone(),
-                        sha256: file.sha256.clone(),
-                        index_sha256,
-                    });
-                }
-            }
-        }
+        let listed = self.list(plan, repository)?;
+        let mut missing = self.settle_listed(plan, repository, record, &listed)?;
         release_dir.save(record)?;
+        self.wait_out_interrupted(plan, repository, release_dir, record, &mut missing)?;
+        let timeout = upload_timeout(repository)?;
 
         let mut uploaded_now = Vec::new();
         for (index, file) in missing.iter().enumerate() {
@@ -501,6 +499,7 @@ impl Release<'_> {
                 context: format!("cannot reopen {}", path.display()),
                 source: std::io::Error::other(err.to_string()),
             })?;
+            self.ensure_tag_unmoved(plan)?;
             self.reporter.step(&format!(
                 "uploading {} ({}/{}) to {}",
                 file.filename,
@@ -508,7 +507,9 @@ impl Release<'_> {
                 missing.len(),
                 plan.repository
             ));
-            record.repository_mut(&plan.repository).in_flight = Some(file.filename.clone());
+            record
+                .repository_mut(&plan.repository)
+                .start_upload(&file.filename, timeout);
             release_dir.save(record)?;
             fault::point(format_args!("before-upload-{}", index + 1));
             match repository.upload(&artifact, token, self.reporter) {
@@ -528,8 +529,10 @@ impl Release<'_> {
                     fault::point(format_args!("uploaded-{}", index + 1));
                 }
                 Err(source) => {
+                    // The upload ended (in failure): the client gave up on it,
+                    // so it cannot complete later and a rerun may send it.
                     let state = record.repository_mut(&plan.repository);
-                    state.in_flight = None;
+                    state.clear_in_flight();
                     let on_index = state.uploaded.clone();
                     release_dir.save(record)?;
                     let still_missing: Vec<String> = missing[index..]
@@ -549,11 +552,159 @@ impl Release<'_> {
         }
         Ok(uploaded_now)
     }
+
+    fn list(
+        &self,
+        plan: &Plan,
+        repository: &Repository,
+    ) -> Result<Vec<crate::repository::IndexedFile>, ReleaseError> {
+        repository
+            .list_files(&plan.package)
+            .map_err(|source| ReleaseError::Index {
+                repository: plan.repository.clone(),
+                source: Box::new(source),
+            })
+    }
+
+    /// Marks in the record what the index already has; returns the files it
+    /// lacks. A file the index has with other bytes stops the release.
+    fn settle_listed(
+        &self,
+        plan: &Plan,
+        repository: &Repository,
+        record: &mut ReleaseRecord,
+        listed: &[crate::repository::IndexedFile],
+    ) -> Result<Vec<BuiltFile>, ReleaseError> {
+        let mut missing = Vec::new();
+        for file in record.files.clone() {
+            let status = repository
+                .file_status(&file.filename, &file.sha256, listed)
+                .map_err(|source| ReleaseError::Index {
+                    repository: plan.repository.clone(),
+                    source: Box::new(source),
+                })?;
+            match status {
+                FileStatus::Missing => missing.push(file.clone()),
+                FileStatus::Present => {
+                    self.reporter.info(&format!(
+                        "{} is already on {}",
+                        file.filename, plan.repository
+                    ));
+                    mark_uploaded(record, &plan.repository, &file.filename);
+                }
+                FileStatus::Conflict { index_sha256 } => {
+                    return Err(ReleaseError::VersionConflict {
+                        repository: plan.repository.clone(),
+                        file: file.filename.clone(),
+                        sha256: file.sha256.clone(),
+                        index_sha256,
+                    });
+                }
+            }
+        }
+        Ok(missing)
+    }
+
+    /// A file whose upload a crash interrupted may still be stored by the
+    /// index until that upload's timeout has passed: until then it is not
+    /// sent again. The index is asked meanwhile; once it lists the file (same
+    /// bytes), the file is done.
+    fn wait_out_interrupted(
+        &self,
+        plan: &Plan,
+        repository: &Repository,
+        release_dir: &ReleaseDir,
+        record: &mut ReleaseRecord,
+        missing: &mut Vec<BuiltFile>,
+    ) -> Result<(), ReleaseError> {
+        let timeout = upload_timeout(repository)?;
+        let Some(interrupted) = record.repository_mut(&plan.repository).interrupted(timeout) else {
+            return Ok(());
+        };
+        // The local index stores a file with one rename: nothing can land later.
+        if matches!(repository, Repository::Local { .. })
+            || !missing.iter().any(|f| f.filename == interrupted.filename)
+        {
+            record.repository_mut(&plan.repository).clear_in_flight();
+            return release_dir.save(record).map_err(Into::into);
+        }
+        let mut told = false;
+        loop {
+            let now = crate::ledger::now_ms();
+            let remaining = interrupted.until_ms.saturating_sub(now);
+            if remaining > 0 && !told {
+                told = true;
+                self.reporter.warn(&format!(
+                    "the upload of {} to {} was interrupted; the index may still store it for {:.0} s more, so it is not sent again before then",
+                    interrupted.filename,
+                    plan.repository,
+                    (remaining as f64 / 1000.0).ceil()
+                ));
+            }
+            // After the deadline the listing must succeed (with retries);
+            // before it, a failing index is simply asked again.
+            let listed = if remaining == 0 {
+                Some(self.list(plan, repository)?)
+            } else {
+                std::thread::sleep(std::time::Duration::from_millis(remaining.min(2_000)));
+                repository.list_files_once(&plan.package).ok()
+            };
+            if let Some(listed) = listed {
+                let still_missing = self.settle_listed(plan, repository, record, &listed)?;
+                if !still_missing
+                    .iter()
+                    .any(|f| f.filename == interrupted.filename)
+                {
+                    *missing = still_missing;
+                    break;
+                }
+                if remaining == 0 {
+                    *missing = still_missing;
+                    break;
+                }
+            }
+        }
+        record.repository_mut(&plan.repository).clear_in_flight();
+        release_dir.save(record)?;
+        Ok(())
+    }
+
+    /// The tag must still point where it pointed when the release was
+    /// planned: a moved or deleted tag gets no (further) upload.
+    fn ensure_tag_unmoved(&self, plan: &Plan) -> Result<(), ReleaseError> {
+        let found = self
+            .repo
+            .tag(&plan.tag)
+            .map_err(|err| ReleaseError::Io {
+                context: format!("cannot read {} again before uploading", plan.tag),
+                source: std::io::Error::other(err.to_string()),
+            })?
+            .map(|info| info.ref_target);
+        if found.as_deref() == Some(plan.tag_target.as_str()) {
+            return Ok(());
+        }
+        Err(ReleaseError::TagMoved {
+            tag: plan.tag.clone(),
+            expected: plan.tag_target.clone(),
+            found,
+        })
+    }
+}
+
+/// How long one upload to `repository` may take (the local index: no wait).
+fn upload_timeout(repository: &Repository) -> Result<std::time::Duration, ReleaseError> {
+    if matches!(repository, Repository::Local { .. }) {
+        return Ok(std::time::Duration::ZERO);
+    }
+    crate::http::upload_timeout().map_err(|err| ReleaseError::Io {
+        context: "cannot read the upload timeout".to_string(),
+        source: std::io::Error::other(err.to_string()),
+    })
 }
 
 fn mark_uploaded(record: &mut ReleaseRecord, repository: &str, filename: &str) {
     let state = record.repository_mut(repository);
-    state.in_flight = None;
+    state.clear_in_flight();
     if !state.uploaded.iter().any(|f| f == filename) {
         state.uploaded.push(filename.to_string());
     }

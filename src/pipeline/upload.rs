@@ -4,8 +4,7 @@ use url::Url;
 
 use crate::config::Config;
 use crate::dirs::Dirs;
-use crate::ledger::BuiltFile;
-use crate::repository::{IndexedFile, Repository, simple_url_for_upload};
+use crate::repository::{Repository, simple_url_for_upload};
 
 /// Turns a repository name from the config into something to upload to.
 /// The config has validated names and URLs already.
@@ -33,35 +32,4 @@ pub fn open_repository(config: &Config, name: &str, dirs: &Dirs) -> Option<Repos
             .and_then(|r| r.username.clone())
             .unwrap_or_else(|| crate::credentials::TOKEN_USER.to_string()),
     })
-}
-
-/// How one built file stands against what the index lists.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileStatus {
-    Missing,
-    /// Listed with the same sha256 (or listed without a hash to compare).
-    Present {
-        hash_checked: bool,
-    },
-    /// Listed with other bytes: this version was published from something else.
-    Conflict {
-        index_sha256: String,
-    },
-}
-
-pub fn file_status(file: &BuiltFile, listed: &[IndexedFile]) -> FileStatus {
-    match listed.iter().find(|f| f.filename == file.filename) {
-        None => FileStatus::Missing,
-        Some(IndexedFile { sha256: None, .. }) => FileStatus::Present {
-            hash_checked: false,
-        },
-        Some(IndexedFile {
-            sha256: Some(sha), ..
-        }) if sha.eq_ignore_ascii_case(&file.sha256) => FileStatus::Present { hash_checked: true },
-        Some(IndexedFile {
-            sha256: Some(sha), ..
-        }) => FileStatus::Conflict {
-            index_sha256: sha.clone(),
-        },
-    }
 }

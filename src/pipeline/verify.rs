@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use crate::ledger::BuiltFile;
-use crate::pipeline::upload::{FileStatus, file_status};
-use crate::repository::{Repository, RepositoryError};
+use crate::repository::{FileStatus, Repository, RepositoryError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -45,8 +44,8 @@ pub fn verify(
         let listed = repository.list_files(project)?;
         let mut missing = Vec::new();
         for file in files {
-            match file_status(file, &listed) {
-                FileStatus::Present { .. } => {}
+            match repository.file_status(&file.filename, &file.sha256, &listed)? {
+                FileStatus::Present => {}
                 FileStatus::Missing => missing.push(file.filename.clone()),
                 FileStatus::Conflict { index_sha256 } => {
                     return Err(VerifyError::HashMismatch {

@@ -7,9 +7,9 @@
 //! `TAGPUB_PYTHON` names the interpreter (default `python3`).
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use crate::credentials::scrub_secret_env;
+use crate::process::Child;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RstChoice {
@@ -145,15 +145,13 @@ fn readme_renderer(texts: &[&str]) -> Result<(RstEngine, Vec<Vec<String>>), RstE
         python: python.clone(),
         detail,
     };
-    let mut command = Command::new(&python);
-    command
+    // Started by the one runner: the renderer never needs a credential (the
+    // release runs this too).
+    let mut child = Child::new(&python)
         .args(["-I", "-c", SCRIPT])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // The renderer never needs a credential (the release runs this too).
-    scrub_secret_env(&mut command, &[]);
-    let mut child = command
+        .stderr(Stdio::piped())
         .spawn()
         .map_err(|err| unavailable(err.to_string()))?;
     let input = serde_json::to_vec(texts).map_err(|err| unavailable(err.to_string()))?;

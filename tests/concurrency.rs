@@ -1,0 +1,385 @@
+//! Releases that race each other or die mid-way, against a real pypiserver
+//! (behind the fault proxy where an upload must land late). Whatever happens,
+//! each file reaches the index exactly once, and a release that died is
+//! finished by the next one.
+//!
+//! Trial counts are small here (`TAGPUB_TRIALS`, default 3; the kill test
+//! `TAGPUB_KILL_TRIALS`, default 4); `scripts/stress.sh` runs them large.
+
+mod common;
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::PypiServer;
+use common::project::{Project, Run, files_in};
+use common::proxy::{Fault, FaultProxy, Rule};
+
+fn trials(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The sample monorepo publishing to `url` as repository `racy`, no grace.
+fn project_publishing_to(url: &str) -> Project {
+    let project = Project::sample(&[]);
+    project.configure("racy", &format!("\n[repository.racy]\nurl = \"{url}\"\n"));
+    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
+    project.write(
+        "tagpub.toml",
+        &config.replace("[defaults]\n", "[defaults]\ngrace = \"0s\"\n"),
+    );
+    project.commit("no grace");
+    project
+}
+
+/// Bumps the root package to `1.<n>.0`, commits and tags it; returns the tag.
+fn next_release(project: &Project, n: usize) -> String {
+    let from = if n == 1 {
+        "1.0.0".to_string()
+    } else {
+        format!("1.{}.0", n - 1)
+    };
+    let to = format!("1.{n}.0");
+    tagpub::sample::set_version(&project.root, ".", &from, &to).unwrap();
+    project.commit(&format!("release {to}"));
+    let tag = format!("v{to}");
+    project.tag(&tag);
+    tag
+}
+
+/// `tagpub release TAG` with the server's token, quick retries and a short
+/// upload timeout (so an interrupted upload is waited out in seconds).
+fn release_command(project: &Project, server: &PypiServer, tag: &str) -> Command {
+    let mut command = project.command(&["release", tag]);
+    command
+        .env("PYPI_API_TOKEN", &server.token)
+        .env("TAGPUB_RETRIES", "3")
+        .env("TAGPUB_RETRY_BASE", "50ms")
+        .env("TAGPUB_UPLOAD_TIMEOUT", "4s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+fn finish(child: Child) -> Run {
+    Run::from_output(child.wait_with_output().unwrap())
+}
+
+#[track_caller]
+fn assert_each_file_once(server: &PypiServer, releases: usize, context: &str) {
+    assert_eq!(
+        files_in(&server.packages_dir).len(),
+        2 * releases,
+        "{context}"
+    );
+    assert_eq!(
+        server.uploads(),
+        2 * releases,
+        "every file reached the index once\n{context}\n{}",
+        server.logs()
+    );
+}
+
+#[test]
+fn two_cli_releases_of_one_tag_at_once_send_each_file_once() {
+    let server = PypiServer::start();
+    let project = project_publishing_to(&server.url);
+    let n = trials("TAGPUB_TRIALS", 3);
+    let mut waited = 0;
+    for trial in 1..=n {
+        let tag = next_release(&project, trial);
+        let first = release_command(&project, &server, &tag).spawn().unwrap();
+        let second = release_command(&project, &server, &tag).spawn().unwrap();
+        let runs = [finish(first), finish(second)];
+        let both = format!(
+            "trial {trial}:\n--- first\n{}\n--- second\n{}",
+            runs[0].stderr, runs[1].stderr
+        );
+        for run in &runs {
+            assert_eq!(run.code, 0, "{both}");
+        }
+        let published = runs
+            .iter()
+            .filter(|r| r.stderr.contains("published open-ticket-ai"))
+            .count();
+        assert_eq!(published, 1, "exactly one of them uploaded\n{both}");
+        let waiting = runs
+            .iter()
+            .filter(|r| r.stderr.contains("is releasing open-ticket-ai 1."))
+            .count();
+        if waiting == 1 {
+            let loser = runs
+                .iter()
+                .find(|r| r.stderr.contains("is releasing"))
+                .unwrap();
+            assert!(
+                loser.stderr.contains("another tagpub (pid ") && loser.stderr.contains("waiting"),
+                "{both}"
+            );
+            waited += 1;
+        }
+        assert_each_file_once(&server, trial, &both);
+    }
+    // Started together, the second almost always finds the first building.
+    assert!(waited > 0, "no trial ever waited for the other release");
+}
+
+/// A `tagpub daemon run` in the foreground, killed on drop.
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(project: &Project, server: &PypiServer) -> Daemon {
+        let child = project
+            .command(&["daemon", "run"])
+            .env("PYPI_API_TOKEN", &server.token)
+            .env("TAGPUB_RESCAN_INTERVAL", "10m")
+            .env("TAGPUB_UPLOAD_TIMEOUT", "4s")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while !project.state.join("run/tagpub.sock").exists() {
+            assert!(started.elapsed() < Duration::from_secs(10), "no daemon");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Daemon(child)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn job_state(project: &Project, tag: &str) -> Option<String> {
+    let status: serde_json::Value =
+        serde_json::from_str(&project.run(&["status", "--json"]).stdout).ok()?;
+    status["jobs"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|j| j["tag"] == tag)
+        .map(|j| j["state"].as_str().unwrap_or_default().to_string())
+}
+
+#[test]
+fn a_cli_release_racing_the_daemon_sends_each_file_once() {
+    let server = PypiServer::start();
+    let project = project_publishing_to(&server.url);
+    project.run(&["watch", "add"]).assert_ok();
+    let _daemon = Daemon::start(&project, &server);
+    let n = trials("TAGPUB_TRIALS", 3);
+    for trial in 1..=n {
+        let tag = next_release(&project, trial);
+        // The watch sees the tag within milliseconds; the CLI starts now.
+        let cli = finish(release_command(&project, &server, &tag).spawn().unwrap());
+        assert_eq!(cli.code, 0, "trial {trial}:\n{}", cli.stderr);
+        let started = Instant::now();
+        loop {
+            match job_state(&project, &tag).as_deref() {
+                Some("verified") => break,
+                Some(state @ ("failed" | "conflict" | "cancelled")) => panic!(
+                    "trial {trial}: the daemon's job is {state}\n{}\n--- cli\n{}",
+                    project.run(&["status"]).stderr,
+                    cli.stderr
+                ),
+                _ => {}
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "trial {trial}: the job did not finish\n{}",
+                project.run(&["status", "--json"]).stdout
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_each_file_once(&server, trial, &format!("trial {trial}\n{}", cli.stderr));
+    }
+}
+
+/// Polls until this release's record notes a file in flight.
+fn wait_for_in_flight(project: &Project, limit: Duration) -> bool {
+    let releases = project.state.join("data/releases");
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        let in_flight = walk(&releases)
+            .into_iter()
+            .filter(|p| p.ends_with("record.json"))
+            .any(|p| {
+                std::fs::read_to_string(p)
+                    .is_ok_and(|t| t.contains("\"in_flight\": \"open_ticket_ai"))
+            });
+        if in_flight {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+fn kill_9(child: &mut Child) {
+    // SIGKILL: no destructor, no flush, as a crash or an OOM kill would end it.
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+#[test]
+fn an_upload_interrupted_by_a_crash_is_not_sent_again_while_it_can_still_land() {
+    let server = PypiServer::start();
+    let proxy = FaultProxy::start(&server.url);
+    let project = project_publishing_to(&proxy.url());
+    let tag = next_release(&project, 1);
+    // The first POST reaches the server 2 s after it was sent, even though
+    // its sender is dead by then.
+    proxy.push(Rule::new(
+        "POST",
+        Fault::DelayRequest(Duration::from_secs(2)),
+    ));
+    let mut first = release_command(&project, &server, &tag).spawn().unwrap();
+    assert!(
+        wait_for_in_flight(&project, Duration::from_secs(60)),
+        "the release never started uploading"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    kill_9(&mut first);
+
+    let rerun = Run::from_output(release_command(&project, &server, &tag).output().unwrap());
+    rerun.assert_ok();
+    assert!(
+        rerun.stderr.contains("was interrupted"),
+        "the rerun said nothing of the interrupted upload:\n{}",
+        rerun.stderr
+    );
+    assert_each_file_once(
+        &server,
+        1,
+        &format!("{}\n{}", rerun.stderr, proxy.log_text()),
+    );
+}
+
+/// xorshift64*, seeded, so a failing run can be replayed (`TAGPUB_CRASH_SEED`).
+struct Rng(u64);
+
+impl Rng {
+    fn from_env() -> Rng {
+        let seed = std::env::var("TAGPUB_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        eprintln!("TAGPUB_CRASH_SEED={seed}");
+        Rng(seed)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+#[test]
+fn a_release_killed_at_random_instants_is_finished_by_the_next_with_each_file_once() {
+    let server = PypiServer::start();
+    let proxy = FaultProxy::start(&server.url);
+    let project = project_publishing_to(&proxy.url());
+    // Every upload is stored 400 ms after it was sent, so kills land inside
+    // uploads as well as in the build and the verification.
+    proxy
+        .push(Rule::new("POST", Fault::DelayRequest(Duration::from_millis(400))).times(usize::MAX));
+    let mut rng = Rng::from_env();
+    // One clean release first: how long a whole run takes here.
+    let tag = next_release(&project, 1);
+    let started = Instant::now();
+    let clean = Run::from_output(release_command(&project, &server, &tag).output().unwrap());
+    clean.assert_ok();
+    let whole_run = started.elapsed().as_millis() as u64;
+
+    let n = trials("TAGPUB_KILL_TRIALS", 4);
+    let mut landed = Vec::new();
+    for trial in 2..=n + 1 {
+        let tag = next_release(&project, trial);
+        let kill_at = Duration::from_millis(rng.below(whole_run + 1));
+        let mut child = release_command(&project, &server, &tag).spawn().unwrap();
+        std::thread::sleep(kill_at);
+        let finished = child.try_wait().unwrap().is_some();
+        kill_9(&mut child);
+        let rerun: Output = release_command(&project, &server, &tag).output().unwrap();
+        let rerun = Run::from_output(rerun);
+        assert_eq!(
+            rerun.code, 0,
+            "{tag}, killed after {kill_at:?}:\n{}",
+            rerun.stderr
+        );
+        landed.push(format!(
+            "{tag}: killed after {} ms{}",
+            kill_at.as_millis(),
+            if finished { " (already done)" } else { "" }
+        ));
+        assert_each_file_once(
+            &server,
+            trial,
+            &format!(
+                "{}\n{}\n{}",
+                landed.join("\n"),
+                rerun.stderr,
+                proxy.log_text()
+            ),
+        );
+    }
+    eprintln!(
+        "{} kills, a whole run {whole_run} ms:\n{}",
+        landed.len(),
+        landed.join("\n")
+    );
+}
+
+#[test]
+fn a_tag_moved_during_its_build_gets_no_upload() {
+    let server = PypiServer::start();
+    let project = project_publishing_to(&server.url);
+    // A build that takes a second, so the tag can move meanwhile.
+    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
+    project.write(
+        "tagpub.toml",
+        &config.replace(
+            "[defaults]\n",
+            "[defaults]\nbuild-command = [\"sh\", \"-c\", \"sleep 1 && exec uv build --sdist --wheel --out-dir \\\"$0\\\" .\", \"{outdir}\"]\n",
+        ),
+    );
+    project.commit("slow build");
+    let tag = next_release(&project, 1);
+    let child = release_command(&project, &server, &tag).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    project.write("CHANGES", "moved\n");
+    project.commit("another commit");
+    common::project::git(&project.root, &["tag", "-f", "-a", "-m", "moved", &tag]);
+    let run = finish(child);
+    run.assert_fails(1, "moved while it was being released");
+    assert_eq!(server.uploads(), 0, "{}", run.stderr);
+    assert!(files_in(&server.packages_dir).is_empty());
+}
