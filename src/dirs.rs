@@ -32,7 +32,7 @@ impl Dirs {
             "TAGPUB_DATA_DIR",
             project.as_ref().map(|p| p.data_dir().to_path_buf()),
         )?;
-        Ok(Dirs {
+        let dirs = Dirs {
             config: pick(
                 "TAGPUB_CONFIG_DIR",
                 project.as_ref().map(|p| p.config_dir().to_path_buf()),
@@ -45,7 +45,21 @@ impl Dirs {
                     .or_else(|| Some(data.join("run"))),
             )?,
             data,
-        })
+        };
+        dirs.tighten_existing();
+        Ok(dirs)
+    }
+
+    /// Makes the dirs private (0700) when an older version, or the umask,
+    /// left them open to other users: what is inside may quote an index's
+    /// answers. Best effort: a dir tagpub cannot change says so when
+    /// tagpub writes to it.
+    pub fn tighten_existing(&self) {
+        for dir in [&self.data, &self.runtime, &self.config] {
+            if dir.is_dir() {
+                let _ = crate::fsutil::make_private(dir);
+            }
+        }
     }
 
     /// All dirs under one root (the demo and tests use this).
@@ -70,5 +84,27 @@ impl Dirs {
     /// Per-release working state: artifacts, build log, ledger record.
     pub fn releases(&self) -> PathBuf {
         self.data.join("releases")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn dirs_left_open_by_an_older_version_are_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dirs = Dirs::under(root.path());
+        for dir in [&dirs.data, &dirs.runtime, &dirs.config] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        dirs.tighten_existing();
+        for dir in [&dirs.data, &dirs.runtime, &dirs.config] {
+            let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", dir.display());
+        }
     }
 }

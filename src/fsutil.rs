@@ -1,15 +1,113 @@
-//! Writes that must survive a crash: temp file, fsync, rename, fsync dir.
+//! Writes that must survive a crash (temp file, fsync, rename, fsync dir),
+//! and the one way tagpub creates its files and directories: private to
+//! the user (0600 files, 0700 directories on Unix). Job records, logs and
+//! release state may quote an index's answers; no other user reads them.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 
 use std::path::Path;
 use tempfile::NamedTempFile;
 
+/// Mode of every file tagpub creates in its dirs.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+/// Mode of every directory tagpub creates.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Creates `dir` and any missing parents, each 0700. Existing directories
+/// are left as they are (see [`make_private`]).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, PRIVATE_DIR_MODE);
+    builder.create(dir)
+}
+
+/// Options that create a file 0600 in a directory created 0700.
+fn private_options(path: &Path) -> io::Result<OpenOptions> {
+    create_private_dir(parent_dir(path))?;
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, PRIVATE_FILE_MODE);
+    options.create(true);
+    Ok(options)
+}
+
+/// Opens `path` for appending (a log), creating it 0600. A file an older
+/// version left readable by others is made private.
+pub fn open_private_append(path: &Path) -> io::Result<File> {
+    let file = private_options(path)?.append(true).open(path)?;
+    tighten_open_file(&file)?;
+    Ok(file)
+}
+
+/// Opens `path` for reading and writing without truncating it (a lock
+/// file), creating it 0600.
+pub fn open_private(path: &Path) -> io::Result<File> {
+    let file = private_options(path)?
+        .read(true)
+        .write(true)
+        .truncate(false)
+        .open(path)?;
+    tighten_open_file(&file)?;
+    Ok(file)
+}
+
+fn tighten_open_file(file: &File) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            file.set_permissions(fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
+/// Takes group and other access away from `path` (file or directory) if it
+/// has any: what older versions created with the umask's modes. Symlinks
+/// are not followed.
+pub fn make_private(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = fs::symlink_metadata(path)?;
+        let mode = meta.permissions().mode();
+        if !meta.file_type().is_symlink() && mode & 0o077 != 0 {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o7700))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// [`make_private`] for `dir` and everything under it (what a build
+/// child wrote there with its umask).
+pub fn make_tree_private(dir: &Path) -> io::Result<()> {
+    make_private(dir)?;
+    if fs::symlink_metadata(dir)?.is_dir() {
+        for entry in fs::read_dir(dir)? {
+            let path = entry?.path();
+            if fs::symlink_metadata(&path)?.is_dir() {
+                make_tree_private(&path)?;
+            } else {
+                make_private(&path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A temp file beside `dest`'s final place, so the rename stays on one
-/// file system and is atomic.
+/// file system and is atomic. The file is 0600 (tempfile's default, which
+/// the rename keeps) and a missing `dir` is created 0700.
 pub fn temp_file_in(dir: &Path) -> io::Result<NamedTempFile> {
-    fs::create_dir_all(dir)?;
+    create_private_dir(dir)?;
     tempfile::Builder::new().prefix(".tagpub-").tempfile_in(dir)
 }
 
@@ -83,5 +181,43 @@ mod tests {
             "no-clobber keeps the existing file"
         );
         assert_eq!(fs::read(&path).unwrap(), b"two");
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn what_tagpub_creates_is_private_and_old_modes_are_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join("a/b/record.json");
+        write_atomic(&record, b"{}").unwrap();
+        assert_eq!(mode(&record), 0o600);
+        assert_eq!(mode(&dir.path().join("a")), 0o700);
+        assert_eq!(mode(&dir.path().join("a/b")), 0o700);
+
+        let log = dir.path().join("logs/x.log");
+        drop(open_private_append(&log).unwrap());
+        assert_eq!(mode(&log), 0o600);
+        assert_eq!(mode(&dir.path().join("logs")), 0o700);
+        drop(open_private(&dir.path().join("logs/x.lock")).unwrap());
+        assert_eq!(mode(&dir.path().join("logs/x.lock")), 0o600);
+
+        // Left by an older version with the umask's modes.
+        let old = dir.path().join("old");
+        fs::create_dir(&old).unwrap();
+        fs::set_permissions(&old, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(old.join("daemon.log"), "x").unwrap();
+        fs::set_permissions(old.join("daemon.log"), fs::Permissions::from_mode(0o644)).unwrap();
+        drop(open_private_append(&old.join("daemon.log")).unwrap());
+        assert_eq!(mode(&old.join("daemon.log")), 0o600);
+        fs::set_permissions(old.join("daemon.log"), fs::Permissions::from_mode(0o644)).unwrap();
+        make_tree_private(&old).unwrap();
+        assert_eq!(mode(&old), 0o700);
+        assert_eq!(mode(&old.join("daemon.log")), 0o600);
     }
 }

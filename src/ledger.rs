@@ -168,6 +168,24 @@ impl ReleaseDir {
         write_atomic(&path, &bytes).map_err(|source| LedgerError::Write { path, source })
     }
 
+    /// Creates the release's dir (and the data dir above it) 0700 before a
+    /// build writes into it.
+    pub fn create(&self) -> Result<(), LedgerError> {
+        crate::fsutil::create_private_dir(&self.path).map_err(|source| LedgerError::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Makes what a build wrote here with its umask (dist/, the artifacts,
+    /// build.log) private like the rest of tagpub's files.
+    pub fn make_private(&self) -> Result<(), LedgerError> {
+        crate::fsutil::make_tree_private(&self.path).map_err(|source| LedgerError::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
     pub fn exists(path: &Path) -> bool {
         path.join(RECORD_FILE).is_file()
     }
@@ -220,12 +238,7 @@ impl ReleaseLock {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(&dir).map_err(write_error)?;
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&path).map_err(write_error)?;
+        let mut file = crate::fsutil::open_private(&path).map_err(write_error)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -318,6 +331,8 @@ pub struct JobRecord {
     pub package: String,
     pub state: JobState,
     /// Why it failed, was cancelled or conflicts; the release summary when done.
+    /// Masked of secrets wherever it is written or sent (record, socket).
+    #[serde(serialize_with = "crate::credentials::mask::serialize_masked")]
     pub message: Option<String>,
     /// Unix seconds.
     pub created: u64,

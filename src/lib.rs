@@ -139,12 +139,14 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
 /// Prints the error and those of its causes that its message does not
 /// already include (most of tagpub's messages embed their cause).
 fn report_error(err: &anyhow::Error) {
+    // Masked again here: an error may quote an index's answer.
+    let mask = credentials::mask;
     let mut shown = err.to_string();
-    printer::eprint_line(&format!("error: {shown}"));
+    printer::eprint_line(&format!("error: {}", mask(&shown)));
     for cause in err.chain().skip(1) {
         let text = cause.to_string();
         if !shown.contains(&text) {
-            printer::eprint_line(&format!("  caused by: {text}"));
+            printer::eprint_line(&format!("  caused by: {}", mask(&text)));
             shown.push_str(&text);
         }
     }
@@ -156,6 +158,7 @@ fn init_logging(
     timestamps: bool,
     log_file: Option<logfile::RotatingLog>,
 ) {
+    use credentials::mask::MaskingMakeWriter;
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
@@ -170,17 +173,23 @@ fn init_logging(
         .with_target(false);
     let _ = match log_file {
         // stderr is the log file already when `daemon start` spawned us.
-        Some(log) if log.is_stderr() => builder.with_writer(log).with_ansi(false).try_init(),
+        // Every line is masked of secrets: log fields may quote an index.
+        Some(log) if log.is_stderr() => builder
+            .with_writer(MaskingMakeWriter(log))
+            .with_ansi(false)
+            .try_init(),
         Some(log) => {
             use tracing_subscriber::fmt::writer::MakeWriterExt;
             builder
-                .with_writer(log.and(std::io::stderr))
+                .with_writer(MaskingMakeWriter(log.and(std::io::stderr)))
                 .with_ansi(false)
                 .try_init()
         }
-        None if timestamps => builder.with_writer(std::io::stderr).try_init(),
+        None if timestamps => builder
+            .with_writer(MaskingMakeWriter(std::io::stderr))
+            .try_init(),
         None => builder
-            .with_writer(std::io::stderr)
+            .with_writer(MaskingMakeWriter(std::io::stderr))
             .without_time()
             .try_init(),
     };

@@ -7,7 +7,7 @@
 //! are pointed at the fresh file too, so a panic message lands where the
 //! user looks.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -45,9 +45,6 @@ impl RotatingLog {
     }
 
     pub fn open_with_limit(path: &Path, limit: u64) -> io::Result<RotatingLog> {
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
-        }
         let file = append(path)?;
         let size = file.metadata()?.len();
         let redirect_std = std_is(&file);
@@ -98,8 +95,9 @@ fn numbered(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The log quotes indexes' answers: 0600, in a 0700 dir (`fsutil`).
 fn append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    crate::fsutil::open_private_append(path)
 }
 
 #[cfg(unix)]

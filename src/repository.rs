@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::credentials;
 use crate::fsutil;
 use crate::http;
 use crate::pipeline::check::{Artifact, ArtifactKind};
@@ -535,6 +536,10 @@ fn send_upload_once(
     let form = upload_form(artifact, reporter)?;
     let request = match token {
         Some(token) => {
+            // What goes into the Authorization header is what an index may
+            // echo: both parts are registered for masking.
+            credentials::held::remember(token, None);
+            credentials::held::remember_user(username);
             // reqwest turns URL userinfo into its own Authorization header; the token wins.
             let mut url = upload_url.clone();
             let _ = url.set_username("");
@@ -680,7 +685,8 @@ fn remote_list(
         parse_simple_json(&body, &final_url).map_err(|e| RepositoryError::BadIndex {
             repo: repo.to_owned(),
             url: redact_url(&final_url),
-            reason: e.to_string(),
+            // serde_json quotes the values it did not expect.
+            reason: credentials::mask(&e.to_string()),
         })
     } else {
         Ok(parse_simple_html(&body, &final_url))
@@ -688,6 +694,29 @@ fn remote_list(
 }
 
 fn network_error(repo: &str, url: &Url, err: reqwest::Error) -> RepositoryError {
+    let error = network_error_unmasked(repo, url, err);
+    // A reason may quote what the server sent (a bad header, a redirect).
+    match error {
+        RepositoryError::Tls { repo, url, reason } => RepositoryError::Tls {
+            repo,
+            url,
+            reason: credentials::mask(&reason),
+        },
+        RepositoryError::Unreachable { repo, url, reason } => RepositoryError::Unreachable {
+            repo,
+            url,
+            reason: credentials::mask(&reason),
+        },
+        RepositoryError::Network { repo, url, reason } => RepositoryError::Network {
+            repo,
+            url,
+            reason: credentials::mask(&reason),
+        },
+        other => other,
+    }
+}
+
+fn network_error_unmasked(repo: &str, url: &Url, err: reqwest::Error) -> RepositoryError {
     // reqwest's Display carries the URL, which may hold credentials.
     let err = err.without_url();
     let url_for_probe = url.clone();
@@ -891,18 +920,14 @@ fn visible_text(html: &str) -> String {
 }
 
 /// A short, readable excerpt of an error page: tags, styles and scripts
-/// dropped, whitespace collapsed, and the token masked should a server echo it.
+/// dropped, whitespace collapsed, and every form of every secret masked
+/// (`credentials::mask`): servers echo what they were sent, headers included.
 fn body_excerpt(body: &str, token: Option<&SecretString>) -> String {
-    let mut text = visible_text(body)
+    let text = visible_text(body)
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    if let Some(token) = token {
-        let secret = token.expose_secret();
-        if !secret.is_empty() {
-            text = text.replace(secret, "***");
-        }
-    }
+    let mut text = credentials::mask::mask_with(&text, &token.into_iter().collect::<Vec<_>>());
     if text.is_empty() {
         return "(empty response)".to_owned();
     }
@@ -917,7 +942,8 @@ fn body_excerpt(body: &str, token: Option<&SecretString>) -> String {
 /// token) becomes `***`.
 pub fn redact_url(url: &Url) -> String {
     if url.password().is_none() && url.username().is_empty() {
-        return url.to_string();
+        // A redirect's target comes from the index and may carry a secret.
+        return credentials::mask(url.as_str());
     }
     let mut shown = url.clone();
     if shown.password().is_some() {
@@ -993,7 +1019,7 @@ fn local_upload(
     let normalized = normalize_name(&project);
     let simple = root.join("simple");
     let dir = simple.join(&normalized);
-    fs::create_dir_all(&dir).map_err(|e| io_error(&dir, "create", e))?;
+    fsutil::create_private_dir(&dir).map_err(|e| io_error(&dir, "create", e))?;
     let dest = dir.join(&artifact.filename);
 
     let outcome = if dest.exists() {
@@ -1074,12 +1100,7 @@ fn atomic_write(dest: &Path, contents: &[u8]) -> Result<(), RepositoryError> {
         fsutil::temp_file_in(dir).map_err(|e| io_error(dir, "create a temp file in", e))?;
     tmp.write_all(contents)
         .map_err(|e| io_error(tmp.path(), "write", e))?;
-    // Temp files are 0600; an index is meant to be read by others (web servers).
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644));
-    }
+    // 0600 like everything in tagpub's data dir: pip reads it as this user.
     fsutil::commit(tmp, dest, true)
         .map(drop)
         .map_err(|e| io_error(dest, "replace", e))
@@ -1414,7 +1435,7 @@ mod tests {
         let token = SecretString::from("pypi-SECRET");
         assert_eq!(
             body_excerpt(page, Some(&token)),
-            "400 Package 'x' already exists! ***"
+            "400 Package 'x' already exists! [redacted]"
         );
         let long = "x".repeat(1000);
         assert_eq!(
@@ -1422,6 +1443,16 @@ mod tests {
             BODY_EXCERPT_CHARS + 1
         );
         assert_eq!(body_excerpt("  ", None), "(empty response)");
+
+        // An index echoing the request's Authorization header.
+        use base64::Engine as _;
+        let password = SecretString::from("short-index-pw1");
+        let basic = base64::engine::general_purpose::STANDARD.encode("__token__:short-index-pw1");
+        let shown = body_excerpt(
+            &format!("<p>bad auth: Basic {basic} (__token__:short-index-pw1)</p>"),
+            Some(&password),
+        );
+        assert_eq!(shown, "bad auth: Basic [redacted] (__token__:[redacted])");
     }
 
     #[test]

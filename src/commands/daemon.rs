@@ -191,13 +191,8 @@ fn wait_child(
 /// this process uses passed on as absolute paths.
 fn spawn_detached(dirs: &Dirs) -> anyhow::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
-    std::fs::create_dir_all(&dirs.data)
-        .with_context(|| format!("cannot create {}", dirs.data.display()))?;
     let log = log_path(dirs);
-    let output = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
+    let output = crate::fsutil::open_private_append(&log)
         .with_context(|| format!("cannot open the daemon log {}", log.display()))?;
     let exe = std::env::current_exe().context("cannot find the tagpub executable")?;
     let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());

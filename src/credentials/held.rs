@@ -12,11 +12,15 @@ use secrecy::{ExposeSecret, SecretString};
 struct Held {
     secrets: Vec<SecretString>,
     env_names: Vec<String>,
+    /// Upload user names sent with a secret (basic auth), so the masking
+    /// finds `base64(USER:secret)` whole.
+    users: Vec<String>,
 }
 
 static HELD: Mutex<Held> = Mutex::new(Held {
     secrets: Vec::new(),
     env_names: Vec::new(),
+    users: Vec::new(),
 });
 
 /// Records a secret this process now holds, and the variable it came from.
@@ -31,6 +35,19 @@ pub fn remember(secret: &SecretString, env_name: Option<&str>) {
     {
         held.env_names.push(name.to_string());
     }
+}
+
+/// Records a user name this process sends with a secret (an upload login).
+pub fn remember_user(user: &str) {
+    let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    if !user.is_empty() && !held.users.iter().any(|u| u == user) {
+        held.users.push(user.to_string());
+    }
+}
+
+/// The user names recorded with [`remember_user`].
+pub fn users() -> Vec<String> {
+    HELD.lock().unwrap_or_else(|e| e.into_inner()).users.clone()
 }
 
 /// The secrets this process has read so far.

@@ -102,14 +102,30 @@ pub fn format_time(unix: i64) -> String {
     .to_string()
 }
 
-/// `pypi-AgEIcHl…x4Q`: enough to recognise a token, too little to use it.
+/// Secrets shorter than this are never shown beyond [`SHOWN_OF_OTHERS`]
+/// characters; PyPI tokens are far longer (about 200).
+const PYPI_TOKEN_MIN_LEN: usize = 32;
+/// Characters of a secret that is not a PyPI token ever shown, in all.
+const SHOWN_OF_OTHERS: usize = 4;
+/// Below this length a secret that is not a PyPI token shows nothing: four
+/// characters of a short password are too large a share of it.
+const SHOWN_FROM_LEN: usize = 12;
+
+/// `pypi-AgE…x4Q` for a PyPI token: enough to recognise it, too little to
+/// use it. Any other secret (an index password) shows at most its first and
+/// last 2 characters, and nothing when shorter than 12.
 pub fn redact(token: &str) -> String {
     let chars: Vec<char> = token.chars().collect();
-    if chars.len() < 16 {
-        return "…".to_string();
-    }
-    let head: String = chars[..8].iter().collect();
-    let tail: String = chars[chars.len() - 3..].iter().collect();
+    let n = chars.len();
+    let (head, tail) = if token.starts_with(PYPI_PREFIX) && n >= PYPI_TOKEN_MIN_LEN {
+        (PYPI_PREFIX.len() + 3, 3)
+    } else if n >= SHOWN_FROM_LEN {
+        (SHOWN_OF_OTHERS / 2, SHOWN_OF_OTHERS / 2)
+    } else {
+        (0, 0)
+    };
+    let head: String = chars[..head].iter().collect();
+    let tail: String = chars[n - tail..].iter().collect();
     format!("{head}…{tail}")
 }
 
@@ -418,8 +434,45 @@ mod tests {
     fn redaction_keeps_only_the_ends() {
         let token = encode("pypi.org", "identifier", &[]);
         let shown = redact(&token);
-        assert!(shown.starts_with("pypi-") && shown.contains('…'));
-        assert_eq!(shown.chars().count(), 12);
+        assert_eq!(
+            shown,
+            format!("{}…{}", &token[..8], &token[token.len() - 3..])
+        );
+        assert!(shown.starts_with("pypi-AgE"), "{shown}");
         assert_eq!(redact("short"), "…");
+    }
+
+    /// Characters of `secret` that `shown` gives away: the longest run of
+    /// the secret's characters, in order, at its start plus at its end.
+    fn revealed(secret: &str, shown: &str) -> usize {
+        let (head, tail) = shown.split_once('…').expect("an ellipsis");
+        assert!(secret.starts_with(head) && secret.ends_with(tail));
+        head.chars().count() + tail.chars().count()
+    }
+
+    #[test]
+    fn short_secrets_show_at_most_four_characters() {
+        // A 17-character index password once showed 11 of its characters.
+        for len in 1..32 {
+            for secret in [
+                "s3cr3t-index-pass-word-0123456789"
+                    .chars()
+                    .take(len)
+                    .collect::<String>(),
+                // Shaped like a token but too short to be one.
+                format!("pypi-{}", "x".repeat(len.saturating_sub(5))),
+            ] {
+                let shown = redact(&secret);
+                assert!(
+                    revealed(&secret, &shown) <= 4,
+                    "{secret:?} ({} chars) shown as {shown:?}",
+                    secret.chars().count()
+                );
+            }
+        }
+        assert_eq!(redact("hunter2-password!"), "hu…d!");
+        assert_eq!(redact("ünïcödé-pässwörd"), "ün…rd");
+        // Long secrets that are not PyPI tokens show no more.
+        assert_eq!(redact(&"k".repeat(64)), "kk…kk");
     }
 }

@@ -20,8 +20,11 @@
 pub mod held;
 pub mod keychain;
 pub mod macaroon;
+pub mod mask;
 pub mod oidc;
 pub mod pypirc;
+
+pub use mask::mask;
 
 use std::fmt;
 use std::path::PathBuf;

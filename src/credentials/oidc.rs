@@ -220,9 +220,18 @@ pub fn mint(base: &Url, ambient: &Ambient, project: &str) -> Result<Minted, Oidc
         url: base.to_string(),
         reason: e.to_string(),
     })?;
+    // The CI's credentials are secrets this process holds: masked wherever
+    // an answer quotes them.
+    match ambient {
+        Ambient::Env { name, token } => super::held::remember(token, Some(name.as_str())),
+        Ambient::GitHub { request_token, .. } => {
+            super::held::remember(request_token, Some(GITHUB_REQUEST_TOKEN))
+        }
+    }
     let audience = fetch_audience(&client, base)?;
     tracing::debug!(%audience, "trusted publishing audience");
     let id_token = id_token(&client, ambient, &audience)?;
+    super::held::remember(&id_token, None);
     let mint_url = endpoint(base, "mint-token");
     let token = exchange(&client, base, &mint_url, &id_token, project, ambient)?;
     Ok(Minted { token, mint_url })
@@ -458,17 +467,11 @@ fn refusal_help(
     }
 }
 
-/// At most 300 characters of an answer, with the given secrets and anything
-/// shaped like a JWT or a PyPI token replaced: indexes echo their input.
+/// At most 300 characters of an answer, with every form of the given and
+/// the held secrets and anything shaped like a JWT or a PyPI token masked
+/// (`credentials::mask`): indexes echo their input.
 pub fn excerpt(text: &str, secrets: &[&SecretString]) -> String {
-    let mut text = text.trim().to_string();
-    for secret in secrets {
-        let secret = secret.expose_secret();
-        if !secret.is_empty() {
-            text = text.replace(secret, "[redacted]");
-        }
-    }
-    let text = redact_token_shapes(&text);
+    let text = super::mask::mask_with(text.trim(), secrets);
     let mut chars = text.chars();
     let short: String = chars.by_ref().take(300).collect();
     if chars.next().is_some() {
@@ -478,34 +481,6 @@ pub fn excerpt(text: &str, secrets: &[&SecretString]) -> String {
     } else {
         short
     }
-}
-
-/// Replaces words that look like a JWT (`eyJ….….…`) or a PyPI token (`pypi-…`).
-fn redact_token_shapes(text: &str) -> String {
-    let is_token_char =
-        |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=' | '+' | '/');
-    let mut out = String::with_capacity(text.len());
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        let jwt = word.starts_with("eyJ") && word.matches('.').count() >= 2;
-        let pypi = word.starts_with("pypi-") && word.len() > 20;
-        if jwt || pypi {
-            out.push_str("[redacted]");
-        } else {
-            out.push_str(word);
-        }
-        word.clear();
-    };
-    for c in text.chars() {
-        if is_token_char(c) {
-            word.push(c);
-        } else {
-            flush(&mut word, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut word, &mut out);
-    out
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! not the socket, decide who runs: a socket file can outlive a killed
 //! daemon, a lock cannot (the kernel drops it with the process).
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -122,22 +122,12 @@ impl Drop for Instance {
 /// Creates `dir` (and parents) and makes it 0700: the socket inside must be
 /// reachable by no one else.
 fn private_dir(dir: &Path) -> Result<(), LifecycleError> {
-    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(io_error(dir))?;
-    }
-    Ok(())
+    crate::fsutil::create_private_dir(dir).map_err(io_error(dir))?;
+    crate::fsutil::make_private(dir).map_err(io_error(dir))
 }
 
 fn open_lock(path: &Path) -> Result<File, LifecycleError> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map_err(io_error(path))
+    crate::fsutil::open_private(path).map_err(io_error(path))
 }
 
 /// The holder written in a lock file: its pid, then (data lock) its socket.
@@ -197,7 +187,7 @@ pub fn acquire(dirs: &Dirs) -> Result<Instance, LifecycleError> {
             pid: read_holder(&mut lock).0,
         });
     }
-    std::fs::create_dir_all(&dirs.data).map_err(io_error(&dirs.data))?;
+    crate::fsutil::create_private_dir(&dirs.data).map_err(io_error(&dirs.data))?;
     let data_lock_path = dirs.data.join(LOCK_FILE);
     let mut data_lock = open_lock(&data_lock_path)?;
     if !try_take(&data_lock, &data_lock_path)? {
@@ -323,7 +313,7 @@ pub struct StartLock {
 
 /// Waits (at most `timeout`) for the start lock.
 pub fn start_lock(dirs: &Dirs, timeout: Duration) -> Result<StartLock, LifecycleError> {
-    std::fs::create_dir_all(&dirs.data).map_err(io_error(&dirs.data))?;
+    crate::fsutil::create_private_dir(&dirs.data).map_err(io_error(&dirs.data))?;
     let path = dirs.data.join(START_LOCK_FILE);
     let file = open_lock(&path)?;
     let deadline = std::time::Instant::now() + timeout;

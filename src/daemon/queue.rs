@@ -16,7 +16,6 @@
 //! write it guards cannot be separated by another writer.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -741,7 +740,11 @@ impl JobLog {
 
 impl JobLog {
     fn line(&self, text: &str) {
-        let _ = writeln!(self.file.lock().expect("not poisoned"), "{text}");
+        let _ = writeln!(
+            self.file.lock().expect("not poisoned"),
+            "{}",
+            crate::credentials::mask(text)
+        );
     }
 }
 
@@ -774,10 +777,7 @@ impl Reporter for JobLog {
 fn run_release(dirs: &Dirs, job: &JobRecord, workdir: &Path) -> Result<String, (JobState, String)> {
     let failed = |message: String| (JobState::Failed, message);
     let log_path = ledger::job_log_path(dirs, job.id);
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
+    let file = crate::fsutil::open_private_append(&log_path)
         .map_err(|err| failed(format!("cannot open {}: {err}", log_path.display())))?;
     let log = JobLog {
         file: Mutex::new(file),

@@ -177,8 +177,7 @@ impl Registry {
             path: lock_path.clone(),
             source,
         };
-        std::fs::create_dir_all(&dirs.data).map_err(io)?;
-        let lock = std::fs::File::create(&lock_path).map_err(io)?;
+        let lock = crate::fsutil::open_private(&lock_path).map_err(io)?;
         lock.lock().map_err(io)?;
         let mut registry = Registry::load(dirs)?;
         let out = change(&mut registry);

@@ -455,7 +455,8 @@ impl Release<'_> {
         if let Some(credentials::TokenSource::Env { name }) = token_source {
             secret_env.push(name.clone());
         }
-        Ok(build::build_commit(
+        release_dir.create()?;
+        let artifacts = build::build_commit(
             self.repo,
             package,
             &plan.commit,
@@ -472,7 +473,10 @@ impl Release<'_> {
                 sandbox_allow: &self.config.defaults.sandbox_allow,
             },
             self.reporter,
-        )?)
+        );
+        // Also after a failed build: its log stays behind.
+        release_dir.make_private()?;
+        Ok(artifacts?)
     }
 
     /// Uploads what the index does not have yet. Everything that could stop
