@@ -517,8 +517,11 @@ fn a_job_that_panics_fails_alone_and_the_daemon_goes_on() {
 #[test]
 fn a_tag_moved_while_its_build_runs_ends_in_conflict_and_is_never_verified() {
     let project = Project::sample(&[]);
-    let started = project.temp.path().join("build-started");
-    // A build that says when it starts, then takes a few seconds.
+    // A build that says when it starts (in a dir the sandbox lets it
+    // write), then takes a few seconds.
+    let signals = project.temp.path().join("signals");
+    std::fs::create_dir_all(&signals).unwrap();
+    let started = signals.join("build-started");
     project.configure("local", "");
     let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
     project.write(
@@ -526,7 +529,8 @@ fn a_tag_moved_while_its_build_runs_ends_in_conflict_and_is_never_verified() {
         &config.replace(
             "[defaults]\n",
             &format!(
-                "[defaults]\ngrace = \"0s\"\nbuild-command = [\"sh\", \"-c\", \"touch '{}' && sleep 4 && exec uv build --sdist --wheel --out-dir \\\"$0\\\" .\", \"{{outdir}}\"]\n",
+                "[defaults]\ngrace = \"0s\"\nsandbox-allow = [\"{}\"]\nbuild-command = [\"sh\", \"-c\", \"touch '{}' && sleep 4 && exec uv build --sdist --wheel --out-dir \\\"$0\\\" .\", \"{{outdir}}\"]\n",
+                signals.display(),
                 started.display()
             ),
         ),
