@@ -141,6 +141,17 @@ impl PypiServer {
 
     /// A server whose `__token__` password is `token` (e.g. a crafted macaroon).
     pub fn start_with_token(token: &str) -> PypiServer {
+        PypiServer::start_with(token, false)
+    }
+
+    /// A server that stores a re-upload of an existing file again
+    /// (`--overwrite`) instead of answering 409: a second send is not
+    /// refused, so only the client can keep a file from being sent twice.
+    pub fn start_overwriting() -> PypiServer {
+        PypiServer::start_with(&unique("pypi-test-"), true)
+    }
+
+    fn start_with(token: &str, overwrite: bool) -> PypiServer {
         let token = token.to_string();
         let server = venv_bin("pypi-server");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -176,6 +187,7 @@ impl PypiServer {
             // -v logs every request: tests count uploads (POSTs) in the log.
             .args(["-v", "-a", "update", "--disable-fallback", "--log-file"])
             .arg(&log_file)
+            .args(overwrite.then_some("--overwrite"))
             .arg(&packages_dir)
             .stdin(Stdio::null())
             .stdout(output.try_clone().expect("clone log handle"))
