@@ -289,33 +289,6 @@ fn an_upload_interrupted_by_a_crash_is_not_sent_again_while_it_can_still_land() 
     }
 }
 
-/// xorshift64*, seeded, so a failing run can be replayed (`TAGPUB_CRASH_SEED`).
-struct Rng(u64);
-
-impl Rng {
-    fn from_env() -> Rng {
-        let seed = std::env::var("TAGPUB_CRASH_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-                    | 1
-            });
-        eprintln!("TAGPUB_CRASH_SEED={seed}");
-        Rng(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 #[test]
 fn a_release_killed_at_random_instants_is_finished_by_the_next_with_each_file_once() {
     let server = PypiServer::start();
@@ -325,7 +298,7 @@ fn a_release_killed_at_random_instants_is_finished_by_the_next_with_each_file_on
     // uploads (and the index may store a file after its sender died).
     proxy
         .push(Rule::new("POST", Fault::DelayRequest(Duration::from_millis(400))).times(usize::MAX));
-    let mut rng = Rng::from_env();
+    let mut rng = common::Rng::from_env();
     // Two clean releases first (the first warms the build caches): how long
     // a whole run takes here. Kills are spread over that time; the run
     // length is updated as the trials go, as the machine's load changes.
@@ -428,15 +401,7 @@ fn a_tag_moved_during_its_build_gets_no_upload() {
     let server = PypiServer::start();
     let project = project_publishing_to(&server.url);
     // A build that takes a second, so the tag can move meanwhile.
-    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
-    project.write(
-        "tagpub.toml",
-        &config.replace(
-            "[defaults]\n",
-            "[defaults]\nbuild-command = [\"sh\", \"-c\", \"sleep 1 && exec uv build --sdist --wheel --out-dir \\\"$0\\\" .\", \"{outdir}\"]\n",
-        ),
-    );
-    project.commit("slow build");
+    project.build_with_prelude("sleep 1", &project.temp.path().join("unused"));
     let tag = next_release(&project, 1);
     let child = release_command(&project, &server, &tag).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(500));

@@ -520,22 +520,13 @@ fn a_tag_moved_while_its_build_runs_ends_in_conflict_and_is_never_verified() {
     // A build that says when it starts (in a dir the sandbox lets it
     // write), then takes a few seconds.
     let signals = project.temp.path().join("signals");
-    std::fs::create_dir_all(&signals).unwrap();
     let started = signals.join("build-started");
     project.configure("local", "");
-    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
-    project.write(
-        "tagpub.toml",
-        &config.replace(
-            "[defaults]\n",
-            &format!(
-                "[defaults]\ngrace = \"0s\"\nsandbox-allow = [\"{}\"]\nbuild-command = [\"sh\", \"-c\", \"touch '{}' && sleep 4 && exec uv build --sdist --wheel --out-dir \\\"$0\\\" .\", \"{{outdir}}\"]\n",
-                signals.display(),
-                started.display()
-            ),
-        ),
+    set_grace(&project, "0s");
+    project.build_with_prelude(
+        &format!("touch '{}' && sleep 4", started.display()),
+        &signals,
     );
-    project.commit("a slow build");
     project.run(&["watch", "add"]).assert_ok();
     let _daemon = Daemon::start(&project, "10m");
     project.tag("v1.0.0");
@@ -670,37 +661,14 @@ fn a_daemon_killed_at_any_step_completes_the_release_once_after_restart() {
     }
 }
 
-/// xorshift64*: a seeded generator, so a failing run can be replayed with
-/// `TAGPUB_CRASH_SEED`.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 /// How many crash points a release crosses at most, with room to spare,
 /// so some runs pass every point and finish.
 const MOST_POINTS_PER_RUN: u64 = 40;
 
 #[test]
 fn a_daemon_killed_at_thirty_random_instants_publishes_each_release_exactly_once() {
-    let seed = std::env::var("TAGPUB_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("TAGPUB_CRASH_SEED={seed}");
-    let mut rng = Rng(seed);
+    let mut rng = common::Rng::from_env();
+    let seed = rng.seed;
     let server = common::PypiServer::start();
     let (project, _) = project_publishing_to(&server, "chaos");
     project.run(&["watch", "add"]).assert_ok();

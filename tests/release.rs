@@ -489,21 +489,8 @@ fn the_build_sees_no_token_and_gets_the_tag_date() {
     // A build command that records the environment it sees, then builds
     // (into a dir the build sandbox is told to allow).
     let dump_dir = project.temp.path().join("dump");
-    std::fs::create_dir_all(&dump_dir).unwrap();
     let env_dump = dump_dir.join("build-env.txt");
-    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
-    project.write(
-        "tagpub.toml",
-        &config.replace(
-            "[defaults]\n",
-            &format!(
-                "[defaults]\nsandbox-allow = [\"{}\"]\nbuild-command = [\"sh\", \"-c\", \"env > '{}' && exec uv build --sdist --wheel --out-dir \\\"$0\\\" .\", \"{{outdir}}\"]\n",
-                dump_dir.display(),
-                env_dump.display()
-            ),
-        ),
-    );
-    project.commit("custom build");
+    project.build_with_prelude(&format!("env > '{}'", env_dump.display()), &dump_dir);
     project.tag("v1.0.0");
     let tag_date = git(
         &project.root,

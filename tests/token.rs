@@ -94,24 +94,11 @@ fn package_token_from_the_keychain_publishes_and_never_leaks() {
     let token = token_for(&["open-ticket-ai-hf-local"], None);
     let server = PypiServer::start_with_token(&token);
     let (project, repository) = project_for(&server);
-    // A build command that records the environment the build sees.
-    // (into a dir the build sandbox is told to allow).
+    // A build command that records the environment the build sees (into a
+    // dir the build sandbox is told to allow).
     let dump_dir = project.temp.path().join("dump");
-    std::fs::create_dir_all(&dump_dir).unwrap();
     let env_dump = dump_dir.join("build-env.txt");
-    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
-    project.write(
-        "tagpub.toml",
-        &config.replace(
-            "[defaults]\n",
-            &format!(
-                "[defaults]\nsandbox-allow = [\"{}\"]\nbuild-command = [\"sh\", \"-c\", \"env > '{}' && exec uv build --sdist --wheel --out-dir \\\"$0\\\" .\", \"{{outdir}}\"]\n",
-                dump_dir.display(),
-                env_dump.display()
-            ),
-        ),
-    );
-    project.commit("record the build env");
+    project.build_with_prelude(&format!("env > '{}'", env_dump.display()), &dump_dir);
     project.tag("hf-local-v1.0.0");
 
     let set = project.run_with_stdin(

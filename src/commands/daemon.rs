@@ -79,6 +79,17 @@ fn holder_text(holder: &Holder) -> String {
 /// A daemon that holds this data dir but listens elsewhere cannot be
 /// reached from here (hooks and `status` would miss it): an error, not
 /// "already running".
+/// `daemon start` when a daemon holds the lock: fine if it serves this
+/// environment's socket, an error naming the other one if not.
+fn already_running(ctx: &Context, dirs: &Dirs, holder: &Holder) -> anyhow::Result<ExitCode> {
+    elsewhere(dirs, holder)?;
+    ctx.printer.line(&format!(
+        "the daemon is already running ({})",
+        holder_text(holder)
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
 fn elsewhere(dirs: &Dirs, holder: &Holder) -> anyhow::Result<()> {
     if holder.socket != dirs.socket_path() {
         bail!(
@@ -109,12 +120,7 @@ fn start(ctx: &Context) -> anyhow::Result<ExitCode> {
     // Holding a lock but not (yet) answering: starting up right now, or
     // running with another runtime dir.
     if let Some(holder) = lifecycle::running(dirs)? {
-        elsewhere(dirs, &holder)?;
-        ctx.printer.line(&format!(
-            "the daemon is already running ({})",
-            holder_text(&holder)
-        ));
-        return Ok(ExitCode::SUCCESS);
+        return already_running(ctx, dirs, &holder);
     }
     let mut child = spawn_detached(dirs)?;
     let log = log_path(dirs);
@@ -142,12 +148,7 @@ fn start(ctx: &Context) -> anyhow::Result<ExitCode> {
         if let Some(status) = child.try_wait()? {
             // Lost a race with a daemon not started by `daemon start`.
             if let Some(holder) = lifecycle::running(dirs)? {
-                elsewhere(dirs, &holder)?;
-                ctx.printer.line(&format!(
-                    "the daemon is already running ({})",
-                    holder_text(&holder)
-                ));
-                return Ok(ExitCode::SUCCESS);
+                return already_running(ctx, dirs, &holder);
             }
             bail!(
                 "the daemon exited at startup ({status}): {}see {}",

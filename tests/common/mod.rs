@@ -270,3 +270,36 @@ impl Drop for PypiServer {
 pub mod devpi;
 pub mod project;
 pub mod proxy;
+
+/// xorshift64*: a seeded generator for the random-kill tests, so a failing
+/// run can be replayed with `TAGPUB_CRASH_SEED`.
+pub struct Rng {
+    pub seed: u64,
+    state: u64,
+}
+
+impl Rng {
+    /// Seeded from `TAGPUB_CRASH_SEED`, else the clock; prints the seed.
+    pub fn from_env() -> Rng {
+        let seed = std::env::var("TAGPUB_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        eprintln!("TAGPUB_CRASH_SEED={seed}");
+        Rng { seed, state: seed }
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}

@@ -134,6 +134,26 @@ impl Project {
         self.commit("configure tagpub");
     }
 
+    /// Makes the build run the shell command `prelude` before `uv build`
+    /// (`[defaults] build-command`), with the test's dir `writable` (made
+    /// here) allowed in the build sandbox, and commits it.
+    pub fn build_with_prelude(&self, prelude: &str, writable: &Path) {
+        std::fs::create_dir_all(writable).unwrap();
+        let config = std::fs::read_to_string(self.root.join("tagpub.toml")).unwrap();
+        self.write(
+            "tagpub.toml",
+            &config.replace(
+                "[defaults]\n",
+                &format!(
+                    "[defaults]\nsandbox-allow = [\"{}\"]\nbuild-command = [\"sh\", \"-c\", \"{} && exec uv build --sdist --wheel --out-dir \\\"$0\\\" .\", \"{{outdir}}\"]\n",
+                    writable.display(),
+                    prelude.replace('\\', "\\\\").replace('"', "\\\"")
+                ),
+            ),
+        );
+        self.commit("a build with a prelude");
+    }
+
     /// Points `command` (tagpub, or a git whose hooks run tagpub) at this
     /// project's tagpub dirs.
     pub fn with_tagpub_dirs<'c>(&self, command: &'c mut Command) -> &'c mut Command {
