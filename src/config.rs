@@ -78,6 +78,28 @@ pub struct Defaults {
     pub sandbox: SandboxMode,
     /// Extra paths a sandboxed build may read and write (`~` expanded).
     pub sandbox_allow: Vec<PathBuf>,
+    /// `source-date-epoch`: the build's SOURCE_DATE_EPOCH (see
+    /// `pipeline::build::pick_source_date_epoch`); `None`: tagpub's default.
+    pub source_date_epoch: Option<SourceDateEpoch>,
+}
+
+/// `[defaults] source-date-epoch`: seconds, or where to take them from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum SourceDateEpoch {
+    Seconds(i64),
+    Named(EpochSource),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EpochSource {
+    /// The tagger date (the commit date for a lightweight tag).
+    Tag,
+    /// The tagged commit's committer date.
+    Commit,
+    /// Leave it unset: the build backend's own default.
+    Backend,
 }
 
 /// Whether builds run in a sandbox (`src/process/sandbox.rs`).
@@ -240,6 +262,7 @@ struct RawDefaults {
     verify: Option<Verify>,
     sandbox: Option<SandboxMode>,
     sandbox_allow: Option<Spanned<Vec<String>>>,
+    source_date_epoch: Option<SourceDateEpoch>,
 }
 
 #[derive(Deserialize)]
@@ -542,6 +565,7 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
                 .transpose()?,
             verify: d.verify.unwrap_or_default(),
             sandbox: d.sandbox.unwrap_or_default(),
+            source_date_epoch: d.source_date_epoch,
             sandbox_allow: match &d.sandbox_allow {
                 Some(paths) => paths
                     .get_ref()
