@@ -247,14 +247,14 @@ packages = ["vcs_demo"]
     project.write("src/vcs_demo/vcs_demo/__init__.py", "X = 1\n");
     project.configure(
         "local",
-        "\n[[package]]\nname = \"Vcs.Demo_pkg\"\npath = \"src/vcs_demo\"\ntags = [\"vcs-v{version}\"]\n",
+        "\n[[package]]\nname = \"Vcs.Demo_pkg\"\npath = \"src/vcs_demo\"\ntags = [\"pkg-{version}\"]\n",
     );
-    project.tag("vcs-v3.2.1");
-    let run = project.run(&["release", "vcs-v3.2.1"]);
+    project.tag("pkg-3.2.1");
+    let run = project.run(&["release", "pkg-3.2.1"]);
     run.assert_ok();
     let files = built_files(&project.local_index());
     assert!(
-        files.contains_key("vcs_demo_pkg-3.2.1-py3-none-any.whl")
+        files.contains_key("vcs_demo_pkg-3.2.1-py2.py3-none-any.whl")
             && files.contains_key("vcs_demo_pkg-3.2.1.tar.gz"),
         "{:?}\n{}",
         files.keys(),

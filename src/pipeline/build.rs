@@ -242,11 +242,11 @@ pub fn pick_source_date_epoch(
             (Some(commit_time), "the commit's date (tagpub.toml)")
         }
         Some(SourceDateEpoch::Named(EpochSource::Backend)) => {
-            (None, "unset: the build backend's default (tagpub.toml)")
+            (None, "the build backend's default (tagpub.toml)")
         }
         None => match backend {
             Some(b) if SELF_REPRODUCIBLE_BACKENDS.contains(&b) => {
-                (None, "unset: the build backend's own fixed date")
+                (None, "the build backend's own fixed date")
             }
             _ => (Some(tag_time), "the tag's date"),
         },

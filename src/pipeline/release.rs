@@ -442,15 +442,11 @@ impl Release<'_> {
             ));
         }
         self.reporter.info(&format!(
-            "SOURCE_DATE_EPOCH: {}{}",
+            "SOURCE_DATE_EPOCH: {} ({})",
             epoch
                 .value
                 .map_or_else(|| "unset".to_string(), |v| v.to_string()),
-            if epoch.value.is_some() {
-                format!(" ({})", epoch.origin)
-            } else {
-                format!(" — {}", epoch.origin)
-            }
+            epoch.origin
         ));
         let artifacts = self.build(plan, release_dir, &settings)?;
         let expected = Expected {
