@@ -587,12 +587,12 @@ pub fn clamp_sdist(path: &Path, epoch: i64) -> Result<bool, BuildError> {
         let mut data = Vec::new();
         entry.read_to_end(&mut data).map_err(failed("read"))?;
         let kind = head.entry_type();
-        if kind.is_pax_local_extensions() || kind.is_pax_global_extensions() {
-            if let Some(clamped) = clamp_pax(&data, clamp) {
-                data = clamped;
-                head.set_size(data.len() as u64);
-                changed = true;
-            }
+        if (kind.is_pax_local_extensions() || kind.is_pax_global_extensions())
+            && let Some(clamped) = clamp_pax(&data, clamp)
+        {
+            data = clamped;
+            head.set_size(data.len() as u64);
+            changed = true;
         }
         if head.mtime().map_err(failed("read"))? > clamp as u64 {
             head.set_mtime(clamp as u64);
