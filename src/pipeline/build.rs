@@ -185,13 +185,17 @@ impl Placeholders<'_> {
 }
 
 /// Build backends whose files are byte-identical between builds without
-/// SOURCE_DATE_EPOCH (each has its own fixed date): tagpub leaves it unset
-/// for them, so their files equal a plain `uv build` of a checkout.
+/// SOURCE_DATE_EPOCH, whatever the files' mtimes (each has its own fixed
+/// date): tagpub leaves it unset for them, so their files equal a plain
+/// `uv build` of a checkout. Not flit-core nor pdm-backend: without it their
+/// sdists (and flit's wheels) take the checkout's mtimes, so a plain build
+/// is not reproducible and the tag's date is the better default.
 pub const SELF_REPRODUCIBLE_BACKENDS: [&str; 4] = [
     "hatchling.build",
-    "flit_core.buildapi",
-    "pdm.backend",
+    // hatchling building itself (pypa/hatch's backend/).
+    "hatchling.ouroboros",
     "uv_build",
+    "poetry.core.masonry.api",
 ];
 
 /// `[build-system] build-backend` of a `pyproject.toml` (`None`: not set,
@@ -746,6 +750,11 @@ mod tests {
         };
         assert_eq!(pick(None, None, Some("hatchling.build")).unwrap(), None);
         assert_eq!(pick(None, None, Some("uv_build")).unwrap(), None);
+        assert_eq!(
+            pick(None, None, Some("flit_core.buildapi")).unwrap(),
+            Some(100)
+        );
+        assert_eq!(pick(None, None, Some("pdm.backend")).unwrap(), Some(100));
         assert_eq!(
             pick(None, None, Some("setuptools.build_meta")).unwrap(),
             Some(100)
