@@ -435,3 +435,23 @@ fn a_python_without_build_is_an_environment_failure() {
         .assert_fails(1, "not the package");
     assert!(!run.stderr.contains("Fix the package"), "{}", run.stderr);
 }
+
+#[test]
+fn a_build_program_that_cannot_start_is_an_environment_failure() {
+    let project = Project::sample(&[]);
+    project.configure("local", "");
+    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
+    project.write(
+        "tagpub.toml",
+        &config.replace(
+            "[defaults]\n",
+            "[defaults]\nbuild-command = [\"/nonexistent/python3\", \"-m\", \"build\", \"--outdir\", \"{outdir}\"]\n",
+        ),
+    );
+    project.commit("a build interpreter that is not installed");
+    project.tag("v1.0.0");
+    let run = project.run(&["release", "v1.0.0", "--dry-run"]);
+    run.assert_fails(1, "could not start /nonexistent/python3")
+        .assert_fails(1, "not the package");
+    assert!(!run.stderr.contains("Fix the package"), "{}", run.stderr);
+}
