@@ -84,14 +84,41 @@ pub struct Defaults {
 }
 
 /// `[defaults] source-date-epoch`: seconds, or where to take them from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(untagged)]
 pub enum SourceDateEpoch {
     Seconds(i64),
     Named(EpochSource),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+impl<'de> Deserialize<'de> for SourceDateEpoch {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SourceDateEpoch;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#"Unix seconds (e.g. 1700000000), "tag", "commit" or "backend""#)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                if v < 0 {
+                    return Err(E::custom("source-date-epoch cannot be negative"));
+                }
+                Ok(SourceDateEpoch::Seconds(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v {
+                    "tag" => Ok(SourceDateEpoch::Named(EpochSource::Tag)),
+                    "commit" => Ok(SourceDateEpoch::Named(EpochSource::Commit)),
+                    "backend" => Ok(SourceDateEpoch::Named(EpochSource::Backend)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EpochSource {
     /// The tagger date (the commit date for a lightweight tag).
@@ -969,6 +996,10 @@ url = "https://pypi.example.org/legacy/"
             (
                 "[defaults]\ngrace = \"soon\"\n[[package]]\nname = \"a\"\ntags = [\"v{version}\"]\n",
                 "invalid duration",
+            ),
+            (
+                "[defaults]\nsource-date-epoch = \"tagg\"\n[[package]]\nname = \"a\"\ntags = [\"v{version}\"]\n",
+                r#""tag", "commit" or "backend""#,
             ),
             (
                 "[[package]]\nname = \"a\"\ntags = [\"v{version}\"]\ntoken-env = \"pypi-AgEIcHlwaS5vcmc\"\n",
