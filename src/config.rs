@@ -78,6 +78,55 @@ pub struct Defaults {
     pub sandbox: SandboxMode,
     /// Extra paths a sandboxed build may read and write (`~` expanded).
     pub sandbox_allow: Vec<PathBuf>,
+    /// `source-date-epoch`: the build's SOURCE_DATE_EPOCH (see
+    /// `pipeline::build::pick_source_date_epoch`); `None`: tagpub's default.
+    pub source_date_epoch: Option<SourceDateEpoch>,
+}
+
+/// `[defaults] source-date-epoch`: seconds, or where to take them from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum SourceDateEpoch {
+    Seconds(i64),
+    Named(EpochSource),
+}
+
+impl<'de> Deserialize<'de> for SourceDateEpoch {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SourceDateEpoch;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#"Unix seconds (e.g. 1700000000), "tag", "commit" or "backend""#)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                if v < 0 {
+                    return Err(E::custom("source-date-epoch cannot be negative"));
+                }
+                Ok(SourceDateEpoch::Seconds(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v {
+                    "tag" => Ok(SourceDateEpoch::Named(EpochSource::Tag)),
+                    "commit" => Ok(SourceDateEpoch::Named(EpochSource::Commit)),
+                    "backend" => Ok(SourceDateEpoch::Named(EpochSource::Backend)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EpochSource {
+    /// The tagger date (the commit date for a lightweight tag).
+    Tag,
+    /// The tagged commit's committer date.
+    Commit,
+    /// Leave it unset: the build backend's own default.
+    Backend,
 }
 
 /// Whether builds run in a sandbox (`src/process/sandbox.rs`).
@@ -240,6 +289,7 @@ struct RawDefaults {
     verify: Option<Verify>,
     sandbox: Option<SandboxMode>,
     sandbox_allow: Option<Spanned<Vec<String>>>,
+    source_date_epoch: Option<SourceDateEpoch>,
 }
 
 #[derive(Deserialize)]
@@ -542,6 +592,7 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
                 .transpose()?,
             verify: d.verify.unwrap_or_default(),
             sandbox: d.sandbox.unwrap_or_default(),
+            source_date_epoch: d.source_date_epoch,
             sandbox_allow: match &d.sandbox_allow {
                 Some(paths) => paths
                     .get_ref()
@@ -945,6 +996,10 @@ url = "https://pypi.example.org/legacy/"
             (
                 "[defaults]\ngrace = \"soon\"\n[[package]]\nname = \"a\"\ntags = [\"v{version}\"]\n",
                 "invalid duration",
+            ),
+            (
+                "[defaults]\nsource-date-epoch = \"tagg\"\n[[package]]\nname = \"a\"\ntags = [\"v{version}\"]\n",
+                r#""tag", "commit" or "backend""#,
             ),
             (
                 "[[package]]\nname = \"a\"\ntags = [\"v{version}\"]\ntoken-env = \"pypi-AgEIcHlwaS5vcmc\"\n",

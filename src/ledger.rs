@@ -90,6 +90,48 @@ pub struct ReleaseRecord {
     pub files: Vec<BuiltFile>,
     #[serde(default)]
     pub repositories: BTreeMap<String, RepositoryState>,
+    /// What decided the files' bytes; the files are reused only while it is
+    /// unchanged (`None`: recorded before tagpub kept it, never reused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_inputs: Option<BuildInputs>,
+}
+
+/// Everything that decides a build's bytes, readable, and its sha256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildInputs {
+    /// sha256 of `inputs` (as JSON): one value to compare and to show.
+    pub fingerprint: String,
+    /// Input name (`build-command`, `SOURCE_DATE_EPOCH`…) → its value.
+    pub inputs: BTreeMap<String, String>,
+}
+
+impl BuildInputs {
+    pub fn new(inputs: BTreeMap<String, String>) -> BuildInputs {
+        use sha2::Digest as _;
+        let json = serde_json::to_vec(&inputs).unwrap_or_default();
+        BuildInputs {
+            fingerprint: hex::encode(sha2::Sha256::digest(&json)),
+            inputs,
+        }
+    }
+
+    /// The inputs whose value differs from `earlier`'s (added or removed too).
+    pub fn changed_since(&self, earlier: &BuildInputs) -> Vec<String> {
+        let names: std::collections::BTreeSet<&String> = self
+            .inputs
+            .keys()
+            .chain(earlier.inputs.keys())
+            .filter(|name| self.inputs.get(*name) != earlier.inputs.get(*name))
+            .collect();
+        names.into_iter().cloned().collect()
+    }
+}
+
+impl RepositoryState {
+    /// Whether any file of this release may already be on this index.
+    pub fn touched(&self) -> bool {
+        !self.uploaded.is_empty() || self.in_flight.is_some() || !self.sent.is_empty()
+    }
 }
 
 impl ReleaseRecord {
@@ -466,6 +508,10 @@ mod tests {
                 sha256: "ab".into(),
             }],
             repositories: BTreeMap::new(),
+            build_inputs: Some(BuildInputs::new(BTreeMap::from([(
+                "tag object".to_string(),
+                "0123456789abcdef".to_string(),
+            )]))),
         };
         record
             .repository_mut("local")

@@ -9,7 +9,9 @@ use anyhow::Context as _;
 use crate::cli::BuildArgs;
 use crate::commands::{Context, UsageError};
 use crate::credentials;
-use crate::pipeline::build::{BuildSettings, BuildTool, build_commit};
+use crate::pipeline::build::{
+    BuildSettings, BuildTool, build_backend, build_commit, pick_source_date_epoch,
+};
 use crate::pipeline::check::{Expected, check_path};
 use crate::pipeline::resolve::{pretend_version_env, short};
 use crate::version::Version;
@@ -58,6 +60,19 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitCode> {
             format!("0.0.0+g{}", short(&commit)),
         )),
     };
+    let version = pretend_version
+        .as_ref()
+        .map(|(_, v)| v.clone())
+        .or_else(|| static_version.as_ref().map(|v| v.to_string()))
+        .unwrap_or_default();
+    let commit_time = repo.commit_time(&commit)?;
+    let epoch = pick_source_date_epoch(
+        std::env::var_os("SOURCE_DATE_EPOCH"),
+        config.defaults.source_date_epoch,
+        build_backend(&pyproject).as_deref(),
+        commit_time,
+        commit_time,
+    )?;
     let tool = BuildTool::for_package(&config, package, None)?;
     let log_dir = tempfile::tempdir()?;
     let log_path = log_dir.path().join("build.log");
@@ -69,7 +84,9 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitCode> {
             tool: &tool,
             out_dir: &out_dir,
             log_path: &log_path,
-            source_date_epoch: repo.commit_time(&commit)?,
+            package: &package.name,
+            version: &version,
+            source_date_epoch: epoch.value,
             pretend_version,
             secret_env: &credentials::token_env_names(package, None),
             sandbox: package.sandbox(&config.defaults),

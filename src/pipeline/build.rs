@@ -4,13 +4,24 @@
 //! into a release) and never sees a credential: it is started through
 //! `process::Child` (environment scrubbed) and, with `sandbox = "auto"`, in
 //! the Landlock sandbox of `process::sandbox`.
+//!
+//! SOURCE_DATE_EPOCH ([`pick_source_date_epoch`]): the user's (environment,
+//! then `[defaults] source-date-epoch`), else unset for backends that are
+//! reproducible on their own (so the files equal a plain `uv build` of a
+//! checkout), else the tag's date. Whenever it is set, the sdist's entries
+//! are clamped to it ([`clamp_sdist`]): setuptools dates generated files
+//! and the gzip header "now" even with SOURCE_DATE_EPOCH set.
 
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fs::{self, File};
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::config::{Config, Package, SandboxMode};
+use crate::config::{Config, EpochSource, Package, SandboxMode, SourceDateEpoch};
 use crate::git::{GitError, Repo};
+use crate::ledger::BuildInputs;
 use crate::pipeline::Reporter;
 use crate::pipeline::resolve::short;
 use crate::process::sandbox::{Sandbox, SandboxError};
@@ -23,7 +34,7 @@ pub enum BuildTool {
     Uv(PathBuf),
     /// `python -m build`.
     PythonBuild(PathBuf),
-    /// A command from the config; `{outdir}` is replaced by the output dir.
+    /// A command from the config, with placeholders ([`Placeholders`]).
     Command(Vec<String>),
 }
 
@@ -66,6 +77,244 @@ impl BuildTool {
             BuildTool::Command(argv) => argv.join(" "),
         }
     }
+
+    /// What a build runs, placeholders substituted: the program and its
+    /// arguments, and how to show them.
+    pub fn command_line(
+        &self,
+        source_dir: &Path,
+        values: &Placeholders<'_>,
+    ) -> Result<(PathBuf, Vec<String>, String), BuildError> {
+        let out = values.outdir.display().to_string();
+        let (program, args) = match self {
+            BuildTool::Uv(uv) => (
+                uv.clone(),
+                vec![
+                    "build".into(),
+                    "--sdist".into(),
+                    "--wheel".into(),
+                    "--out-dir".into(),
+                    out,
+                    source_dir.display().to_string(),
+                ],
+            ),
+            BuildTool::PythonBuild(python) => (
+                python.clone(),
+                vec![
+                    "-m".into(),
+                    "build".into(),
+                    "--sdist".into(),
+                    "--wheel".into(),
+                    "--outdir".into(),
+                    out,
+                    source_dir.display().to_string(),
+                ],
+            ),
+            BuildTool::Command(argv) => {
+                let mut words = argv.iter().map(|word| values.expand(word));
+                let program = words.next().ok_or(BuildError::NoBuildTool)?;
+                (PathBuf::from(program), words.collect())
+            }
+        };
+        let shown = std::iter::once(program.display().to_string())
+            .chain(args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok((program, args, shown))
+    }
+
+    /// The frontend and its version, for the build fingerprint: `uv
+    /// --version`, `python -m build --version`, else the program's path.
+    pub fn frontend(&self) -> String {
+        let version_of = |program: &Path, args: &[&str]| {
+            let output = Child::new(program)
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .ok()
+                .filter(|o| o.status.success());
+            match output {
+                Some(o) => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+                None => format!("{} (version unknown)", program.display()),
+            }
+        };
+        match self {
+            BuildTool::Uv(uv) => version_of(uv, &["--version"]),
+            BuildTool::PythonBuild(python) => version_of(python, &["-m", "build", "--version"]),
+            BuildTool::Command(argv) => {
+                let Some(first) = argv.first() else {
+                    return String::new();
+                };
+                let program = if first.contains('/') {
+                    PathBuf::from(first)
+                } else {
+                    find_on_path(first).unwrap_or_else(|| PathBuf::from(first))
+                };
+                let name = program
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if name == "uv" {
+                    version_of(&program, &["--version"])
+                } else if name.starts_with("python")
+                    && argv.get(1..3) == Some(&["-m".into(), "build".into()])
+                {
+                    version_of(&program, &["-m", "build", "--version"])
+                } else {
+                    program.display().to_string()
+                }
+            }
+        }
+    }
+}
+
+/// The values of `build-command`'s placeholders `{outdir}`, `{version}` and
+/// `{package}`.
+pub struct Placeholders<'a> {
+    pub outdir: &'a Path,
+    pub version: &'a str,
+    pub package: &'a str,
+}
+
+impl Placeholders<'_> {
+    pub fn expand(&self, word: &str) -> String {
+        word.replace("{outdir}", &self.outdir.display().to_string())
+            .replace("{version}", self.version)
+            .replace("{package}", self.package)
+    }
+}
+
+/// Build backends whose files are byte-identical between builds without
+/// SOURCE_DATE_EPOCH, whatever the files' mtimes (each has its own fixed
+/// date): tagpub leaves it unset for them, so their files equal a plain
+/// `uv build` of a checkout. Not flit-core nor pdm-backend: without it their
+/// sdists (and flit's wheels) take the checkout's mtimes, so a plain build
+/// is not reproducible and the tag's date is the better default.
+pub const SELF_REPRODUCIBLE_BACKENDS: [&str; 4] = [
+    "hatchling.build",
+    // hatchling building itself (pypa/hatch's backend/).
+    "hatchling.ouroboros",
+    "uv_build",
+    "poetry.core.masonry.api",
+];
+
+/// `[build-system] build-backend` of a `pyproject.toml` (`None`: not set,
+/// which means setuptools' legacy backend).
+pub fn build_backend(pyproject: &[u8]) -> Option<String> {
+    let doc: toml::Table = toml::from_str(&String::from_utf8_lossy(pyproject)).ok()?;
+    Some(
+        doc.get("build-system")?
+            .get("build-backend")?
+            .as_str()?
+            .to_string(),
+    )
+}
+
+/// The build's SOURCE_DATE_EPOCH and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochChoice {
+    /// `None`: not set; the backend's own default applies.
+    pub value: Option<i64>,
+    pub origin: String,
+}
+
+/// Picks SOURCE_DATE_EPOCH: the environment's (the user's), else the
+/// config's, else unset for [`SELF_REPRODUCIBLE_BACKENDS`], else `tag_time`.
+pub fn pick_source_date_epoch(
+    from_env: Option<OsString>,
+    configured: Option<SourceDateEpoch>,
+    backend: Option<&str>,
+    tag_time: i64,
+    commit_time: i64,
+) -> Result<EpochChoice, BuildError> {
+    if let Some(raw) = from_env.filter(|v| !v.is_empty()) {
+        let text = raw.to_string_lossy();
+        return match text.trim().parse::<i64>() {
+            Ok(value) if value >= 0 => Ok(EpochChoice {
+                value: Some(value),
+                origin: "from the environment".into(),
+            }),
+            _ => Err(BuildError::BadEpoch(text.into_owned())),
+        };
+    }
+    let (value, origin) = match configured {
+        Some(SourceDateEpoch::Seconds(value)) => (Some(value), "from tagpub.toml"),
+        Some(SourceDateEpoch::Named(EpochSource::Tag)) => {
+            (Some(tag_time), "the tag's date (tagpub.toml)")
+        }
+        Some(SourceDateEpoch::Named(EpochSource::Commit)) => {
+            (Some(commit_time), "the commit's date (tagpub.toml)")
+        }
+        Some(SourceDateEpoch::Named(EpochSource::Backend)) => {
+            (None, "the build backend's default (tagpub.toml)")
+        }
+        None => match backend {
+            Some(b) if SELF_REPRODUCIBLE_BACKENDS.contains(&b) => {
+                (None, "the build backend's own fixed date")
+            }
+            _ => (Some(tag_time), "the tag's date"),
+        },
+    };
+    Ok(EpochChoice {
+        value,
+        origin: origin.into(),
+    })
+}
+
+/// The variables tagpub sets for a build (SOURCE_DATE_EPOCH, pretend
+/// versions): the build and its fingerprint both take them from here.
+pub fn build_env(settings: &BuildSettings<'_>) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    if let Some(epoch) = settings.source_date_epoch {
+        env.push(("SOURCE_DATE_EPOCH".to_string(), epoch.to_string()));
+    }
+    if let Some((var, version)) = &settings.pretend_version {
+        // setuptools-scm reads the per-dist name only when it knows the
+        // dist name; hatch-vcs calls it without one, so it reads only the
+        // generic name. The build is of this one package: both are safe.
+        env.push((
+            "SETUPTOOLS_SCM_PRETEND_VERSION".to_string(),
+            version.clone(),
+        ));
+        env.push((var.clone(), version.clone()));
+    }
+    env
+}
+
+/// Everything that decides the bytes of a build of `package` at the tag
+/// object `tag_target`, readable, with its sha256.
+pub fn build_inputs(
+    tag_target: &str,
+    package: &Package,
+    settings: &BuildSettings<'_>,
+) -> BuildInputs {
+    let mut inputs = BTreeMap::from([
+        ("tag object".to_string(), tag_target.to_string()),
+        ("path".to_string(), package.path.clone()),
+        ("build-command".to_string(), settings.tool.describe()),
+        ("frontend".to_string(), settings.tool.frontend()),
+        (
+            "sandbox".to_string(),
+            format!("{:?}", settings.sandbox).to_lowercase(),
+        ),
+        (
+            "sandbox-allow".to_string(),
+            settings
+                .sandbox_allow
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+    ]);
+    if !build_env(settings)
+        .iter()
+        .any(|(name, _)| name == "SOURCE_DATE_EPOCH")
+    {
+        inputs.insert("SOURCE_DATE_EPOCH".to_string(), "unset".to_string());
+    }
+    inputs.extend(build_env(settings));
+    BuildInputs::new(inputs)
 }
 
 /// The Python to use: `TAGPUB_PYTHON`, else `python3`, else `python`.
@@ -92,7 +341,9 @@ pub enum BuildError {
         "no build tool found: install uv (`pip install uv`) or build (`pip install build`), or set build-command in tagpub.toml"
     )]
     NoBuildTool,
-    #[error("could not start {tool}: {source}")]
+    #[error(
+        "could not start {tool}: {source}. This is the build environment, not the package: install it, or fix build-command (or TAGPUB_PYTHON, which picks the Python of `python -m build`) in tagpub.toml, then run the release again"
+    )]
     Spawn {
         tool: String,
         #[source]
@@ -100,16 +351,21 @@ pub enum BuildError {
     },
     #[error(
         "the build failed ({tool}, {status}). Last lines of its output:\n{tail}\nFull log: {log}\n{}",
-        hint.clone().unwrap_or_else(|| format!("Fix the package so `{tool}` succeeds in a clean checkout of the tag, then move the tag or create a new one"))
+        hint.clone().unwrap_or_else(|| format!("This is a failure of the package (its build backend failed). Fix the package so `{tool}` succeeds in a clean checkout of the tag, then move the tag or create a new one"))
     )]
     Failed {
         tool: String,
         status: String,
         tail: String,
         log: PathBuf,
-        /// How to allow what the sandbox denied, when that is why.
+        /// What to do instead of fixing the package: how to allow what the
+        /// sandbox denied, or how to fix the build environment.
         hint: Option<String>,
     },
+    #[error(
+        "SOURCE_DATE_EPOCH={0} is not a Unix time in seconds: set it to a whole number of seconds (e.g. `date +%s`) or unset it"
+    )]
+    BadEpoch(String),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     #[error("the build succeeded but wrote no .tar.gz or .whl into {0}: check the build command")]
@@ -140,7 +396,11 @@ pub struct BuildSettings<'a> {
     pub out_dir: &'a Path,
     /// Where the build's combined output goes.
     pub log_path: &'a Path,
-    pub source_date_epoch: i64,
+    /// The package's name and the version built, for `{package}`/`{version}`.
+    pub package: &'a str,
+    pub version: &'a str,
+    /// `None`: not set ([`pick_source_date_epoch`]).
+    pub source_date_epoch: Option<i64>,
     /// `(env var, version)` for dynamic versions (setuptools-scm, hatch-vcs).
     pub pretend_version: Option<(String, String)>,
     /// Variables tagpub read a secret from; removed like every token variable.
@@ -168,38 +428,14 @@ fn build_in(
         "cannot create {}",
         request.out_dir.display()
     )))?;
-    let (program, args): (PathBuf, Vec<String>) = match request.tool {
-        BuildTool::Uv(uv) => (
-            uv.clone(),
-            vec![
-                "build".into(),
-                "--sdist".into(),
-                "--wheel".into(),
-                "--out-dir".into(),
-                request.out_dir.display().to_string(),
-                source_dir.display().to_string(),
-            ],
-        ),
-        BuildTool::PythonBuild(python) => (
-            python.clone(),
-            vec![
-                "-m".into(),
-                "build".into(),
-                "--sdist".into(),
-                "--wheel".into(),
-                "--outdir".into(),
-                request.out_dir.display().to_string(),
-                source_dir.display().to_string(),
-            ],
-        ),
-        BuildTool::Command(argv) => {
-            let out = request.out_dir.display().to_string();
-            let mut words = argv.iter().map(|w| w.replace("{outdir}", &out));
-            let program = words.next().ok_or(BuildError::NoBuildTool)?;
-            (PathBuf::from(program), words.collect())
-        }
-    };
-    let tool = request.tool.describe();
+    let (program, args, tool) = request.tool.command_line(
+        source_dir,
+        &Placeholders {
+            outdir: request.out_dir,
+            version: request.version,
+            package: request.package,
+        },
+    )?;
     let log = File::create(request.log_path).map_err(io_error(format!(
         "cannot create {}",
         request.log_path.display()
@@ -227,10 +463,9 @@ fn build_in(
         .stderr(log_err)
         .env("TMPDIR", temp.path())
         .env("TMP", temp.path())
-        .env("TEMP", temp.path())
-        .env("SOURCE_DATE_EPOCH", request.source_date_epoch.to_string());
-    if let Some((var, version)) = &request.pretend_version {
-        command.env(var, version);
+        .env("TEMP", temp.path());
+    for (name, value) in build_env(request) {
+        command.env(name, value);
     }
     let sandboxed = request.sandbox == SandboxMode::Auto;
     if sandboxed {
@@ -263,7 +498,11 @@ fn build_in(
         let hint = sandboxed
             .then(|| fs::read(request.log_path).ok())
             .flatten()
-            .and_then(|text| crate::process::sandbox::denied_hint(&String::from_utf8_lossy(&text)));
+            .and_then(|text| crate::process::sandbox::denied_hint(&String::from_utf8_lossy(&text)))
+            .or_else(|| {
+                let text = fs::read(request.log_path).ok()?;
+                environment_failure(&String::from_utf8_lossy(&text))
+            });
         return Err(BuildError::Failed {
             tool,
             status: status.to_string(),
@@ -276,7 +515,156 @@ fn build_in(
     if artifacts.is_empty() {
         return Err(BuildError::NoArtifacts(request.out_dir.to_path_buf()));
     }
+    if let Some(epoch) = request.source_date_epoch {
+        for sdist in artifacts
+            .iter()
+            .filter(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        {
+            if clamp_sdist(sdist, epoch)? {
+                tracing::info!(sdist = %sdist.display(), epoch, "dated the sdist's entries no later than SOURCE_DATE_EPOCH");
+            }
+        }
+    }
     Ok(artifacts)
+}
+
+/// Known failures of the build environment (not of the package) in a
+/// build's output, with their fix.
+pub fn environment_failure(log: &str) -> Option<String> {
+    const AGAIN: &str = "This is the build environment, not the package: the tag can stay; fix it, then run the release again";
+    let found = |needles: &[&str]| needles.iter().any(|n| log.contains(n));
+    if found(&["No module named build", "No module named 'build'"]) {
+        return Some(format!(
+            "The Python that ran `-m build` has no `build` module. {AGAIN}: install it into that Python (`python -m pip install build`), install uv, or point TAGPUB_PYTHON (or build-command) at a Python that has it."
+        ));
+    }
+    if found(&[
+        "No interpreter found",
+        "No Python at",
+        "Failed to download",
+        "failed to download",
+        "No download found for request",
+    ]) {
+        return Some(format!(
+            "uv found no Python that satisfies the package's requires-python and could not download one. {AGAIN}: install a matching Python (`uv python install`), allow uv's downloads, or set UV_PYTHON."
+        ));
+    }
+    if found(&[
+        "dns error",
+        "Network is unreachable",
+        "Temporary failure in name resolution",
+        "Failed to fetch:",
+        "Could not connect",
+    ]) {
+        return Some(format!(
+            "The build could not reach the package index for its build requirements. {AGAIN}: check the network, proxy or index settings (UV_INDEX_URL / PIP_INDEX_URL)."
+        ));
+    }
+    None
+}
+
+/// Rewrites the sdist at `path` so no entry, and not the gzip header, is
+/// dated after `epoch` (other bytes of each entry unchanged); returns
+/// whether it had to. setuptools dates its generated files "now".
+pub fn clamp_sdist(path: &Path, epoch: i64) -> Result<bool, BuildError> {
+    let failed = |what: &str| {
+        let context = format!("cannot {what} {}", path.display());
+        move |source: std::io::Error| BuildError::Io { context, source }
+    };
+    let compressed = fs::read(path).map_err(failed("read"))?;
+    let mut decoder = flate2::read::GzDecoder::new(&compressed[..]);
+    let mut tar_bytes = Vec::new();
+    decoder
+        .read_to_end(&mut tar_bytes)
+        .map_err(failed("decompress"))?;
+    let header = decoder.header().cloned();
+    let gz_mtime = header.as_ref().map_or(0, |h| i64::from(h.mtime()));
+    let clamp = epoch.max(0);
+
+    let mut changed = gz_mtime > clamp;
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut archive = tar::Archive::new(&tar_bytes[..]);
+    let entries = archive.entries().map_err(failed("read"))?.raw(true);
+    for entry in entries {
+        let mut entry = entry.map_err(failed("read"))?;
+        let mut head = entry.header().clone();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).map_err(failed("read"))?;
+        let kind = head.entry_type();
+        if (kind.is_pax_local_extensions() || kind.is_pax_global_extensions())
+            && let Some(clamped) = clamp_pax(&data, clamp)
+        {
+            data = clamped;
+            head.set_size(data.len() as u64);
+            changed = true;
+        }
+        if head.mtime().map_err(failed("read"))? > clamp as u64 {
+            head.set_mtime(clamp as u64);
+            changed = true;
+        }
+        head.set_cksum();
+        builder
+            .append(&head, &data[..])
+            .map_err(failed("rewrite"))?;
+    }
+    if !changed {
+        return Ok(false);
+    }
+    let tar_bytes = builder.into_inner().map_err(failed("rewrite"))?;
+    let mut gz = flate2::GzBuilder::new().mtime(u32::try_from(clamp).unwrap_or(0));
+    if let Some(name) = header.as_ref().and_then(|h| h.filename()) {
+        gz = gz.filename(name);
+    }
+    let mut encoder = gz.write(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&tar_bytes).map_err(failed("rewrite"))?;
+    let rewritten = encoder.finish().map_err(failed("rewrite"))?;
+    crate::fsutil::write_atomic(path, &rewritten).map_err(failed("write"))?;
+    Ok(true)
+}
+
+/// A pax header's records with `mtime`/`atime`/`ctime` later than `clamp`
+/// set to it; `None` when none is.
+fn clamp_pax(data: &[u8], clamp: i64) -> Option<Vec<u8>> {
+    let mut records: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let space = rest.iter().position(|&b| b == b' ')?;
+        let len: usize = std::str::from_utf8(&rest[..space]).ok()?.parse().ok()?;
+        let record = rest.get(space + 1..len)?.strip_suffix(b"\n")?;
+        let eq = record.iter().position(|&b| b == b'=')?;
+        records.push((record[..eq].to_vec(), record[eq + 1..].to_vec()));
+        rest = &rest[len..];
+    }
+    let mut changed = false;
+    for (key, value) in &mut records {
+        if matches!(&key[..], b"mtime" | b"atime" | b"ctime")
+            && std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.parse::<f64>().ok())
+                .is_some_and(|t| t > clamp as f64)
+        {
+            *value = clamp.to_string().into_bytes();
+            changed = true;
+        }
+    }
+    if !changed {
+        return None;
+    }
+    let mut out = Vec::new();
+    for (key, value) in records {
+        let body_len = 1 + key.len() + 1 + value.len() + 1; // " k=v\n"
+        let mut len = body_len + 1;
+        while body_len + len.to_string().len() != len {
+            len = body_len + len.to_string().len();
+        }
+        out.extend_from_slice(len.to_string().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(&key);
+        out.push(b'=');
+        out.extend_from_slice(&value);
+        out.push(b'\n');
+    }
+    Some(out)
 }
 
 /// Exports `commit` into a temporary directory and builds `package` there.
@@ -309,12 +697,17 @@ pub fn build_commit(
         fs::create_dir_all(parent)
             .map_err(io_error(format!("cannot create {}", parent.display())))?;
     }
-    reporter.step(&format!(
-        "building {} with {}",
-        package.name,
-        settings.tool.describe()
-    ));
-    build_in(export.path(), &export.path().join(&package.path), settings)
+    let source_dir = export.path().join(&package.path);
+    let (_, _, shown) = settings.tool.command_line(
+        &source_dir,
+        &Placeholders {
+            outdir: settings.out_dir,
+            version: settings.version,
+            package: settings.package,
+        },
+    )?;
+    reporter.step(&format!("building {} with {shown}", package.name));
+    build_in(export.path(), &source_dir, settings)
 }
 
 /// The distributions in a directory, sdists first (PyPI's order, and the
@@ -342,5 +735,92 @@ fn artifact_rank(path: &Path) -> Option<u8> {
         Some(1)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_date_epoch_env_then_config_then_backend() {
+        let pick = |env: Option<&str>, config, backend| {
+            pick_source_date_epoch(env.map(OsString::from), config, backend, 100, 50)
+                .map(|c| c.value)
+        };
+        assert_eq!(pick(None, None, Some("hatchling.build")).unwrap(), None);
+        assert_eq!(pick(None, None, Some("uv_build")).unwrap(), None);
+        assert_eq!(
+            pick(None, None, Some("flit_core.buildapi")).unwrap(),
+            Some(100)
+        );
+        assert_eq!(pick(None, None, Some("pdm.backend")).unwrap(), Some(100));
+        assert_eq!(
+            pick(None, None, Some("setuptools.build_meta")).unwrap(),
+            Some(100)
+        );
+        assert_eq!(pick(None, None, None).unwrap(), Some(100));
+        assert_eq!(
+            pick(
+                Some("7"),
+                Some(SourceDateEpoch::Seconds(9)),
+                Some("hatchling.build")
+            )
+            .unwrap(),
+            Some(7)
+        );
+        assert_eq!(
+            pick(
+                None,
+                Some(SourceDateEpoch::Seconds(9)),
+                Some("hatchling.build")
+            )
+            .unwrap(),
+            Some(9)
+        );
+        let named = |source| Some(SourceDateEpoch::Named(source));
+        assert_eq!(
+            pick(None, named(EpochSource::Commit), None).unwrap(),
+            Some(50)
+        );
+        assert_eq!(
+            pick(None, named(EpochSource::Tag), Some("hatchling.build")).unwrap(),
+            Some(100)
+        );
+        assert_eq!(pick(None, named(EpochSource::Backend), None).unwrap(), None);
+        assert!(matches!(
+            pick(Some("soon"), None, None),
+            Err(BuildError::BadEpoch(_))
+        ));
+    }
+
+    #[test]
+    fn pax_times_are_clamped_and_lengths_rewritten() {
+        let data = b"28 mtime=1796546668.2469232\n21 path=pkg-1.0/a.py\n";
+        let clamped = clamp_pax(data, 1_700_000_000).unwrap();
+        assert_eq!(
+            String::from_utf8(clamped).unwrap(),
+            "20 mtime=1700000000\n21 path=pkg-1.0/a.py\n"
+        );
+        assert_eq!(clamp_pax(b"20 mtime=1600000000\n", 1_700_000_000), None);
+    }
+
+    #[test]
+    fn environment_failures_are_told_from_package_failures() {
+        assert!(
+            environment_failure("/usr/bin/python3: No module named build")
+                .unwrap()
+                .contains("TAGPUB_PYTHON")
+        );
+        assert!(
+            environment_failure(
+                "error: No interpreter found for Python >=3.99 in managed installations"
+            )
+            .is_some()
+        );
+        assert_eq!(
+            environment_failure("error in setup.cfg: invalid syntax\nBackend subprocess exited"),
+            None
+        );
     }
 }

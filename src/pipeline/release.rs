@@ -378,18 +378,77 @@ impl Release<'_> {
         options: &ReleaseOptions,
         token_source: Option<&credentials::TokenSource>,
     ) -> Result<ReleaseRecord, ReleaseError> {
+        let package = &plan.package_config;
+        let tool = BuildTool::for_package(self.config, package, options.build_tool.as_ref())?;
+        let mut secret_env =
+            credentials::token_env_names(package, self.config.repositories.get(&plan.repository));
+        if let Some(credentials::TokenSource::Env { name }) = token_source {
+            secret_env.push(name.clone());
+        }
+        let (dist, log) = (release_dir.dist(), release_dir.build_log());
+        let version = plan.version.to_string();
+        let epoch = self.source_date_epoch(plan)?;
+        let settings = BuildSettings {
+            tool: &tool,
+            out_dir: &dist,
+            log_path: &log,
+            package: &plan.package,
+            version: &version,
+            source_date_epoch: epoch.value,
+            pretend_version: plan
+                .dynamic_version()
+                .then(|| (pretend_version_env(&plan.package), version.clone())),
+            secret_env: &secret_env,
+            sandbox: package.sandbox(&self.config.defaults),
+            sandbox_allow: &self.config.defaults.sandbox_allow,
+        };
+        let inputs = build::build_inputs(&plan.tag_target, package, &settings);
         if let Some(record) = release_dir.load()?
             && record.tag_target == plan.tag_target
             && artifacts_intact(release_dir, &record.files)
         {
+            let changed = match &record.build_inputs {
+                Some(earlier) if earlier.fingerprint == inputs.fingerprint => {
+                    self.reporter.info(&format!(
+                        "reusing the files built for {} at {} (same build inputs, {})",
+                        plan.tag,
+                        dist.display(),
+                        &inputs.fingerprint[..12]
+                    ));
+                    return Ok(record);
+                }
+                Some(earlier) => inputs.changed_since(earlier).join(", "),
+                None => "the build inputs (not recorded by the earlier build)".to_string(),
+            };
+            let on_index: Vec<&String> = record
+                .repositories
+                .iter()
+                .filter(|(_, state)| state.touched())
+                .map(|(name, _)| name)
+                .collect();
+            if !on_index.is_empty() {
+                // Those bytes are published and cannot change; a rebuild
+                // would only conflict with them.
+                self.reporter.warn(&format!(
+                    "{changed} changed since the files in {} were built, but some of them are already on {}: finishing the release with the files built then. To publish the change, release a new version",
+                    dist.display(),
+                    on_index.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+                return Ok(record);
+            }
             self.reporter.info(&format!(
-                "reusing the files built for {} at {}",
-                plan.tag,
-                release_dir.dist().display()
+                "rebuilding: {changed} changed since the files in {} were built",
+                dist.display()
             ));
-            return Ok(record);
         }
-        let artifacts = self.build(plan, release_dir, options, token_source)?;
+        self.reporter.info(&format!(
+            "SOURCE_DATE_EPOCH: {} ({})",
+            epoch
+                .value
+                .map_or_else(|| "unset".to_string(), |v| v.to_string()),
+            epoch.origin
+        ));
+        let artifacts = self.build(plan, release_dir, &settings)?;
         let expected = Expected {
             name: &plan.package,
             version: &plan.version,
@@ -435,6 +494,7 @@ impl Release<'_> {
             version: plan.version.to_string(),
             files,
             repositories: Default::default(),
+            build_inputs: Some(inputs),
         };
         release_dir.save(&record)?;
         fault::point("built");
@@ -445,38 +505,53 @@ impl Release<'_> {
         &self,
         plan: &Plan,
         release_dir: &ReleaseDir,
-        options: &ReleaseOptions,
-        token_source: Option<&credentials::TokenSource>,
+        settings: &BuildSettings<'_>,
     ) -> Result<Vec<PathBuf>, ReleaseError> {
-        let package = &plan.package_config;
-        let tool = BuildTool::for_package(self.config, package, options.build_tool.as_ref())?;
-        let mut secret_env =
-            credentials::token_env_names(package, self.config.repositories.get(&plan.repository));
-        if let Some(credentials::TokenSource::Env { name }) = token_source {
-            secret_env.push(name.clone());
-        }
         release_dir.create()?;
         let artifacts = build::build_commit(
             self.repo,
-            package,
+            &plan.package_config,
             &plan.commit,
-            &BuildSettings {
-                tool: &tool,
-                out_dir: &release_dir.dist(),
-                log_path: &release_dir.build_log(),
-                source_date_epoch: plan.source_date_epoch,
-                pretend_version: plan
-                    .dynamic_version()
-                    .then(|| (pretend_version_env(&plan.package), plan.version.to_string())),
-                secret_env: &secret_env,
-                sandbox: package.sandbox(&self.config.defaults),
-                sandbox_allow: &self.config.defaults.sandbox_allow,
-            },
+            settings,
             self.reporter,
         );
         // Also after a failed build: its log stays behind.
         release_dir.make_private()?;
         Ok(artifacts?)
+    }
+
+    /// The build's SOURCE_DATE_EPOCH (`build::pick_source_date_epoch`),
+    /// from the package's build backend at the tagged commit.
+    fn source_date_epoch(&self, plan: &Plan) -> Result<build::EpochChoice, ReleaseError> {
+        let git_failed = |what: String| {
+            move |err: crate::git::GitError| ReleaseError::Io {
+                context: what,
+                source: std::io::Error::other(err.to_string()),
+            }
+        };
+        let pyproject_path = plan.package_config.pyproject_path();
+        let backend = self
+            .repo
+            .read_file(&plan.commit, &pyproject_path)
+            .map_err(git_failed(format!(
+                "cannot read {pyproject_path} at {}",
+                plan.commit
+            )))?
+            .and_then(|bytes| build::build_backend(&bytes));
+        let commit_time = self
+            .repo
+            .commit_time(&plan.commit)
+            .map_err(git_failed(format!(
+                "cannot read the date of {}",
+                plan.commit
+            )))?;
+        Ok(build::pick_source_date_epoch(
+            std::env::var_os("SOURCE_DATE_EPOCH"),
+            self.config.defaults.source_date_epoch,
+            backend.as_deref(),
+            plan.source_date_epoch,
+            commit_time,
+        )?)
     }
 
     /// Uploads what the index does not have yet. Everything that could stop
