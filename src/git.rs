@@ -453,8 +453,10 @@ impl Repo {
     /// alternates point at our object store, refs (every tag) are copied.
     fn clone_shared(&self, dest: &Path) -> Result<(), GitError> {
         // A linked worktree's git dir is not clonable; its common dir is.
-        let common = self.git(["rev-parse", "--path-format=absolute", "--git-common-dir"])?;
-        let common = PathBuf::from(os_str_from_bytes(trim_line(&common).as_bytes())?);
+        let common = self.git(["rev-parse", "--git-common-dir"])?;
+        let common = common.strip_suffix(b"\n").unwrap_or(&common);
+        // Relative output is relative to where git ran: the working tree root.
+        let common = self.workdir.join(os_str_from_bytes(common)?);
         let mut cmd = git_isolated();
         cmd.args([
             "clone",

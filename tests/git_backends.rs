@@ -483,6 +483,7 @@ fn linked_worktree_and_bare_clone() {
         assert_eq!(repo.git_dir(), f.root.join(".git/worktrees/wt"));
         assert_eq!(repo.head_commit().unwrap(), f.c1);
         assert!(repo.tag_names().unwrap().contains(&"v1.0".to_string()));
+        assert_checkout(&repo, &f.c1);
     }
     for repo in [
         Repo::discover(&bare).unwrap(),
@@ -492,7 +493,23 @@ fn linked_worktree_and_bare_clone() {
         assert_eq!(repo.workdir(), bare);
         assert_eq!(repo.head_commit().unwrap(), f.c2);
         assert_eq!(repo.tag("v1.0").unwrap().unwrap().commit, f.c1);
+        assert_checkout(&repo, &f.c1);
     }
+}
+
+/// The build's checkout works from a linked worktree and a bare clone too.
+fn assert_checkout(repo: &Repo, commit: &str) {
+    let out = tempfile::tempdir().unwrap();
+    repo.export(commit, out.path()).unwrap();
+    assert_eq!(git_in(out.path(), &["rev-parse", "HEAD"], T_TAG), commit);
+    assert_eq!(
+        git_in(
+            out.path(),
+            &["describe", "--tags", "--match", "v1.0"],
+            T_TAG
+        ),
+        "v1.0"
+    );
 }
 
 /// Trees written with `git mktree` can hold names no checkout would accept;
