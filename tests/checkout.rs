@@ -283,3 +283,52 @@ fn the_checkout_has_the_tag_and_no_working_tree_changes() {
         assert_eq!(git(&project.root, &["worktree", "list"]).lines().count(), 1);
     }
 }
+
+/// hatch-vcs reads the version from the tag in the checkout (with the
+/// pretend variables unset, nothing else could give it).
+#[test]
+fn hatch_vcs_reads_the_tag() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("repo");
+    let state = temp.path().join("state");
+    let project = Project { temp, root, state };
+    std::fs::create_dir_all(&project.root).unwrap();
+    git(&project.root, &["init", "--quiet", "--initial-branch=main"]);
+    project.write(
+        "tagpub.toml",
+        "[defaults]\nrepository = \"local\"\n\
+         build-command = [\"sh\", \"-c\", \"unset SETUPTOOLS_SCM_PRETEND_VERSION SETUPTOOLS_SCM_PRETEND_VERSION_FOR_HV; \
+         exec uv build --sdist --wheel --out-dir \\\"$0\\\" .\", \"{outdir}\"]\n\n\
+         [[package]]\nname = \"hv\"\npath = \"pkgs/hv\"\ntags = [\"hv-v{version}\"]\n",
+    );
+    project.write(
+        "pkgs/hv/pyproject.toml",
+        r#"[build-system]
+requires = ["hatchling", "hatch-vcs"]
+build-backend = "hatchling.build"
+
+[project]
+name = "hv"
+dynamic = ["version"]
+description = "versioned by hatch-vcs"
+
+[tool.hatch.version]
+source = "vcs"
+raw-options = { root = "../..", git_describe_command = ["git", "describe", "--dirty", "--tags", "--long", "--match", "hv-v*"] }
+"#,
+    );
+    project.write("pkgs/hv/hv/__init__.py", "NAME = 'hv'\n");
+    project.commit("hv");
+    // Another package's later tag on the same commit must not be picked.
+    project.tag("hv-v0.4.2");
+    project.tag("other-v9.9.9");
+
+    let run = project.run(&["release", "--dry-run", "hv-v0.4.2"]);
+    run.assert_ok();
+    let sdists = sdists_under(&project.state.join("data/releases/hv"));
+    assert!(
+        sdists.iter().any(|s| s.ends_with("hv-0.4.2.tar.gz")),
+        "{sdists:?}\n{}",
+        run.stderr
+    );
+}
