@@ -5,6 +5,9 @@
 //!
 //! - the checkout builds use now (`Repo::export`: a `git clone --shared
 //!   --no-checkout` and a detached checkout of the commit);
+//! - the same as a cone-mode sparse checkout of the package's directory
+//!   (`Repo::export_sparse`; builds do not use it: a build that reads a file
+//!   outside would fail where a CI checkout works);
 //! - the tree-only export builds used before (`Repo::export_tree`), with
 //!   libgit2 and with the git CLI backend;
 //! - `git archive | tar -x`.
@@ -119,6 +122,9 @@ fn run(write_docs: bool) -> Result<()> {
     let libgit2 = Repo::discover(&root)?;
     let cli = Repo::discover_with_cli(&root)?;
     let checkout = measure(&scratch, "checkout", |d| Ok(libgit2.export(&commit, d)?))?;
+    let sparse = measure(&scratch, "sparse", |d| {
+        Ok(libgit2.export_sparse(&commit, d, &["pkgs/small"])?)
+    })?;
     let tree_libgit2 = measure(&scratch, "tree-libgit2", |d| {
         Ok(libgit2.export_tree(&commit, d)?)
     })?;
@@ -171,6 +177,10 @@ fn run(write_docs: bool) -> Result<()> {
     rows.push_str(&row(
         "checkout (`git clone --shared` + detached checkout; what builds use)",
         checkout,
+    ));
+    rows.push_str(&row(
+        "sparse checkout of the package dir and the root's files (`Repo::export_sparse`, not used by builds)",
+        sparse,
     ));
     rows.push_str(&row("tree-only export, libgit2 (before)", tree_libgit2));
     rows.push_str(&row("tree-only export, git CLI backend (before)", tree_cli));

@@ -332,3 +332,29 @@ raw-options = { root = "../..", git_describe_command = ["git", "describe", "--di
         run.stderr
     );
 }
+
+/// The sparse variant writes the root's files and the package's directory
+/// only, with the same git metadata.
+#[test]
+fn a_sparse_checkout_holds_the_package_and_the_root_files() {
+    let project = scm_project();
+    project.write("other/big.txt", "elsewhere\n");
+    project.commit("another directory");
+    project.tag("scm-v1.2.3");
+    let commit = git(&project.root, &["rev-parse", "HEAD"]);
+    let repo = Repo::discover(&project.root).unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    repo.export_sparse(&commit, dest.path(), &["packages/scmpkg"])
+        .unwrap();
+    let d = dest.path();
+    assert!(d.join("packages/scmpkg/notes/tracked-only.txt").is_file());
+    assert!(d.join("README.md").is_file());
+    assert!(d.join("tagpub.toml").is_file());
+    assert!(!d.join("other").exists());
+    assert_eq!(git(d, &["rev-parse", "HEAD"]), commit);
+    assert_eq!(git(d, &["describe", "--tags"]), "scm-v1.2.3");
+    assert!(matches!(
+        repo.export_sparse(&commit, tempfile::tempdir().unwrap().path(), &["../x"]),
+        Err(GitError::InvalidPath { .. })
+    ));
+}
