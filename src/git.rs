@@ -435,7 +435,7 @@ impl Repo {
             }
         };
         listing.check_links()?;
-        self.clone_shared(dest)?;
+        let lent = self.clone_shared(dest)?;
         if let Some(dirs) = sparse {
             let mut cmd = git_isolated();
             cmd.arg("-C")
@@ -445,6 +445,15 @@ impl Repo {
             run(cmd)?;
         }
         let checkout = checkout_in(dest, &oid);
+        // The build needs no remote (everything it reads is checked out),
+        // and a remote's URL may carry a credential: take them away again.
+        for name in &lent {
+            let mut cmd = git_isolated();
+            cmd.arg("-C")
+                .arg(dest)
+                .args(["config", "--remove-section", &format!("remote.{name}")]);
+            run(cmd)?;
+        }
         // git may report a blob it could not read and still exit 0, and a
         // failed lazy fetch names only the object: look for what is missing
         // either way, and name its path.
@@ -492,7 +501,8 @@ impl Repo {
 
     /// `git clone --shared --no-checkout` of this repository into `dest`:
     /// alternates point at our object store, refs (every tag) are copied.
-    fn clone_shared(&self, dest: &Path) -> Result<(), GitError> {
+    /// Returns the names of the promisor remotes it lent the clone.
+    fn clone_shared(&self, dest: &Path) -> Result<Vec<String>, GitError> {
         // A linked worktree's git dir is not clonable; its common dir is.
         let common = self.git(["rev-parse", "--git-common-dir"])?;
         let common = common.strip_suffix(b"\n").unwrap_or(&common);
@@ -513,8 +523,10 @@ impl Repo {
         run(cmd)?;
         // A partial clone's missing objects come from its promisor remotes:
         // let the checkout ask them too (it fetches into `dest` only).
+        let mut lent = Vec::new();
         for (i, (_, url)) in self.promisor_remotes()?.into_iter().enumerate() {
             let name = format!("tagpub-promisor-{i}");
+            lent.push(name.clone());
             for (key, value) in [("url", url.as_str()), ("promisor", "true")] {
                 let mut cmd = git_isolated();
                 cmd.arg("-C")
@@ -523,7 +535,7 @@ impl Repo {
                 run(cmd)?;
             }
         }
-        Ok(())
+        Ok(lent)
     }
 
     /// `(name, url)` of each promisor remote of a partial clone; empty for

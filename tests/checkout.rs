@@ -203,6 +203,17 @@ fn a_blobless_clone_releases() {
         "{sdists:?}\n{}",
         run.stderr
     );
+    // The promisor remote lent to the checkout is gone from its config
+    // (a URL may hold a credential the build must not read).
+    let dest = tempfile::tempdir().unwrap();
+    let commit = git(root, &["rev-parse", "v1.0.0^{commit}"]);
+    Repo::discover(root)
+        .unwrap()
+        .export(&commit, dest.path())
+        .unwrap();
+    let config = std::fs::read_to_string(dest.path().join(".git/config")).unwrap();
+    assert!(!config.contains("server.git"), "{config}");
+    assert!(dest.path().join("open_ticket_ai/__init__.py").is_file());
     // The build's checkout fetched into its own clone, not into the user's.
     assert!(
         missing_objects(root, "v1.0.0") > 0,
