@@ -474,7 +474,10 @@ impl Repo {
                 path: String::from_utf8_lossy(&entry.path).into_owned(),
                 oid: entry.oid.clone(),
                 count: missing.len(),
-                promisor: self.promisor_remotes()?.first().map(|(_, url)| url.clone()),
+                promisor: self
+                    .promisor_remotes()?
+                    .first()
+                    .map(|(_, url)| without_userinfo(url)),
             });
         }
         checkout
@@ -1129,6 +1132,19 @@ fn normalize(path: &Path) -> PathBuf {
 }
 
 // ---- the checkout -----------------------------------------------------------
+
+/// A remote URL fit for a message: `https://user:token@host/x` →
+/// `https://***@host/x`.
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
 
 fn check_dest_empty(dest: &Path) -> Result<(), GitError> {
     let empty = std::fs::read_dir(dest)
@@ -1846,4 +1862,23 @@ pub fn commit_all(dir: &Path, message: &str) -> Result<(), GitError> {
 /// `git tag -a NAME -m MESSAGE` at HEAD.
 pub fn create_annotated_tag(dir: &Path, name: &str, message: &str) -> Result<(), GitError> {
     run_git_in(dir, &["tag", "-a", "-m", message, "--", name])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_userinfo;
+
+    #[test]
+    fn a_remote_url_in_a_message_has_no_credential() {
+        assert_eq!(
+            without_userinfo("https://user:tok@example.org/r.git"),
+            "https://***@example.org/r.git"
+        );
+        assert_eq!(
+            without_userinfo("https://example.org/a@b.git"),
+            "https://example.org/a@b.git"
+        );
+        assert_eq!(without_userinfo("file:///srv/r.git"), "file:///srv/r.git");
+        assert_eq!(without_userinfo("git@host:r.git"), "git@host:r.git");
+    }
 }
