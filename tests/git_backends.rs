@@ -314,10 +314,10 @@ fn check_repo(f: &Fixture, repo: &Repo) {
     assert!(list(c2, "missing").is_empty());
     assert!(list(c2, "README.md").is_empty());
 
-    // Export.
+    // The tree alone, without git metadata.
     let out = tempfile::tempdir().unwrap();
     let dest = out.path();
-    repo.export(c2, dest).unwrap();
+    repo.export_tree(c2, dest).unwrap();
     let mut names: Vec<String> = std::fs::read_dir(dest)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -334,6 +334,46 @@ fn check_repo(f: &Fixture, repo: &Repo) {
     );
     assert_eq!(mode(&dest.join("run.sh")) & 0o111, 0o111);
     assert_eq!(mode(&dest.join("README.md")) & 0o111, 0);
+    assert_eq!(
+        std::fs::read_link(dest.join("link")).unwrap(),
+        Path::new("README.md")
+    );
+    // The destination must be empty.
+    assert!(matches!(
+        repo.export_tree(c2, dest),
+        Err(GitError::DestNotEmpty(_))
+    ));
+
+    // The build's checkout: a clone at the commit, detached, with the tags.
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path();
+    repo.export(c2, dest).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(dest)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    // The submodule stays an empty directory, as in a checkout without
+    // `--recurse-submodules`.
+    assert_eq!(names, [".git", "README.md", "link", "run.sh", "src", "sub"]);
+    assert_eq!(std::fs::read_dir(dest.join("sub")).unwrap().count(), 0);
+    assert_eq!(git_in(dest, &["rev-parse", "HEAD"], T_TAG), c2);
+    assert_eq!(git_in(dest, &["status", "--porcelain"], T_TAG), "");
+    let tags = git_in(dest, &["tag", "--points-at", "HEAD"], T_TAG);
+    assert!(tags.lines().any(|t| t == "light-1"), "{tags}");
+    assert_eq!(
+        git_in(
+            dest,
+            &["describe", "--tags", "--match", "v1.0", "HEAD"],
+            T_TAG
+        ),
+        "v1.0-1-g".to_string() + &c2[..7]
+    );
+    assert_eq!(
+        std::fs::read_to_string(dest.join("src/pkg/data/nested.txt")).unwrap(),
+        "deep\n"
+    );
+    assert_eq!(mode(&dest.join("run.sh")) & 0o111, 0o111);
     assert_eq!(
         std::fs::read_link(dest.join("link")).unwrap(),
         Path::new("README.md")
@@ -443,6 +483,7 @@ fn linked_worktree_and_bare_clone() {
         assert_eq!(repo.git_dir(), f.root.join(".git/worktrees/wt"));
         assert_eq!(repo.head_commit().unwrap(), f.c1);
         assert!(repo.tag_names().unwrap().contains(&"v1.0".to_string()));
+        assert_checkout(&repo, &f.c1);
     }
     for repo in [
         Repo::discover(&bare).unwrap(),
@@ -452,7 +493,23 @@ fn linked_worktree_and_bare_clone() {
         assert_eq!(repo.workdir(), bare);
         assert_eq!(repo.head_commit().unwrap(), f.c2);
         assert_eq!(repo.tag("v1.0").unwrap().unwrap().commit, f.c1);
+        assert_checkout(&repo, &f.c1);
     }
+}
+
+/// The build's checkout works from a linked worktree and a bare clone too.
+fn assert_checkout(repo: &Repo, commit: &str) {
+    let out = tempfile::tempdir().unwrap();
+    repo.export(commit, out.path()).unwrap();
+    assert_eq!(git_in(out.path(), &["rev-parse", "HEAD"], T_TAG), commit);
+    assert_eq!(
+        git_in(
+            out.path(),
+            &["describe", "--tags", "--match", "v1.0"],
+            T_TAG
+        ),
+        "v1.0"
+    );
 }
 
 /// Trees written with `git mktree` can hold names no checkout would accept;

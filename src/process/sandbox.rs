@@ -104,6 +104,13 @@ impl Sandbox {
             .write
             .extend(writable.iter().map(|p| p.to_path_buf()));
         sandbox.write.extend(allow.iter().cloned());
+        // A build dir that is a shared clone (the tagged commit's checkout)
+        // reads its objects from the repository's store: read-only.
+        for dir in writable {
+            sandbox
+                .read
+                .extend(borrowed_object_dirs(&dir.join(".git/objects")));
+        }
         let keep = |path: &Path| !reveals_home(path, home.as_deref());
         // Every PATH directory (its programs, not its parent).
         if let Some(path) = std::env::var_os("PATH") {
@@ -137,6 +144,12 @@ impl Sandbox {
                     config_home(home).join("uv"),
                     config_home(home).join("pip"),
                     home.join(".pip"),
+                    // git's global config files: git dies when it may not
+                    // read one that exists, and VCS plugins (setuptools-scm,
+                    // hatch-vcs, …) run git in the build's checkout with
+                    // every GIT_* variable removed.
+                    home.join(".gitconfig"),
+                    config_home(home).join("git/config"),
                 ]
                 .into_iter()
                 .filter(|p| keep(p)),
@@ -224,6 +237,29 @@ impl Sandbox {
         }
         Ok(ruleset.into())
     }
+}
+
+/// The object stores `objects` borrows through `info/alternates`, followed
+/// as deep as git does (5 levels).
+fn borrowed_object_dirs(objects: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![(objects.to_path_buf(), 0)];
+    while let Some((dir, depth)) = pending.pop() {
+        let Ok(text) = std::fs::read_to_string(dir.join("info/alternates")) else {
+            continue;
+        };
+        for line in text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let alternate = dir.join(line); // a relative one is relative to `dir`
+            if depth < 5 && !found.contains(&alternate) {
+                found.push(alternate.clone());
+                pending.push((alternate, depth + 1));
+            }
+        }
+    }
+    found
 }
 
 /// The error for a sandboxed spawn that failed in the child, if it is one.

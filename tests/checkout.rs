@@ -1,0 +1,371 @@
+//! Builds run in a checkout of the tagged commit with git metadata (issue
+//! 13, item 2): setuptools-scm's version and file finder work as in a CI
+//! checkout of the tag, a blobless clone releases (git fetches what it
+//! lacks), and an object nobody can provide is named with its path.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use common::project::{Project, git};
+use tagpub::git::{Backend, GitError, Repo};
+
+/// Every `.tar.gz` under `dir`, recursively.
+fn sdists_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.to_string_lossy().ends_with(".tar.gz") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+fn sdist_members(path: &Path) -> Vec<String> {
+    let file = std::fs::File::open(path).unwrap();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect()
+}
+
+/// A repository whose only package lives in `packages/scmpkg` and takes its
+/// version from setuptools-scm (`root = "../.."`, a `tag_regex`), built with
+/// the pretend variables unset so only git can give the version.
+fn scm_project() -> Project {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("repo");
+    let state = temp.path().join("state");
+    let project = Project { temp, root, state };
+    std::fs::create_dir_all(&project.root).unwrap();
+    git(&project.root, &["init", "--quiet", "--initial-branch=main"]);
+    project.write(
+        "tagpub.toml",
+        "[defaults]\nrepository = \"local\"\n\
+         build-command = [\"sh\", \"-c\", \"unset SETUPTOOLS_SCM_PRETEND_VERSION SETUPTOOLS_SCM_PRETEND_VERSION_FOR_SCMPKG; \
+         env | grep -c PRETEND_VERSION || true; exec uv build --sdist --wheel --out-dir \\\"$0\\\" .\", \"{outdir}\"]\n\n\
+         [[package]]\nname = \"scmpkg\"\npath = \"packages/scmpkg\"\ntags = [\"scm-v{version}\"]\n",
+    );
+    project.write(
+        "packages/scmpkg/pyproject.toml",
+        r#"[build-system]
+requires = ["setuptools>=69", "setuptools-scm>=8"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "scmpkg"
+dynamic = ["version"]
+description = "versioned by its tag"
+readme = "README.md"
+license = "MIT"
+
+[tool.setuptools]
+packages = ["scmpkg"]
+
+[tool.setuptools_scm]
+root = "../.."
+tag_regex = '^scm-v(?P<version>[0-9][0-9.]*)$'
+"#,
+    );
+    project.write(
+        "packages/scmpkg/README.md",
+        "# scmpkg\n\nVersioned by git.\n",
+    );
+    project.write("packages/scmpkg/scmpkg/__init__.py", "NAME = 'scmpkg'\n");
+    // Tracked, but neither package data nor in a MANIFEST.in: only
+    // setuptools-scm's git file finder puts it into the sdist.
+    project.write(
+        "packages/scmpkg/notes/tracked-only.txt",
+        "found by the file finder\n",
+    );
+    project.write("README.md", "# the monorepo\n");
+    project.commit("scmpkg");
+    project
+}
+
+#[test]
+fn setuptools_scm_sees_the_tag_and_the_tracked_files() {
+    let project = scm_project();
+    project.tag("scm-v1.2.3");
+    // An untracked file in the working tree must not reach the build.
+    project.write("packages/scmpkg/notes/untracked.txt", "not committed\n");
+
+    let run = project.run(&["release", "--dry-run", "scm-v1.2.3"]);
+    run.assert_ok();
+    let sdists = sdists_under(&project.state.join("data/releases/scmpkg"));
+    let [sdist] = sdists.as_slice() else {
+        panic!("one sdist expected: {sdists:?}\n{}", run.stderr);
+    };
+    // The version came from the tag through git: the build ran with the
+    // pretend variables unset, and without git metadata setuptools-scm
+    // cannot find any version at all.
+    assert!(
+        sdist.ends_with("scmpkg-1.2.3.tar.gz"),
+        "{}: {}",
+        sdist.display(),
+        run.stderr
+    );
+    let members = sdist_members(sdist);
+    assert!(
+        members.contains(&"scmpkg-1.2.3/notes/tracked-only.txt".to_string()),
+        "the scm file finder's file is missing: {members:?}"
+    );
+    assert!(
+        !members.iter().any(|m| m.contains("untracked")),
+        "an untracked file reached the sdist: {members:?}"
+    );
+}
+
+/// The sample monorepo, configured and tagged, served from a bare repository
+/// that allows `--filter`, and a blobless clone of it (`client`).
+struct Blobless {
+    _origin: Project,
+    server: PathBuf,
+    client: Project,
+}
+
+/// With `move_on`, `main` moves past the tag, so the clone's checkout of
+/// `main` leaves the tagged commit's changed files unfetched.
+fn blobless(clone_args: &[&str], move_on: bool) -> Blobless {
+    let origin = Project::sample(&[]);
+    origin.configure("local", "");
+    origin.tag("v1.0.0");
+    if move_on {
+        origin.write("open_ticket_ai/__init__.py", "NAME = \"next\"\n");
+        origin.write("README.md", "# next\n");
+        origin.commit("after the release");
+    }
+    let server = origin.temp.path().join("server.git");
+    git(
+        origin.temp.path(),
+        &["clone", "--quiet", "--bare", "repo", "server.git"],
+    );
+    git(&server, &["config", "uploadpack.allowFilter", "true"]);
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("client");
+    let state = temp.path().join("state");
+    let url = format!("file://{}", server.display());
+    let mut args = vec!["clone", "--quiet", "--filter=blob:none"];
+    args.extend_from_slice(clone_args);
+    args.extend([url.as_str(), "client"]);
+    git(temp.path(), &args);
+    Blobless {
+        _origin: origin,
+        server,
+        client: Project { temp, root, state },
+    }
+}
+
+fn missing_objects(dir: &Path, rev: &str) -> usize {
+    let out = common::project::git_command(
+        "git",
+        dir,
+        &["rev-list", "--objects", "--missing=print", rev],
+    )
+    .env("GIT_NO_LAZY_FETCH", "1")
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('?'))
+        .count()
+}
+
+#[test]
+fn a_blobless_clone_releases() {
+    let b = blobless(&[], true);
+    let root = &b.client.root;
+    let before = missing_objects(root, "v1.0.0");
+    assert!(before > 0, "the clone is not blobless");
+    assert_eq!(Repo::discover(root).unwrap().backend(), Backend::Cli);
+
+    let run = b.client.run(&["release", "--dry-run", "v1.0.0"]);
+    run.assert_ok();
+    let sdists = sdists_under(&b.client.state.join("data/releases/open-ticket-ai"));
+    assert!(
+        sdists
+            .iter()
+            .any(|s| s.ends_with("open_ticket_ai-1.0.0.tar.gz")),
+        "{sdists:?}\n{}",
+        run.stderr
+    );
+    // The promisor remote lent to the checkout is gone from its config
+    // (a URL may hold a credential the build must not read).
+    let dest = tempfile::tempdir().unwrap();
+    let commit = git(root, &["rev-parse", "v1.0.0^{commit}"]);
+    Repo::discover(root)
+        .unwrap()
+        .export(&commit, dest.path())
+        .unwrap();
+    let config = std::fs::read_to_string(dest.path().join(".git/config")).unwrap();
+    assert!(!config.contains("server.git"), "{config}");
+    assert!(dest.path().join("open_ticket_ai/__init__.py").is_file());
+    // The build's checkout fetched into its own clone, not into the user's.
+    assert!(
+        missing_objects(root, "v1.0.0") > 0,
+        "the user's partial clone was filled in"
+    );
+}
+
+#[test]
+fn a_missing_object_is_named_with_its_path_and_the_fix() {
+    // --sparse: only the top-level files' blobs (what plan reads for the
+    // root package) are fetched; everything below stays on the server.
+    let b = blobless(&["--sparse"], false);
+    let root = &b.client.root;
+    std::fs::rename(&b.server, b.server.with_extension("gone")).unwrap();
+
+    let run = b.client.run(&["release", "--dry-run", "v1.0.0"]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is not in this repository")
+            && run.stderr.contains("open_ticket_ai/")
+            && run.stderr.contains("promisor remote file://")
+            && run.stderr.contains("git fetch"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("building open-ticket-ai"),
+        "{}",
+        run.stderr
+    );
+
+    // The same through the library, with the path of one missing file.
+    let repo = Repo::discover(root).unwrap();
+    let commit = git(root, &["rev-parse", "v1.0.0^{commit}"]);
+    let dest = tempfile::tempdir().unwrap();
+    match repo.export(&commit, dest.path()) {
+        Err(GitError::MissingObject { path, count, .. }) => {
+            let tracked = git(root, &["ls-tree", "-r", "--name-only", &commit]);
+            assert!(tracked.lines().any(|l| l == path), "{path}");
+            assert!(path.contains('/'), "a top-level file was missing: {path}");
+            assert!(count >= 1);
+        }
+        other => panic!("expected MissingObject, got {other:?}"),
+    }
+}
+
+/// The checkout is a real repository at the tag: `git describe` finds the
+/// tag, HEAD is detached at the commit, and nothing of the working tree
+/// (uncommitted or untracked) is in it.
+#[test]
+fn the_checkout_has_the_tag_and_no_working_tree_changes() {
+    let project = scm_project();
+    project.tag("scm-v1.2.3");
+    project.write("packages/scmpkg/scmpkg/__init__.py", "NAME = 'edited'\n");
+    project.write("untracked.txt", "x\n");
+    let commit = git(&project.root, &["rev-parse", "scm-v1.2.3^{commit}"]);
+    for repo in [
+        Repo::discover(&project.root).unwrap(),
+        Repo::discover_with_cli(&project.root).unwrap(),
+    ] {
+        let dest = tempfile::tempdir().unwrap();
+        repo.export(&commit, dest.path()).unwrap();
+        let d = dest.path();
+        assert_eq!(git(d, &["rev-parse", "HEAD"]), commit);
+        assert_eq!(
+            git(d, &["describe", "--tags", "--exact-match"]),
+            "scm-v1.2.3"
+        );
+        assert_eq!(git(d, &["status", "--porcelain"]), "");
+        let mut init = String::new();
+        std::fs::File::open(d.join("packages/scmpkg/scmpkg/__init__.py"))
+            .unwrap()
+            .read_to_string(&mut init)
+            .unwrap();
+        assert_eq!(init, "NAME = 'scmpkg'\n", "{:?}", repo.backend());
+        assert!(!d.join("untracked.txt").exists());
+        // The user's repository gained no worktree and no ref.
+        assert_eq!(git(&project.root, &["worktree", "list"]).lines().count(), 1);
+    }
+}
+
+/// hatch-vcs reads the version from the tag in the checkout (with the
+/// pretend variables unset, nothing else could give it).
+#[test]
+fn hatch_vcs_reads_the_tag() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("repo");
+    let state = temp.path().join("state");
+    let project = Project { temp, root, state };
+    std::fs::create_dir_all(&project.root).unwrap();
+    git(&project.root, &["init", "--quiet", "--initial-branch=main"]);
+    project.write(
+        "tagpub.toml",
+        "[defaults]\nrepository = \"local\"\n\
+         build-command = [\"sh\", \"-c\", \"unset SETUPTOOLS_SCM_PRETEND_VERSION SETUPTOOLS_SCM_PRETEND_VERSION_FOR_HV; \
+         exec uv build --sdist --wheel --out-dir \\\"$0\\\" .\", \"{outdir}\"]\n\n\
+         [[package]]\nname = \"hv\"\npath = \"pkgs/hv\"\ntags = [\"hv-v{version}\"]\n",
+    );
+    project.write(
+        "pkgs/hv/pyproject.toml",
+        r#"[build-system]
+requires = ["hatchling", "hatch-vcs"]
+build-backend = "hatchling.build"
+
+[project]
+name = "hv"
+dynamic = ["version"]
+description = "versioned by hatch-vcs"
+
+[tool.hatch.version]
+source = "vcs"
+raw-options = { root = "../..", git_describe_command = ["git", "describe", "--dirty", "--tags", "--long", "--match", "hv-v*"] }
+"#,
+    );
+    project.write("pkgs/hv/hv/__init__.py", "NAME = 'hv'\n");
+    project.commit("hv");
+    // Another package's later tag on the same commit must not be picked.
+    project.tag("hv-v0.4.2");
+    project.tag("other-v9.9.9");
+
+    let run = project.run(&["release", "--dry-run", "hv-v0.4.2"]);
+    run.assert_ok();
+    let sdists = sdists_under(&project.state.join("data/releases/hv"));
+    assert!(
+        sdists.iter().any(|s| s.ends_with("hv-0.4.2.tar.gz")),
+        "{sdists:?}\n{}",
+        run.stderr
+    );
+}
+
+/// The sparse variant writes the root's files and the package's directory
+/// only, with the same git metadata.
+#[test]
+fn a_sparse_checkout_holds_the_package_and_the_root_files() {
+    let project = scm_project();
+    project.write("other/big.txt", "elsewhere\n");
+    project.commit("another directory");
+    project.tag("scm-v1.2.3");
+    let commit = git(&project.root, &["rev-parse", "HEAD"]);
+    let repo = Repo::discover(&project.root).unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    repo.export_sparse(&commit, dest.path(), &["packages/scmpkg"])
+        .unwrap();
+    let d = dest.path();
+    assert!(d.join("packages/scmpkg/notes/tracked-only.txt").is_file());
+    assert!(d.join("README.md").is_file());
+    assert!(d.join("tagpub.toml").is_file());
+    assert!(!d.join("other").exists());
+    assert_eq!(git(d, &["rev-parse", "HEAD"]), commit);
+    assert_eq!(git(d, &["describe", "--tags"]), "scm-v1.2.3");
+    assert!(matches!(
+        repo.export_sparse(&commit, tempfile::tempdir().unwrap().path(), &["../x"]),
+        Err(GitError::InvalidPath { .. })
+    ));
+}
