@@ -785,9 +785,9 @@ fn run_release(dirs: &Dirs, job: &JobRecord, workdir: &Path) -> Result<String, (
     log.line(&format!("job {}: {} ({})", job.id, job.tag, job.package));
     let attempt = || {
         let repo = Repo::discover(workdir).map_err(|e| failed(e.to_string()))?;
-        let config = Config::discover(repo.workdir()).map_err(|e| failed(e.to_string()))?;
         // The tag must still be the one the job was made for.
         tag_unchanged(&repo, job)?;
+        let config = Config::for_tag(&repo, &job.tag).map_err(|e| failed(e.to_string()))?;
         let plan = resolve(&repo, &config, &job.tag, None).map_err(|e| failed(e.to_string()))?;
         let release = Release {
             repo: &repo,
