@@ -104,6 +104,11 @@ pub fn dynamic_version(
                         .map(|m| m.as_str().to_string())
                 })
             }
+            ("regex", None) => Ok(DynamicVersion::Unreadable {
+                file: "(no file)".into(),
+                how: "[tool.hatch.version]".into(),
+                reason: "it sets no `path` (hatchling requires one)".into(),
+            }),
             (other, _) => Ok(DynamicVersion::Build {
                 how: Some(format!("[tool.hatch.version] source = \"{other}\"")),
             }),
@@ -146,10 +151,31 @@ pub fn dynamic_version(
         .and_then(|d| d.get("version"))
     {
         if let Some(attr) = version.get("attr").and_then(|a| a.as_str()) {
-            let package_map = tool("setuptools")
+            let setuptools = tool("setuptools");
+            let mut package_map: Vec<(String, String)> = setuptools
                 .and_then(|s| s.get("package-dir"))
-                .and_then(|p| p.as_table());
-            return reader.attr(attr, package_map);
+                .and_then(|p| p.as_table())
+                .map(|map| {
+                    map.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            // `packages.find.where = ["src"]` maps the root package dir, as
+            // setuptools does for its discovery.
+            let find_where = setuptools
+                .and_then(|s| s.get("packages"))
+                .and_then(|p| p.get("find"))
+                .and_then(|f| f.get("where"))
+                .and_then(|w| w.as_array())
+                .and_then(|w| w.first())
+                .and_then(|w| w.as_str());
+            if let Some(dir) = find_where
+                && !package_map.iter().any(|(k, _)| k.is_empty())
+            {
+                package_map.push((String::new(), dir.to_string()));
+            }
+            return reader.attr(attr, &package_map);
         }
         let files: Vec<&str> = match version.get("file") {
             Some(toml::Value::String(file)) => vec![file.as_str()],
@@ -264,70 +290,83 @@ impl Reader<'_> {
     fn attr(
         &self,
         spec: &str,
-        package_map: Option<&toml::Table>,
+        package_map: &[(String, String)],
     ) -> Result<DynamicVersion, GitError> {
         let how = format!("[tool.setuptools.dynamic] version = {{attr = \"{spec}\"}}");
-        let (module, name) = spec.rsplit_once('.').unwrap_or(("__init__", spec));
+        let (module, name) = spec.trim().rsplit_once('.').unwrap_or(("__init__", spec));
         let parts: Vec<&str> = module.split('.').collect();
-        let mut bases: Vec<String> = Vec::new();
-        match package_map {
-            Some(map) => {
-                if let Some(dir) = map.get(parts[0]).and_then(|d| d.as_str()) {
-                    bases.push(join_all(dir, &parts[1..]));
-                } else if let Some(dir) = map.get("").and_then(|d| d.as_str()) {
-                    bases.push(join_all(dir, &parts));
-                } else {
-                    bases.push(join_all("", &parts));
-                }
-            }
-            None => {
-                bases.push(join_all("", &parts));
-                bases.push(join_all("src", &parts));
-            }
-        }
+        // setuptools' `find_package_path`: the most specific mapped prefix
+        // of the module's name, else the "" mapping, else the root (and, as
+        // its auto-discovery does for a src layout, `src/`).
+        let mapped = (1..=parts.len()).rev().find_map(|i| {
+            let prefix = parts[..i].join(".");
+            package_map
+                .iter()
+                .find(|(k, _)| *k == prefix)
+                .map(|(_, dir)| join_all(dir, &parts[i..]))
+        });
+        let bases: Vec<String> = match mapped {
+            Some(base) => vec![base],
+            None => match package_map.iter().find(|(k, _)| k.is_empty()) {
+                Some((_, dir)) => vec![join_all(dir, &parts)],
+                None => vec![join_all("", &parts), join_all("src", &parts)],
+            },
+        };
         let candidates: Vec<String> = bases
             .iter()
             .flat_map(|b| [format!("{b}.py"), join_repo_path(b, "__init__.py")])
+            .filter_map(|c| self.repo_path(&c))
             .collect();
-        for candidate in &candidates {
-            let Some(file) = self.repo_path(candidate) else {
-                continue;
-            };
-            let Some(bytes) = self.repo.read_file(self.commit, &file)? else {
+        for file in &candidates {
+            let Some(bytes) = self.repo.read_file(self.commit, file)? else {
                 continue;
             };
             let text = String::from_utf8_lossy(&bytes);
-            let literal = Regex::new(&format!(
-                r#"(?m)^{}[ \t]*(?::[^=\n]*)?=[ \t]*[uU]?(?:"(?P<a>[^"\n]*)"|'(?P<b>[^'\n]*)')[ \t]*(?:#.*)?$"#,
-                regex::escape(name)
-            ))
-            .expect("valid pattern");
-            if let Some(captures) = literal.captures(&text) {
-                let value = captures.name("a").or_else(|| captures.name("b"));
-                return Ok(DynamicVersion::File {
-                    file,
-                    text: value.map(|m| m.as_str().to_string()).unwrap_or_default(),
+            return Ok(match first_assignment(&text, name) {
+                Some(Some(value)) => DynamicVersion::File {
+                    file: file.clone(),
+                    text: value,
                     how,
-                });
-            }
-            // Assigned from code (or imported): setuptools would import the
-            // module, which tagpub does not do.
-            return Ok(DynamicVersion::Build {
-                how: Some(format!(
-                    "{how} ({file} does not assign it a string literal)"
-                )),
+                },
+                // Assigned from code, imported, or not at the top level:
+                // setuptools would import the module, which tagpub does not.
+                _ => DynamicVersion::Build {
+                    how: Some(format!("{how}; {file} does not assign it a string literal")),
+                },
             });
         }
         Ok(DynamicVersion::Unreadable {
-            file: candidates
-                .iter()
-                .filter_map(|c| self.repo_path(c))
-                .collect::<Vec<_>>()
-                .join(" or "),
+            file: candidates.join(" or "),
             how,
             reason: "no such module file there".into(),
         })
     }
+}
+
+/// The first top-level assignment to `name` in Python `source`, as
+/// setuptools' static reader takes it: `Some(Some(text))` for a string
+/// literal (also `name: str = …` and `a = name = …`), `Some(None)` for
+/// anything else, `None` when there is none.
+fn first_assignment(source: &str, name: &str) -> Option<Option<String>> {
+    let assignment = Regex::new(&format!(
+        r"(?m)^(?:[A-Za-z_]\w*[ \t]*=[ \t]*)*{}[ \t]*(?::[^=\n]*)?=(?P<rest>[^=\n][^\n]*)$",
+        regex::escape(name)
+    ))
+    .expect("valid pattern");
+    let literal = Regex::new(
+        r#"^[ \t]*(?:[A-Za-z_]\w*[ \t]*=[ \t]*)*[rRuU]?(?:"(?P<a>[^"\n]*)"|'(?P<b>[^'\n]*)')[ \t\r]*(?:#.*)?$"#,
+    )
+    .expect("valid pattern");
+    let rest = assignment
+        .captures(source)?
+        .name("rest")?
+        .as_str()
+        .to_string();
+    Some(literal.captures(&rest).and_then(|c| {
+        c.name("a")
+            .or_else(|| c.name("b"))
+            .map(|m| m.as_str().to_string())
+    }))
 }
 
 fn join_all(dir: &str, parts: &[&str]) -> String {
@@ -358,6 +397,30 @@ mod tests {
         );
         assert_eq!(read("VERSION = 'v1.2'\n").as_deref(), Some("1.2"));
         assert_eq!(read("x__version__ = '1'\n"), None);
+    }
+
+    #[test]
+    fn the_first_top_level_assignment_counts() {
+        let read = |text: &str| first_assignment(text, "__version__");
+        assert_eq!(
+            read("import x\n__version__: str = '1.2'  # note\n"),
+            Some(Some("1.2".into()))
+        );
+        assert_eq!(
+            read("__version__ = VERSION = \"2.0\"\n"),
+            Some(Some("2.0".into()))
+        );
+        assert_eq!(
+            read("VERSION = __version__ = \"2.1\"\n"),
+            Some(Some("2.1".into()))
+        );
+        // Computed first: setuptools would import; a later literal is not it.
+        assert_eq!(read("__version__ = get()\n__version__ = '9'\n"), Some(None));
+        // Indented (inside a block) or a comparison is no top-level assignment.
+        assert_eq!(
+            read("if x:\n    __version__ = '1'\nif __version__ == '1': pass\n"),
+            None
+        );
     }
 
     #[test]
