@@ -385,4 +385,13 @@ fn a_tag_older_than_the_config_uses_the_working_tree_and_says_so() {
     project
         .run(&["plan", "hf-local-v1.0.1"])
         .assert_fails(2, &format!("{at}:tagpub.toml:"));
+    // The gate reads the same config as the release would: refused.
+    gate(&project, "hf-local-v1.0.1")
+        .assert_fails(
+            1,
+            "tagpub: refusing to push hf-local-v1.0.1: the tagpub config is invalid",
+        )
+        .assert_fails(1, &format!("{at}:tagpub.toml:"));
+    // The older tag still passes the gate with the working tree's config.
+    gate(&project, "hf-local-v1.0.0").assert_ok();
 }
