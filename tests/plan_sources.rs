@@ -230,6 +230,32 @@ fn setuptools_file_version_is_checked_and_builds() {
 }
 
 #[test]
+fn a_flit_module_version_is_read_statically() {
+    let project = project();
+    project.write(
+        &format!("{HF}/pyproject.toml"),
+        r#"[build-system]
+requires = ["flit_core>=3.4"]
+build-backend = "flit_core.buildapi"
+
+[project]
+name = "open-ticket-ai-hf-local"
+dynamic = ["version", "description"]
+"#,
+    );
+    project.write(
+        &format!("{HF}/open_ticket_ai_hf_local/__init__.py"),
+        "\"\"\"HF plugin.\"\"\"\n__version__ = '0.7.0'\n",
+    );
+    project.commit("flit");
+    project.tag("hf-local-v0.7.1");
+    project
+        .run(&["plan", "hf-local-v0.7.1"])
+        .assert_fails(1, "but src/open_ticket_ai_hf_local/open_ticket_ai_hf_local/__init__.py at")
+        .assert_fails(1, "says 0.7.0 (the version source of src/open_ticket_ai_hf_local/pyproject.toml: flit-core: `__version__` of module open_ticket_ai_hf_local)");
+}
+
+#[test]
 fn vcs_versions_are_shown_as_from_the_tag() {
     let project = project();
     project.write(

@@ -175,7 +175,11 @@ pub fn dynamic_version(
             {
                 package_map.push((String::new(), dir.to_string()));
             }
-            return reader.attr(attr, &package_map);
+            return reader.attr(
+                attr,
+                &package_map,
+                format!("[tool.setuptools.dynamic] version = {{attr = \"{attr}\"}}"),
+            );
         }
         let files: Vec<&str> = match version.get("file") {
             Some(toml::Value::String(file)) => vec![file.as_str()],
@@ -187,6 +191,33 @@ pub fn dynamic_version(
                 file,
                 format!("[tool.setuptools.dynamic] version = {{file = \"{file}\"}}"),
                 |text| Some(text.trim().to_string()).filter(|t| !t.is_empty()),
+            );
+        }
+    }
+
+    // flit-core reads `__version__` from the module it packages (the
+    // project name with `_`, or `[tool.flit.module] name`), statically.
+    let backend = doc
+        .get("build-system")
+        .and_then(|b| b.get("build-backend"))
+        .and_then(|b| b.as_str());
+    if backend == Some("flit_core.buildapi") {
+        let module = tool("flit")
+            .and_then(|f| f.get("module"))
+            .and_then(|m| m.get("name"))
+            .and_then(|n| n.as_str())
+            .map(str::to_string)
+            .or_else(|| {
+                doc.get("project")
+                    .and_then(|p| p.get("name"))
+                    .and_then(|n| n.as_str())
+                    .map(|n| n.replace(['-', '.'], "_"))
+            });
+        if let Some(module) = module {
+            return reader.attr(
+                &format!("{module}.__version__"),
+                &[],
+                format!("flit-core: `__version__` of module {module}"),
             );
         }
     }
@@ -291,8 +322,8 @@ impl Reader<'_> {
         &self,
         spec: &str,
         package_map: &[(String, String)],
+        how: String,
     ) -> Result<DynamicVersion, GitError> {
-        let how = format!("[tool.setuptools.dynamic] version = {{attr = \"{spec}\"}}");
         let (module, name) = spec.trim().rsplit_once('.').unwrap_or(("__init__", spec));
         let parts: Vec<&str> = module.split('.').collect();
         // setuptools' `find_package_path`: the most specific mapped prefix
