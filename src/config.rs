@@ -35,6 +35,8 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Git(#[from] crate::git::GitError),
     #[error("{location}: {message}{}", help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default())]
     Invalid {
         location: Location,
@@ -237,8 +239,11 @@ pub struct RepositoryConfig {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The file it was read from.
+    /// The file it was read from (in the working tree, also when it was
+    /// read at a commit: the file to edit).
     pub source: PathBuf,
+    /// Whether it was read at a tagged commit or from the working tree.
+    pub origin: ConfigOrigin,
     pub defaults: Defaults,
     pub hooks: Hooks,
     pub notify: Notify,
@@ -358,7 +363,100 @@ impl SourceFile<'_> {
     }
 }
 
+/// Where a loaded config came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigOrigin {
+    /// The tagged commit's own file.
+    Commit(String),
+    /// The working tree; `tag_commit` is the tagged commit that had none.
+    WorkingTree { tag_commit: Option<String> },
+}
+
 impl Config {
+    /// The config a release of `tag` uses: the tagged commit's own
+    /// `tagpub.toml` / `[tool.tagpub]` when it has one, so a local release,
+    /// the daemon and a CI job on the same tag agree and uncommitted edits
+    /// cannot change a release; else the working tree's (the commit
+    /// predates the config, or the tag does not exist).
+    pub fn for_tag(repo: &crate::git::Repo, tag: &str) -> Result<Config, ConfigError> {
+        let Some(info) = repo.tag(tag)? else {
+            return Config::discover(repo.workdir());
+        };
+        if let Some(config) = Config::at_commit(repo, &info.commit)? {
+            return Ok(config);
+        }
+        let mut config = Config::discover(repo.workdir())?;
+        config.origin = ConfigOrigin::WorkingTree {
+            tag_commit: Some(info.commit),
+        };
+        Ok(config)
+    }
+
+    /// The config committed at `commit`, found as `discover` finds it;
+    /// `None` when that commit has none. Errors name `<commit>:<file>`
+    /// (what `git show` takes).
+    pub fn at_commit(repo: &crate::git::Repo, commit: &str) -> Result<Option<Config>, ConfigError> {
+        let short = &commit[..commit.len().min(10)];
+        for file in [CONFIG_FILE, PYPROJECT_FILE] {
+            let Some(bytes) = repo.read_file(commit, file)? else {
+                continue;
+            };
+            let shown = PathBuf::from(format!("{short}:{file}"));
+            let text = String::from_utf8(bytes).map_err(|_| ConfigError::Invalid {
+                location: Location {
+                    path: shown.clone(),
+                    line: 1,
+                    column: 1,
+                },
+                message: "not UTF-8".into(),
+                help: None,
+            })?;
+            let parsed = if file == CONFIG_FILE {
+                Some(Config::parse(&shown, &text)?)
+            } else {
+                Config::parse_pyproject(&shown, &text)?
+            };
+            if let Some(mut config) = parsed {
+                config.source = repo.workdir().join(file);
+                config.origin = ConfigOrigin::Commit(commit.to_string());
+                return Ok(Some(config));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Which config this is, for `plan`: `tagpub.toml at 1234abcd` or
+    /// `… from the working tree`.
+    pub fn origin_text(&self) -> String {
+        let file = self
+            .source
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file = if file == PYPROJECT_FILE {
+            format!("[tool.tagpub] in {file}")
+        } else {
+            file
+        };
+        match &self.origin {
+            ConfigOrigin::Commit(commit) => {
+                format!(
+                    "{file} at {} (the tagged commit)",
+                    &commit[..commit.len().min(10)]
+                )
+            }
+            ConfigOrigin::WorkingTree { tag_commit: None } => {
+                format!("{file} from the working tree")
+            }
+            ConfigOrigin::WorkingTree {
+                tag_commit: Some(commit),
+            } => format!(
+                "{file} from the working tree (the tagged commit {} has no tagpub config)",
+                &commit[..commit.len().min(10)]
+            ),
+        }
+    }
+
     /// Loads the config of the repository whose root is `root`.
     pub fn discover(root: &Path) -> Result<Config, ConfigError> {
         let tagpub_toml = root.join(CONFIG_FILE);
@@ -749,6 +847,7 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
 
     Ok(Config {
         source: source.path.to_path_buf(),
+        origin: ConfigOrigin::WorkingTree { tag_commit: None },
         defaults,
         hooks: Hooks {
             pre_push: raw.hooks.pre_push.unwrap_or_default(),

@@ -1090,3 +1090,27 @@ fn a_finished_job_shows_a_desktop_notification_unless_turned_off() {
         "desktop = false shows nothing"
     );
 }
+
+#[test]
+fn the_daemon_releases_a_tag_with_the_config_of_the_tagged_commit() {
+    let project = project("0s");
+    project.run(&["watch", "add"]).assert_ok();
+    let _daemon = Daemon::start(&project, "10m");
+    // Uncommitted edits that would stop the release (no package matches
+    // the tag, a build that fails): the tag's own config decides.
+    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
+    project.write(
+        "tagpub.toml",
+        &config
+            .replace("\"hf-local-v{version}\", ", "")
+            .replace("[defaults]\n", "[defaults]\nbuild-command = [\"false\"]\n"),
+    );
+    project.tag("hf-local-v1.0.0");
+    wait_for_state(
+        &project,
+        "hf-local-v1.0.0",
+        "verified",
+        Duration::from_secs(90),
+    );
+    assert_eq!(index_files(&project, "open-ticket-ai-hf-local").len(), 2);
+}

@@ -262,6 +262,7 @@ fn changelog_without_the_version_warns_or_fails_when_required() {
         "tagpub.toml",
         &config.replace("[defaults]\n", "[defaults]\nrequire-changelog = true\n"),
     );
+    retag(&project, "v1.0.0");
     project
         .run(&["plan", "v1.0.0", "--repository", "local"])
         .assert_fails(1, "✗ changelog: CHANGELOG.md does not mention 1.0.0");
@@ -279,7 +280,10 @@ fn lightweight_tag_is_refused() {
             "PYPI_API_TOKEN",
             &server.token,
         )
-        .assert_fails(1, "is a lightweight tag; releases need an annotated tag");
+        .assert_fails(
+            1,
+            "is a lightweight tag, and the config requires annotated release tags",
+        );
     assert_nothing_published(&server);
 }
 
@@ -335,14 +339,21 @@ fn tags_that_are_not_releases_are_refused_with_the_patterns() {
     assert_nothing_published(&server);
 }
 
+/// Commits the working tree and (re)creates `tag` there: a release reads
+/// the config of the tagged commit.
+fn retag(project: &Project, tag: &str) {
+    project.commit("config");
+    git(&project.root, &["tag", "-f", "-a", "-m", "x", tag]);
+}
+
 #[test]
 fn broken_configs_are_refused_with_location() {
     let (project, server) = project_with_server("");
-    project.tag("v1.0.0");
     project.write(
         "tagpub.toml",
         "[[package]]\nname = \"open-ticket-ai\"\ntags = [\"v{version}\"\n",
     );
+    retag(&project, "v1.0.0");
     project
         .run(&["release", "v1.0.0"])
         .assert_fails(2, "tagpub.toml:3:");
@@ -350,6 +361,7 @@ fn broken_configs_are_refused_with_location() {
         "tagpub.toml",
         "[[package]]\nname = \"open-ticket-ai\"\ntags = [\"{version}\"]\n\n[[package]]\nname = \"other\"\npath = \"src/x\"\ntags = [\"v{version}\"]\n",
     );
+    retag(&project, "v1.0.0");
     project.run(&["release", "v1.0.0"]).assert_fails(
         2,
         "tag patterns `{version}` (open-ticket-ai) and `v{version}` (other) can match the same tag",
@@ -358,6 +370,7 @@ fn broken_configs_are_refused_with_location() {
         "tagpub.toml",
         "[[package]]\nname = \"open-ticket-ai\"\ntags = [\"v{version}\"]\nrepo = \"pypi\"\n",
     );
+    retag(&project, "v1.0.0");
     project
         .run(&["plan", "v1.0.0"])
         .assert_fails(2, "tagpub.toml:4:1: unknown field `repo`");

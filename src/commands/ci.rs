@@ -258,7 +258,7 @@ fn warn_tokenless(ctx: &Context, service: Service, targets: &[Target<'_>]) {
 }
 
 fn resolve_tag(ctx: &Context, args: &ResolveArgs) -> anyhow::Result<ExitCode> {
-    let (repo, config) = ctx.repo_and_config()?;
+    let (repo, config) = ctx.repo_and_config_for_tag(&args.tag)?;
     let plan = match resolve(&repo, &config, &args.tag, None) {
         Ok(plan) => plan,
         Err(ResolveError::NoPackage { tag, .. }) if args.skip_unknown => {

@@ -11,9 +11,10 @@ use std::str::FromStr;
 use crate::cli::{HookArgs, HookCommand};
 use crate::commands::Context;
 use crate::config::{Config, PrePush, Trigger};
+use crate::git::Repo;
 use crate::ledger::{self, PushedTag};
 use crate::pipeline::release::{Release, ReleaseOptions};
-use crate::pipeline::resolve::{ResolveError, Scope, match_tag, resolve_for};
+use crate::pipeline::resolve::{ResolveError, Scope, free_tag, match_tag, resolve_for};
 use crate::pipeline::{Reporter, Silent};
 use crate::version::Version;
 
@@ -143,18 +144,6 @@ fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitCode> {
         return Ok(finish_refusals(printer, refused));
     }
     let repo = ctx.repo()?;
-    let config = match Config::discover(repo.workdir()) {
-        Ok(config) => config,
-        Err(crate::config::ConfigError::Missing { .. }) => {
-            return Ok(finish_refusals(printer, refused));
-        }
-        Err(err) => {
-            printer.always(&format!(
-                "tagpub: refusing to push tags: the tagpub config is invalid:\n{err}"
-            ));
-            return Ok(ExitCode::from(1));
-        }
-    };
     let mut to_record = Vec::new();
     for pushed in &refs {
         let tag = pushed.remote_ref.trim_start_matches("refs/tags/");
@@ -165,9 +154,21 @@ fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitCode> {
         // `git push origin a:refs/tags/b` pushes the local ref a as tag b;
         // the checks read the local tag.
         let local_tag = pushed.local_ref.strip_prefix("refs/tags/").unwrap_or(tag);
+        // The config the release of this tag will use: the tagged commit's.
+        let config = match Config::for_tag(&repo, local_tag) {
+            Ok(config) => config,
+            Err(crate::config::ConfigError::Missing { .. }) => continue,
+            Err(err) => {
+                refused += 1;
+                printer.always(&format!(
+                    "tagpub: refusing to push {tag}: the tagpub config is invalid:\n{err}"
+                ));
+                continue;
+            }
+        };
         match match_tag(&config, tag) {
             Err(ResolveError::NoPackage { .. }) => {
-                if let Some(suggestion) = near_miss(&config, tag) {
+                if let Some(suggestion) = near_miss(&repo, &config, tag)? {
                     printer.always(&format!(
                         "tagpub: warning: {tag} matches no package; did you mean {suggestion}? (pushed anyway)"
                     ));
@@ -277,7 +278,7 @@ fn warn_if_published(ctx: &Context, tag: &str) {
 
 /// For a tag that matches no pattern but looks like a typo of one's prefix
 /// (`hf-locl-v1.0.0` for `hf-local-v{version}`): the tag it probably meant.
-fn near_miss(config: &Config, tag: &str) -> Option<String> {
+fn near_miss(repo: &Repo, config: &Config, tag: &str) -> anyhow::Result<Option<String>> {
     // Where could a version start? Try each split whose tail is PEP 440.
     let splits = (1..tag.len())
         .filter(|&i| tag.is_char_boundary(i))
@@ -286,11 +287,12 @@ fn near_miss(config: &Config, tag: &str) -> Option<String> {
         for pattern in config.packages.iter().flat_map(|p| &p.tags) {
             let distance = strsim::levenshtein(prefix, pattern.prefix());
             if (1..=2).contains(&distance) {
-                return Some(pattern.render(&version));
+                // Never suggest a tag that exists already.
+                return Ok(Some(free_tag(repo, pattern, &version)?));
             }
         }
     }
-    None
+    Ok(None)
 }
 
 #[cfg(test)]

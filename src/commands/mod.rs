@@ -47,6 +47,14 @@ impl Context {
         let config = self.config(&repo)?;
         Ok((repo, config))
     }
+
+    /// The repository and the config a release of `tag` uses
+    /// (`Config::for_tag`): the tagged commit's, else the working tree's.
+    pub fn repo_and_config_for_tag(&self, tag: &str) -> anyhow::Result<(Repo, Config)> {
+        let repo = self.repo()?;
+        let config = Config::for_tag(&repo, tag)?;
+        Ok((repo, config))
+    }
 }
 
 /// Errors that mean "the command was used wrongly" (exit code 2).

@@ -8,7 +8,7 @@ use crate::pipeline::resolve::{CheckStatus, Plan, resolve, short};
 use crate::printer::Printer;
 
 pub fn run(ctx: &Context, args: &PlanArgs) -> anyhow::Result<ExitCode> {
-    let (repo, config) = ctx.repo_and_config()?;
+    let (repo, config) = ctx.repo_and_config_for_tag(&args.tag)?;
     let plan = resolve(&repo, &config, &args.tag, args.repository.as_deref())?;
     if args.json {
         ctx.printer.json(&serde_json::json!({
@@ -41,6 +41,7 @@ pub fn print_plan(printer: &Printer, plan: &Plan) {
         ("commit", short(&plan.commit).to_string()),
         ("repository", plan.repository.clone()),
         ("token", token.to_string()),
+        ("config", plan.config.clone()),
     ] {
         printer.line(&format!("{key:<11}{value}"));
     }

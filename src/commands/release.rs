@@ -10,7 +10,7 @@ use crate::pipeline::resolve::resolve;
 use crate::pipeline::{Reporter, Silent};
 
 pub fn run(ctx: &Context, args: &ReleaseArgs) -> anyhow::Result<ExitCode> {
-    let (repo, config) = ctx.repo_and_config()?;
+    let (repo, config) = ctx.repo_and_config_for_tag(&args.tag)?;
     let mut plan = resolve(&repo, &config, &args.tag, args.repository.as_deref())?;
     if args.dry_run {
         plan = plan.for_dry_run();

@@ -233,6 +233,12 @@ impl Daemon {
             Err(err) => return self.problem(git_dir, err.to_string()),
         };
         self.problems.lock().expect("not poisoned").remove(git_dir);
+        let repo = Repo::discover(&workdir).ok();
+        // Each new tag is matched with the config its release will use.
+        let config_for = |tag: &str| match &repo {
+            Some(repo) => Config::for_tag(repo, tag).map_err(|e| e.to_string()),
+            None => Ok(config.clone()),
+        };
         let mut started = Registry::update(&self.dirs, |registry| {
             let repo = registry.get_mut(git_dir)?;
             let changes = diff(&repo.known, &now);
@@ -242,7 +248,7 @@ impl Daemon {
             // A tag is known only once its job is on disk: a change whose
             // record could not be written stays unknown and comes back at
             // the next rescan.
-            let (jobs, handled) = self.queue.on_changes(git_dir, &config, &changes);
+            let (jobs, handled) = self.queue.on_changes(git_dir, &config_for, &changes);
             repo.apply(&handled);
             Some(jobs)
         });

@@ -294,19 +294,33 @@ impl Queue {
     /// start (after their grace period) and the changes that are durably
     /// dealt with: only those may be recorded as known, so a change whose
     /// job record could not be written is found again by the next rescan.
+    /// `config_for` gives the config a tag's release uses
+    /// (`Config::for_tag`), so the package a job is made for is the one its
+    /// release resolves.
     pub fn on_changes(
         &self,
         git_dir: &Path,
-        config: &Config,
+        config_for: &dyn Fn(&str) -> Result<Config, String>,
         changes: &[TagChange],
     ) -> (Vec<JobRecord>, Vec<TagChange>) {
         let mut started = Vec::new();
         let mut handled = Vec::new();
         for change in changes {
             let done = match change {
-                TagChange::Created { tag, target } => {
-                    self.on_created(git_dir, config, tag, target, &mut started)
-                }
+                TagChange::Created { tag, target } => match config_for(tag) {
+                    Ok(config) => self.on_created(git_dir, &config, tag, target, &mut started),
+                    // The tag's own config is broken: a failed job says so.
+                    Err(message) => self
+                        .insert(new_job(
+                            git_dir,
+                            tag,
+                            target,
+                            "",
+                            JobState::Failed,
+                            Some(message),
+                        ))
+                        .is_some(),
+                },
                 TagChange::Deleted { tag, .. } => match self.job_for(git_dir, tag) {
                     Some(job) => {
                         tracing::info!(job = job.id, %tag, "tag deleted");
@@ -785,9 +799,9 @@ fn run_release(dirs: &Dirs, job: &JobRecord, workdir: &Path) -> Result<String, (
     log.line(&format!("job {}: {} ({})", job.id, job.tag, job.package));
     let attempt = || {
         let repo = Repo::discover(workdir).map_err(|e| failed(e.to_string()))?;
-        let config = Config::discover(repo.workdir()).map_err(|e| failed(e.to_string()))?;
         // The tag must still be the one the job was made for.
         tag_unchanged(&repo, job)?;
+        let config = Config::for_tag(&repo, &job.tag).map_err(|e| failed(e.to_string()))?;
         let plan = resolve(&repo, &config, &job.tag, None).map_err(|e| failed(e.to_string()))?;
         let release = Release {
             repo: &repo,

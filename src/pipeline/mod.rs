@@ -11,6 +11,7 @@ pub mod release;
 pub mod resolve;
 pub mod upload;
 pub mod verify;
+pub mod version_source;
 
 /// Receives progress from the pipeline.
 pub trait Reporter {

@@ -7,7 +7,8 @@ use serde::Serialize;
 use crate::config::{Config, Package, join_repo_path};
 use crate::credentials::{self, TokenTarget};
 use crate::git::{GitError, Repo, TagInfo};
-use crate::version::{TagMatch, Version, normalize_name};
+use crate::pipeline::version_source::{DynamicVersion, dynamic_version};
+use crate::version::{TagMatch, TagPattern, Version, normalize_name};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
@@ -60,8 +61,9 @@ pub enum VersionSource {
     /// `[project] version` (or `[tool.poetry] version`).
     Static(String),
     /// `dynamic = ["version"]`: the build is told the version and the built
-    /// metadata is verified instead.
-    Dynamic,
+    /// metadata is verified; where the backend gets it, as far as it can be
+    /// read without running anything.
+    Dynamic(DynamicVersion),
 }
 
 /// Everything known about a release before anything is built.
@@ -81,6 +83,8 @@ pub struct Plan {
     /// Where the token would come from; `None` when not needed or not found.
     pub token_source: Option<String>,
     pub version_source: Option<VersionSource>,
+    /// Which config decided this plan (`Config::origin_text`).
+    pub config: String,
     pub checks: Vec<PlanCheck>,
     #[serde(skip)]
     pub package_config: Package,
@@ -111,7 +115,7 @@ impl Plan {
     }
 
     pub fn dynamic_version(&self) -> bool {
-        self.version_source == Some(VersionSource::Dynamic)
+        matches!(self.version_source, Some(VersionSource::Dynamic(_)))
     }
 
     fn push(&mut self, name: &'static str, status: CheckStatus, message: impl Into<String>) {
@@ -211,10 +215,11 @@ pub fn resolve_for(
         repository: repository.clone(),
         token_source: None,
         version_source: None,
+        config: config.origin_text(),
         checks: Vec::new(),
         package_config: package.clone(),
     };
-    check_tag_object(&mut plan, &info, config.defaults.require_annotated);
+    check_tag_object(&mut plan, repo, config, package, &info)?;
     check_pyproject(&mut plan, repo, package, &version)?;
     check_symlinks(&mut plan, repo)?;
     check_changelog(
@@ -230,42 +235,60 @@ pub fn resolve_for(
     Ok(plan)
 }
 
-fn check_tag_object(plan: &mut Plan, info: &TagInfo, require_annotated: bool) {
+fn check_tag_object(
+    plan: &mut Plan,
+    repo: &Repo,
+    config: &Config,
+    package: &Package,
+    info: &TagInfo,
+) -> Result<(), ResolveError> {
+    let require_annotated = config.defaults.require_annotated;
     match &info.annotated {
-        None if require_annotated => plan.push(
-            "annotated",
-            CheckStatus::Fail,
-            format!(
-                "`{}` is a lightweight tag; releases need an annotated tag. Replace it: git tag -d {0} && git tag -a {0} {} -m \"Release {}\"",
-                info.name,
-                short(&info.commit),
-                plan.version
-            ),
-        ),
+        // Never advise deleting or moving the tag: it may be published
+        // already (and fetched by others); the fix is for what comes next.
+        None if require_annotated => {
+            let next = suggest_tag(repo, package, &info.name, &next_patch(&plan.version))?;
+            plan.push(
+                "annotated",
+                CheckStatus::Fail,
+                format!(
+                    "`{}` is a lightweight tag, and the config requires annotated release tags. If this repository releases from lightweight tags, set `require-annotated = false` under [defaults] in {} (commit it); otherwise leave this tag as it is and annotate the next release: git tag -a {next} -m \"Release {next}\"",
+                    info.name,
+                    config.source.display(),
+                ),
+            );
+        }
         None => plan.push(
             "annotated",
             CheckStatus::Warn,
-            format!("`{}` is a lightweight tag (allowed: require-annotated = false)", info.name),
+            format!(
+                "`{}` is a lightweight tag (allowed: require-annotated = false)",
+                info.name
+            ),
         ),
         Some(annotated) => {
             plan.push("annotated", CheckStatus::Pass, "annotated tag");
             if annotated.object_name == info.name {
-                plan.push("tag name", CheckStatus::Pass, "the tag object's own name matches the ref");
+                plan.push(
+                    "tag name",
+                    CheckStatus::Pass,
+                    "the tag object's own name matches the ref",
+                );
             } else {
+                let next = suggest_tag(repo, package, &info.name, &next_patch(&plan.version))?;
                 plan.push(
                     "tag name",
                     CheckStatus::Fail,
                     format!(
-                        "the ref is `{}` but the tag object calls itself `{}` (a renamed tag). Create a real one: git tag -a {0} {} -m \"Release {}\"",
+                        "the ref is `{}` but the tag object calls itself `{}` (a renamed tag), so nothing can be released from it. Release the next version from a tag of its own: git tag -a {next} -m \"Release {next}\"",
                         info.name,
                         annotated.object_name,
-                        short(&info.commit),
-                        plan.version
                     ),
                 );
             }
         }
     }
+    Ok(())
 }
 
 fn check_pyproject(
@@ -339,15 +362,52 @@ fn check_pyproject(
         .and_then(|v| v.as_str());
     match (dynamic, declared_version) {
         (true, _) => {
-            plan.version_source = Some(VersionSource::Dynamic);
-            plan.push(
-                "version",
-                CheckStatus::Pass,
-                format!(
-                    "{path} declares a dynamic version: the build gets {}={version} and the built metadata is checked",
-                    pretend_version_env(&package.name)
-                ),
+            let source = dynamic_version(repo, &plan.commit, &package.path, &document)?;
+            let told = format!(
+                "the build gets {}={version} and the built metadata is checked",
+                pretend_version_env(&package.name)
             );
+            let (status, message) = match &source {
+                DynamicVersion::Tag { plugin } => (
+                    CheckStatus::Pass,
+                    format!("{path} declares a dynamic version from the tag ({plugin}): {told}"),
+                ),
+                DynamicVersion::Build { how } => (
+                    CheckStatus::Pass,
+                    format!(
+                        "{path} declares a dynamic version{} that only the build can compute: {told}",
+                        how.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
+                    ),
+                ),
+                DynamicVersion::Unreadable { file, how, reason } => (
+                    CheckStatus::Fail,
+                    format!(
+                        "{path} at {at} reads its version from {file} ({how}), but {reason}: the build would fail. Fix {file} (or the setting), commit, then tag that commit"
+                    ),
+                ),
+                DynamicVersion::File { file, text, how } => match Version::from_str(text) {
+                    Ok(declared) if &declared == version => (
+                        CheckStatus::Pass,
+                        format!("{file} at {at} says {text} ({how})"),
+                    ),
+                    Ok(_) => (
+                        CheckStatus::Fail,
+                        format!(
+                            "tag {} says {version} but {file} at {at} says {text} (the version source of {path}: {how}): set it to {version} in {file} and commit, then move the tag or create {}",
+                            plan.tag,
+                            suggest_tag(repo, package, &plan.tag, &next_patch(version))?
+                        ),
+                    ),
+                    Err(err) => (
+                        CheckStatus::Fail,
+                        format!(
+                            "{file} at {at} says `{text}` ({how}), which is not PEP 440 ({err}): set it to {version}"
+                        ),
+                    ),
+                },
+            };
+            plan.version_source = Some(VersionSource::Dynamic(source));
+            plan.push("version", status, message);
         }
         (false, Some(text)) => {
             plan.version_source = Some(VersionSource::Static(text.to_string()));
@@ -363,7 +423,7 @@ fn check_pyproject(
                     format!(
                         "tag {} says {version} but {path} at {at} says {text}: bump the version in pyproject.toml, then move the tag or create {}",
                         plan.tag,
-                        next_tag_hint(package, &plan.tag, version)
+                        suggest_tag(repo, package, &plan.tag, &next_patch(version))?
                     ),
                 ),
                 Err(err) => plan.push(
@@ -426,17 +486,46 @@ fn check_symlinks(plan: &mut Plan, repo: &Repo) -> Result<(), ResolveError> {
     Ok(())
 }
 
-/// The tag to suggest after a version mismatch: same pattern, next patch.
-fn next_tag_hint(package: &Package, tag: &str, version: &Version) -> String {
-    let pattern = package.tags.iter().find(|p| p.matches(tag).is_some());
+/// `version` with its last release number raised: 1.0.1 → 1.0.2.
+pub fn next_patch(version: &Version) -> Version {
     let mut release = version.release().to_vec();
     if let Some(last) = release.last_mut() {
         *last += 1;
     }
-    let next = Version::new(release);
+    Version::new(release)
+}
+
+/// The one way tagpub names a tag to create: `version` in the pattern
+/// `tag` matched (else the package's first pattern), moved on patch by
+/// patch past every tag that already exists, so a suggestion never names a
+/// tag git would refuse or one that may already be published.
+pub fn suggest_tag(
+    repo: &Repo,
+    package: &Package,
+    tag: &str,
+    version: &Version,
+) -> Result<String, GitError> {
+    let pattern = package
+        .tags
+        .iter()
+        .find(|p| p.matches(tag).is_some())
+        .or(package.tags.first());
     match pattern {
-        Some(pattern) => pattern.render(&next),
-        None => "a new tag".to_string(),
+        Some(pattern) => free_tag(repo, pattern, version),
+        None => Ok("a new tag".to_string()),
+    }
+}
+
+/// `pattern` rendered at `version` or the first later patch no tag has.
+pub fn free_tag(repo: &Repo, pattern: &TagPattern, version: &Version) -> Result<String, GitError> {
+    let existing: std::collections::HashSet<String> = repo.tag_names()?.into_iter().collect();
+    let mut candidate = version.clone();
+    loop {
+        let name = pattern.render(&candidate);
+        if !existing.contains(&name) {
+            return Ok(name);
+        }
+        candidate = next_patch(&candidate);
     }
 }
 
