@@ -8,7 +8,6 @@ use anyhow::Context as _;
 
 use crate::cli::BuildArgs;
 use crate::commands::{Context, UsageError};
-use crate::credentials;
 use crate::pipeline::build::{
     BuildSettings, BuildTool, build_backend, build_commit, pick_source_date_epoch,
 };
@@ -88,7 +87,6 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitCode> {
             version: &version,
             source_date_epoch: epoch.value,
             pretend_version,
-            secret_env: &credentials::token_env_names(package, None),
             sandbox: package.sandbox(&config.defaults),
             sandbox_allow: &config.defaults.sandbox_allow,
         },

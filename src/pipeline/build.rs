@@ -403,8 +403,6 @@ pub struct BuildSettings<'a> {
     pub source_date_epoch: Option<i64>,
     /// `(env var, version)` for dynamic versions (setuptools-scm, hatch-vcs).
     pub pretend_version: Option<(String, String)>,
-    /// Variables tagpub read a secret from; removed like every token variable.
-    pub secret_env: &'a [String],
     /// `auto`: in the Landlock sandbox where the kernel has it.
     pub sandbox: SandboxMode,
     /// Extra paths the sandboxed build may read and write.
@@ -451,9 +449,6 @@ fn build_in(
         .map_err(io_error(
             "cannot create a temporary directory for the build",
         ))?;
-    for name in request.secret_env {
-        crate::process::withhold_env(name);
-    }
     let mut command = Child::new(&program);
     command
         .args(&args)

@@ -232,12 +232,7 @@ impl Release<'_> {
             &plan.version.to_string(),
             &plan.tag_target,
         );
-        let mut record = self.built_record(
-            plan,
-            &release_dir,
-            options,
-            token.as_ref().map(|t| &t.source),
-        )?;
+        let mut record = self.built_record(plan, &release_dir, options)?;
         let mut summary = ReleaseSummary {
             status: ReleaseStatus::DryRun,
             tag: plan.tag.clone(),
@@ -376,15 +371,9 @@ impl Release<'_> {
         plan: &Plan,
         release_dir: &ReleaseDir,
         options: &ReleaseOptions,
-        token_source: Option<&credentials::TokenSource>,
     ) -> Result<ReleaseRecord, ReleaseError> {
         let package = &plan.package_config;
         let tool = BuildTool::for_package(self.config, package, options.build_tool.as_ref())?;
-        let mut secret_env =
-            credentials::token_env_names(package, self.config.repositories.get(&plan.repository));
-        if let Some(credentials::TokenSource::Env { name }) = token_source {
-            secret_env.push(name.clone());
-        }
         let (dist, log) = (release_dir.dist(), release_dir.build_log());
         let version = plan.version.to_string();
         let epoch = self.source_date_epoch(plan)?;
@@ -398,7 +387,6 @@ impl Release<'_> {
             pretend_version: plan
                 .dynamic_version()
                 .then(|| (pretend_version_env(&plan.package), version.clone())),
-            secret_env: &secret_env,
             sandbox: package.sandbox(&self.config.defaults),
             sandbox_allow: &self.config.defaults.sandbox_allow,
         };
@@ -569,8 +557,8 @@ impl Release<'_> {
         let listed = self.list(plan, repository)?;
         let mut missing = self.settle_listed(plan, repository, record, &listed)?;
         release_dir.save(record)?;
-        self.wait_out_interrupted(plan, repository, release_dir, record, &mut missing)?;
         let timeout = upload_timeout(repository)?;
+        self.wait_out_interrupted(plan, repository, release_dir, record, &mut missing, timeout)?;
 
         let mut uploaded_now = Vec::new();
         for (index, file) in missing.iter().enumerate() {
@@ -700,8 +688,8 @@ impl Release<'_> {
         release_dir: &ReleaseDir,
         record: &mut ReleaseRecord,
         missing: &mut Vec<BuiltFile>,
+        timeout: std::time::Duration,
     ) -> Result<(), ReleaseError> {
-        let timeout = upload_timeout(repository)?;
         let Some(interrupted) = record.repository_mut(&plan.repository).interrupted(timeout) else {
             return Ok(());
         };
