@@ -41,16 +41,7 @@ fn main() -> ExitCode {
 
 fn git(dir: &Path, args: &[&str]) -> Result<String> {
     run_checked(
-        Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "Bench")
-            .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
-            .env("GIT_COMMITTER_NAME", "Bench")
-            .env("GIT_COMMITTER_EMAIL", "bench@example.invalid"),
+        &mut support::git_command(dir, args),
         &format!("git {}", args.join(" ")),
     )
 }

@@ -22,19 +22,6 @@ fn trials(var: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// The sample monorepo publishing to `url` as repository `racy`, no grace.
-fn project_publishing_to(url: &str) -> Project {
-    let project = Project::sample(&[]);
-    project.configure("racy", &format!("\n[repository.racy]\nurl = \"{url}\"\n"));
-    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
-    project.write(
-        "tagpub.toml",
-        &config.replace("[defaults]\n", "[defaults]\ngrace = \"0s\"\n"),
-    );
-    project.commit("no grace");
-    project
-}
-
 /// Bumps the root package to `1.<n>.0`, commits and tags it; returns the tag.
 fn next_release(project: &Project, n: usize) -> String {
     let from = if n == 1 {
@@ -88,7 +75,7 @@ fn two_cli_releases_of_one_tag_at_once_send_each_file_once() {
     // An index that takes re-uploads: a second send would be stored, not
     // refused, so the count of POSTs is all that tells.
     let server = PypiServer::start_overwriting();
-    let project = project_publishing_to(&server.url);
+    let project = Project::publishing_to("racy", &server.url);
     let n = trials("TAGPUB_TRIALS", 3);
     let mut waited = 0;
     for trial in 1..=n {
@@ -173,7 +160,7 @@ fn job_state(project: &Project, tag: &str) -> Option<String> {
 #[test]
 fn a_cli_release_racing_the_daemon_sends_each_file_once() {
     let server = PypiServer::start();
-    let project = project_publishing_to(&server.url);
+    let project = Project::publishing_to("racy", &server.url);
     project.run(&["watch", "add"]).assert_ok();
     let _daemon = Daemon::start(&project, &server);
     let n = trials("TAGPUB_TRIALS", 3);
@@ -246,7 +233,7 @@ fn kill_9(child: &mut Child) {
 fn an_upload_interrupted_by_a_crash_is_not_sent_again_while_it_can_still_land() {
     let server = PypiServer::start();
     let proxy = FaultProxy::start(&server.url);
-    let project = project_publishing_to(&proxy.url());
+    let project = Project::publishing_to("racy", &proxy.url());
     // The first file, then (with the first already on the index) the second.
     for (n, position) in [(1, 1), (2, 2)] {
         let tag = next_release(&project, n);
@@ -293,7 +280,7 @@ fn an_upload_interrupted_by_a_crash_is_not_sent_again_while_it_can_still_land() 
 fn a_release_killed_at_random_instants_is_finished_by_the_next_with_each_file_once() {
     let server = PypiServer::start();
     let proxy = FaultProxy::start(&server.url);
-    let project = project_publishing_to(&proxy.url());
+    let project = Project::publishing_to("racy", &proxy.url());
     // Every upload is stored 400 ms after it was sent, so kills land inside
     // uploads (and the index may store a file after its sender died).
     proxy
@@ -399,7 +386,7 @@ fn stage_of(project: &Project, tag: &str) -> &'static str {
 #[test]
 fn a_tag_moved_during_its_build_gets_no_upload() {
     let server = PypiServer::start();
-    let project = project_publishing_to(&server.url);
+    let project = Project::publishing_to("racy", &server.url);
     // A build that takes a second, so the tag can move meanwhile.
     project.build_with_prelude("sleep 1", &project.temp.path().join("unused"));
     let tag = next_release(&project, 1);
@@ -417,7 +404,7 @@ fn a_tag_moved_during_its_build_gets_no_upload() {
 #[test]
 fn a_rerun_that_finishes_a_crashed_release_reports_it_published_then_complete() {
     let server = PypiServer::start();
-    let project = project_publishing_to(&server.url);
+    let project = Project::publishing_to("racy", &server.url);
     let tag = next_release(&project, 1);
     // Killed after every file is up, before verifying.
     let crashed = release_command(&project, &server, &tag)

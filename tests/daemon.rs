@@ -99,15 +99,7 @@ fn project(grace: &str) -> Project {
 
 /// Sets `[defaults] grace` and commits it.
 fn set_grace(project: &Project, grace: &str) {
-    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
-    project.write(
-        "tagpub.toml",
-        &config.replace(
-            "[defaults]\n",
-            &format!("[defaults]\ngrace = \"{grace}\"\n"),
-        ),
-    );
-    project.commit("grace");
+    project.add_defaults(&format!("grace = \"{grace}\"\n"), "grace");
 }
 
 /// The sample monorepo publishing to `server` with no grace period, under a
@@ -118,13 +110,7 @@ fn project_publishing_to(server: &common::PypiServer, name: &str) -> (Project, S
 
 fn project_publishing_to_url(url: &str, name: &str) -> (Project, String) {
     let repository = common::unique(name);
-    let project = Project::sample(&[]);
-    project.configure(
-        &repository,
-        &format!("\n[repository.{repository}]\nurl = \"{url}\"\n"),
-    );
-    set_grace(&project, "0s");
-    (project, repository)
+    (Project::publishing_to(&repository, url), repository)
 }
 
 /// The distributions the local index holds for a package (not its page).

@@ -199,18 +199,7 @@ fn scan_state(project: &Project, secret: &str) -> Vec<PathBuf> {
 }
 
 fn project_for(index: &EchoIndex) -> Project {
-    let project = Project::sample(&[]);
-    project.configure(
-        "echo",
-        &format!("\n[repository.echo]\nurl = \"{}\"\n", index.url),
-    );
-    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
-    project.write(
-        "tagpub.toml",
-        &config.replace("[defaults]\n", "[defaults]\ngrace = \"0s\"\n"),
-    );
-    project.commit("no grace");
-    project
+    Project::publishing_to("echo", &index.url)
 }
 
 fn run_with(project: &Project, args: &[&str], env: &[(&str, &str)]) -> Run {

@@ -440,12 +440,7 @@ fn the_notifier_gets_no_token() {
             notified.display()
         ),
     );
-    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
-    project.write(
-        "tagpub.toml",
-        &config.replace("[defaults]\n", "[defaults]\ngrace = \"0s\"\n"),
-    );
-    project.commit("grace");
+    project.add_defaults("grace = \"0s\"\n", "grace");
     project.run(&["watch", "add"]).assert_ok();
     let log = std::fs::File::create(project.temp.path().join("daemon.log")).unwrap();
     let mut daemon = project

@@ -139,19 +139,34 @@ impl Project {
     /// here) allowed in the build sandbox, and commits it.
     pub fn build_with_prelude(&self, prelude: &str, writable: &Path) {
         std::fs::create_dir_all(writable).unwrap();
+        self.add_defaults(
+            &format!(
+                "sandbox-allow = [\"{}\"]\nbuild-command = [\"sh\", \"-c\", \"{} && exec uv build --sdist --wheel --out-dir \\\"$0\\\" .\", \"{{outdir}}\"]\n",
+                writable.display(),
+                prelude.replace('\\', "\\\\").replace('"', "\\\"")
+            ),
+            "a build with a prelude",
+        );
+    }
+
+    /// Adds `lines` (TOML, each ending in a newline) at the top of the
+    /// config's `[defaults]` and commits with `message`.
+    pub fn add_defaults(&self, lines: &str, message: &str) {
         let config = std::fs::read_to_string(self.root.join("tagpub.toml")).unwrap();
         self.write(
             "tagpub.toml",
-            &config.replace(
-                "[defaults]\n",
-                &format!(
-                    "[defaults]\nsandbox-allow = [\"{}\"]\nbuild-command = [\"sh\", \"-c\", \"{} && exec uv build --sdist --wheel --out-dir \\\"$0\\\" .\", \"{{outdir}}\"]\n",
-                    writable.display(),
-                    prelude.replace('\\', "\\\\").replace('"', "\\\"")
-                ),
-            ),
+            &config.replace("[defaults]\n", &format!("[defaults]\n{lines}")),
         );
-        self.commit("a build with a prelude");
+        self.commit(message);
+    }
+
+    /// The sample monorepo publishing to `url` as repository `name`
+    /// (`[repository.NAME]`), with no grace period.
+    pub fn publishing_to(name: &str, url: &str) -> Project {
+        let project = Project::sample(&[]);
+        project.configure(name, &format!("\n[repository.{name}]\nurl = \"{url}\"\n"));
+        project.add_defaults("grace = \"0s\"\n", "no grace");
+        project
     }
 
     /// Points `command` (tagpub, or a git whose hooks run tagpub) at this
