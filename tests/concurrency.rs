@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::PypiServer;
+use common::daemon::Daemon;
 use common::project::{Project, Run, files_in};
 use common::proxy::{Fault, FaultProxy, Rule};
 
@@ -116,36 +117,6 @@ fn two_cli_releases_of_one_tag_at_once_send_each_file_once() {
     assert!(waited > 0, "no trial ever waited for the other release");
 }
 
-/// A `tagpub daemon run` in the foreground, killed on drop.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(project: &Project, server: &PypiServer) -> Daemon {
-        let child = project
-            .command(&["daemon", "run"])
-            .env("PYPI_API_TOKEN", &server.token)
-            .env("TAGPUB_RESCAN_INTERVAL", "10m")
-            .env("TAGPUB_UPLOAD_TIMEOUT", "4s")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while !project.state.join("run/tagpub.sock").exists() {
-            assert!(started.elapsed() < Duration::from_secs(10), "no daemon");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Daemon(child)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn job_state(project: &Project, tag: &str) -> Option<String> {
     let status: serde_json::Value =
         serde_json::from_str(&project.run(&["status", "--json"]).stdout).ok()?;
@@ -162,7 +133,14 @@ fn a_cli_release_racing_the_daemon_sends_each_file_once() {
     let server = PypiServer::start();
     let project = Project::publishing_to("racy", &server.url);
     project.run(&["watch", "add"]).assert_ok();
-    let _daemon = Daemon::start(&project, &server);
+    let _daemon = Daemon::start_with(
+        &project,
+        "10m",
+        &[
+            ("PYPI_API_TOKEN", server.token.as_str()),
+            ("TAGPUB_UPLOAD_TIMEOUT", "4s"),
+        ],
+    );
     let n = trials("TAGPUB_TRIALS", 3);
     for trial in 1..=n {
         let tag = next_release(&project, trial);

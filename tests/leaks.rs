@@ -9,13 +9,13 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use common::daemon::{Daemon, daemon_log};
 use common::project::{Project, Run};
 
 /// A short index password (16 characters) with characters that percent-
@@ -259,8 +259,7 @@ fn an_index_echoing_the_credentials_never_gets_them_shown_or_stored() {
 
     // A daemon job against the same index.
     project.run(&["watch", "add"]).assert_ok();
-    let daemon_err = project.temp.path().join("daemon.stderr");
-    let daemon = Daemon::start(&project, &env, &daemon_err);
+    let daemon = Daemon::start_with(&project, "10m", &env);
     let posts_before = index.posts.load(Ordering::SeqCst);
     project.tag("v1.0.0");
     let started = Instant::now();
@@ -279,7 +278,7 @@ fn an_index_echoing_the_credentials_never_gets_them_shown_or_stored() {
             started.elapsed() < Duration::from_secs(120),
             "the job did not fail:\n{}\n{}",
             status.stdout,
-            std::fs::read_to_string(&daemon_err).unwrap_or_default()
+            daemon_log(&project)
         );
         std::thread::sleep(Duration::from_millis(200));
     };
@@ -322,7 +321,7 @@ fn an_index_echoing_the_credentials_never_gets_them_shown_or_stored() {
         );
     }
     drop(daemon);
-    let stderr = std::fs::read_to_string(&daemon_err).unwrap();
+    let stderr = daemon_log(&project);
     assert!(stderr.contains("[redacted]"), "{stderr}");
     assert_no_leak(PASSWORD, "the daemon's stderr", &stderr);
 }
@@ -358,42 +357,4 @@ fn a_pypi_token_is_masked_in_every_form_too() {
         assert!(!output.contains(&slice), "{slice:?} in:\n{output}");
     }
     scan_state(&project, &token);
-}
-
-/// `tagpub daemon run` with `env`, stderr to a file; SIGTERM on drop.
-struct Daemon {
-    child: Child,
-}
-
-impl Daemon {
-    fn start(project: &Project, env: &[(&str, &str)], stderr: &Path) -> Daemon {
-        let mut command = project.command(&["daemon", "run"]);
-        command
-            .envs(env.iter().copied())
-            .env("TAGPUB_RESCAN_INTERVAL", "10m")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(stderr).unwrap());
-        let daemon = Daemon {
-            child: command.spawn().unwrap(),
-        };
-        let started = Instant::now();
-        while !project.state.join("run/tagpub.sock").exists() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "the daemon did not start:\n{}",
-                std::fs::read_to_string(stderr).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        daemon
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
 }

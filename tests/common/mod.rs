@@ -267,6 +267,7 @@ impl Drop for PypiServer {
     }
 }
 
+pub mod daemon;
 pub mod devpi;
 pub mod project;
 pub mod proxy;
