@@ -723,14 +723,11 @@ impl Release<'_> {
             };
             if let Some(listed) = listed {
                 let still_missing = self.settle_listed(plan, repository, record, &listed)?;
-                if !still_missing
+                let landed = !still_missing
                     .iter()
-                    .any(|f| f.filename == interrupted.filename)
-                {
-                    *missing = still_missing;
-                    break;
-                }
-                if remaining == 0 {
+                    .any(|f| f.filename == interrupted.filename);
+                // Landed: done. Past the deadline: it can no longer land.
+                if landed || remaining == 0 {
                     *missing = still_missing;
                     break;
                 }
