@@ -192,6 +192,17 @@ pub struct Package {
     pub verify: Option<Verify>,
     /// Overrides `[defaults] sandbox`.
     pub sandbox: Option<SandboxMode>,
+    /// The `[[group]]` this package is a member of.
+    pub group: Option<String>,
+}
+
+/// Packages released together by one tag, at one version (`[[group]]`).
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub name: String,
+    pub tags: Vec<TagPattern>,
+    /// Member package names as configured, in config order.
+    pub members: Vec<String>,
 }
 
 impl Package {
@@ -248,6 +259,7 @@ pub struct Config {
     pub hooks: Hooks,
     pub notify: Notify,
     pub packages: Vec<Package>,
+    pub groups: Vec<Group>,
     pub repositories: BTreeMap<String, RepositoryConfig>,
 }
 
@@ -265,6 +277,8 @@ struct RawConfig {
     notify: RawNotify,
     #[serde(default)]
     package: Vec<RawPackage>,
+    #[serde(default)]
+    group: Vec<RawGroup>,
     #[serde(default)]
     repository: BTreeMap<String, Spanned<RawRepository>>,
 }
@@ -303,12 +317,20 @@ struct RawPackage {
     name: Spanned<String>,
     #[serde(default)]
     path: Option<Spanned<String>>,
-    tags: Spanned<Vec<Spanned<String>>>,
+    tags: Option<Spanned<Vec<Spanned<String>>>>,
     token_env: Option<Spanned<String>>,
     repository: Option<Spanned<String>>,
     build_command: Option<Spanned<Vec<String>>>,
     verify: Option<Verify>,
     sandbox: Option<SandboxMode>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawGroup {
+    name: Spanned<String>,
+    tags: Spanned<Vec<Spanned<String>>>,
+    packages: Spanned<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -726,6 +748,7 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
     let mut names: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     // (package index, pattern span) for the overlap check.
     let mut pattern_spans: Vec<Vec<Range<usize>>> = Vec::new();
+    let member_of = group_membership(source, &raw.group)?;
     for raw_package in raw.package {
         let name = raw_package.name.get_ref().clone();
         if !is_valid_project_name(&name) {
@@ -764,21 +787,20 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
             })?,
             None => String::new(),
         };
-        if raw_package.tags.get_ref().is_empty() {
-            return Err(source.error(
-                raw_package.tags.span(),
-                format!("package `{name}` has no tag patterns"),
-                Some("add at least one, like tags = [\"v{version}\"]".to_string()),
-            ));
-        }
-        let mut tags = Vec::new();
-        let mut spans = Vec::new();
-        for pattern in raw_package.tags.get_ref() {
-            let parsed = TagPattern::parse(pattern.get_ref())
-                .map_err(|err| source.error(pattern.span(), err.to_string(), None))?;
-            tags.push(parsed);
-            spans.push(pattern.span());
-        }
+        let group = member_of
+            .get(&crate::version::normalize_name(&name))
+            .cloned();
+        let (tags, spans) = match &raw_package.tags {
+            Some(patterns) => parse_patterns(source, patterns, &format!("package `{name}`"))?,
+            None if group.is_some() => (Vec::new(), Vec::new()),
+            None => {
+                return Err(source.error(
+                    raw_package.name.span(),
+                    format!("package `{name}` has no tag patterns"),
+                    Some("add `tags = [\"v{version}\"]`, or list the package in a [[group]] whose tags release it".to_string()),
+                ));
+            }
+        };
         let repository = raw_package
             .repository
             .as_ref()
@@ -800,50 +822,27 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
                 .transpose()?,
             verify: raw_package.verify,
             sandbox: raw_package.sandbox,
+            group,
         });
         pattern_spans.push(spans);
     }
+    let groups = validate_groups(source, raw.group, &packages, &names, &defaults.repository)?;
 
-    // One tag must never release two packages: reject any pair of patterns
-    // (across or within packages) that some tag matches both of. Only pairs
-    // whose literals could overlap are walked (see `version::Overlaps`); the
-    // first in config order is reported.
-    let located: Vec<(usize, usize)> = packages
+    // One tag must never release two things: reject any pair of patterns
+    // (across or within packages and groups) that some tag matches both of.
+    // Only pairs whose literals could overlap are walked (see
+    // `version::Overlaps`); the first in config order is reported.
+    let owners: Vec<(String, &[TagPattern], &[Range<usize>])> = packages
         .iter()
-        .enumerate()
-        .flat_map(|(i, package)| (0..package.tags.len()).map(move |pi| (i, pi)))
+        .zip(&pattern_spans)
+        .map(|(p, spans)| (format!("package `{}`", p.name), &p.tags[..], &spans[..]))
+        .chain(
+            groups
+                .iter()
+                .map(|(g, spans)| (format!("group `{}`", g.name), &g.tags[..], &spans[..])),
+        )
         .collect();
-    let all: Vec<&TagPattern> = located
-        .iter()
-        .map(|&(i, pi)| &packages[i].tags[pi])
-        .collect();
-    let overlaps = crate::version::Overlaps::new(&all);
-    let mut candidates = overlaps.candidates();
-    candidates.sort_by_key(|&(a, b)| {
-        let ((i, pi), (j, pj)) = (located[a], located[b]);
-        (i, j, pi, pj)
-    });
-    for (a, b) in candidates {
-        let Some(witness) = overlaps.witness(a, b) else {
-            continue;
-        };
-        let ((i, _), (j, pj)) = (located[a], located[b]);
-        let (package, other) = (&packages[i], &packages[j]);
-        let (pattern, other_pattern) = (all[a], all[b]);
-        let who = if i == j {
-            format!("package `{}`", package.name)
-        } else {
-            format!("packages `{}` and `{}`", package.name, other.name)
-        };
-        return Err(source.error(
-            pattern_spans[j][pj].clone(),
-            format!(
-                "tag patterns `{pattern}` ({}) and `{other_pattern}` ({}) can match the same tag, e.g. `{witness}`: {who} would be ambiguous",
-                package.name, other.name
-            ),
-            Some("give each package a distinct prefix, like \"v{version}\" and \"plugin-v{version}\"".to_string()),
-        ));
-    }
+    check_overlaps(source, &owners)?;
 
     Ok(Config {
         source: source.path.to_path_buf(),
@@ -861,8 +860,191 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
             desktop: raw.notify.desktop,
         },
         packages,
+        groups: groups.into_iter().map(|(g, _)| g).collect(),
         repositories,
     })
+}
+
+/// Tag patterns as written, parsed; an empty list is an error.
+fn parse_patterns(
+    source: &SourceFile<'_>,
+    patterns: &Spanned<Vec<Spanned<String>>>,
+    owner: &str,
+) -> Result<(Vec<TagPattern>, Vec<Range<usize>>), ConfigError> {
+    if patterns.get_ref().is_empty() {
+        return Err(source.error(
+            patterns.span(),
+            format!("{owner} has no tag patterns"),
+            Some("add at least one, like tags = [\"v{version}\"]".to_string()),
+        ));
+    }
+    let mut tags = Vec::new();
+    let mut spans = Vec::new();
+    for pattern in patterns.get_ref() {
+        let parsed = TagPattern::parse(pattern.get_ref())
+            .map_err(|err| source.error(pattern.span(), err.to_string(), None))?;
+        tags.push(parsed);
+        spans.push(pattern.span());
+    }
+    Ok((tags, spans))
+}
+
+/// Normalized member name → its group's name; a package listed twice (in
+/// one group or two) is an error.
+fn group_membership(
+    source: &SourceFile<'_>,
+    groups: &[RawGroup],
+) -> Result<std::collections::HashMap<String, String>, ConfigError> {
+    let mut member_of = std::collections::HashMap::new();
+    for group in groups {
+        for member in group.packages.get_ref() {
+            let key = crate::version::normalize_name(member.get_ref());
+            if let Some(previous) = member_of.insert(key, group.name.get_ref().clone()) {
+                return Err(source.error(
+                    member.span(),
+                    format!(
+                        "package `{}` is listed twice (also in group `{previous}`)",
+                        member.get_ref()
+                    ),
+                    Some("a package belongs to at most one [[group]]; list it once".to_string()),
+                ));
+            }
+        }
+    }
+    Ok(member_of)
+}
+
+/// The `[[group]]` tables: a name no package has, known members, patterns.
+fn validate_groups(
+    source: &SourceFile<'_>,
+    raw: Vec<RawGroup>,
+    packages: &[Package],
+    package_names: &std::collections::HashMap<String, usize>,
+    default_repository: &str,
+) -> Result<Vec<(Group, Vec<Range<usize>>)>, ConfigError> {
+    let mut groups: Vec<(Group, Vec<Range<usize>>)> = Vec::new();
+    for group in raw {
+        let name = group.name.get_ref().clone();
+        let key = crate::version::normalize_name(&name);
+        if !is_valid_project_name(&name) {
+            return Err(source.error(
+                group.name.span(),
+                format!("`{name}` is not a valid group name"),
+                Some("use letters, digits, `-`, `_` and `.`, like a project name".to_string()),
+            ));
+        }
+        // Jobs, locks and status name a release by its group or package:
+        // one name must mean one thing.
+        if let Some(&index) = package_names.get(&key)
+            && packages[index].group.as_deref() != Some(name.as_str())
+        {
+            return Err(source.error(
+                group.name.span(),
+                format!("group `{name}` has the name of package `{}`, which is not in it", packages[index].name),
+                Some("name the group after its main package or give it a name of its own".to_string()),
+            ));
+        }
+        if groups
+            .iter()
+            .any(|(g, _)| crate::version::normalize_name(&g.name) == key)
+        {
+            return Err(source.error(
+                group.name.span(),
+                format!("group `{name}` is configured twice"),
+                Some("keep one [[group]] per name and list all its tag patterns in its `tags`".to_string()),
+            ));
+        }
+        if group.packages.get_ref().is_empty() {
+            return Err(source.error(
+                group.packages.span(),
+                format!("group `{name}` has no packages"),
+                Some("list the [[package]] names it releases, like packages = [\"core\", \"plugin\"]".to_string()),
+            ));
+        }
+        let mut members = Vec::new();
+        for member in group.packages.get_ref() {
+            let Some(&index) = package_names.get(&crate::version::normalize_name(member.get_ref()))
+            else {
+                return Err(source.error(
+                    member.span(),
+                    format!("group `{name}` lists `{}`, which is not a [[package]]", member.get_ref()),
+                    Some(format!(
+                        "add a [[package]] with name = \"{}\" and its path, or remove it from the group",
+                        member.get_ref()
+                    )),
+                ));
+            };
+            members.push(packages[index].name.clone());
+        }
+        // One release of a group goes to one index: a CI job, a retry and
+        // `--repository` then mean the same thing for every member.
+        let repository_of = |member: &str| {
+            packages
+                .iter()
+                .find(|p| p.name == member)
+                .and_then(|p| p.repository.clone())
+                .unwrap_or_else(|| default_repository.to_string())
+        };
+        if let Some(other) = members
+            .iter()
+            .find(|m| repository_of(m) != repository_of(&members[0]))
+        {
+            return Err(source.error(
+                group.packages.span(),
+                format!(
+                    "group `{name}` publishes `{}` to {} but `{other}` to {}",
+                    members[0],
+                    repository_of(&members[0]),
+                    repository_of(other)
+                ),
+                Some("the members of a group are released to one repository: give them the same `repository`".to_string()),
+            ));
+        }
+        let (tags, spans) = parse_patterns(source, &group.tags, &format!("group `{name}`"))?;
+        groups.push((Group { name, tags, members }, spans));
+    }
+    Ok(groups)
+}
+
+/// Rejects the first pair of patterns (in config order) that some tag
+/// matches both of, naming the tag.
+fn check_overlaps(
+    source: &SourceFile<'_>,
+    owners: &[(String, &[TagPattern], &[Range<usize>])],
+) -> Result<(), ConfigError> {
+    let located: Vec<(usize, usize)> = owners
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (_, tags, _))| (0..tags.len()).map(move |pi| (i, pi)))
+        .collect();
+    let all: Vec<&TagPattern> = located.iter().map(|&(i, pi)| &owners[i].1[pi]).collect();
+    let overlaps = crate::version::Overlaps::new(&all);
+    let mut candidates = overlaps.candidates();
+    candidates.sort_by_key(|&(a, b)| {
+        let ((i, pi), (j, pj)) = (located[a], located[b]);
+        (i, j, pi, pj)
+    });
+    for (a, b) in candidates {
+        let Some(witness) = overlaps.witness(a, b) else {
+            continue;
+        };
+        let ((i, _), (j, pj)) = (located[a], located[b]);
+        let (owner, other) = (&owners[i].0, &owners[j].0);
+        let (pattern, other_pattern) = (all[a], all[b]);
+        let who = if i == j {
+            owner.clone()
+        } else {
+            format!("{owner} or {other}")
+        };
+        return Err(source.error(
+            owners[j].2[pj].clone(),
+            format!(
+                "tag patterns `{pattern}` ({owner}) and `{other_pattern}` ({other}) can match the same tag, e.g. `{witness}`: which of {who} it releases would be ambiguous"
+            ),
+            Some("give each package a distinct prefix, like \"v{version}\" and \"plugin-v{version}\"; to release several packages with one tag, list them in one [[group]]".to_string()),
+        ));
+    }
+    Ok(())
 }
 
 fn check_url(
@@ -1025,10 +1207,64 @@ url = "https://pypi.example.org/legacy/"
         let message = error_text(text);
         assert!(message.starts_with("tagpub.toml:7:9:"), "{message}");
         assert!(
-            message.contains("`{version}` (a)") && message.contains("`v{version}` (b)"),
+            message.contains("`{version}` (package `a`)")
+                && message.contains("`v{version}` (package `b`)"),
             "{message}"
         );
         assert!(message.contains("e.g. `v"), "{message}");
+    }
+
+    const GROUP: &str = "[[package]]\nname = \"core\"\n\n[[package]]\nname = \"plugin\"\npath = \"src/plugin\"\ntags = [\"plugin-v{version}\"]\n\n[[group]]\nname = \"core\"\ntags = [\"v{version}\"]\npackages = [\"core\", \"plugin\"]\n";
+
+    #[test]
+    fn a_group_releases_its_members_and_members_need_no_tags() {
+        let config = Config::parse(Path::new("tagpub.toml"), GROUP).unwrap();
+        assert_eq!(config.groups.len(), 1);
+        assert_eq!(config.groups[0].members, ["core", "plugin"]);
+        assert_eq!(config.groups[0].tags[0].to_string(), "v{version}");
+        assert!(config.packages[0].tags.is_empty());
+        assert_eq!(config.packages[1].group.as_deref(), Some("core"));
+    }
+
+    #[test]
+    fn group_errors_point_at_the_offending_entry() {
+        let cases = [
+            (
+                GROUP.replace("\"core\", \"plugin\"]", "\"core\", \"plugni\"]"),
+                "lists `plugni`, which is not a [[package]]",
+            ),
+            (
+                format!("{GROUP}[[group]]\nname = \"other\"\ntags = [\"o-v{{version}}\"]\npackages = [\"plugin\"]\n"),
+                "package `plugin` is listed twice (also in group `core`)",
+            ),
+            (
+                GROUP.replace("packages = [\"core\", \"plugin\"]", "packages = [\"plugin\"]"),
+                "package `core` has no tag patterns",
+            ),
+            (
+                GROUP.replace("name = \"core\"\ntags", "name = \"plugin\"\ntags").replace("[\"core\", \"plugin\"]", "[\"core\"]"),
+                "group `plugin` has the name of package `plugin`",
+            ),
+            (
+                GROUP.replace("plugin-v{version}", "{version}"),
+                "(package `plugin`) and `v{version}` (group `core`) can match the same tag",
+            ),
+            (
+                GROUP.replace("packages = [\"core\", \"plugin\"]", "packages = []")
+                    .replace("name = \"core\"\n\n", "name = \"core\"\ntags = [\"core-v{version}\"]\n\n")
+                    .replace("name = \"core\"\ntags = [\"v", "name = \"all\"\ntags = [\"v"),
+                "group `all` has no packages",
+            ),
+            (
+                GROUP.replace("path = \"src/plugin\"", "path = \"src/plugin\"\nrepository = \"testpypi\""),
+                "group `core` publishes `core` to pypi but `plugin` to testpypi",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = error_text(&text);
+            assert!(message.contains(expected), "{expected}\n{message}");
+            assert!(message.starts_with("tagpub.toml:"), "{message}");
+        }
     }
 
     /// `packages` packages with their own prefixes, plus `extra` TOML.
@@ -1061,7 +1297,9 @@ url = "https://pypi.example.org/legacy/"
         let late = "[[package]]\nname = \"late\"\ntags = [\"pkg9999-v1.{version}\"]\n";
         let message = error_text(&many_packages(10_000, late));
         assert!(
-            message.contains("`pkg9999-v{version}` (pkg9999) and `pkg9999-v1.{version}` (late)"),
+            message.contains(
+                "`pkg9999-v{version}` (package `pkg9999`) and `pkg9999-v1.{version}` (package `late`)"
+            ),
             "{message}"
         );
         // And a duplicate name among them.

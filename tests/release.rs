@@ -364,7 +364,7 @@ fn broken_configs_are_refused_with_location() {
     retag(&project, "v1.0.0");
     project.run(&["release", "v1.0.0"]).assert_fails(
         2,
-        "tag patterns `{version}` (open-ticket-ai) and `v{version}` (other) can match the same tag",
+        "tag patterns `{version}` (package `open-ticket-ai`) and `v{version}` (package `other`) can match the same tag",
     );
     project.write(
         "tagpub.toml",

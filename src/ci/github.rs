@@ -22,7 +22,7 @@
 use std::fmt::Write as _;
 
 use crate::ci::{
-    HEADER_MARK, Target, UV_VERSION, expression_str, github_tag_globs, patterns_comment, yaml_str,
+    HEADER_MARK, Target, UV_VERSION, expression_str, github_tag_globs, yaml_str,
 };
 
 pub const WORKFLOW_PATH: &str = ".github/workflows/tagpub-release.yml";
@@ -54,9 +54,9 @@ pub fn render(targets: &[Target<'_>], config_name: &str, tagpub_version: &str) -
     line(w, "  push:");
     line(w, "    tags:");
     for target in targets {
-        for package in &target.packages {
-            line(w, &format!("      # {}", patterns_comment(package)));
-            for pattern in &package.tags {
+        for release in &target.releases {
+            line(w, &format!("      # {}", release.comment()));
+            for pattern in release.patterns {
                 for glob in github_tag_globs(pattern) {
                     line(w, &format!("      - {}", yaml_str(&glob)));
                 }

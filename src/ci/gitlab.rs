@@ -14,7 +14,7 @@
 
 use std::fmt::Write as _;
 
-use crate::ci::{HEADER_MARK, Target, UV_VERSION, gitlab_tag_regex, patterns_comment, yaml_str};
+use crate::ci::{HEADER_MARK, Target, UV_VERSION, gitlab_tag_regex, yaml_str};
 
 pub const INCLUDE_PATH: &str = ".gitlab/tagpub-release.yml";
 pub const MAIN_PATH: &str = ".gitlab-ci.yml";
@@ -145,9 +145,9 @@ pub fn render(targets: &[Target<'_>], config_name: &str, tagpub_version: &str) -
 
 /// One rule per tag pattern of the target's packages.
 fn tag_rules(w: &mut String, target: &Target<'_>) {
-    for package in &target.packages {
-        line(w, &format!("    # {}", patterns_comment(package)));
-        for pattern in &package.tags {
+    for release in &target.releases {
+        line(w, &format!("    # {}", release.comment()));
+        for pattern in release.patterns {
             let condition = format!("$CI_COMMIT_TAG =~ {}", gitlab_tag_regex(pattern));
             line(w, &format!("    - if: {}", yaml_str(&condition)));
         }

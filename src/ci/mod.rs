@@ -32,8 +32,31 @@ pub struct Target<'a> {
     /// `release-<repository>`, made of the characters job ids allow.
     pub job_id: String,
     pub packages: Vec<&'a Package>,
+    /// What tags release to this repository: each package with tags of its
+    /// own, then each group (whose members publish here).
+    pub releases: Vec<TagSet<'a>>,
     /// `token-env` of the repository and of its packages, sorted, unique.
     pub secret_envs: Vec<String>,
+}
+
+/// A package's or a group's tag patterns, named for the comment above them.
+#[derive(Debug, Clone)]
+pub struct TagSet<'a> {
+    pub name: String,
+    pub patterns: &'a [TagPattern],
+}
+
+impl TagSet<'_> {
+    /// `name: pattern, pattern` on one line (a comment ends at the line's end).
+    pub fn comment(&self) -> String {
+        let patterns = self
+            .patterns
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("{}: {patterns}", self.name).replace(['\n', '\r'], " ")
+    }
 }
 
 impl Target<'_> {
@@ -88,9 +111,35 @@ pub fn targets<'a>(config: &'a Config, config_name: &str) -> Result<Vec<Target<'
                 repository: repository.to_string(),
                 job_id: String::new(),
                 packages: vec![package],
+                releases: Vec::new(),
                 secret_envs: Vec::new(),
             }),
         }
+    }
+    for target in &mut targets {
+        let packages = target
+            .packages
+            .iter()
+            .filter(|p| !p.tags.is_empty())
+            .map(|p| TagSet {
+                name: p.name.clone(),
+                patterns: &p.tags,
+            });
+        // A group publishes to one repository (config.rs checks it): that
+        // of its first member.
+        let groups = config
+            .groups
+            .iter()
+            .filter(|g| {
+                config
+                    .package(&g.members[0])
+                    .is_some_and(|p| config.repository_for(p, None) == target.repository)
+            })
+            .map(|g| TagSet {
+                name: format!("group {}", g.name),
+                patterns: &g.tags,
+            });
+        target.releases = packages.chain(groups).collect();
     }
     let mut used_ids: Vec<String> = vec!["resolve".into(), "dry-run".into()];
     for target in &mut targets {
@@ -245,16 +294,6 @@ pub fn expression_str(text: &str) -> String {
 }
 
 /// `pkg: pattern, pattern` for the comments above each package's rules.
-pub fn patterns_comment(package: &Package) -> String {
-    let patterns = package
-        .tags
-        .iter()
-        .map(|p| p.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    // A comment ends at the line's end: keep it on one line.
-    format!("{}: {patterns}", package.name).replace(['\n', '\r'], " ")
-}
 
 #[cfg(test)]
 mod tests {

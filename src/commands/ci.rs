@@ -269,18 +269,41 @@ fn resolve_tag(ctx: &Context, args: &ResolveArgs) -> anyhow::Result<ExitCode> {
         }
         Err(err) => return Err(err.into()),
     };
+    // A group publishes to one repository (config.rs checks it).
+    let repository = plan.members[0].repository.clone();
+    let released = match &plan.group {
+        Some(group) => format!(
+            "{group} {} (group: {})",
+            plan.version,
+            plan.members
+                .iter()
+                .map(|m| m.package.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => format!("{} {}", plan.name(), plan.version),
+    };
     for (key, value) in [
         ("tag", plan.tag.as_str()),
-        ("package", &format!("{} {}", plan.package, plan.version)),
-        ("repository", &plan.repository),
+        ("package", &released),
+        ("repository", &repository),
     ] {
         ctx.printer.line(&format!("{key:<11}{value}"));
     }
     // The token is the release job's business: it has the environment's
     // secrets and the OIDC token; this job has neither.
     let mut failed = false;
-    for check in plan.checks.iter().filter(|c| c.name != "token") {
-        let text = format!("{}: {}", check.name, check.message);
+    let in_group = plan.group.is_some();
+    let checks = plan.members.iter().flat_map(|member| {
+        member.checks.iter().filter(|c| c.name != "token").map(move |c| {
+            match in_group {
+                true => (format!("{}: {}", member.package, c.name), c),
+                false => (c.name.to_string(), c),
+            }
+        })
+    });
+    for (name, check) in checks {
+        let text = format!("{name}: {}", check.message);
         let shown = match check.status {
             CheckStatus::Pass => ctx.printer.pass(&text),
             CheckStatus::Warn => ctx.printer.warning(&text),
@@ -301,8 +324,9 @@ fn resolve_tag(ctx: &Context, args: &ResolveArgs) -> anyhow::Result<ExitCode> {
     // Package names, PEP 440 versions and repository names hold no newline,
     // so each is one `key=value` line for $GITHUB_OUTPUT or a dotenv file.
     ctx.printer.out(&format!(
-        "package={}\nversion={}\nrepository={}\n",
-        plan.package, plan.version, plan.repository
+        "package={}\nversion={}\nrepository={repository}\n",
+        plan.name(),
+        plan.version
     ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -80,7 +80,7 @@ fn demo(ctx: &Context, root: &Path) -> anyhow::Result<ExitCode> {
         crate::commands::plan::print_plan(printer, &plan);
         let summary = release.run(&plan, &options)?;
         print_summary(ctx, &summary);
-        simple_url = summary.simple_url;
+        simple_url = summary.members[0].simple_url.clone();
     }
 
     printer.line("");

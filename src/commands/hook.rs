@@ -193,9 +193,7 @@ fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitCode> {
         if !plan.ok() {
             refused += 1;
             printer.always(&format!("tagpub: refusing to push {tag}:"));
-            for check in plan.failures() {
-                printer.always(&format!("  ✗ {}: {}", check.name, check.message));
-            }
+            printer.always(&plan.failure_lines());
             continue;
         }
         if config.hooks.pre_push == PrePush::Build {
@@ -223,7 +221,8 @@ fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitCode> {
         }
         printer.always(&format!(
             "tagpub: ✓ {tag} ({} {})",
-            plan.package, plan.version
+            plan.name(),
+            plan.version
         ));
         if config.defaults.trigger == Trigger::Push {
             to_record.push(PushedTag {

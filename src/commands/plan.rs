@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use crate::cli::PlanArgs;
 use crate::commands::Context;
-use crate::pipeline::resolve::{CheckStatus, Plan, resolve, short};
+use crate::pipeline::resolve::{CheckStatus, Plan, TagPlan, resolve, short};
 use crate::printer::Printer;
 
 pub fn run(ctx: &Context, args: &PlanArgs) -> anyhow::Result<ExitCode> {
@@ -25,7 +25,37 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn print_plan(printer: &Printer, plan: &Plan) {
+/// A package tag's plan as before groups; a group's as its header and one
+/// block per member.
+pub fn print_plan(printer: &Printer, tag_plan: &TagPlan) {
+    let Some(group) = &tag_plan.group else {
+        for plan in &tag_plan.members {
+            print_member(printer, plan, false);
+        }
+        return;
+    };
+    let first = &tag_plan.members[0];
+    for (key, value) in [
+        ("tag", tag_plan.tag.clone()),
+        (
+            "group",
+            format!(
+                "{group} {} ({} packages, released together)",
+                tag_plan.version,
+                tag_plan.members.len()
+            ),
+        ),
+        ("commit", short(&first.commit).to_string()),
+        ("config", first.config.clone()),
+    ] {
+        printer.line(&format!("{key:<11}{value}"));
+    }
+    for plan in &tag_plan.members {
+        print_member(printer, plan, true);
+    }
+}
+
+fn print_member(printer: &Printer, plan: &Plan, in_group: bool) {
     let token = plan
         .token_source
         .as_deref()
@@ -34,7 +64,7 @@ pub fn print_plan(printer: &Printer, plan: &Plan) {
         } else {
             "not found"
         });
-    for (key, value) in [
+    let mut fields = vec![
         ("tag", plan.tag.clone()),
         ("package", format!("{} {}", plan.package, plan.version)),
         ("path", plan.path.clone()),
@@ -42,13 +72,22 @@ pub fn print_plan(printer: &Printer, plan: &Plan) {
         ("repository", plan.repository.clone()),
         ("token", token.to_string()),
         ("config", plan.config.clone()),
-    ] {
-        printer.line(&format!("{key:<11}{value}"));
+    ];
+    // In a group, the tag, commit and config are the group's header.
+    let indent = if in_group {
+        fields.retain(|(key, _)| !matches!(*key, "tag" | "commit" | "config"));
+        printer.line("");
+        "  "
+    } else {
+        ""
+    };
+    for (key, value) in fields {
+        printer.line(&format!("{indent}{key:<11}{value}"));
     }
     for check in &plan.checks {
         let text = format!("{}: {}", check.name, check.message);
         printer.line(&format!(
-            "  {}",
+            "{indent}  {}",
             match check.status {
                 CheckStatus::Pass => printer.pass(&text),
                 CheckStatus::Warn => printer.warning(&text),

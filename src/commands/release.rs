@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use crate::cli::ReleaseArgs;
 use crate::commands::Context;
 use crate::commands::plan::print_plan;
-use crate::pipeline::release::{Release, ReleaseOptions, ReleaseStatus, ReleaseSummary};
+use crate::pipeline::release::{Release, ReleaseOptions, ReleaseStatus, TagSummary};
 use crate::pipeline::resolve::resolve;
 use crate::pipeline::{Reporter, Silent};
 
@@ -38,7 +38,25 @@ pub fn run(ctx: &Context, args: &ReleaseArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn print_summary(ctx: &Context, summary: &ReleaseSummary) {
+pub fn print_summary(ctx: &Context, tag_summary: &TagSummary) {
+    for summary in &tag_summary.members {
+        print_member(ctx, summary);
+    }
+    if let Some(group) = &tag_summary.group {
+        ctx.printer.success(&format!(
+            "group {group} {}: {} packages {}",
+            tag_summary.version,
+            tag_summary.members.len(),
+            if tag_summary.members.iter().all(|m| m.status == ReleaseStatus::DryRun) {
+                "built and checked"
+            } else {
+                "published and verified, in this order"
+            }
+        ));
+    }
+}
+
+fn print_member(ctx: &Context, summary: &crate::pipeline::release::ReleaseSummary) {
     let files = summary
         .files
         .iter()

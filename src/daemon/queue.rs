@@ -384,7 +384,7 @@ impl Queue {
             return true;
         }
         let package = match match_tag(config, tag) {
-            Ok((package, _)) => package.name.clone(),
+            Ok((target, _)) => target.name().to_string(),
             Err(ResolveError::NoPackage { .. }) => {
                 tracing::debug!(%tag, "tag matches no package; ignored");
                 return true;
@@ -820,16 +820,7 @@ fn run_release(dirs: &Dirs, job: &JobRecord, workdir: &Path) -> Result<String, (
                     _ => failed(err.to_string()),
                 }
             })?;
-        Ok(format!(
-            "{} {} on {}: {}",
-            summary.package,
-            summary.version,
-            summary.repository,
-            match summary.status {
-                crate::pipeline::release::ReleaseStatus::AlreadyComplete => "already complete",
-                _ => "published and verified",
-            }
-        ))
+        Ok(summary.outcome())
     };
     // A panic anywhere in the release fails this job only (and says so in
     // its log); the daemon and its other jobs go on.

@@ -14,7 +14,7 @@ pub mod verify;
 pub mod version_source;
 
 /// Receives progress from the pipeline.
-pub trait Reporter {
+pub trait Reporter: Sync {
     /// A pipeline step starts (`building`, `uploading demo-1.0.tar.gz`).
     fn step(&self, message: &str);
     /// Something done or found, worth a line.

@@ -15,7 +15,8 @@ use crate::pipeline::Reporter;
 use crate::pipeline::build::{self, BuildError, BuildSettings, BuildTool};
 use crate::pipeline::check::{self, Artifact, CheckReport, Expected};
 use crate::pipeline::install_check::{self, InstallCheckError, InstallReport};
-use crate::pipeline::resolve::{Plan, pretend_version_env};
+use crate::pipeline::resolve::{Plan, TagPlan, pretend_version_env};
+use crate::version::normalize_name;
 use crate::pipeline::upload::open_repository;
 use crate::pipeline::verify::{self, VerifyError};
 use crate::repository::{FileStatus, Repository, RepositoryError, UploadOutcome};
@@ -82,6 +83,17 @@ pub enum ReleaseError {
         expected: String,
         found: Option<String>,
     },
+    #[error(
+        "{failed} of the {total} packages of {group} failed before anything was uploaded:\n{failures}"
+    )]
+    MembersFailed {
+        group: String,
+        failed: usize,
+        total: usize,
+        failures: String,
+    },
+    #[error(transparent)]
+    Member(Box<MemberFailed>),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error("{context}: {source}")]
@@ -105,6 +117,77 @@ pub struct IncompleteUpload {
     pub missing: String,
     #[source]
     pub source: RepositoryError,
+}
+
+/// A group release stopped at one member: which members are done.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{package}: {source}\nThe release of {group} is incomplete. Published and verified: {done}. Not yet: {pending}. Run `tagpub release {tag}` again: it finishes only what is missing"
+)]
+pub struct MemberFailed {
+    pub tag: String,
+    pub group: String,
+    pub package: String,
+    pub done: String,
+    pub pending: String,
+    #[source]
+    pub source: ReleaseError,
+}
+
+/// Member indices in upload order: a member after every member its
+/// `Requires-Dist` names, config order otherwise. A cycle (legal for pip)
+/// is broken in config order.
+fn upload_order(members: &[Member<'_>], records: &[ReleaseRecord]) -> Vec<usize> {
+    let names: Vec<String> = members
+        .iter()
+        .map(|m| normalize_name(&m.plan.package))
+        .collect();
+    let needs: Vec<Vec<usize>> = members
+        .iter()
+        .zip(records)
+        .enumerate()
+        .map(|(i, (member, record))| {
+            let required = required_names(&member.release_dir, record);
+            (0..members.len())
+                .filter(|&j| j != i && required.contains(&names[j]))
+                .collect()
+        })
+        .collect();
+    let mut order = Vec::new();
+    let mut placed = vec![false; members.len()];
+    while order.len() < members.len() {
+        let ready = (0..members.len())
+            .find(|&i| !placed[i] && needs[i].iter().all(|&j| placed[j]))
+            .or_else(|| (0..members.len()).find(|&i| !placed[i]))
+            .expect("an unplaced member remains");
+        placed[ready] = true;
+        order.push(ready);
+    }
+    order
+}
+
+/// The normalized project names a member's built metadata requires (the
+/// wheel's, else the sdist's), extras and markers included.
+fn required_names(release_dir: &ReleaseDir, record: &ReleaseRecord) -> Vec<String> {
+    let mut files: Vec<&BuiltFile> = record.files.iter().collect();
+    files.sort_by_key(|f| !f.filename.ends_with(".whl"));
+    let Some(artifact) = files
+        .iter()
+        .find_map(|f| check::inspect(&release_dir.dist().join(&f.filename)).ok())
+    else {
+        return Vec::new();
+    };
+    artifact
+        .metadata
+        .get_all("Requires-Dist")
+        .into_iter()
+        .map(|requirement| {
+            let end = requirement
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+                .unwrap_or(requirement.len());
+            normalize_name(&requirement[..end])
+        })
+        .collect()
 }
 
 fn format_reports(reports: &[CheckReport]) -> String {
@@ -176,30 +259,190 @@ pub struct Release<'a> {
     pub reporter: &'a dyn Reporter,
 }
 
+/// What releasing a tag did, per package (one for a package tag, every
+/// member in upload order for a group tag). Serialized as the one summary
+/// for a package tag.
+#[derive(Debug, Clone)]
+pub struct TagSummary {
+    pub tag: String,
+    pub group: Option<String>,
+    pub version: String,
+    pub members: Vec<ReleaseSummary>,
+}
+
+impl TagSummary {
+    /// One line: `pkg 1.0 on pypi: published and verified`, or per member
+    /// for a group.
+    pub fn outcome(&self) -> String {
+        let status = |summary: &ReleaseSummary| match summary.status {
+            ReleaseStatus::AlreadyComplete => "already complete",
+            ReleaseStatus::DryRun => "built and checked",
+            ReleaseStatus::Published => "published and verified",
+        };
+        match (&self.group, self.members.as_slice()) {
+            (None, [one]) => format!(
+                "{} {} on {}: {}",
+                one.package,
+                one.version,
+                one.repository,
+                status(one)
+            ),
+            (group, members) => format!(
+                "group {} {}: {}",
+                group.as_deref().unwrap_or_default(),
+                self.version,
+                members
+                    .iter()
+                    .map(|m| format!("{} on {} {}", m.package, m.repository, status(m)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        }
+    }
+}
+
+impl serde::Serialize for TagSummary {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct GroupSummary<'a> {
+            tag: &'a str,
+            group: &'a str,
+            version: &'a str,
+            members: &'a [ReleaseSummary],
+        }
+        match (&self.group, self.members.as_slice()) {
+            (None, [summary]) => summary.serialize(s),
+            (group, members) => GroupSummary {
+                tag: &self.tag,
+                group: group.as_deref().unwrap_or_default(),
+                version: &self.version,
+                members,
+            }
+            .serialize(s),
+        }
+    }
+}
+
+/// One package of a release on its way: where it goes and with what token.
+struct Member<'p> {
+    plan: &'p Plan,
+    repository: Repository,
+    token: Option<credentials::Token>,
+    release_dir: ReleaseDir,
+}
+
+/// Builds of a group run two at a time: enough to overlap one build's
+/// downloads and Python start-up with another's work on a laptop, without
+/// starving the machine.
+const BUILD_WORKERS: usize = 2;
+
 impl Release<'_> {
+    /// Releases every package the tag names. Anything that can stop the
+    /// release (a failed plan check, a missing token, a failed build or
+    /// check of any member, a conflicting file on the index) stops it
+    /// before the first upload; members are then uploaded in dependency
+    /// order, each verified on the index before the members that need it.
     pub fn run(
         &self,
-        plan: &Plan,
+        tag_plan: &TagPlan,
         options: &ReleaseOptions,
-    ) -> Result<ReleaseSummary, ReleaseError> {
-        if !plan.ok() {
+    ) -> Result<TagSummary, ReleaseError> {
+        if !tag_plan.ok() {
             return Err(ReleaseError::PlanFailed {
-                tag: plan.tag.clone(),
-                failures: plan
-                    .failures()
-                    .map(|c| format!("  ✗ {}: {}", c.name, c.message))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
+                tag: tag_plan.tag.clone(),
+                failures: tag_plan.failure_lines(),
             });
         }
-        let package = &plan.package_config;
+        let members = tag_plan
+            .members
+            .iter()
+            .map(|plan| self.member(plan, options))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Held until this release returns: a second process releasing the
+        // same version waits here, then finds this one's files and record.
+        // Taken in name order, so two releases sharing members cannot
+        // hold one each and wait for the other.
+        let mut by_name: Vec<&Plan> = tag_plan.members.iter().collect();
+        by_name.sort_by_key(|plan| normalize_name(&plan.package));
+        let _locks = by_name
+            .into_iter()
+            .map(|plan| self.lock(plan))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut records = self.build_members(tag_plan, &members, options)?;
+        let order = upload_order(&members, &records);
+        let mut summaries: Vec<ReleaseSummary> = order
+            .iter()
+            .map(|&i| ReleaseSummary {
+                status: ReleaseStatus::DryRun,
+                tag: tag_plan.tag.clone(),
+                package: members[i].plan.package.clone(),
+                version: tag_plan.version.to_string(),
+                repository: members[i].plan.repository.clone(),
+                simple_url: members[i].repository.simple_url().to_string(),
+                artifacts_dir: members[i].release_dir.dist(),
+                files: records[i].files.clone(),
+                uploaded: Vec::new(),
+                installed: None,
+            })
+            .collect();
+        let summary = |members| TagSummary {
+            tag: tag_plan.tag.clone(),
+            group: tag_plan.group.clone(),
+            version: tag_plan.version.to_string(),
+            members,
+        };
+        if options.dry_run {
+            return Ok(summary(summaries));
+        }
+        if tag_plan.group.is_some() {
+            // Every member's files are compared with the index before the
+            // first upload: a conflict in the last member stops the first.
+            for &i in &order {
+                let listed = self.list(members[i].plan, &members[i].repository)?;
+                self.settle_listed(members[i].plan, &members[i].repository, &mut records[i], &listed)?;
+            }
+        }
+        for (position, &i) in order.iter().enumerate() {
+            let result = self.publish(&members[i], &mut records[i], options);
+            match result {
+                Ok((uploaded, status, installed)) => {
+                    let member_summary = &mut summaries[position];
+                    member_summary.uploaded = uploaded;
+                    member_summary.status = status;
+                    member_summary.installed = installed;
+                    fault::point("member-published");
+                }
+                Err(source) if tag_plan.group.is_some() => {
+                    let names = |range: &[usize]| {
+                        range
+                            .iter()
+                            .map(|&j| members[j].plan.package.clone())
+                            .collect::<Vec<_>>()
+                    };
+                    return Err(ReleaseError::Member(Box::new(MemberFailed {
+                        tag: tag_plan.tag.clone(),
+                        group: tag_plan.name().to_string(),
+                        package: members[i].plan.package.clone(),
+                        done: list_or_none(&names(&order[..position])),
+                        pending: list_or_none(&names(&order[position..])),
+                        source,
+                    })));
+                }
+                Err(source) => return Err(source),
+            }
+        }
+        Ok(summary(summaries))
+    }
+
+    /// Opens a member's repository and finds its token: a release that
+    /// cannot be uploaded should fail in a second, not after a build.
+    fn member<'p>(&self, plan: &'p Plan, options: &ReleaseOptions) -> Result<Member<'p>, ReleaseError> {
         let repository = open_repository(self.config, &plan.repository, self.dirs)
             .ok_or_else(|| ReleaseError::UnknownRepository(plan.repository.clone()))?;
-        // The token is looked up and checked before building: a release that
-        // cannot be uploaded should fail in a second, not after a build.
         let token = if repository.needs_token() && !options.dry_run {
             let token = self.token(plan)?;
-            if let Some(refusal) = token.refusal(&package.name) {
+            if let Some(refusal) = token.refusal(&plan.package) {
                 return Err(ReleaseError::TokenRefused {
                     source_name: token.source.to_string(),
                     refusal,
@@ -209,86 +452,137 @@ impl Release<'_> {
         } else {
             None
         };
+        Ok(Member {
+            plan,
+            repository,
+            token,
+            release_dir: ReleaseDir::for_release(
+                self.dirs,
+                &plan.package,
+                &plan.version.to_string(),
+                &plan.tag_target,
+            ),
+        })
+    }
 
-        // Held until this release returns: a second process releasing the
-        // same version waits here, then finds this one's files and record.
+    fn lock(&self, plan: &Plan) -> Result<ReleaseLock, ReleaseError> {
         let version = plan.version.to_string();
-        let _lock =
-            ReleaseLock::acquire(self.dirs, &plan.package, &version, &plan.tag, |holder| {
-                self.reporter.warn(&format!(
-                    "{holder} is releasing {} {version}{}; waiting",
-                    plan.package,
-                    holder
-                        .tag
-                        .as_deref()
-                        .filter(|t| *t != plan.tag)
-                        .map(|t| format!(" (from {t})"))
-                        .unwrap_or_default()
-                ))
-            })?;
-        let release_dir = ReleaseDir::for_release(
-            self.dirs,
-            &plan.package,
-            &plan.version.to_string(),
-            &plan.tag_target,
-        );
-        let mut record = self.built_record(plan, &release_dir, options)?;
-        let mut summary = ReleaseSummary {
-            status: ReleaseStatus::DryRun,
-            tag: plan.tag.clone(),
-            package: plan.package.clone(),
-            version: plan.version.to_string(),
-            repository: plan.repository.clone(),
-            simple_url: repository.simple_url().to_string(),
-            artifacts_dir: release_dir.dist(),
-            files: record.files.clone(),
-            uploaded: Vec::new(),
-            installed: None,
-        };
-        if options.dry_run {
-            return Ok(summary);
-        }
+        Ok(ReleaseLock::acquire(self.dirs, &plan.package, &version, &plan.tag, |holder| {
+            self.reporter.warn(&format!(
+                "{holder} is releasing {} {version}{}; waiting",
+                plan.package,
+                holder
+                    .tag
+                    .as_deref()
+                    .filter(|t| *t != plan.tag)
+                    .map(|t| format!(" (from {t})"))
+                    .unwrap_or_default()
+            ))
+        })?)
+    }
 
+    /// Every member built (or reused) and checked, `BUILD_WORKERS` at a
+    /// time; records in member order. Any failure fails the release.
+    fn build_members(
+        &self,
+        tag_plan: &TagPlan,
+        members: &[Member<'_>],
+        options: &ReleaseOptions,
+    ) -> Result<Vec<ReleaseRecord>, ReleaseError> {
+        if members.len() == 1 {
+            return Ok(vec![self.built_record(members[0].plan, &members[0].release_dir, options)?]);
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<std::sync::Mutex<Option<Result<ReleaseRecord, ReleaseError>>>> =
+            members.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..BUILD_WORKERS.min(members.len()) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some(member) = members.get(i) else { break };
+                        let built = self.built_record(member.plan, &member.release_dir, options);
+                        *results[i].lock().expect("not poisoned") = Some(built);
+                    }
+                });
+            }
+        });
+        let mut records = Vec::new();
+        let mut failures = Vec::new();
+        for (member, result) in members.iter().zip(results) {
+            match result.into_inner().expect("not poisoned") {
+                Some(Ok(record)) => records.push(record),
+                Some(Err(err)) => failures.push(format!("{}: {err}", member.plan.package)),
+                None => failures.push(format!("{}: the build did not run", member.plan.package)),
+            }
+        }
+        if failures.is_empty() {
+            return Ok(records);
+        }
+        Err(ReleaseError::MembersFailed {
+            group: tag_plan.name().to_string(),
+            failed: failures.len(),
+            total: members.len(),
+            failures: failures.join("\n"),
+        })
+    }
+
+    /// Uploads what the index lacks of one member, verifies it there (which
+    /// waits, bounded, until the index lists it) and checks the install.
+    fn publish(
+        &self,
+        member: &Member<'_>,
+        record: &mut ReleaseRecord,
+        options: &ReleaseOptions,
+    ) -> Result<(Vec<String>, ReleaseStatus, Option<InstallReport>), ReleaseError> {
+        let plan = member.plan;
         // A token minted by trusted publishing lives 15 minutes; after a long
         // build, ask again (the chain reuses one younger than 5 minutes).
-        let token = match token {
+        let refreshed;
+        let token = match &member.token {
             Some(credentials::Token {
                 source: credentials::TokenSource::TrustedPublishing { .. },
                 ..
-            }) => Some(self.token(plan)?),
-            other => other,
+            }) => {
+                refreshed = self.token(plan)?;
+                Some(&refreshed)
+            }
+            other => other.as_ref(),
         };
-        let secret = token.as_ref().map(|t| &t.secret);
+        let secret = token.map(|t| &t.secret);
         let verified_before = record.repository_mut(&plan.repository).verified;
-        summary.uploaded =
-            self.upload_missing(plan, &repository, &release_dir, &mut record, secret)?;
+        let uploaded =
+            self.upload_missing(plan, &member.repository, &member.release_dir, record, secret)?;
 
         fault::point("before-verify");
-        self.reporter
-            .step(&format!("verifying on {}", plan.repository));
+        self.reporter.step(&format!(
+            "verifying {} on {}",
+            plan.package, plan.repository
+        ));
         verify::verify(
-            &repository,
+            &member.repository,
             &plan.package,
             &record.files,
             &plan.tag,
             options.verify_attempts,
         )?;
         record.repository_mut(&plan.repository).verified = true;
-        release_dir.save(&record)?;
-        if self.config.verify_for(package) == Verify::Install {
-            summary.installed =
-                Some(self.install_check(plan, &repository, &release_dir, &record)?);
-        }
+        member.release_dir.save(record)?;
+        let installed = if self.config.verify_for(&plan.package_config) == Verify::Install {
+            Some(self.install_check(plan, &member.repository, &member.release_dir, record)?)
+        } else {
+            None
+        };
         // "Already complete" only when no run of this release sent a file
         // before it was verified: finishing a crashed run is publishing.
         let sent_earlier =
             !verified_before && !record.repository_mut(&plan.repository).sent.is_empty();
-        summary.status = if summary.uploaded.is_empty() && !sent_earlier {
+        let status = if uploaded.is_empty() && !sent_earlier {
             ReleaseStatus::AlreadyComplete
         } else {
             ReleaseStatus::Published
         };
-        Ok(summary)
+        Ok((uploaded, status, installed))
     }
 
     /// The package's token for the plan's repository, from the lookup chain.

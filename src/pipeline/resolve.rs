@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::config::{Config, Package, join_repo_path};
+use crate::config::{Config, Group, Package, join_repo_path};
 use crate::credentials::{self, TokenTarget};
 use crate::git::{GitError, Repo, TagInfo};
 use crate::pipeline::version_source::{DynamicVersion, dynamic_version};
@@ -16,7 +16,7 @@ pub enum ResolveError {
         "tag `{tag}` does not exist in {repo}: create it with `git tag -a {tag} -m \"Release …\"`, or check the name with `git tag --list`"
     )]
     NoSuchTag { tag: String, repo: String },
-    #[error("tag `{tag}` matches no package in {config}. The patterns are:\n{patterns}")]
+    #[error("tag `{tag}` matches no package or group in {config}. The patterns are:\n{patterns}")]
     NoPackage {
         tag: String,
         config: String,
@@ -85,9 +85,131 @@ pub struct Plan {
     pub version_source: Option<VersionSource>,
     /// Which config decided this plan (`Config::origin_text`).
     pub config: String,
+    /// The `[[group]]` this tag releases, when it is a group tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     pub checks: Vec<PlanCheck>,
     #[serde(skip)]
     pub package_config: Package,
+    /// The patterns of what the tag releases (the group's or the
+    /// package's): where suggested tags come from.
+    #[serde(skip)]
+    pub tag_patterns: Vec<TagPattern>,
+}
+
+/// What a tag releases: one package, or every member of a group.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    Package(&'a Package),
+    Group(&'a Group),
+}
+
+impl<'a> Target<'a> {
+    /// The name jobs, locks and messages use: the group's or the package's.
+    pub fn name(&self) -> &'a str {
+        match self {
+            Target::Package(package) => &package.name,
+            Target::Group(group) => &group.name,
+        }
+    }
+
+    pub fn patterns(&self) -> &'a [TagPattern] {
+        match self {
+            Target::Package(package) => &package.tags,
+            Target::Group(group) => &group.tags,
+        }
+    }
+
+    /// The packages released, in config order.
+    pub fn members(&self, config: &'a Config) -> Vec<&'a Package> {
+        match self {
+            Target::Package(package) => vec![*package],
+            Target::Group(group) => group
+                .members
+                .iter()
+                .filter_map(|name| config.package(name))
+                .collect(),
+        }
+    }
+
+    pub fn group(&self) -> Option<&'a str> {
+        match self {
+            Target::Package(_) => None,
+            Target::Group(group) => Some(&group.name),
+        }
+    }
+}
+
+/// Everything known before building about the release of one tag: one
+/// plan per package it releases (a group tag has several). Serialized as
+/// the one plan for a package tag (the shape before groups existed).
+#[derive(Debug, Clone)]
+pub struct TagPlan {
+    pub tag: String,
+    pub group: Option<String>,
+    pub version: Version,
+    pub ok: bool,
+    pub members: Vec<Plan>,
+}
+
+impl Serialize for TagPlan {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct GroupPlan<'a> {
+            tag: &'a str,
+            group: &'a str,
+            version: String,
+            ok: bool,
+            members: &'a [Plan],
+        }
+        match (&self.group, self.members.as_slice()) {
+            (None, [plan]) => plan.serialize(s),
+            (group, members) => GroupPlan {
+                tag: &self.tag,
+                group: group.as_deref().unwrap_or_default(),
+                version: self.version.to_string(),
+                ok: self.ok,
+                members,
+            }
+            .serialize(s),
+        }
+    }
+}
+
+impl TagPlan {
+    pub fn ok(&self) -> bool {
+        self.members.iter().all(Plan::ok)
+    }
+
+    /// The group's name, else the one package's.
+    pub fn name(&self) -> &str {
+        self.group
+            .as_deref()
+            .unwrap_or_else(|| &self.members[0].package)
+    }
+
+    pub fn for_dry_run(self) -> TagPlan {
+        let members: Vec<Plan> = self.members.into_iter().map(Plan::for_dry_run).collect();
+        TagPlan {
+            ok: members.iter().all(Plan::ok),
+            members,
+            ..self
+        }
+    }
+
+    /// Every failed check, `  ✗ [package: ]name: message` a line.
+    pub fn failure_lines(&self) -> String {
+        self.members
+            .iter()
+            .flat_map(|plan| {
+                plan.failures().map(move |c| match &self.group {
+                    Some(_) => format!("  ✗ {}: {}: {}", plan.package, c.name, c.message),
+                    None => format!("  ✗ {}: {}", c.name, c.message),
+                })
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }
 
 fn serialize_display<S: serde::Serializer>(value: &Version, s: S) -> Result<S::Ok, S::Error> {
@@ -127,20 +249,22 @@ impl Plan {
     }
 }
 
-/// Finds the package and version a tag releases.
-pub fn match_tag<'a>(
-    config: &'a Config,
-    tag: &str,
-) -> Result<(&'a Package, Version), ResolveError> {
-    for package in &config.packages {
-        for pattern in &package.tags {
+/// Finds what a tag releases (a package or a group) and its version.
+pub fn match_tag<'a>(config: &'a Config, tag: &str) -> Result<(Target<'a>, Version), ResolveError> {
+    let targets = config
+        .packages
+        .iter()
+        .map(Target::Package)
+        .chain(config.groups.iter().map(Target::Group));
+    for target in targets {
+        for pattern in target.patterns() {
             match pattern.matches(tag) {
-                Some(TagMatch::Version(version)) => return Ok((package, version)),
+                Some(TagMatch::Version(version)) => return Ok((target, version)),
                 Some(TagMatch::InvalidVersion { text, reason }) => {
                     return Err(ResolveError::InvalidVersion {
                         tag: tag.to_string(),
                         pattern: pattern.to_string(),
-                        package: package.name.clone(),
+                        package: target.name().to_string(),
                         text,
                         reason,
                     });
@@ -149,16 +273,24 @@ pub fn match_tag<'a>(
             }
         }
     }
+    let listed = |name: &str, patterns: &[TagPattern]| {
+        let patterns: Vec<_> = patterns.iter().map(|t| format!("`{t}`")).collect();
+        format!("  {name}: {}", patterns.join(", "))
+    };
     Err(ResolveError::NoPackage {
         tag: tag.to_string(),
         config: config.source.display().to_string(),
         patterns: config
             .packages
             .iter()
-            .map(|p| {
-                let patterns: Vec<_> = p.tags.iter().map(|t| format!("`{t}`")).collect();
-                format!("  {}: {}", p.name, patterns.join(", "))
-            })
+            .filter(|p| !p.tags.is_empty())
+            .map(|p| listed(&p.name, &p.tags))
+            .chain(
+                config
+                    .groups
+                    .iter()
+                    .map(|g| listed(&format!("group {}", g.name), &g.tags)),
+            )
             .collect::<Vec<_>>()
             .join("\n"),
     })
@@ -173,15 +305,15 @@ pub enum Scope {
     Push,
 }
 
-/// Resolves `tag` and runs every pre-build check. Check failures are in the
-/// plan (so they can all be shown); only a tag that cannot be resolved at all
-/// is an error.
+/// Resolves `tag` and runs every pre-build check, for each package it
+/// releases. Check failures are in the plans (so they can all be shown);
+/// only a tag that cannot be resolved at all is an error.
 pub fn resolve(
     repo: &Repo,
     config: &Config,
     tag: &str,
     repository_override: Option<&str>,
-) -> Result<Plan, ResolveError> {
+) -> Result<TagPlan, ResolveError> {
     resolve_for(repo, config, tag, repository_override, Scope::Release)
 }
 
@@ -191,17 +323,53 @@ pub fn resolve_for(
     tag: &str,
     repository_override: Option<&str>,
     scope: Scope,
-) -> Result<Plan, ResolveError> {
-    let (package, version) = match_tag(config, tag)?;
+) -> Result<TagPlan, ResolveError> {
+    let (target, version) = match_tag(config, tag)?;
     let info = repo.tag(tag)?.ok_or_else(|| ResolveError::NoSuchTag {
         tag: tag.to_string(),
         repo: repo.workdir().display().to_string(),
     })?;
+    let members = target
+        .members(config)
+        .into_iter()
+        .map(|package| {
+            plan_member(
+                repo,
+                config,
+                &info,
+                target,
+                package,
+                &version,
+                repository_override,
+                scope,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(TagPlan {
+        tag: tag.to_string(),
+        group: target.group().map(str::to_string),
+        version,
+        ok: members.iter().all(Plan::ok),
+        members,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_member(
+    repo: &Repo,
+    config: &Config,
+    info: &TagInfo,
+    target: Target<'_>,
+    package: &Package,
+    version: &Version,
+    repository_override: Option<&str>,
+    scope: Scope,
+) -> Result<Plan, ResolveError> {
     let repository = config
         .repository_for(package, repository_override)
         .to_string();
     let mut plan = Plan {
-        tag: tag.to_string(),
+        tag: info.name.clone(),
         package: package.name.clone(),
         version: version.clone(),
         path: package.display_path().to_string(),
@@ -216,17 +384,19 @@ pub fn resolve_for(
         token_source: None,
         version_source: None,
         config: config.origin_text(),
+        group: target.group().map(str::to_string),
         checks: Vec::new(),
         package_config: package.clone(),
+        tag_patterns: target.patterns().to_vec(),
     };
-    check_tag_object(&mut plan, repo, config, package, &info)?;
-    check_pyproject(&mut plan, repo, package, &version)?;
+    check_tag_object(&mut plan, repo, config, info)?;
+    check_pyproject(&mut plan, repo, package, version)?;
     check_symlinks(&mut plan, repo)?;
     check_changelog(
         &mut plan,
         repo,
         package,
-        &version,
+        version,
         config.defaults.require_changelog,
     )?;
     if scope == Scope::Release {
@@ -239,7 +409,6 @@ fn check_tag_object(
     plan: &mut Plan,
     repo: &Repo,
     config: &Config,
-    package: &Package,
     info: &TagInfo,
 ) -> Result<(), ResolveError> {
     let require_annotated = config.defaults.require_annotated;
@@ -247,7 +416,7 @@ fn check_tag_object(
         // Never advise deleting or moving the tag: it may be published
         // already (and fetched by others); the fix is for what comes next.
         None if require_annotated => {
-            let next = suggest_tag(repo, package, &info.name, &next_patch(&plan.version))?;
+            let next = suggest_tag(repo, &plan.tag_patterns, &info.name, &next_patch(&plan.version))?;
             plan.push(
                 "annotated",
                 CheckStatus::Fail,
@@ -275,7 +444,7 @@ fn check_tag_object(
                     "the tag object's own name matches the ref",
                 );
             } else {
-                let next = suggest_tag(repo, package, &info.name, &next_patch(&plan.version))?;
+                let next = suggest_tag(repo, &plan.tag_patterns, &info.name, &next_patch(&plan.version))?;
                 plan.push(
                     "tag name",
                     CheckStatus::Fail,
@@ -395,7 +564,7 @@ fn check_pyproject(
                         format!(
                             "tag {} says {version} but {file} at {at} says {text} (the version source of {path}: {how}): set it to {version} in {file} and commit, then move the tag or create {}",
                             plan.tag,
-                            suggest_tag(repo, package, &plan.tag, &next_patch(version))?
+                            suggest_tag(repo, &plan.tag_patterns, &plan.tag, &next_patch(version))?
                         ),
                     ),
                     Err(err) => (
@@ -423,7 +592,7 @@ fn check_pyproject(
                     format!(
                         "tag {} says {version} but {path} at {at} says {text}: bump the version in pyproject.toml, then move the tag or create {}",
                         plan.tag,
-                        suggest_tag(repo, package, &plan.tag, &next_patch(version))?
+                        suggest_tag(repo, &plan.tag_patterns, &plan.tag, &next_patch(version))?
                     ),
                 ),
                 Err(err) => plan.push(
@@ -496,20 +665,19 @@ pub fn next_patch(version: &Version) -> Version {
 }
 
 /// The one way tagpub names a tag to create: `version` in the pattern
-/// `tag` matched (else the package's first pattern), moved on patch by
-/// patch past every tag that already exists, so a suggestion never names a
-/// tag git would refuse or one that may already be published.
+/// `tag` matched (else the first of `patterns`), moved on patch by patch
+/// past every tag that already exists, so a suggestion never names a tag
+/// git would refuse or one that may already be published.
 pub fn suggest_tag(
     repo: &Repo,
-    package: &Package,
+    patterns: &[TagPattern],
     tag: &str,
     version: &Version,
 ) -> Result<String, GitError> {
-    let pattern = package
-        .tags
+    let pattern = patterns
         .iter()
         .find(|p| p.matches(tag).is_some())
-        .or(package.tags.first());
+        .or(patterns.first());
     match pattern {
         Some(pattern) => free_tag(repo, pattern, version),
         None => Ok("a new tag".to_string()),
