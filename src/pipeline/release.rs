@@ -16,10 +16,10 @@ use crate::pipeline::build::{self, BuildError, BuildSettings, BuildTool};
 use crate::pipeline::check::{self, Artifact, CheckReport, Expected};
 use crate::pipeline::install_check::{self, InstallCheckError, InstallReport};
 use crate::pipeline::resolve::{Plan, TagPlan, pretend_version_env};
-use crate::version::normalize_name;
 use crate::pipeline::upload::open_repository;
 use crate::pipeline::verify::{self, VerifyError};
 use crate::repository::{FileStatus, Repository, RepositoryError, UploadOutcome};
+use crate::version::normalize_name;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
@@ -400,7 +400,12 @@ impl Release<'_> {
             // first upload: a conflict in the last member stops the first.
             for &i in &order {
                 let listed = self.list(members[i].plan, &members[i].repository)?;
-                self.settle_listed(members[i].plan, &members[i].repository, &mut records[i], &listed)?;
+                self.settle_listed(
+                    members[i].plan,
+                    &members[i].repository,
+                    &mut records[i],
+                    &listed,
+                )?;
             }
         }
         for (position, &i) in order.iter().enumerate() {
@@ -437,7 +442,11 @@ impl Release<'_> {
 
     /// Opens a member's repository and finds its token: a release that
     /// cannot be uploaded should fail in a second, not after a build.
-    fn member<'p>(&self, plan: &'p Plan, options: &ReleaseOptions) -> Result<Member<'p>, ReleaseError> {
+    fn member<'p>(
+        &self,
+        plan: &'p Plan,
+        options: &ReleaseOptions,
+    ) -> Result<Member<'p>, ReleaseError> {
         let repository = open_repository(self.config, &plan.repository, self.dirs)
             .ok_or_else(|| ReleaseError::UnknownRepository(plan.repository.clone()))?;
         let token = if repository.needs_token() && !options.dry_run {
@@ -467,18 +476,24 @@ impl Release<'_> {
 
     fn lock(&self, plan: &Plan) -> Result<ReleaseLock, ReleaseError> {
         let version = plan.version.to_string();
-        Ok(ReleaseLock::acquire(self.dirs, &plan.package, &version, &plan.tag, |holder| {
-            self.reporter.warn(&format!(
-                "{holder} is releasing {} {version}{}; waiting",
-                plan.package,
-                holder
-                    .tag
-                    .as_deref()
-                    .filter(|t| *t != plan.tag)
-                    .map(|t| format!(" (from {t})"))
-                    .unwrap_or_default()
-            ))
-        })?)
+        Ok(ReleaseLock::acquire(
+            self.dirs,
+            &plan.package,
+            &version,
+            &plan.tag,
+            |holder| {
+                self.reporter.warn(&format!(
+                    "{holder} is releasing {} {version}{}; waiting",
+                    plan.package,
+                    holder
+                        .tag
+                        .as_deref()
+                        .filter(|t| *t != plan.tag)
+                        .map(|t| format!(" (from {t})"))
+                        .unwrap_or_default()
+                ))
+            },
+        )?)
     }
 
     /// Every member built (or reused) and checked, `BUILD_WORKERS` at a
@@ -490,11 +505,17 @@ impl Release<'_> {
         options: &ReleaseOptions,
     ) -> Result<Vec<ReleaseRecord>, ReleaseError> {
         if members.len() == 1 {
-            return Ok(vec![self.built_record(members[0].plan, &members[0].release_dir, options)?]);
+            return Ok(vec![self.built_record(
+                members[0].plan,
+                &members[0].release_dir,
+                options,
+            )?]);
         }
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let results: Vec<std::sync::Mutex<Option<Result<ReleaseRecord, ReleaseError>>>> =
-            members.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let results: Vec<std::sync::Mutex<Option<Result<ReleaseRecord, ReleaseError>>>> = members
+            .iter()
+            .map(|_| std::sync::Mutex::new(None))
+            .collect();
         std::thread::scope(|scope| {
             for _ in 0..BUILD_WORKERS.min(members.len()) {
                 scope.spawn(|| {
@@ -551,8 +572,13 @@ impl Release<'_> {
         };
         let secret = token.map(|t| &t.secret);
         let verified_before = record.repository_mut(&plan.repository).verified;
-        let uploaded =
-            self.upload_missing(plan, &member.repository, &member.release_dir, record, secret)?;
+        let uploaded = self.upload_missing(
+            plan,
+            &member.repository,
+            &member.release_dir,
+            record,
+            secret,
+        )?;
 
         fault::point("before-verify");
         self.reporter.step(&format!(

@@ -416,7 +416,12 @@ fn check_tag_object(
         // Never advise deleting or moving the tag: it may be published
         // already (and fetched by others); the fix is for what comes next.
         None if require_annotated => {
-            let next = suggest_tag(repo, &plan.tag_patterns, &info.name, &next_patch(&plan.version))?;
+            let next = suggest_tag(
+                repo,
+                &plan.tag_patterns,
+                &info.name,
+                &next_patch(&plan.version),
+            )?;
             plan.push(
                 "annotated",
                 CheckStatus::Fail,
@@ -444,7 +449,12 @@ fn check_tag_object(
                     "the tag object's own name matches the ref",
                 );
             } else {
-                let next = suggest_tag(repo, &plan.tag_patterns, &info.name, &next_patch(&plan.version))?;
+                let next = suggest_tag(
+                    repo,
+                    &plan.tag_patterns,
+                    &info.name,
+                    &next_patch(&plan.version),
+                )?;
                 plan.push(
                     "tag name",
                     CheckStatus::Fail,
