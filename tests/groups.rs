@@ -321,3 +321,48 @@ fn ci_resolve_and_the_pre_push_gate_understand_a_group_tag() {
         push.stderr
     );
 }
+
+#[test]
+fn the_daemon_releases_a_new_group_tag_as_one_job() {
+    let server = PypiServer::start();
+    let project = group_project(&server, "");
+    project.add_defaults("grace = \"0s\"\n", "no grace");
+    project.run(&["watch", "add"]).assert_ok();
+    let _daemon = common::daemon::Daemon::start_with(
+        &project,
+        "10m",
+        &[("PYPI_API_TOKEN", server.token.as_str())],
+    );
+    project.tag("v1.0.0");
+    let started = std::time::Instant::now();
+    let job = loop {
+        let run = project.run(&["status", "--json"]);
+        let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let job = status["jobs"]
+            .as_array()
+            .and_then(|jobs| jobs.iter().find(|j| j["tag"] == "v1.0.0").cloned());
+        if let Some(job) = job.filter(|j| j["state"] == "verified" || j["state"] == "failed") {
+            break job;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(180),
+            "no finished job for v1.0.0:\n{}\n{}",
+            run.stdout,
+            common::daemon::daemon_log(&project)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(job["state"], "verified", "{job}");
+    assert_eq!(
+        job["package"], "open-ticket-ai",
+        "the job is named after the group"
+    );
+    assert!(
+        job["message"].as_str().is_some_and(|m| m.starts_with(
+            "group open-ticket-ai 1.0.0: open-ticket-ai on testindex published and verified"
+        )),
+        "{job}"
+    );
+    assert_eq!(sorted_files(&server), ALL_FILES);
+    assert_eq!(server.uploads(), 6);
+}
