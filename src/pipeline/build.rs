@@ -877,8 +877,10 @@ pub fn build_commit(
                 pretend.version
             ),
         },
-        // A plugin that finds no version may fail the build instead.
-        Err(BuildError::Failed { .. }) => format!(
+        // A plugin that finds no version may fail the build instead; a
+        // failure of the environment or the sandbox (`hint`) would only
+        // fail again.
+        Err(BuildError::Failed { hint: None, .. }) => format!(
             "the build without pretend versions failed (it may not find the version in the checkout; log: {})",
             settings.log_path.display()
         ),
