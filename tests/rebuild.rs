@@ -120,10 +120,10 @@ fn other_bytes_on_the_index_and_a_missing_sdist_are_reported() {
         run.stderr
     );
     // 1600000000 is 2020-09-13 12:26:40 UTC; the rebuild uses hatchling's
-    // own fixed date (1980-02-01).
+    // own fixed date (2020-02-02).
     assert!(
         run.stderr.contains("timestamp (")
-            && run.stderr.contains("index 2020-09-13 12:26:40, built 1980-02-01"),
+            && run.stderr.contains("index 2020-09-13 12:26:40, built 2020-02-02 00:00:00"),
         "{}",
         run.stderr
     );
@@ -163,7 +163,8 @@ fn other_bytes_on_the_index_and_a_missing_sdist_are_reported() {
 
 #[test]
 fn a_hatchling_build_equals_python_m_build_of_a_clean_checkout() {
-    let project = Project::publishing_to("local", "unused");
+    let project = Project::sample(&[]);
+    project.configure("local", "");
     project.tag(HF_TAG);
     let data = project.temp.path().join("data");
     Run::from_output(
