@@ -44,7 +44,12 @@ fn published_project(server: &PypiServer) -> Project {
 /// Uploads `files` to `server` with twine (the token in the environment).
 fn twine_upload(server: &PypiServer, files: &[&Path]) {
     let output = Command::new(common::venv_bin("twine"))
-        .args(["upload", "--non-interactive", "--repository-url", &server.url])
+        .args([
+            "upload",
+            "--non-interactive",
+            "--repository-url",
+            &server.url,
+        ])
         .args(files)
         .env("TWINE_USERNAME", "__token__")
         .env("TWINE_PASSWORD", &server.token)
@@ -123,7 +128,9 @@ fn other_bytes_on_the_index_and_a_missing_sdist_are_reported() {
     // own fixed date (2020-02-02).
     assert!(
         run.stderr.contains("timestamp (")
-            && run.stderr.contains("index 2020-09-13 12:26:40, built 2020-02-02 00:00:00"),
+            && run
+                .stderr
+                .contains("index 2020-09-13 12:26:40, built 2020-02-02 00:00:00"),
         "{}",
         run.stderr
     );
@@ -153,7 +160,8 @@ fn other_bytes_on_the_index_and_a_missing_sdist_are_reported() {
     assert!(
         members
             .iter()
-            .any(|m| m["kind"] == "timestamp" && m["member"] == "open_ticket_ai_hf_local/__init__.py"),
+            .any(|m| m["kind"] == "timestamp"
+                && m["member"] == "open_ticket_ai_hf_local/__init__.py"),
         "{}",
         run.stdout
     );
@@ -327,9 +335,16 @@ fn a_tag_the_plugin_cannot_read_builds_with_the_fallback_and_says_why() {
     // files, with no third attempt.
     let again = project.run(&["release", "--dry-run", "rel-2.0.0"]);
     again.assert_ok();
-    assert!(again.stderr.contains("reusing the files"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("reusing the files"),
+        "{}",
+        again.stderr
+    );
     assert_eq!(
-        std::fs::read_to_string(&seen).unwrap().matches("attempt").count(),
+        std::fs::read_to_string(&seen)
+            .unwrap()
+            .matches("attempt")
+            .count(),
         2
     );
 }
