@@ -40,8 +40,8 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => ctx.cwd.join(dir),
         None => repo.workdir().join(&package.path).join("dist"),
     };
-    // A dynamic version cannot come from git tags in the export (it has no
-    // .git), so a test build gets a local version naming the commit.
+    // HEAD is no release: a dynamic version is always told a local version
+    // naming the commit (`PretendWhen::Always`), whatever tags git has.
     let pyproject = repo
         .read_file(&commit, &package.pyproject_path())?
         .with_context(|| format!("{} does not exist at HEAD", package.pyproject_path()))?;
