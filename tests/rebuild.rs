@@ -231,6 +231,11 @@ fn a_hatchling_build_equals_python_m_build_of_a_clean_checkout() {
 /// does not match). The build appends the pretend variables it sees to
 /// `seen-env` in a dir the sandbox allows.
 fn scm_project() -> (Project, PathBuf) {
+    scm_project_with("")
+}
+
+/// [`scm_project`] with `extra` lines in `[tool.setuptools_scm]`.
+fn scm_project_with(extra: &str) -> (Project, PathBuf) {
     let temp = tempfile::tempdir().unwrap();
     let root = temp.path().join("repo");
     let state = temp.path().join("state");
@@ -251,7 +256,7 @@ fn scm_project() -> (Project, PathBuf) {
     );
     project.write(
         "packages/scmpkg/pyproject.toml",
-        r#"[build-system]
+        &(r#"[build-system]
 requires = ["setuptools>=69", "setuptools-scm>=8"]
 build-backend = "setuptools.build_meta"
 
@@ -267,7 +272,9 @@ packages = ["scmpkg"]
 [tool.setuptools_scm]
 root = "../.."
 tag_regex = '^scm-v(?P<version>[0-9][0-9.]*)$'
-"#,
+"#
+        .to_string()
+            + extra),
     );
     project.write("packages/scmpkg/scmpkg/__init__.py", "NAME = 'scmpkg'\n");
     project.write("README.md", "# the monorepo\n");
@@ -320,6 +327,23 @@ fn a_tag_the_plugin_cannot_read_builds_with_the_fallback_and_says_why() {
         "{}",
         run.stderr
     );
+    // The first attempt's log is kept, where the message says.
+    assert!(
+        run.stderr.contains("build.without-pretend.log)"),
+        "{}",
+        run.stderr
+    );
+    let kept = dists_under(&project.state.join("data/releases"));
+    let log = kept
+        .values()
+        .next()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("build.without-pretend.log");
+    assert!(log.is_file(), "{}", log.display());
     // Two attempts: the first without the variables, the second with both.
     let env = std::fs::read_to_string(&seen).unwrap();
     let attempts: Vec<&str> = env.split("attempt\n").skip(1).collect();
@@ -347,4 +371,35 @@ fn a_tag_the_plugin_cannot_read_builds_with_the_fallback_and_says_why() {
             .count(),
         2
     );
+}
+
+#[test]
+fn a_vcs_version_other_than_the_tags_builds_again_with_the_fallback() {
+    // `git describe --match scm-v*` finds no tag for `rel-…`: setuptools-scm
+    // does not fail but makes up `0.1.devN+g…`.
+    let (project, seen) = scm_project_with(
+        "git_describe_command = [\"git\", \"describe\", \"--dirty\", \"--tags\", \"--long\", \"--match\", \"scm-v*\"]\n",
+    );
+    project.tag("rel-3.1.0");
+    let run = project.run(&["release", "--dry-run", "rel-3.1.0"]);
+    run.assert_ok();
+    let built = dists_under(&project.state.join("data/releases"));
+    assert!(
+        built.contains_key("scmpkg-3.1.0.tar.gz")
+            && built.contains_key("scmpkg-3.1.0-py3-none-any.whl"),
+        "{:?}\n{}",
+        built.keys(),
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("came out as version 0.1.dev")
+            && run.stderr.contains("not the tag's 3.1.0")
+            && run
+                .stderr
+                .contains("building again with SETUPTOOLS_SCM_PRETEND_VERSION=3.1.0"),
+        "{}",
+        run.stderr
+    );
+    let env = std::fs::read_to_string(&seen).unwrap();
+    assert_eq!(env.matches("attempt").count(), 2, "{env}");
 }

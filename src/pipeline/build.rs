@@ -869,6 +869,8 @@ pub fn build_commit(
     let Some(pretend) = settings.pretend_version.as_ref().filter(|_| !with_pretend) else {
         return first;
     };
+    // The first attempt's log is kept beside the second's.
+    let first_log = settings.log_path.with_extension("without-pretend.log");
     let why = match first {
         Ok(artifacts) => match other_version(&artifacts, &pretend.version) {
             None => return Ok(artifacts),
@@ -882,13 +884,12 @@ pub fn build_commit(
         // fail again.
         Err(BuildError::Failed { hint: None, .. }) => format!(
             "the build without pretend versions failed (it may not find the version in the checkout; log: {})",
-            settings.log_path.display()
+            first_log.display()
         ),
         Err(other) => return Err(other),
     };
     reporter.info(&format!("{why}; building again with {}", pretend.shown()));
     if settings.log_path.exists() {
-        let first_log = settings.log_path.with_extension("without-pretend.log");
         fs::rename(settings.log_path, &first_log).map_err(io_error(format!(
             "cannot keep the first build's log as {}",
             first_log.display()
