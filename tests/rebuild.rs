@@ -93,8 +93,16 @@ fn a_release_published_by_tagpub_rebuilds_byte_identical() {
             run.stderr
         );
     }
-    // Nothing was recorded for the release by the rebuild, nor uploaded.
+    // Nothing was uploaded by the rebuild.
     assert_eq!(server.uploads(), 2);
+
+    // Usage errors exit 2, before building anything.
+    project
+        .run(&["rebuild", HF_TAG, "--repository", "nowhere"])
+        .assert_fails(2, "unknown repository `nowhere`");
+    project
+        .run(&["rebuild", "hf-local-v9.9.9"])
+        .assert_fails(2, "does not exist");
 }
 
 #[test]
@@ -402,4 +410,51 @@ fn a_vcs_version_other_than_the_tags_builds_again_with_the_fallback() {
     );
     let env = std::fs::read_to_string(&seen).unwrap();
     assert_eq!(env.matches("attempt").count(), 2, "{env}");
+}
+
+#[test]
+fn hatch_vcs_builds_with_the_fallback_when_its_tag_pattern_does_not_match() {
+    let project = Project::sample(&[]);
+    project.write(
+        "src/vcs_demo/pyproject.toml",
+        r#"[build-system]
+requires = ["hatchling", "hatch-vcs"]
+build-backend = "hatchling.build"
+
+[project]
+name = "vcs-demo"
+dynamic = ["version"]
+description = "hatch-vcs"
+
+[tool.hatch.version]
+source = "vcs"
+tag-pattern = '^vcs-v(?P<version>[0-9][0-9.]*)$'
+raw-options = { root = "../.." }
+
+[tool.hatch.build.targets.wheel]
+packages = ["vcs_demo"]
+"#,
+    );
+    project.write("src/vcs_demo/vcs_demo/__init__.py", "X = 1\n");
+    project.configure(
+        "local",
+        "\n[[package]]\nname = \"vcs-demo\"\npath = \"src/vcs_demo\"\ntags = [\"demo-{version}\"]\n",
+    );
+    project.tag("demo-4.0.0");
+    let run = project.run(&["release", "--dry-run", "demo-4.0.0"]);
+    run.assert_ok();
+    assert!(
+        run.stderr
+            .contains("building again with SETUPTOOLS_SCM_PRETEND_VERSION=4.0.0"),
+        "{}",
+        run.stderr
+    );
+    let built = dists_under(&project.state.join("data/releases"));
+    assert!(
+        built.contains_key("vcs_demo-4.0.0.tar.gz")
+            && built.contains_key("vcs_demo-4.0.0-py2.py3-none-any.whl"),
+        "{:?}\n{}",
+        built.keys(),
+        run.stderr
+    );
 }

@@ -5,8 +5,8 @@
 use std::process::ExitCode;
 
 use crate::cli::RebuildArgs;
-use crate::commands::Context;
-use crate::pipeline::rebuild::{Comparison, DifferenceKind, Outcome, Rebuild};
+use crate::commands::{Context, UsageError};
+use crate::pipeline::rebuild::{Comparison, DifferenceKind, Outcome, Rebuild, RebuildError};
 use crate::pipeline::resolve::{CheckStatus, resolve};
 use crate::pipeline::{Reporter, Silent};
 use crate::printer::Printer;
@@ -32,7 +32,10 @@ pub fn run(ctx: &Context, args: &RebuildArgs) -> anyhow::Result<ExitCode> {
         reporter,
     };
     // One plan per tag today; a release group gives one per member.
-    let comparisons = vec![rebuild.compare(&plan)?];
+    let comparisons = vec![rebuild.compare(&plan).map_err(|err| match err {
+        RebuildError::UnknownRepository(_) => anyhow::Error::new(UsageError(err.to_string())),
+        other => other.into(),
+    })?];
     if args.json {
         ctx.printer.json(&comparisons)?;
     } else {
