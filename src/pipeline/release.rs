@@ -15,7 +15,7 @@ use crate::pipeline::Reporter;
 use crate::pipeline::build::{self, BuildError, BuildSettings, BuildTool};
 use crate::pipeline::check::{self, Artifact, CheckReport, Expected};
 use crate::pipeline::install_check::{self, InstallCheckError, InstallReport};
-use crate::pipeline::resolve::{Plan, TagPlan, pretend_version_env};
+use crate::pipeline::resolve::{Plan, TagPlan};
 use crate::pipeline::upload::open_repository;
 use crate::pipeline::verify::{self, VerifyError};
 use crate::repository::{FileStatus, Repository, RepositoryError, UploadOutcome};
@@ -693,23 +693,10 @@ impl Release<'_> {
         options: &ReleaseOptions,
     ) -> Result<ReleaseRecord, ReleaseError> {
         let package = &plan.package_config;
-        let tool = BuildTool::for_package(self.config, package, options.build_tool.as_ref())?;
         let (dist, log) = (release_dir.dist(), release_dir.build_log());
-        let version = plan.version.to_string();
-        let epoch = self.source_date_epoch(plan)?;
-        let settings = BuildSettings {
-            tool: &tool,
-            out_dir: &dist,
-            log_path: &log,
-            package: &plan.package,
-            version: &version,
-            source_date_epoch: epoch.value,
-            pretend_version: plan
-                .dynamic_version()
-                .then(|| (pretend_version_env(&plan.package), version.clone())),
-            sandbox: package.sandbox(&self.config.defaults),
-            sandbox_allow: &self.config.defaults.sandbox_allow,
-        };
+        let how =
+            build::PlanBuild::prepare(self.repo, self.config, plan, options.build_tool.as_ref())?;
+        let (epoch, settings) = (&how.epoch, how.settings(plan, &dist, &log));
         let inputs = build::build_inputs(&plan.tag_target, package, &settings);
         if let Some(record) = release_dir.load()?
             && record.tag_target == plan.tag_target
@@ -826,40 +813,6 @@ impl Release<'_> {
         // Also after a failed build: its log stays behind.
         release_dir.make_private()?;
         Ok(artifacts?)
-    }
-
-    /// The build's SOURCE_DATE_EPOCH (`build::pick_source_date_epoch`),
-    /// from the package's build backend at the tagged commit.
-    fn source_date_epoch(&self, plan: &Plan) -> Result<build::EpochChoice, ReleaseError> {
-        let git_failed = |what: String| {
-            move |err: crate::git::GitError| ReleaseError::Io {
-                context: what,
-                source: std::io::Error::other(err.to_string()),
-            }
-        };
-        let pyproject_path = plan.package_config.pyproject_path();
-        let backend = self
-            .repo
-            .read_file(&plan.commit, &pyproject_path)
-            .map_err(git_failed(format!(
-                "cannot read {pyproject_path} at {}",
-                plan.commit
-            )))?
-            .and_then(|bytes| build::build_backend(&bytes));
-        let commit_time = self
-            .repo
-            .commit_time(&plan.commit)
-            .map_err(git_failed(format!(
-                "cannot read the date of {}",
-                plan.commit
-            )))?;
-        Ok(build::pick_source_date_epoch(
-            std::env::var_os("SOURCE_DATE_EPOCH"),
-            self.config.defaults.source_date_epoch,
-            backend.as_deref(),
-            plan.source_date_epoch,
-            commit_time,
-        )?)
     }
 
     /// Uploads what the index does not have yet. Everything that could stop

@@ -543,7 +543,7 @@ fn check_pyproject(
         (true, _) => {
             let source = dynamic_version(repo, &plan.commit, &package.path, &document)?;
             let told = format!(
-                "the build gets {}={version} and the built metadata is checked",
+                "the build reads it in a checkout of the tag, as in CI; only if that does not give {version} is it built again with {}={version} (the fallback); the built metadata is checked",
                 pretend_version_env(&package.name)
             );
             let (status, message) = match &source {
