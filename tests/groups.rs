@@ -256,7 +256,7 @@ fn a_group_release_killed_between_members_resumes_and_sends_each_file_once() {
 }
 
 #[test]
-fn ci_resolve_and_the_pre_push_gate_understand_a_group_tag() {
+fn ci_resolve_doctor_and_the_pre_push_gate_understand_a_group_tag() {
     let server = PypiServer::start();
     let project = group_project(&server, "");
     project.tag("v1.0.0");
@@ -275,6 +275,15 @@ fn ci_resolve_and_the_pre_push_gate_understand_a_group_tag() {
         ),
         "{}",
         resolved.stderr
+    );
+    let doctor = project.run(&["doctor"]);
+    assert!(
+        doctor.stderr.contains("3 package(s) and 1 group(s), valid")
+            && doctor.stderr.contains(
+                "tags: released by `v{version}` (group open-ticket-ai: open-ticket-ai-hf-local, open-ticket-ai-otobo-znuny-plugin, open-ticket-ai)"
+            ),
+        "{}",
+        doctor.stderr
     );
     let gitlab = project.run(&["ci", "gitlab"]);
     gitlab.assert_ok();

@@ -23,8 +23,15 @@ pub fn run(ctx: &Context, args: &RebuildArgs) -> anyhow::Result<ExitCode> {
     // A failed plan check (e.g. a changelog entry) is no reason not to
     // compare a published release; it is shown, and the build decides.
     for member in &plan.members {
-        for check in member.checks.iter().filter(|c| c.status == CheckStatus::Fail) {
-            reporter.warn(&format!("{}: {}: {}", member.package, check.name, check.message));
+        for check in member
+            .checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Fail)
+        {
+            reporter.warn(&format!(
+                "{}: {}: {}",
+                member.package, check.name, check.message
+            ));
         }
     }
     let rebuild = Rebuild {
