@@ -131,7 +131,7 @@ fn a_server_slower_than_the_timeout_does_not_get_the_file_twice() {
 #[test]
 fn an_index_down_mid_release_leaves_it_incomplete_and_the_next_release_finishes_it() {
     let (server, proxy, project) = setup();
-    // The sdist goes through; from then on the index answers 503.
+    // The wheel (sent first) goes through; from then on the index answers 503.
     proxy.inject("POST", 1, Fault::DelayRequest(Duration::ZERO));
     proxy.inject(
         "POST",
@@ -142,7 +142,7 @@ fn an_index_down_mid_release_leaves_it_incomplete_and_the_next_release_finishes_
     run.assert_fails(1, "The release is incomplete");
     assert!(
         run.stderr
-            .contains(&format!("On the index: {SDIST}. Missing: {WHEEL}")),
+            .contains(&format!("On the index: {WHEEL}. Missing: {SDIST}")),
         "{}",
         run.stderr
     );
@@ -156,7 +156,7 @@ fn an_index_down_mid_release_leaves_it_incomplete_and_the_next_release_finishes_
         "{}",
         run.stderr
     );
-    assert_eq!(files_in(&server.packages_dir), [SDIST]);
+    assert_eq!(files_in(&server.packages_dir), [WHEEL]);
 
     proxy.clear_rules();
     let again = release(&project, &server, &[]);
@@ -164,7 +164,7 @@ fn an_index_down_mid_release_leaves_it_incomplete_and_the_next_release_finishes_
     assert!(
         again
             .stderr
-            .contains(&format!("{SDIST} is already on faulty")),
+            .contains(&format!("{WHEEL} is already on faulty")),
         "{}",
         again.stderr
     );

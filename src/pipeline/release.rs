@@ -832,6 +832,10 @@ impl Release<'_> {
         release_dir.save(record)?;
         let timeout = upload_timeout(repository)?;
         self.wait_out_interrupted(plan, repository, release_dir, record, &mut missing, timeout)?;
+        // Wheels before the sdist (as twine and uv do): an installer that
+        // meets a half-published release finds a wheel instead of building
+        // the sdist.
+        missing.sort_by_key(|file| !file.filename.ends_with(".whl"));
 
         let mut uploaded_now = Vec::new();
         for (index, file) in missing.iter().enumerate() {
