@@ -41,7 +41,11 @@ impl FoundPackage {
     }
 
     fn display_path(&self) -> &str {
-        if self.path.is_empty() { "." } else { &self.path }
+        if self.path.is_empty() {
+            "."
+        } else {
+            &self.path
+        }
     }
 }
 
@@ -184,8 +188,9 @@ fn render(
     let annotated = match lightweight {
         None => "require-annotated = true\n".to_string(),
         Some(names) => format!(
-            "# The repository's recent release tags are lightweight ({}), so they are\n\
-             # accepted. Tag with `git tag -a` from now on and set this to true to require it.\n\
+            "# Recent release tags here are lightweight, so they are accepted:\n\
+             # {}.\n\
+             # Annotate new release tags (git tag -a) and set this to true to require that.\n\
              require-annotated = false\n",
             comment(&names.join(", "))
         ),
@@ -291,7 +296,12 @@ fn evaluate(repo: &Repo, config: &Config, tags: &[ReleaseTag]) -> Vec<PatternRep
     let targets = config
         .groups
         .iter()
-        .map(|g| (format!("group {} ({} packages)", g.name, g.members.len()), &g.tags))
+        .map(|g| {
+            (
+                format!("group {} ({} packages)", g.name, g.members.len()),
+                &g.tags,
+            )
+        })
         .chain(
             config
                 .packages
@@ -314,7 +324,10 @@ fn evaluate(repo: &Repo, config: &Config, tags: &[ReleaseTag]) -> Vec<PatternRep
                 match verdict {
                     Ok(()) => passed += 1,
                     Err(why) if failure.is_none() => {
-                        let first = why.lines().map(str::trim).find(|l| !l.is_empty());
+                        let first = why
+                            .lines()
+                            .map(|l| l.trim().trim_start_matches("✗ "))
+                            .find(|l| !l.is_empty());
                         failure = Some((tag.name.clone(), first.unwrap_or("failed").to_string()));
                     }
                     Err(_) => {}

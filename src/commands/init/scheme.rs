@@ -39,7 +39,8 @@ pub fn vcs_scheme(doc: &toml::Table) -> Option<VcsScheme> {
         return Some(scm_like(
             "hatch-vcs",
             version.get("tag-pattern").map(|p| ("tag-pattern", p)),
-            raw.and_then(|r| r.get("tag_regex")).map(|p| ("raw-options.tag_regex", p)),
+            raw.and_then(|r| r.get("tag_regex"))
+                .map(|p| ("raw-options.tag_regex", p)),
             raw.and_then(|r| r.get("git_describe_command")),
         ));
     }
@@ -198,7 +199,9 @@ pub struct ReleaseTag {
 /// digit from which the rest is PEP 440 (so `v` stays in the prefix).
 pub fn split_tag(tag: &str) -> Option<(&str, Version)> {
     tag.char_indices()
-        .filter(|(at, c)| c.is_ascii_digit() && (*at == 0 || !tag[..*at].ends_with(|p: char| p.is_ascii_digit())))
+        .filter(|(at, c)| {
+            c.is_ascii_digit() && (*at == 0 || !tag[..*at].ends_with(|p: char| p.is_ascii_digit()))
+        })
         .find_map(|(at, _)| Some((&tag[..at], Version::from_str(&tag[at..]).ok()?)))
 }
 
@@ -311,7 +314,8 @@ pub fn choose(
             .filter(|(owner, _)| *owner == index)
             .map(|(_, p)| &prefixes[*p])
             .max_by_key(|p| p.newest().date);
-        let shared_newer = shared.filter(|s| own.is_none_or(|own| s.newest().date > own.newest().date));
+        let shared_newer =
+            shared.filter(|s| own.is_none_or(|own| s.newest().date > own.newest().date));
         if let Some(own) = own {
             let joined = match shared_newer {
                 Some(s) => lockstep(repo, package, s.newest())?,
@@ -403,9 +407,7 @@ fn own_prefixes(packages: &[FoundPackage], prefixes: &[PrefixTags]) -> Vec<(usiz
             let matching: Vec<usize> = forms
                 .iter()
                 .enumerate()
-                .filter(|(_, (exact, short))| {
-                    if tier == 0 { exact } else { short }.contains(&stem)
-                })
+                .filter(|(_, (exact, short))| if tier == 0 { exact } else { short }.contains(&stem))
                 .map(|(i, _)| i)
                 .collect();
             // Two packages with the same claim: neither is sure.
@@ -446,11 +448,13 @@ fn lockstep(repo: &Repo, package: &FoundPackage, tag: &ReleaseTag) -> Result<boo
             .and_then(|v| v.as_str())
             .is_some_and(same));
     }
-    Ok(match dynamic_version(repo, &tag.commit, &package.path, &doc)? {
-        DynamicVersion::File { text, .. } => same(&text),
-        DynamicVersion::Tag { .. } => vcs_scheme(&doc).is_none_or(|s| s.prefix.is_none()),
-        DynamicVersion::Unreadable { .. } | DynamicVersion::Build { .. } => false,
-    })
+    Ok(
+        match dynamic_version(repo, &tag.commit, &package.path, &doc)? {
+            DynamicVersion::File { text, .. } => same(&text),
+            DynamicVersion::Tag { .. } => vcs_scheme(&doc).is_none_or(|s| s.prefix.is_none()),
+            DynamicVersion::Unreadable { .. } | DynamicVersion::Build { .. } => false,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -493,23 +497,41 @@ mod tests {
             "[tool.hatch.version]\nsource = \"vcs\"\n[tool.hatch.version.raw-options]\n\
              git_describe_command = [\"git\", \"describe\", \"--tags\", \"--match\", \"hatch-v*\"]\n",
         );
-        assert_eq!(vcs_scheme(&hatch).unwrap().prefix.as_deref(), Some("hatch-v"));
-        let scm = doc("[tool.setuptools_scm]\nroot = \"../..\"\ntag_regex = '^v(?P<version>\\d+\\.\\d+\\.\\d+)$'\n");
+        assert_eq!(
+            vcs_scheme(&hatch).unwrap().prefix.as_deref(),
+            Some("hatch-v")
+        );
+        let scm = doc(
+            "[tool.setuptools_scm]\nroot = \"../..\"\ntag_regex = '^v(?P<version>\\d+\\.\\d+\\.\\d+)$'\n",
+        );
         let scheme = vcs_scheme(&scm).unwrap();
-        assert_eq!((scheme.plugin, scheme.prefix.as_deref()), ("setuptools-scm", Some("v")));
-        let describe = doc("[tool.setuptools_scm]\ngit_describe_command = \"git describe --match=core-v*\"\n");
-        assert_eq!(vcs_scheme(&describe).unwrap().prefix.as_deref(), Some("core-v"));
+        assert_eq!(
+            (scheme.plugin, scheme.prefix.as_deref()),
+            ("setuptools-scm", Some("v"))
+        );
+        let describe =
+            doc("[tool.setuptools_scm]\ngit_describe_command = \"git describe --match=core-v*\"\n");
+        assert_eq!(
+            vcs_scheme(&describe).unwrap().prefix.as_deref(),
+            Some("core-v")
+        );
         let default = doc("[tool.setuptools_scm]\n");
         assert_eq!(vcs_scheme(&default).unwrap().prefix, None);
         let uv = doc("[tool.uv-dynamic-versioning]\npattern-prefix = \"cli-\"\n");
         assert_eq!(vcs_scheme(&uv).unwrap().prefix.as_deref(), Some("cli-v"));
-        assert_eq!(vcs_scheme(&doc("[tool.hatch.version]\npath = \"a.py\"\n")), None);
+        assert_eq!(
+            vcs_scheme(&doc("[tool.hatch.version]\npath = \"a.py\"\n")),
+            None
+        );
     }
 
     #[test]
     fn splits_tags_and_stems() {
         let (prefix, version) = split_tag("hatch-v1.18.0").unwrap();
-        assert_eq!((prefix, version.to_string().as_str()), ("hatch-v", "1.18.0"));
+        assert_eq!(
+            (prefix, version.to_string().as_str()),
+            ("hatch-v", "1.18.0")
+        );
         assert_eq!(split_tag("v1.5.14").unwrap().0, "v");
         assert_eq!(split_tag("1.0").unwrap().0, "");
         assert_eq!(split_tag("py3-v2.0rc1").unwrap().0, "py3-v");

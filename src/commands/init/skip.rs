@@ -50,7 +50,10 @@ mod tests {
     fn skips_fixtures_examples_templates_docs_deployments_and_private() {
         let none: &[String] = &[];
         for (path, reason) in [
-            ("backend/tests/downstream/datadogpy", "a test fixture (under tests/)"),
+            (
+                "backend/tests/downstream/datadogpy",
+                "a test fixture (under tests/)",
+            ),
             ("pkg/fixtures/x", "a test fixture (under fixtures/)"),
             ("examples/hello", "an example (under examples/)"),
             ("samples/a", "a sample (under samples/)"),
@@ -65,8 +68,11 @@ mod tests {
             assert_eq!(skip_reason(path, none), None, "{path}");
         }
         assert_eq!(
-            skip_reason("packages/internal", &["Private :: Do Not Upload".to_string()])
-                .as_deref(),
+            skip_reason(
+                "packages/internal",
+                &["Private :: Do Not Upload".to_string()]
+            )
+            .as_deref(),
             Some("classifier `Private :: Do Not Upload`")
         );
     }
