@@ -269,6 +269,10 @@ fn lightweight_per_package_tags_keep_their_prefixes() {
         config.contains("# Recent release tags here are lightweight"),
         "{config}"
     );
+    assert_has(
+        &init,
+        "lightweight release tags (hatch-v1.11.0, hatch-v1.10.0, hatch-v1.9.0, and 11 more): writing require-annotated = false",
+    );
     assert!(!config.contains("[[group]]"), "{config}");
     assert!(!config.contains("datadog"), "{config}");
     assert_has(
@@ -453,5 +457,43 @@ fn without_tags_the_seed_proposal_stays() {
     assert_has(
         &init,
         "`hf-local-v{version}` → open-ticket-ai-hf-local: matches 0 of 0 release tags; no release tag to try plan on",
+    );
+}
+
+/// Tags from more than two years before the newest one are history: a
+/// prefix last used then is not proposed again.
+#[test]
+fn tags_older_than_two_years_do_not_decide() {
+    let project = repository();
+    project.write(
+        "pyproject.toml",
+        "[project]\nname = \"core\"\nversion = \"2.0.0\"\n",
+    );
+    project.write(
+        "packages/extra/pyproject.toml",
+        "[project]\nname = \"core-extra\"\nversion = \"0.5.0\"\n",
+    );
+    commit_on(&project, "2021-01-01T10:00:00Z", "old");
+    annotated(
+        &project,
+        "2021-01-01T10:00:00Z",
+        "core-extra-v0.1.0",
+    );
+    project.write("CHANGES", "2.0.0");
+    commit_on(&project, "2025-06-01T10:00:00Z", "2.0.0");
+    annotated(&project, "2025-06-01T10:00:00Z", "v2.0.0");
+
+    let init = project.run(&["init", "--yes", "--repository", "local"]);
+    init.assert_ok();
+    let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
+    assert!(config.contains("tags = [\"extra-v{version}\"]"), "{config}");
+    assert!(!config.contains("core-extra-v{version}"), "{config}");
+    assert_has(
+        &init,
+        "core-extra (packages/extra): extra-v{version} (no recent release tag names it)",
+    );
+    assert_has(
+        &init,
+        "`v{version}` → core: matches 1 of 2 release tags; 1 of the last 1 release tags pass plan",
     );
 }

@@ -352,6 +352,7 @@ fn summary(
     kept: &[FoundPackage],
     choices: &[Choice],
     skipped: &[(FoundPackage, String)],
+    lightweight: Option<&[String]>,
     reports: &[PatternReport],
 ) -> Vec<String> {
     let mut lines = Vec::new();
@@ -369,6 +370,12 @@ fn summary(
             "skipped {} ({}): {reason}",
             package.name,
             package.display_path()
+        ));
+    }
+    if let Some(names) = lightweight {
+        lines.push(format!(
+            "lightweight release tags ({}): writing require-annotated = false",
+            names.join(", ")
         ));
     }
     for report in reports {
@@ -443,7 +450,7 @@ pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitCode> {
     let config = Config::parse(&target, &text)
         .context("the proposed configuration is invalid; write tagpub.toml by hand")?;
     let reports = evaluate(&repo, &config, &tags);
-    let summary = summary(&kept, &choices, &skipped, &reports);
+    let summary = summary(&kept, &choices, &skipped, lightweight.as_deref(), &reports);
 
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !args.yes && interactive {

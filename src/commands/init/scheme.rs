@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use crate::git::{GitError, Repo};
 use crate::pipeline::version_source::{DynamicVersion, dynamic_version};
-use crate::version::{Version, normalize_name};
+use crate::version::{TagPattern, Version, normalize_name};
 
 use super::FoundPackage;
 
@@ -300,8 +300,10 @@ pub fn choose(
     let mut choices = Vec::new();
     for (index, package) in packages.iter().enumerate() {
         let manifest = package.manifest_path();
+        // A prefix no tag name can carry (a regex tagpub misread) says nothing.
         if let Some(vcs) = &package.vcs
             && let Some(prefix) = &vcs.prefix
+            && TagPattern::parse(&format!("{prefix}{{version}}")).is_ok()
         {
             choices.push(Choice {
                 pattern: format!("{prefix}{{version}}"),
