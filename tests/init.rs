@@ -474,11 +474,7 @@ fn tags_older_than_two_years_do_not_decide() {
         "[project]\nname = \"core-extra\"\nversion = \"0.5.0\"\n",
     );
     commit_on(&project, "2021-01-01T10:00:00Z", "old");
-    annotated(
-        &project,
-        "2021-01-01T10:00:00Z",
-        "core-extra-v0.1.0",
-    );
+    annotated(&project, "2021-01-01T10:00:00Z", "core-extra-v0.1.0");
     project.write("CHANGES", "2.0.0");
     commit_on(&project, "2025-06-01T10:00:00Z", "2.0.0");
     annotated(&project, "2025-06-01T10:00:00Z", "v2.0.0");
