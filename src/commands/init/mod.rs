@@ -211,7 +211,7 @@ fn render(
     for (package, choice) in packages.iter().zip(choices) {
         let grouped = by_pattern[choice.pattern.as_str()].len() > 1;
         out.push_str(&format!(
-            "\n[[package]]\nname = {}\npath = {}\n# tags learned from: {}\n",
+            "\n[[package]]\nname = {}\npath = {}\n# tag scheme: {}\n",
             quoted(&package.name),
             quoted(package.display_path()),
             comment(&choice.why)
