@@ -49,7 +49,12 @@ pub fn vcs_scheme(doc: &toml::Table) -> Option<VcsScheme> {
             "setuptools-scm",
             scm.get("tag_regex").map(|p| ("tag_regex", p)),
             None,
-            scm.get("git_describe_command"),
+            // setuptools-scm 8 moved it to [tool.setuptools_scm.scm.git].
+            scm.get("git_describe_command").or_else(|| {
+                scm.get("scm")
+                    .and_then(|s| s.get("git"))
+                    .and_then(|g| g.get("describe_command"))
+            }),
         ));
     }
     for plugin in ["uv-dynamic-versioning", "poetry-dynamic-versioning"] {
@@ -517,6 +522,10 @@ mod tests {
             vcs_scheme(&describe).unwrap().prefix.as_deref(),
             Some("core-v")
         );
+        let scm8 = doc(
+            "[tool.setuptools_scm.scm.git]\ndescribe_command = \"git describe --tags --match lib-v*\"\n",
+        );
+        assert_eq!(vcs_scheme(&scm8).unwrap().prefix.as_deref(), Some("lib-v"));
         let default = doc("[tool.setuptools_scm]\n");
         assert_eq!(vcs_scheme(&default).unwrap().prefix, None);
         let uv = doc("[tool.uv-dynamic-versioning]\npattern-prefix = \"cli-\"\n");
