@@ -13,6 +13,7 @@
 #   scripts/bench.sh --upload         # the upload benchmark instead (vs twine upload and uv publish)
 #   scripts/bench.sh --config         # loading a config of 1 000 / 10 000 / 150 000 packages
 #   scripts/bench.sh --checkout       # preparing a build's checkout vs the old export and git archive, vs the build
+#   scripts/bench.sh --group          # one group tag releasing five packages vs five package tags
 #
 # Needs network access to pypi.org (the builds install hatchling into their
 # isolated environments; uv and pip cache it after the warm-up).
@@ -44,7 +45,7 @@ if [[ "${1:-}" == "--check" ]]; then
   # The corpus (pinned PyPI files) is downloaded once, then only hashed.
   scripts/fetch-corpus.sh
 fi
-if [[ "${1:-}" == "--hooks" || "${1:-}" == "--daemon" || "${1:-}" == "--check" || "${1:-}" == "--upload" || "${1:-}" == "--config" || "${1:-}" == "--checkout" ]]; then
+if [[ "${1:-}" == "--hooks" || "${1:-}" == "--daemon" || "${1:-}" == "--check" || "${1:-}" == "--upload" || "${1:-}" == "--config" || "${1:-}" == "--checkout" || "${1:-}" == "--group" ]]; then
   bench="${1#--}"
   shift
   echo "== cargo bench --bench $bench" >&2

@@ -47,6 +47,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Build, check, upload and verify the release a tag names.
     Release(ReleaseArgs),
+    /// Build a published release again from its tag and compare the files with the index's (exit 0: byte-identical, 1: something differs).
+    Rebuild(RebuildArgs),
     /// Store, show, delete and list upload tokens (OS keychain).
     Token(TokenArgs),
     /// Install, remove or inspect tagpub's git hooks (pre-push gate, tag nudge).
@@ -237,6 +239,18 @@ pub struct ReleaseArgs {
     #[arg(short, long)]
     pub repository: Option<String>,
     /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// The release tag, e.g. `hf-local-v1.0.0`.
+    pub tag: String,
+    /// Compare with this repository instead of the configured one.
+    #[arg(short, long)]
+    pub repository: Option<String>,
+    /// Print the comparison as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

@@ -940,8 +940,14 @@ fn validate_groups(
         {
             return Err(source.error(
                 group.name.span(),
-                format!("group `{name}` has the name of package `{}`, which is not in it", packages[index].name),
-                Some("name the group after its main package or give it a name of its own".to_string()),
+                format!(
+                    "group `{name}` has the name of package `{}`, which is not in it",
+                    packages[index].name
+                ),
+                Some(
+                    "name the group after its main package or give it a name of its own"
+                        .to_string(),
+                ),
             ));
         }
         if groups
@@ -951,7 +957,10 @@ fn validate_groups(
             return Err(source.error(
                 group.name.span(),
                 format!("group `{name}` is configured twice"),
-                Some("keep one [[group]] per name and list all its tag patterns in its `tags`".to_string()),
+                Some(
+                    "keep one [[group]] per name and list all its tag patterns in its `tags`"
+                        .to_string(),
+                ),
             ));
         }
         if group.packages.get_ref().is_empty() {
@@ -1001,7 +1010,14 @@ fn validate_groups(
             ));
         }
         let (tags, spans) = parse_patterns(source, &group.tags, &format!("group `{name}`"))?;
-        groups.push((Group { name, tags, members }, spans));
+        groups.push((
+            Group {
+                name,
+                tags,
+                members,
+            },
+            spans,
+        ));
     }
     Ok(groups)
 }
@@ -1234,15 +1250,22 @@ url = "https://pypi.example.org/legacy/"
                 "lists `plugni`, which is not a [[package]]",
             ),
             (
-                format!("{GROUP}[[group]]\nname = \"other\"\ntags = [\"o-v{{version}}\"]\npackages = [\"plugin\"]\n"),
+                format!(
+                    "{GROUP}[[group]]\nname = \"other\"\ntags = [\"o-v{{version}}\"]\npackages = [\"plugin\"]\n"
+                ),
                 "package `plugin` is listed twice (also in group `core`)",
             ),
             (
-                GROUP.replace("packages = [\"core\", \"plugin\"]", "packages = [\"plugin\"]"),
+                GROUP.replace(
+                    "packages = [\"core\", \"plugin\"]",
+                    "packages = [\"plugin\"]",
+                ),
                 "package `core` has no tag patterns",
             ),
             (
-                GROUP.replace("name = \"core\"\ntags", "name = \"plugin\"\ntags").replace("[\"core\", \"plugin\"]", "[\"core\"]"),
+                GROUP
+                    .replace("name = \"core\"\ntags", "name = \"plugin\"\ntags")
+                    .replace("[\"core\", \"plugin\"]", "[\"core\"]"),
                 "group `plugin` has the name of package `plugin`",
             ),
             (
@@ -1250,13 +1273,23 @@ url = "https://pypi.example.org/legacy/"
                 "(package `plugin`) and `v{version}` (group `core`) can match the same tag",
             ),
             (
-                GROUP.replace("packages = [\"core\", \"plugin\"]", "packages = []")
-                    .replace("name = \"core\"\n\n", "name = \"core\"\ntags = [\"core-v{version}\"]\n\n")
-                    .replace("name = \"core\"\ntags = [\"v", "name = \"all\"\ntags = [\"v"),
+                GROUP
+                    .replace("packages = [\"core\", \"plugin\"]", "packages = []")
+                    .replace(
+                        "name = \"core\"\n\n",
+                        "name = \"core\"\ntags = [\"core-v{version}\"]\n\n",
+                    )
+                    .replace(
+                        "name = \"core\"\ntags = [\"v",
+                        "name = \"all\"\ntags = [\"v",
+                    ),
                 "group `all` has no packages",
             ),
             (
-                GROUP.replace("path = \"src/plugin\"", "path = \"src/plugin\"\nrepository = \"testpypi\""),
+                GROUP.replace(
+                    "path = \"src/plugin\"",
+                    "path = \"src/plugin\"\nrepository = \"testpypi\"",
+                ),
                 "group `core` publishes `core` to pypi but `plugin` to testpypi",
             ),
         ];

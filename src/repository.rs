@@ -405,15 +405,7 @@ impl Repository {
             return sha256_file(&path).map_err(|e| io_error(&path, "read", e));
         }
         tracing::info!(file = %file.filename, "the index gives no sha256; fetching the file to hash it");
-        let mut response = http::get(url, "*/*").map_err(|e| match e {
-            http::GetError::Setup(e) => RepositoryError::Setup(e),
-            http::GetError::Request { url, source } => network_error(self.name(), &url, source),
-            http::GetError::TooManyRedirects { url } => RepositoryError::BadIndex {
-                repo: self.name().to_owned(),
-                url: redact_url(&url),
-                reason: "too many redirects".to_owned(),
-            },
-        })?;
+        let mut response = self.get_file(url)?;
         if !response.status().is_success() {
             return Err(unverifiable(format!(
                 "the index lists it without a sha256 and fetching it answered HTTP {}",
@@ -425,6 +417,57 @@ impl Repository {
                 "the index lists it without a sha256 and fetching it failed: {e}"
             ))
         })
+    }
+
+    fn get_file(&self, url: &Url) -> Result<reqwest::blocking::Response, RepositoryError> {
+        http::get(url, "*/*").map_err(|e| match e {
+            http::GetError::Setup(e) => RepositoryError::Setup(e),
+            http::GetError::Request { url, source } => network_error(self.name(), &url, source),
+            http::GetError::TooManyRedirects { url } => RepositoryError::BadIndex {
+                repo: self.name().to_owned(),
+                url: redact_url(&url),
+                reason: "too many redirects".to_owned(),
+            },
+        })
+    }
+
+    /// Copies the bytes the index serves for `file` into `dest` (`tagpub
+    /// rebuild` compares them with a build of the tag).
+    pub fn download(&self, file: &IndexedFile, dest: &Path) -> Result<(), RepositoryError> {
+        let Some(url) = &file.url else {
+            return Err(RepositoryError::BadIndex {
+                repo: self.name().to_owned(),
+                url: redact_url(&self.simple_url()),
+                reason: format!("it lists {} without a link to fetch it", file.filename),
+            });
+        };
+        let mut out = File::create(dest).map_err(|e| io_error(dest, "create", e))?;
+        if url.scheme() == "file" {
+            let path = url.to_file_path().map_err(|()| RepositoryError::BadIndex {
+                repo: self.name().to_owned(),
+                url: url.to_string(),
+                reason: "not a local path".to_owned(),
+            })?;
+            let mut source = File::open(&path).map_err(|e| io_error(&path, "read", e))?;
+            io::copy(&mut source, &mut out).map_err(|e| io_error(dest, "write", e))?;
+            return Ok(());
+        }
+        let mut response = self.get_file(url)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(RepositoryError::Server {
+                repo: self.name().to_owned(),
+                url: redact_url(url),
+                status: status.as_u16(),
+                message: format!("fetching {} failed", file.filename),
+                retry_after: None,
+            });
+        }
+        io::copy(&mut response, &mut out).map_err(|e| RepositoryError::Io {
+            context: format!("cannot download {} from {}", file.filename, redact_url(url)),
+            source: e,
+        })?;
+        Ok(())
     }
 
     fn remote_upload(

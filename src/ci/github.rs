@@ -21,9 +21,7 @@
 
 use std::fmt::Write as _;
 
-use crate::ci::{
-    HEADER_MARK, Target, UV_VERSION, expression_str, github_tag_globs, yaml_str,
-};
+use crate::ci::{HEADER_MARK, Target, UV_VERSION, expression_str, github_tag_globs, yaml_str};
 
 pub const WORKFLOW_PATH: &str = ".github/workflows/tagpub-release.yml";
 

@@ -9,7 +9,8 @@ use anyhow::Context as _;
 use crate::cli::BuildArgs;
 use crate::commands::{Context, UsageError};
 use crate::pipeline::build::{
-    BuildSettings, BuildTool, build_backend, build_commit, pick_source_date_epoch,
+    BuildSettings, BuildTool, PretendVersion, PretendWhen, build_backend, build_commit,
+    pick_source_date_epoch,
 };
 use crate::pipeline::check::{Expected, check_path};
 use crate::pipeline::resolve::{pretend_version_env, short};
@@ -39,8 +40,8 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => ctx.cwd.join(dir),
         None => repo.workdir().join(&package.path).join("dist"),
     };
-    // A dynamic version cannot come from git tags in the export (it has no
-    // .git), so a test build gets a local version naming the commit.
+    // HEAD is no release: a dynamic version is always told a local version
+    // naming the commit (`PretendWhen::Always`), whatever tags git has.
     let pyproject = repo
         .read_file(&commit, &package.pyproject_path())?
         .with_context(|| format!("{} does not exist at HEAD", package.pyproject_path()))?;
@@ -54,14 +55,15 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         });
     let pretend_version = match static_version {
         Some(_) => None,
-        None => Some((
-            pretend_version_env(&package.name),
-            format!("0.0.0+g{}", short(&commit)),
-        )),
+        None => Some(PretendVersion {
+            dist_var: pretend_version_env(&package.name),
+            version: format!("0.0.0+g{}", short(&commit)),
+            when: PretendWhen::Always,
+        }),
     };
     let version = pretend_version
         .as_ref()
-        .map(|(_, v)| v.clone())
+        .map(|p| p.version.clone())
         .or_else(|| static_version.as_ref().map(|v| v.to_string()))
         .unwrap_or_default();
     let commit_time = repo.commit_time(&commit)?;

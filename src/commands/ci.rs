@@ -295,12 +295,14 @@ fn resolve_tag(ctx: &Context, args: &ResolveArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let in_group = plan.group.is_some();
     let checks = plan.members.iter().flat_map(|member| {
-        member.checks.iter().filter(|c| c.name != "token").map(move |c| {
-            match in_group {
+        member
+            .checks
+            .iter()
+            .filter(|c| c.name != "token")
+            .map(move |c| match in_group {
                 true => (format!("{}: {}", member.package, c.name), c),
                 false => (c.name.to_string(), c),
-            }
-        })
+            })
     });
     for (name, check) in checks {
         let text = format!("{name}: {}", check.message);

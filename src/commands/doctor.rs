@@ -127,9 +127,13 @@ pub fn diagnose(ctx: &Context, repo: &Repo) -> Report {
             checks.push(Check::pass(
                 "config",
                 format!(
-                    "{}: {} package(s), valid",
+                    "{}: {} package(s){}, valid",
                     config.source.display(),
-                    config.packages.len()
+                    config.packages.len(),
+                    match config.groups.len() {
+                        0 => String::new(),
+                        n => format!(" and {n} group(s)"),
+                    }
                 ),
             ));
             Some(config)
@@ -265,6 +269,7 @@ fn package_report(
 ) -> PackageReport {
     let repository = config.repository_for(package, None).to_string();
     let checks = vec![
+        tags_check(config, package),
         build_check(repo, config, package, tools),
         token_check(config, package, &repository),
         repository_check(ctx, config, package, &repository),
@@ -274,6 +279,34 @@ fn package_report(
         repository,
         checks,
     }
+}
+
+/// Which tags release the package: its own patterns and its group's.
+fn tags_check(config: &Config, package: &Package) -> Check {
+    let listed = |patterns: &[crate::version::TagPattern]| {
+        patterns
+            .iter()
+            .map(|p| format!("`{p}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut ways = Vec::new();
+    if !package.tags.is_empty() {
+        ways.push(format!("{} (this package alone)", listed(&package.tags)));
+    }
+    if let Some(group) = package
+        .group
+        .as_deref()
+        .and_then(|name| config.groups.iter().find(|g| g.name == name))
+    {
+        ways.push(format!(
+            "{} (group {}: {})",
+            listed(&group.tags),
+            group.name,
+            group.members.join(", ")
+        ));
+    }
+    Check::pass("tags", format!("released by {}", ways.join("; ")))
 }
 
 fn build_check(

@@ -12,6 +12,7 @@ pub mod hook;
 pub mod hooks;
 pub mod init;
 pub mod plan;
+pub mod rebuild;
 pub mod release;
 pub mod service;
 pub mod token;

@@ -47,7 +47,11 @@ pub fn print_summary(ctx: &Context, tag_summary: &TagSummary) {
             "group {group} {}: {} packages {}",
             tag_summary.version,
             tag_summary.members.len(),
-            if tag_summary.members.iter().all(|m| m.status == ReleaseStatus::DryRun) {
+            if tag_summary
+                .members
+                .iter()
+                .all(|m| m.status == ReleaseStatus::DryRun)
+            {
                 "built and checked"
             } else {
                 "published and verified, in this order"

@@ -18,14 +18,17 @@ use std::fs::{self, File};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::str::FromStr;
 
 use crate::config::{Config, EpochSource, Package, SandboxMode, SourceDateEpoch};
 use crate::git::{GitError, Repo};
 use crate::ledger::BuildInputs;
 use crate::pipeline::Reporter;
-use crate::pipeline::resolve::short;
+use crate::pipeline::resolve::{Plan, VersionSource, pretend_version_env, short};
+use crate::pipeline::version_source::DynamicVersion;
 use crate::process::sandbox::{Sandbox, SandboxError};
 use crate::process::{Child, RunError};
+use crate::version::Version;
 
 /// What builds the distributions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,22 +266,79 @@ pub fn pick_source_date_epoch(
 
 /// The variables tagpub sets for a build (SOURCE_DATE_EPOCH, pretend
 /// versions): the build and its fingerprint both take them from here.
-pub fn build_env(settings: &BuildSettings<'_>) -> Vec<(String, String)> {
+/// `with_pretend`: whether this attempt sets the pretend versions (always
+/// for [`PretendWhen::Always`], only on the second attempt for
+/// [`PretendWhen::Fallback`]).
+pub fn build_env(settings: &BuildSettings<'_>, with_pretend: bool) -> Vec<(String, String)> {
     let mut env = Vec::new();
     if let Some(epoch) = settings.source_date_epoch {
         env.push(("SOURCE_DATE_EPOCH".to_string(), epoch.to_string()));
     }
-    if let Some((var, version)) = &settings.pretend_version {
-        // setuptools-scm reads the per-dist name only when it knows the
-        // dist name; hatch-vcs calls it without one, so it reads only the
-        // generic name. The build is of this one package: both are safe.
-        env.push((
-            "SETUPTOOLS_SCM_PRETEND_VERSION".to_string(),
-            version.clone(),
-        ));
-        env.push((var.clone(), version.clone()));
+    if let Some(pretend) = settings.pretend_version.as_ref().filter(|_| with_pretend) {
+        env.extend(pretend.env());
     }
     env
+}
+
+/// When a build gets the pretend-version variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PretendWhen {
+    /// On every attempt (`tagpub build` of HEAD, whose version is made up).
+    Always,
+    /// Only when a build without them does not give the tag's version: the
+    /// checkout has `.git` and the tags, so the VCS plugin finds the version
+    /// itself, as in a CI checkout of the tag.
+    Fallback,
+}
+
+/// The pretend-version variables for a VCS-versioned package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PretendVersion {
+    /// `SETUPTOOLS_SCM_PRETEND_VERSION_FOR_<DIST>` ([`pretend_version_env`]).
+    pub dist_var: String,
+    pub version: String,
+    pub when: PretendWhen,
+}
+
+impl PretendVersion {
+    /// The variables it sets. setuptools-scm reads the per-dist name only
+    /// when it knows the dist name; hatch-vcs calls it without one, so it
+    /// reads only the generic name. The build is of this one package: both
+    /// are safe.
+    pub fn env(&self) -> [(String, String); 2] {
+        [
+            (
+                "SETUPTOOLS_SCM_PRETEND_VERSION".to_string(),
+                self.version.clone(),
+            ),
+            (self.dist_var.clone(), self.version.clone()),
+        ]
+    }
+
+    fn shown(&self) -> String {
+        self.env()
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    }
+}
+
+/// The fallback pretend versions of a release: for a dynamic version a VCS
+/// plugin derives (or one only the build can tell, which may be one);
+/// `None` for a static version or one read from a file, which the
+/// variables cannot change.
+pub fn pretend_fallback(plan: &Plan) -> Option<PretendVersion> {
+    match &plan.version_source {
+        Some(VersionSource::Dynamic(DynamicVersion::Tag { .. } | DynamicVersion::Build { .. })) => {
+            Some(PretendVersion {
+                dist_var: pretend_version_env(&plan.package),
+                version: plan.version.to_string(),
+                when: PretendWhen::Fallback,
+            })
+        }
+        _ => None,
+    }
 }
 
 /// Everything that decides the bytes of a build of `package` at the tag
@@ -307,13 +367,21 @@ pub fn build_inputs(
                 .join(" "),
         ),
     ]);
-    if !build_env(settings)
-        .iter()
-        .any(|(name, _)| name == "SOURCE_DATE_EPOCH")
-    {
+    if settings.source_date_epoch.is_none() {
         inputs.insert("SOURCE_DATE_EPOCH".to_string(), "unset".to_string());
     }
-    inputs.extend(build_env(settings));
+    inputs.extend(build_env(settings, false));
+    // Every variable the build may get, and when: a fallback set only when
+    // the checkout does not give the version is still an input.
+    if let Some(pretend) = &settings.pretend_version {
+        let when = match pretend.when {
+            PretendWhen::Always => "",
+            PretendWhen::Fallback => " (only if a build without it does not give this version)",
+        };
+        for (name, value) in pretend.env() {
+            inputs.insert(name, format!("{value}{when}"));
+        }
+    }
     BuildInputs::new(inputs)
 }
 
@@ -401,17 +469,110 @@ pub struct BuildSettings<'a> {
     pub version: &'a str,
     /// `None`: not set ([`pick_source_date_epoch`]).
     pub source_date_epoch: Option<i64>,
-    /// `(env var, version)` for dynamic versions (setuptools-scm, hatch-vcs).
-    pub pretend_version: Option<(String, String)>,
+    /// The pretend versions for VCS versions (setuptools-scm, hatch-vcs)
+    /// and when they are set ([`PretendWhen`]).
+    pub pretend_version: Option<PretendVersion>,
     /// `auto`: in the Landlock sandbox where the kernel has it.
     pub sandbox: SandboxMode,
     /// Extra paths the sandboxed build may read and write.
     pub sandbox_allow: &'a [PathBuf],
 }
 
+/// How a release builds a plan's package: the one place that decides the
+/// tool, SOURCE_DATE_EPOCH, pretend versions and sandbox, so `release` and
+/// `rebuild` build exactly alike.
+pub struct PlanBuild {
+    pub tool: BuildTool,
+    pub epoch: EpochChoice,
+    pub version: String,
+    pub pretend: Option<PretendVersion>,
+    pub sandbox: SandboxMode,
+    pub sandbox_allow: Vec<PathBuf>,
+}
+
+impl PlanBuild {
+    /// `explicit`: a tool chosen by the caller instead of the config's.
+    pub fn prepare(
+        repo: &Repo,
+        config: &Config,
+        plan: &Plan,
+        explicit: Option<&BuildTool>,
+    ) -> Result<PlanBuild, BuildError> {
+        let package = &plan.package_config;
+        Ok(PlanBuild {
+            tool: BuildTool::for_package(config, package, explicit)?,
+            epoch: source_date_epoch(repo, config, plan)?,
+            version: plan.version.to_string(),
+            pretend: pretend_fallback(plan),
+            sandbox: package.sandbox(&config.defaults),
+            sandbox_allow: config.defaults.sandbox_allow.clone(),
+        })
+    }
+
+    pub fn settings<'a>(
+        &'a self,
+        plan: &'a Plan,
+        out_dir: &'a Path,
+        log_path: &'a Path,
+    ) -> BuildSettings<'a> {
+        BuildSettings {
+            tool: &self.tool,
+            out_dir,
+            log_path,
+            package: &plan.package,
+            version: &self.version,
+            source_date_epoch: self.epoch.value,
+            pretend_version: self.pretend.clone(),
+            sandbox: self.sandbox,
+            sandbox_allow: &self.sandbox_allow,
+        }
+    }
+}
+
+/// The build's SOURCE_DATE_EPOCH ([`pick_source_date_epoch`]), from the
+/// package's build backend at the tagged commit.
+pub fn source_date_epoch(
+    repo: &Repo,
+    config: &Config,
+    plan: &Plan,
+) -> Result<EpochChoice, BuildError> {
+    let git_failed = |context: String| {
+        move |err: GitError| BuildError::Io {
+            context,
+            source: std::io::Error::other(err.to_string()),
+        }
+    };
+    let pyproject_path = plan.package_config.pyproject_path();
+    let backend = repo
+        .read_file(&plan.commit, &pyproject_path)
+        .map_err(git_failed(format!(
+            "cannot read {pyproject_path} at {}",
+            plan.commit
+        )))?
+        .and_then(|bytes| build_backend(&bytes));
+    let commit_time = repo.commit_time(&plan.commit).map_err(git_failed(format!(
+        "cannot read the date of {}",
+        plan.commit
+    )))?;
+    pick_source_date_epoch(
+        std::env::var_os("SOURCE_DATE_EPOCH"),
+        config.defaults.source_date_epoch,
+        backend.as_deref(),
+        plan.source_date_epoch,
+        commit_time,
+    )
+}
+
 /// Runs the build and returns the artifacts, sdist first.
 pub fn build(source_dir: &Path, request: &BuildSettings<'_>) -> Result<Vec<PathBuf>, BuildError> {
-    build_in(source_dir, source_dir, request)
+    build_in(source_dir, source_dir, request, pretend_on_first(request))
+}
+
+fn pretend_on_first(request: &BuildSettings<'_>) -> bool {
+    request
+        .pretend_version
+        .as_ref()
+        .is_some_and(|p| p.when == PretendWhen::Always)
 }
 
 /// [`build`] of `source_dir` inside the tree `root` (the export: uv reads
@@ -421,6 +582,7 @@ fn build_in(
     root: &Path,
     source_dir: &Path,
     request: &BuildSettings<'_>,
+    with_pretend: bool,
 ) -> Result<Vec<PathBuf>, BuildError> {
     fs::create_dir_all(request.out_dir).map_err(io_error(format!(
         "cannot create {}",
@@ -459,7 +621,7 @@ fn build_in(
         .env("TMPDIR", temp.path())
         .env("TMP", temp.path())
         .env("TEMP", temp.path());
-    for (name, value) in build_env(request) {
+    for (name, value) in build_env(request, with_pretend) {
         command.env(name, value);
     }
     let sandboxed = request.sandbox == SandboxMode::Auto;
@@ -702,7 +864,58 @@ pub fn build_commit(
         },
     )?;
     reporter.step(&format!("building {} with {shown}", package.name));
-    build_in(export.path(), &source_dir, settings)
+    let with_pretend = pretend_on_first(settings);
+    let first = build_in(export.path(), &source_dir, settings, with_pretend);
+    let Some(pretend) = settings.pretend_version.as_ref().filter(|_| !with_pretend) else {
+        return first;
+    };
+    // The first attempt's log is kept beside the second's.
+    let first_log = settings.log_path.with_extension("without-pretend.log");
+    let why = match first {
+        Ok(artifacts) => match other_version(&artifacts, &pretend.version) {
+            None => return Ok(artifacts),
+            Some((file, found)) => format!(
+                "{file} came out as version {found}, not the tag's {}: the VCS plugin did not get it from the checkout (does its tag pattern, e.g. setuptools-scm's tag_regex, match the tag?)",
+                pretend.version
+            ),
+        },
+        // A plugin that finds no version may fail the build instead; a
+        // failure of the environment or the sandbox (`hint`) would only
+        // fail again.
+        Err(BuildError::Failed { hint: None, .. }) => format!(
+            "the build without pretend versions failed (it may not find the version in the checkout; log: {})",
+            first_log.display()
+        ),
+        Err(other) => return Err(other),
+    };
+    reporter.info(&format!("{why}; building again with {}", pretend.shown()));
+    if settings.log_path.exists() {
+        fs::rename(settings.log_path, &first_log).map_err(io_error(format!(
+            "cannot keep the first build's log as {}",
+            first_log.display()
+        )))?;
+    }
+    fs::remove_dir_all(settings.out_dir).map_err(io_error(format!(
+        "cannot clear {}",
+        settings.out_dir.display()
+    )))?;
+    build_in(export.path(), &source_dir, settings, true)
+}
+
+/// The first built file whose metadata names another version than
+/// `expected` (compared as PEP 440 versions: `1.0` is `1.0.0`), with the
+/// version it names.
+fn other_version(artifacts: &[PathBuf], expected: &str) -> Option<(String, String)> {
+    let expected = Version::from_str(expected).ok();
+    artifacts.iter().find_map(|path| {
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        let found = match crate::pipeline::check::inspect(path) {
+            Ok(artifact) => artifact.metadata.get("Version").unwrap_or("").to_string(),
+            Err(_) => return None,
+        };
+        let same = expected.is_some() && Version::from_str(found.trim()).ok() == expected;
+        (!same).then_some((name, found))
+    })
 }
 
 /// The distributions in a directory, sdists first (PyPI's order, and the

@@ -7,6 +7,7 @@
 pub mod build;
 pub mod check;
 pub mod install_check;
+pub mod rebuild;
 pub mod release;
 pub mod resolve;
 pub mod upload;

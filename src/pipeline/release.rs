@@ -15,11 +15,11 @@ use crate::pipeline::Reporter;
 use crate::pipeline::build::{self, BuildError, BuildSettings, BuildTool};
 use crate::pipeline::check::{self, Artifact, CheckReport, Expected};
 use crate::pipeline::install_check::{self, InstallCheckError, InstallReport};
-use crate::pipeline::resolve::{Plan, TagPlan, pretend_version_env};
-use crate::version::normalize_name;
+use crate::pipeline::resolve::{Plan, TagPlan};
 use crate::pipeline::upload::open_repository;
 use crate::pipeline::verify::{self, VerifyError};
 use crate::repository::{FileStatus, Repository, RepositoryError, UploadOutcome};
+use crate::version::normalize_name;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
@@ -400,7 +400,12 @@ impl Release<'_> {
             // first upload: a conflict in the last member stops the first.
             for &i in &order {
                 let listed = self.list(members[i].plan, &members[i].repository)?;
-                self.settle_listed(members[i].plan, &members[i].repository, &mut records[i], &listed)?;
+                self.settle_listed(
+                    members[i].plan,
+                    &members[i].repository,
+                    &mut records[i],
+                    &listed,
+                )?;
             }
         }
         for (position, &i) in order.iter().enumerate() {
@@ -437,7 +442,11 @@ impl Release<'_> {
 
     /// Opens a member's repository and finds its token: a release that
     /// cannot be uploaded should fail in a second, not after a build.
-    fn member<'p>(&self, plan: &'p Plan, options: &ReleaseOptions) -> Result<Member<'p>, ReleaseError> {
+    fn member<'p>(
+        &self,
+        plan: &'p Plan,
+        options: &ReleaseOptions,
+    ) -> Result<Member<'p>, ReleaseError> {
         let repository = open_repository(self.config, &plan.repository, self.dirs)
             .ok_or_else(|| ReleaseError::UnknownRepository(plan.repository.clone()))?;
         let token = if repository.needs_token() && !options.dry_run {
@@ -467,18 +476,24 @@ impl Release<'_> {
 
     fn lock(&self, plan: &Plan) -> Result<ReleaseLock, ReleaseError> {
         let version = plan.version.to_string();
-        Ok(ReleaseLock::acquire(self.dirs, &plan.package, &version, &plan.tag, |holder| {
-            self.reporter.warn(&format!(
-                "{holder} is releasing {} {version}{}; waiting",
-                plan.package,
-                holder
-                    .tag
-                    .as_deref()
-                    .filter(|t| *t != plan.tag)
-                    .map(|t| format!(" (from {t})"))
-                    .unwrap_or_default()
-            ))
-        })?)
+        Ok(ReleaseLock::acquire(
+            self.dirs,
+            &plan.package,
+            &version,
+            &plan.tag,
+            |holder| {
+                self.reporter.warn(&format!(
+                    "{holder} is releasing {} {version}{}; waiting",
+                    plan.package,
+                    holder
+                        .tag
+                        .as_deref()
+                        .filter(|t| *t != plan.tag)
+                        .map(|t| format!(" (from {t})"))
+                        .unwrap_or_default()
+                ))
+            },
+        )?)
     }
 
     /// Every member built (or reused) and checked, `BUILD_WORKERS` at a
@@ -490,11 +505,17 @@ impl Release<'_> {
         options: &ReleaseOptions,
     ) -> Result<Vec<ReleaseRecord>, ReleaseError> {
         if members.len() == 1 {
-            return Ok(vec![self.built_record(members[0].plan, &members[0].release_dir, options)?]);
+            return Ok(vec![self.built_record(
+                members[0].plan,
+                &members[0].release_dir,
+                options,
+            )?]);
         }
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let results: Vec<std::sync::Mutex<Option<Result<ReleaseRecord, ReleaseError>>>> =
-            members.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let results: Vec<std::sync::Mutex<Option<Result<ReleaseRecord, ReleaseError>>>> = members
+            .iter()
+            .map(|_| std::sync::Mutex::new(None))
+            .collect();
         std::thread::scope(|scope| {
             for _ in 0..BUILD_WORKERS.min(members.len()) {
                 scope.spawn(|| {
@@ -551,8 +572,13 @@ impl Release<'_> {
         };
         let secret = token.map(|t| &t.secret);
         let verified_before = record.repository_mut(&plan.repository).verified;
-        let uploaded =
-            self.upload_missing(plan, &member.repository, &member.release_dir, record, secret)?;
+        let uploaded = self.upload_missing(
+            plan,
+            &member.repository,
+            &member.release_dir,
+            record,
+            secret,
+        )?;
 
         fault::point("before-verify");
         self.reporter.step(&format!(
@@ -667,23 +693,10 @@ impl Release<'_> {
         options: &ReleaseOptions,
     ) -> Result<ReleaseRecord, ReleaseError> {
         let package = &plan.package_config;
-        let tool = BuildTool::for_package(self.config, package, options.build_tool.as_ref())?;
         let (dist, log) = (release_dir.dist(), release_dir.build_log());
-        let version = plan.version.to_string();
-        let epoch = self.source_date_epoch(plan)?;
-        let settings = BuildSettings {
-            tool: &tool,
-            out_dir: &dist,
-            log_path: &log,
-            package: &plan.package,
-            version: &version,
-            source_date_epoch: epoch.value,
-            pretend_version: plan
-                .dynamic_version()
-                .then(|| (pretend_version_env(&plan.package), version.clone())),
-            sandbox: package.sandbox(&self.config.defaults),
-            sandbox_allow: &self.config.defaults.sandbox_allow,
-        };
+        let how =
+            build::PlanBuild::prepare(self.repo, self.config, plan, options.build_tool.as_ref())?;
+        let (epoch, settings) = (&how.epoch, how.settings(plan, &dist, &log));
         let inputs = build::build_inputs(&plan.tag_target, package, &settings);
         if let Some(record) = release_dir.load()?
             && record.tag_target == plan.tag_target
@@ -800,40 +813,6 @@ impl Release<'_> {
         // Also after a failed build: its log stays behind.
         release_dir.make_private()?;
         Ok(artifacts?)
-    }
-
-    /// The build's SOURCE_DATE_EPOCH (`build::pick_source_date_epoch`),
-    /// from the package's build backend at the tagged commit.
-    fn source_date_epoch(&self, plan: &Plan) -> Result<build::EpochChoice, ReleaseError> {
-        let git_failed = |what: String| {
-            move |err: crate::git::GitError| ReleaseError::Io {
-                context: what,
-                source: std::io::Error::other(err.to_string()),
-            }
-        };
-        let pyproject_path = plan.package_config.pyproject_path();
-        let backend = self
-            .repo
-            .read_file(&plan.commit, &pyproject_path)
-            .map_err(git_failed(format!(
-                "cannot read {pyproject_path} at {}",
-                plan.commit
-            )))?
-            .and_then(|bytes| build::build_backend(&bytes));
-        let commit_time = self
-            .repo
-            .commit_time(&plan.commit)
-            .map_err(git_failed(format!(
-                "cannot read the date of {}",
-                plan.commit
-            )))?;
-        Ok(build::pick_source_date_epoch(
-            std::env::var_os("SOURCE_DATE_EPOCH"),
-            self.config.defaults.source_date_epoch,
-            backend.as_deref(),
-            plan.source_date_epoch,
-            commit_time,
-        )?)
     }
 
     /// Uploads what the index does not have yet. Everything that could stop

@@ -416,7 +416,12 @@ fn check_tag_object(
         // Never advise deleting or moving the tag: it may be published
         // already (and fetched by others); the fix is for what comes next.
         None if require_annotated => {
-            let next = suggest_tag(repo, &plan.tag_patterns, &info.name, &next_patch(&plan.version))?;
+            let next = suggest_tag(
+                repo,
+                &plan.tag_patterns,
+                &info.name,
+                &next_patch(&plan.version),
+            )?;
             plan.push(
                 "annotated",
                 CheckStatus::Fail,
@@ -444,7 +449,12 @@ fn check_tag_object(
                     "the tag object's own name matches the ref",
                 );
             } else {
-                let next = suggest_tag(repo, &plan.tag_patterns, &info.name, &next_patch(&plan.version))?;
+                let next = suggest_tag(
+                    repo,
+                    &plan.tag_patterns,
+                    &info.name,
+                    &next_patch(&plan.version),
+                )?;
                 plan.push(
                     "tag name",
                     CheckStatus::Fail,
@@ -533,7 +543,7 @@ fn check_pyproject(
         (true, _) => {
             let source = dynamic_version(repo, &plan.commit, &package.path, &document)?;
             let told = format!(
-                "the build gets {}={version} and the built metadata is checked",
+                "the build reads it in a checkout of the tag, as in CI; only if that does not give {version} is it built again with {}={version} (the fallback); the built metadata is checked",
                 pretend_version_env(&package.name)
             );
             let (status, message) = match &source {
