@@ -432,11 +432,12 @@ fn examples_templates_docs_and_private_packages_are_skipped() {
 }
 
 /// Without tags, the proposal is the one init always made, and it says
-/// there was nothing to learn from.
+/// there was nothing to learn from. No terminal (a CI job, stdin closed):
+/// it writes without asking, `--yes` or not.
 #[test]
 fn without_tags_the_seed_proposal_stays() {
     let project = Project::sample(&[]);
-    let init = project.run(&["init", "--yes"]);
+    let init = project.run(&["init"]);
     init.assert_ok();
     let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
     assert!(config.contains("tags = [\"v{version}\"]"), "{config}");
