@@ -832,15 +832,19 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
     // (across or within packages and groups) that some tag matches both of.
     // Only pairs whose literals could overlap are walked (see
     // `version::Overlaps`); the first in config order is reported.
-    let owners: Vec<(String, &[TagPattern], &[Range<usize>])> = packages
+    let owners: Vec<PatternOwner<'_>> = packages
         .iter()
         .zip(&pattern_spans)
-        .map(|(p, spans)| (format!("package `{}`", p.name), &p.tags[..], &spans[..]))
-        .chain(
-            groups
-                .iter()
-                .map(|(g, spans)| (format!("group `{}`", g.name), &g.tags[..], &spans[..])),
-        )
+        .map(|(p, spans)| PatternOwner {
+            name: format!("package `{}`", p.name),
+            patterns: &p.tags,
+            spans,
+        })
+        .chain(groups.iter().map(|(g, spans)| PatternOwner {
+            name: format!("group `{}`", g.name),
+            patterns: &g.tags,
+            spans,
+        }))
         .collect();
     check_overlaps(source, &owners)?;
 
@@ -921,8 +925,8 @@ fn validate_groups(
     packages: &[Package],
     package_names: &std::collections::HashMap<String, usize>,
     default_repository: &str,
-) -> Result<Vec<(Group, Vec<Range<usize>>)>, ConfigError> {
-    let mut groups: Vec<(Group, Vec<Range<usize>>)> = Vec::new();
+) -> Result<Vec<SpannedGroup>, ConfigError> {
+    let mut groups: Vec<SpannedGroup> = Vec::new();
     for group in raw {
         let name = group.name.get_ref().clone();
         let key = crate::version::normalize_name(&name);
@@ -1022,18 +1026,28 @@ fn validate_groups(
     Ok(groups)
 }
 
+/// A group and the spans of its tag patterns.
+type SpannedGroup = (Group, Vec<Range<usize>>);
+
+/// A package or group with its tag patterns and where each is written.
+struct PatternOwner<'a> {
+    name: String,
+    patterns: &'a [TagPattern],
+    spans: &'a [Range<usize>],
+}
+
 /// Rejects the first pair of patterns (in config order) that some tag
 /// matches both of, naming the tag.
-fn check_overlaps(
-    source: &SourceFile<'_>,
-    owners: &[(String, &[TagPattern], &[Range<usize>])],
-) -> Result<(), ConfigError> {
+fn check_overlaps(source: &SourceFile<'_>, owners: &[PatternOwner<'_>]) -> Result<(), ConfigError> {
     let located: Vec<(usize, usize)> = owners
         .iter()
         .enumerate()
-        .flat_map(|(i, (_, tags, _))| (0..tags.len()).map(move |pi| (i, pi)))
+        .flat_map(|(i, owner)| (0..owner.patterns.len()).map(move |pi| (i, pi)))
         .collect();
-    let all: Vec<&TagPattern> = located.iter().map(|&(i, pi)| &owners[i].1[pi]).collect();
+    let all: Vec<&TagPattern> = located
+        .iter()
+        .map(|&(i, pi)| &owners[i].patterns[pi])
+        .collect();
     let overlaps = crate::version::Overlaps::new(&all);
     let mut candidates = overlaps.candidates();
     candidates.sort_by_key(|&(a, b)| {
@@ -1045,7 +1059,7 @@ fn check_overlaps(
             continue;
         };
         let ((i, _), (j, pj)) = (located[a], located[b]);
-        let (owner, other) = (&owners[i].0, &owners[j].0);
+        let (owner, other) = (&owners[i].name, &owners[j].name);
         let (pattern, other_pattern) = (all[a], all[b]);
         let who = if i == j {
             owner.clone()
@@ -1053,7 +1067,7 @@ fn check_overlaps(
             format!("{owner} or {other}")
         };
         return Err(source.error(
-            owners[j].2[pj].clone(),
+            owners[j].spans[pj].clone(),
             format!(
                 "tag patterns `{pattern}` ({owner}) and `{other_pattern}` ({other}) can match the same tag, e.g. `{witness}`: which of {who} it releases would be ambiguous"
             ),

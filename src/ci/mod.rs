@@ -293,8 +293,6 @@ pub fn expression_str(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// `pkg: pattern, pattern` for the comments above each package's rules.
-
 #[cfg(test)]
 mod tests {
     use super::*;
