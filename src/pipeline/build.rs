@@ -662,7 +662,9 @@ fn clamp_pax(data: &[u8], clamp: i64) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Exports `commit` into a temporary directory and builds `package` there.
+/// Checks `commit` out ([`Repo::checkout`]: a slot of the checkout cache in
+/// tagpub's data dir, else a temporary directory) and builds `package`
+/// there.
 pub fn build_commit(
     repo: &Repo,
     package: &Package,
@@ -670,18 +672,15 @@ pub fn build_commit(
     settings: &BuildSettings<'_>,
     reporter: &dyn Reporter,
 ) -> Result<Vec<PathBuf>, BuildError> {
-    let export = tempfile::Builder::new()
-        .prefix("tagpub-export-")
-        .tempdir()
-        .map_err(io_error(
-            "cannot create a temporary directory for the export",
-        ))?;
+    let cache = crate::dirs::Dirs::from_env().ok().map(|d| d.checkouts());
     reporter.step(&format!("exporting {}", short(commit)));
-    repo.export(commit, export.path())
-        .map_err(|source| BuildError::Export {
-            commit: commit.to_string(),
-            source,
-        })?;
+    let checkout =
+        repo.checkout(commit, cache.as_deref())
+            .map_err(|source| BuildError::Export {
+                commit: commit.to_string(),
+                source,
+            })?;
+    let export = checkout.path();
     if settings.out_dir.exists() {
         fs::remove_dir_all(settings.out_dir).map_err(io_error(format!(
             "cannot clear {}",
@@ -692,7 +691,7 @@ pub fn build_commit(
         fs::create_dir_all(parent)
             .map_err(io_error(format!("cannot create {}", parent.display())))?;
     }
-    let source_dir = export.path().join(&package.path);
+    let source_dir = export.join(&package.path);
     let (_, _, shown) = settings.tool.command_line(
         &source_dir,
         &Placeholders {
@@ -702,7 +701,7 @@ pub fn build_commit(
         },
     )?;
     reporter.step(&format!("building {} with {shown}", package.name));
-    build_in(export.path(), &source_dir, settings)
+    build_in(export, &source_dir, settings)
 }
 
 /// The distributions in a directory, sdists first (PyPI's order, and the
