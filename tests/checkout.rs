@@ -369,3 +369,217 @@ fn a_sparse_checkout_holds_the_package_and_the_root_files() {
         Err(GitError::InvalidPath { .. })
     ));
 }
+
+// ---- the checkout cache (`Repo::checkout`) ---------------------------------
+
+/// Everything a build can see of a work tree but its `.git`: each path with
+/// its kind, executable bit and bytes (a link's target); empty dirs too.
+fn snapshot(root: &Path) -> Vec<(String, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut seen = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            if rel == ".git" {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let what = if meta.is_symlink() {
+                format!("link {}", std::fs::read_link(&path).unwrap().display())
+            } else if meta.is_dir() {
+                pending.push(path);
+                "dir".to_string()
+            } else {
+                format!(
+                    "file exec={} {}",
+                    meta.permissions().mode() & 0o111 != 0,
+                    String::from_utf8_lossy(&std::fs::read(&path).unwrap())
+                )
+            };
+            seen.push((rel, what));
+        }
+    }
+    seen.sort();
+    seen
+}
+
+/// `git clone` of `root` with `rev` checked out: the reference a cached
+/// checkout must equal.
+fn fresh_clone(root: &Path, rev: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    git(
+        dir.path(),
+        &["clone", "--quiet", root.to_str().unwrap(), "fresh"],
+    );
+    git(
+        &dir.path().join("fresh"),
+        &["-c", "advice.detachedHead=false", "checkout", "--quiet", rev],
+    );
+    dir
+}
+
+/// What a build run in `work` could leave behind: modified tracked files
+/// (one with the same size), a tracked file turned into a directory, a
+/// deleted one, a mode change, untracked and ignored files and dirs, an
+/// empty dir, a nested repository, and changes to the clone's own
+/// metadata (a tag, a config value).
+fn dirty(work: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let init = work.join("packages/scmpkg/scmpkg/__init__.py");
+    // One byte changed in place: same size, same second.
+    let mut same_size = std::fs::read(&init).unwrap();
+    same_size[0] ^= 1;
+    std::fs::write(&init, same_size).unwrap();
+    std::fs::write(work.join("README.md"), "# edited by a build\n").unwrap();
+    std::fs::remove_file(work.join("packages/scmpkg/README.md")).unwrap();
+    std::fs::create_dir(work.join("packages/scmpkg/README.md")).unwrap();
+    std::fs::remove_file(work.join("packages/scmpkg/notes/tracked-only.txt")).unwrap();
+    std::fs::set_permissions(
+        work.join("packages/scmpkg/pyproject.toml"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(work.join("packages/scmpkg/scmpkg/leftover.py"), "x = 1\n").unwrap();
+    std::fs::create_dir_all(work.join("packages/scmpkg/build/lib/scmpkg")).unwrap();
+    std::fs::write(work.join("packages/scmpkg/build/lib/scmpkg/stale.py"), "").unwrap();
+    std::fs::write(work.join("ignored.log"), "ignored\n").unwrap();
+    std::fs::create_dir_all(work.join("empty/nested")).unwrap();
+    git(work, &["init", "--quiet", "nested-repo"]);
+    std::fs::write(work.join("nested-repo/file"), "x\n").unwrap();
+    git(work, &["tag", "left-by-a-build"]);
+    git(work, &["config", "core.sparseCheckout", "true"]);
+}
+
+/// A slot of the cache reused after a build that left every kind of mess
+/// is byte for byte a fresh clone's checkout, at the same commit and at
+/// another; its tags follow the repository's.
+#[test]
+fn a_reused_checkout_equals_a_fresh_clone_whatever_the_last_build_left() {
+    let project = scm_project();
+    project.write(".gitignore", "*.log\n");
+    project.write("gone-later.txt", "deleted by the next commit\n");
+    project.commit("ignore logs");
+    project.tag("scm-v1.2.3");
+    let first = git(&project.root, &["rev-parse", "HEAD"]);
+    let cache = tempfile::tempdir().unwrap();
+    let repo = Repo::discover(&project.root).unwrap();
+
+    let checkout = repo.checkout(&first, Some(cache.path())).unwrap();
+    assert!(checkout.cached());
+    let slot = checkout.path().to_path_buf();
+    assert_eq!(
+        snapshot(&slot),
+        snapshot(&fresh_clone(&project.root, "scm-v1.2.3").path().join("fresh"))
+    );
+    dirty(&slot);
+    drop(checkout);
+
+    // The same commit again: the same slot, clean.
+    let checkout = repo.checkout(&first, Some(cache.path())).unwrap();
+    assert_eq!(checkout.path(), slot, "the free slot was not reused");
+    let reference = fresh_clone(&project.root, "scm-v1.2.3");
+    assert_eq!(snapshot(&slot), snapshot(&reference.path().join("fresh")));
+    assert_eq!(git(&slot, &["tag", "--list", "left-by-a-build"]), "");
+    let config = git(&slot, &["config", "--list", "--local"]);
+    assert!(!config.contains("sparsecheckout"), "{config}");
+    dirty(&slot);
+    drop(checkout);
+
+    // The next release: a changed, an added and a deleted file; a new tag
+    // and a deleted one.
+    project.write("packages/scmpkg/scmpkg/__init__.py", "NAME = 'next'\n");
+    project.write("packages/scmpkg/notes/second.txt", "new\n");
+    git(&project.root, &["rm", "--quiet", "gone-later.txt"]);
+    project.commit("next");
+    project.tag("scm-v1.2.4");
+    git(&project.root, &["tag", "-d", "scm-v1.2.3"]);
+    let second = git(&project.root, &["rev-parse", "HEAD"]);
+    for backend in [
+        Repo::discover(&project.root).unwrap(),
+        Repo::discover_with_cli(&project.root).unwrap(),
+    ] {
+        let checkout = backend.checkout(&second, Some(cache.path())).unwrap();
+        assert_eq!(checkout.path(), slot);
+        let reference = fresh_clone(&project.root, "scm-v1.2.4");
+        assert_eq!(snapshot(&slot), snapshot(&reference.path().join("fresh")));
+        assert_eq!(git(&slot, &["rev-parse", "HEAD"]), second);
+        assert_eq!(git(&slot, &["describe", "--tags"]), "scm-v1.2.4");
+        assert_eq!(git(&slot, &["tag", "--list"]), "scm-v1.2.4");
+        assert_eq!(git(&slot, &["status", "--porcelain", "--ignored"]), "");
+        dirty(&slot);
+    }
+    // The user's repository is untouched by all of it.
+    assert_eq!(git(&project.root, &["status", "--porcelain"]), "");
+    assert_eq!(git(&project.root, &["tag", "--list"]), "scm-v1.2.4");
+}
+
+/// Builds at once never share a slot: within one process (a group's
+/// workers) each holds its own, another process's lock is respected, and
+/// when every slot is held the build gets a temporary checkout.
+#[test]
+fn builds_at_once_never_share_a_checkout() {
+    let project = scm_project();
+    project.tag("scm-v1.2.3");
+    let commit = git(&project.root, &["rev-parse", "HEAD"]);
+    let cache = tempfile::tempdir().unwrap();
+    let repo = Repo::discover(&project.root).unwrap();
+    drop(repo.checkout(&commit, Some(cache.path())).unwrap());
+    let [dir] = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+
+    // Another process holds slot 0.
+    let lock = dir.join("slot-0.lock");
+    let mut holder = std::process::Command::new("flock")
+        .args(["--exclusive", "--no-fork"])
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    let file = std::fs::File::open(&lock).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while file.try_lock().is_ok() {
+        file.unlock().unwrap();
+        assert!(std::time::Instant::now() < deadline, "flock never locked");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let held: Vec<_> = (0..3)
+        .map(|_| repo.checkout(&commit, Some(cache.path())).unwrap())
+        .collect();
+    let extra = repo.checkout(&commit, Some(cache.path())).unwrap();
+    let mut paths: Vec<PathBuf> = held.iter().map(|c| c.path().to_path_buf()).collect();
+    assert!(held.iter().all(|c| c.cached()));
+    assert!(
+        !paths.contains(&dir.join("slot-0/work")),
+        "took the slot another process holds: {paths:?}"
+    );
+    assert!(!extra.cached(), "a fifth build got a cached slot");
+    assert!(!extra.path().starts_with(cache.path()));
+    paths.push(extra.path().to_path_buf());
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), 4, "{paths:?}");
+    let reference = fresh_clone(&project.root, "scm-v1.2.3");
+    for checkout in held.iter().chain([&extra]) {
+        assert_eq!(
+            snapshot(checkout.path()),
+            snapshot(&reference.path().join("fresh"))
+        );
+        assert_eq!(git(checkout.path(), &["rev-parse", "HEAD"]), commit);
+    }
+    let extra_dir = extra.path().to_path_buf();
+    drop(extra);
+    assert!(!extra_dir.exists(), "the temporary checkout stayed behind");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // Released by the other process: slot 0 is used again.
+    drop(held);
+    let again = repo.checkout(&commit, Some(cache.path())).unwrap();
+    assert_eq!(again.path(), dir.join("slot-0/work"));
+}
