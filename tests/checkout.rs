@@ -475,10 +475,21 @@ fn a_reused_checkout_equals_a_fresh_clone_whatever_the_last_build_left() {
     );
     dirty(&slot);
     drop(checkout);
+    let inode = |path: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).unwrap().ino()
+    };
+    let untouched = inode(&slot.join("tagpub.toml"));
 
-    // The same commit again: the same slot, clean.
+    // The same commit again: the same slot, clean, and reset in place (a
+    // file nobody changed is not written again).
     let checkout = repo.checkout(&first, Some(cache.path())).unwrap();
     assert_eq!(checkout.path(), slot, "the free slot was not reused");
+    assert_eq!(
+        inode(&slot.join("tagpub.toml")),
+        untouched,
+        "the slot was cloned again instead of reset"
+    );
     let reference = fresh_clone(&project.root, "scm-v1.2.3");
     assert_eq!(snapshot(&slot), snapshot(&reference.path().join("fresh")));
     assert_eq!(git(&slot, &["tag", "--list", "left-by-a-build"]), "");
@@ -502,6 +513,7 @@ fn a_reused_checkout_equals_a_fresh_clone_whatever_the_last_build_left() {
     ] {
         let checkout = backend.checkout(&second, Some(cache.path())).unwrap();
         assert_eq!(checkout.path(), slot);
+        assert_eq!(inode(&slot.join("tagpub.toml")), untouched);
         let reference = fresh_clone(&project.root, "scm-v1.2.4");
         assert_eq!(snapshot(&slot), snapshot(&reference.path().join("fresh")));
         assert_eq!(git(&slot, &["rev-parse", "HEAD"]), second);
