@@ -415,7 +415,13 @@ fn fresh_clone(root: &Path, rev: &str) -> tempfile::TempDir {
     );
     git(
         &dir.path().join("fresh"),
-        &["-c", "advice.detachedHead=false", "checkout", "--quiet", rev],
+        &[
+            "-c",
+            "advice.detachedHead=false",
+            "checkout",
+            "--quiet",
+            rev,
+        ],
     );
     dir
 }
@@ -471,7 +477,11 @@ fn a_reused_checkout_equals_a_fresh_clone_whatever_the_last_build_left() {
     let slot = checkout.path().to_path_buf();
     assert_eq!(
         snapshot(&slot),
-        snapshot(&fresh_clone(&project.root, "scm-v1.2.3").path().join("fresh"))
+        snapshot(
+            &fresh_clone(&project.root, "scm-v1.2.3")
+                .path()
+                .join("fresh")
+        )
     );
     dirty(&slot);
     drop(checkout);
@@ -594,4 +604,116 @@ fn builds_at_once_never_share_a_checkout() {
     drop(held);
     let again = repo.checkout(&commit, Some(cache.path())).unwrap();
     assert_eq!(again.path(), dir.join("slot-0/work"));
+}
+
+/// The members of an sdist or wheel with their bytes.
+fn members_with_bytes(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut found = Vec::new();
+    if path.to_string_lossy().ends_with(".whl") {
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+        for i in 0..zip.len() {
+            let mut member = zip.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            member.read_to_end(&mut bytes).unwrap();
+            found.push((member.name().to_string(), bytes));
+        }
+    } else {
+        let file = std::fs::File::open(path).unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().display().to_string();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            found.push((name, bytes));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// tagpub's builds from the cache (a fresh slot, then the slot reused at the
+/// next release after a build left files in it) hold exactly the files, with
+/// the same bytes, that `uv build` gives in a fresh `git clone` checked out
+/// at the tag; the setuptools-scm package (`root = "../.."`) has the
+/// tracked file only its git file finder includes.
+#[test]
+fn builds_from_the_cache_hold_what_a_fresh_clone_builds() {
+    let project = scm_project();
+    project.tag("scm-v1.2.3");
+    project
+        .run(&["release", "--dry-run", "scm-v1.2.3"])
+        .assert_ok();
+    let slots: Vec<PathBuf> = std::fs::read_dir(project.state.join("data/checkouts"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("slot-0/work"))
+        .collect();
+    let [slot] = slots.as_slice() else {
+        panic!("one cached checkout expected: {slots:?}")
+    };
+    // What a build could leave: an untracked module setuptools would
+    // package, an untracked note, a tracked file changed.
+    std::fs::write(slot.join("packages/scmpkg/scmpkg/leftover.py"), "x = 1\n").unwrap();
+    std::fs::write(slot.join("packages/scmpkg/notes/untracked.txt"), "x\n").unwrap();
+    std::fs::write(
+        slot.join("packages/scmpkg/notes/tracked-only.txt"),
+        "changed by a build\n",
+    )
+    .unwrap();
+    project.write("packages/scmpkg/notes/second.txt", "new in 1.2.4\n");
+    project.commit("next");
+    project.tag("scm-v1.2.4");
+    let run = project.run(&["release", "--dry-run", "scm-v1.2.4"]);
+    run.assert_ok();
+
+    for version in ["1.2.3", "1.2.4"] {
+        let tag = format!("scm-v{version}");
+        let reference = fresh_clone(&project.root, &tag);
+        let out = reference.path().join("dist");
+        let status = std::process::Command::new("uv")
+            .args(["build", "--quiet", "--sdist", "--wheel", "--out-dir"])
+            .arg(&out)
+            .arg(reference.path().join("fresh/packages/scmpkg"))
+            .env_remove("SETUPTOOLS_SCM_PRETEND_VERSION")
+            .env_remove("SETUPTOOLS_SCM_PRETEND_VERSION_FOR_SCMPKG")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for name in [
+            format!("scmpkg-{version}.tar.gz"),
+            format!("scmpkg-{version}-py3-none-any.whl"),
+        ] {
+            let ours = project
+                .state
+                .join(format!("data/releases/scmpkg/{version}/dist/{name}"));
+            let ours = if ours.is_file() {
+                ours
+            } else {
+                let found = sdists_under(&project.state.join("data/releases/scmpkg"));
+                let dir = found
+                    .iter()
+                    .find(|p| p.ends_with(format!("scmpkg-{version}.tar.gz")))
+                    .unwrap_or_else(|| panic!("no {version} sdist: {found:?}"))
+                    .parent()
+                    .unwrap()
+                    .to_path_buf();
+                dir.join(&name)
+            };
+            let mine = members_with_bytes(&ours);
+            let theirs = members_with_bytes(&out.join(&name));
+            let names =
+                |m: &[(String, Vec<u8>)]| m.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+            assert_eq!(names(&mine), names(&theirs), "{name}");
+            assert_eq!(mine, theirs, "{name}: same files, other bytes");
+            if name.ends_with(".tar.gz") {
+                assert!(
+                    mine.iter()
+                        .any(|(n, b)| n.ends_with("notes/tracked-only.txt")
+                            && b == b"found by the file finder\n"),
+                    "{name}: {:?}",
+                    names(&mine)
+                );
+            }
+        }
+    }
 }
