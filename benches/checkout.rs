@@ -117,13 +117,22 @@ fn leave_build_output(work: &Path) -> Result<()> {
 fn measure_cached(
     repo: &Repo,
     commit: &str,
+    epoch: bool,
     mut before: impl FnMut(usize) -> Result<PathBuf>,
 ) -> Result<support::Stats> {
     let mut samples = Vec::new();
     for i in 0..RUNS {
         let cache = before(i)?;
+        // A SOURCE_DATE_EPOCH later than the slot's files (the tag's date
+        // for setuptools): build_commit dates them after it.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs() as i64;
         let start = Instant::now();
         let checkout = repo.checkout(commit, Some(&cache))?;
+        if epoch {
+            checkout.date_after(now)?;
+        }
         samples.push(start.elapsed());
         ensure!(checkout.cached(), "the cache was not used");
         ensure!(
@@ -171,16 +180,21 @@ fn run(write_docs: bool) -> Result<()> {
     let cli = Repo::discover_with_cli(&root)?;
     let caches = temp.path().join("caches");
     let warm = caches.join("warm");
-    let next_release = measure_cached(&libgit2, &commit, |_| {
+    let to_previous = |_: usize| {
         let at_previous = libgit2.checkout(&previous, Some(&warm))?;
         leave_build_output(at_previous.path())?;
         // A release comes seconds to days after the last: git's index is
-        // not "racily clean" then (it is right after a checkout).
+        // not "racily clean" then (it is right after a checkout), and the
+        // tag (SOURCE_DATE_EPOCH) is later than the slot's files.
         std::thread::sleep(Duration::from_millis(1100));
         Ok(warm.clone())
+    };
+    let next_release = measure_cached(&libgit2, &commit, false, to_previous)?;
+    let next_release_epoch = measure_cached(&libgit2, &commit, true, to_previous)?;
+    let same_commit = measure_cached(&libgit2, &commit, false, |_| Ok(warm.clone()))?;
+    let new_slot = measure_cached(&libgit2, &commit, false, |i| {
+        Ok(caches.join(format!("cold-{i}")))
     })?;
-    let same_commit = measure_cached(&libgit2, &commit, |_| Ok(warm.clone()))?;
-    let new_slot = measure_cached(&libgit2, &commit, |i| Ok(caches.join(format!("cold-{i}"))))?;
     let checkout = measure(&scratch, "checkout", |d| Ok(libgit2.export(&commit, d)?))?;
     let sparse = measure(&scratch, "sparse", |d| {
         Ok(libgit2.export_sparse(&commit, d, &["pkgs/small"])?)
@@ -225,7 +239,12 @@ fn run(write_docs: bool) -> Result<()> {
 
     let share = next_release.median.as_secs_f64() / build.median.as_secs_f64() * 100.0;
     let same_share = same_commit.median.as_secs_f64() / build.median.as_secs_f64() * 100.0;
-    let verdict = if share <= 10.0 { "met" } else { "NOT met" };
+    let epoch_share = next_release_epoch.median.as_secs_f64() / build.median.as_secs_f64() * 100.0;
+    let verdict = if share.max(epoch_share) <= 10.0 {
+        "met"
+    } else {
+        "NOT met"
+    };
     let row = |what: &str, s: support::Stats| {
         format!(
             "| {what} | {} | {} | {:.0} % |\n",
@@ -238,6 +257,10 @@ fn run(write_docs: bool) -> Result<()> {
     rows.push_str(&row(
         "cached checkout, next release: the slot moved from the previous tag (what builds use)",
         next_release,
+    ));
+    rows.push_str(&row(
+        "the same with SOURCE_DATE_EPOCH set (setuptools, flit-core, pdm-backend): every file older than the tag dated after it, index refreshed",
+        next_release_epoch,
     ));
     rows.push_str(&row(
         "cached checkout, same commit again (a release group's next member)",
@@ -267,9 +290,9 @@ fn run(write_docs: bool) -> Result<()> {
          min of {RUNS}); the last column is the share of the package's build. {profile}\n\n\
          | preparing the sources | median | min | of the build |\n\
          | --- | ---: | ---: | ---: |\n{rows}\n\
-         Checkout from the cache: **{share:.0} %** of the build at the next release, \
-         {same_share:.0} % for a release group's next member at the same commit (target: at \
-         most 10 %: {verdict}). The first build of a repository pays for a new slot. The cached \
+         Checkout from the cache: **{share:.0} %** of the build at the next release \
+         ({epoch_share:.0} % when SOURCE_DATE_EPOCH is set), {same_share:.0} % for a release \
+         group's next member at the same commit (target: at most 10 %: {verdict}). The first build of a repository pays for a new slot. The cached \
          rows start from a slot a build left output and a changed tracked file in; the next \
          release changed the package and 1 % of the data files.\n",
         size as f64 / 1_000_000.0,

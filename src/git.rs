@@ -1462,6 +1462,64 @@ impl Checkout {
     pub fn cached(&self) -> bool {
         matches!(self.hold, Hold::Slot(_))
     }
+
+    /// Dates every file and directory of the work tree later than `epoch`
+    /// (a build's SOURCE_DATE_EPOCH), as they are in a fresh checkout,
+    /// written after the tag: a cached slot keeps the files an
+    /// earlier release did not change with their older times, and a backend
+    /// that stores file times (setuptools' sdist, clamped to the epoch, not
+    /// raised to it) would otherwise write other bytes than from a fresh
+    /// checkout. Returns how many it changed; the index's stat data is
+    /// refreshed after, so the next reset still reads only changed files.
+    pub fn date_after(&self, epoch: i64) -> Result<usize, GitError> {
+        let Ok(secs) = u64::try_from(epoch) else {
+            return Ok(0);
+        };
+        let epoch = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        // Strictly later, like a checkout written after the tag: an sdist
+        // writer stores a whole-second time other than a fractional one
+        // (`1700000000.0` against `1700000000`), and the clamp only
+        // rewrites times later than the epoch.
+        let later = epoch + std::time::Duration::from_secs(1);
+        let mut changed = 0;
+        let mut pending = vec![self.work.clone()];
+        while let Some(dir) = pending.pop() {
+            let entries = std::fs::read_dir(&dir)
+                .map_err(io_err(format!("cannot read {}", dir.display())))?;
+            for entry in entries {
+                let entry = entry.map_err(io_err(format!("cannot read {}", dir.display())))?;
+                let path = entry.path();
+                if dir == self.work && entry.file_name() == ".git" {
+                    continue;
+                }
+                let meta = std::fs::symlink_metadata(&path)
+                    .map_err(io_err(format!("cannot stat {}", path.display())))?;
+                if meta.is_symlink() {
+                    continue;
+                }
+                if meta.is_dir() {
+                    pending.push(path.clone());
+                }
+                if meta.modified().is_ok_and(|m| m <= epoch) {
+                    let file = std::fs::File::open(&path)
+                        .map_err(io_err(format!("cannot open {}", path.display())))?;
+                    file.set_modified(later)
+                        .map_err(io_err(format!("cannot date {}", path.display())))?;
+                    changed += 1;
+                }
+            }
+        }
+        if changed > 0 {
+            let mut cmd = git_isolated();
+            cmd.arg("-C")
+                .arg(&self.work)
+                .args(["update-index", "-q", "--refresh"]);
+            // Exit 1 lists files that need an update: none are changed
+            // (the reset proved it), so only a failure to run matters.
+            let _ = cmd.output().map_err(GitError::Spawn)?;
+        }
+        Ok(changed)
+    }
 }
 
 fn copy_file(from: &Path, to: &Path) -> Result<(), GitError> {

@@ -717,3 +717,40 @@ fn builds_from_the_cache_hold_what_a_fresh_clone_builds() {
         }
     }
 }
+
+/// Two tagpub builds of one tag are byte-identical whether the checkout is
+/// a new slot or one an earlier release left with older file times: the
+/// setuptools sdist stores file times (clamped to SOURCE_DATE_EPOCH, the
+/// tag's date), so files older than the tag must not keep their time.
+#[test]
+fn a_reused_checkout_builds_the_same_bytes_as_a_new_one() {
+    let project = scm_project();
+    project.tag("scm-v1.2.3");
+    project
+        .run(&["release", "--dry-run", "scm-v1.2.3"])
+        .assert_ok();
+    // The next tag is dated after the slot's files were written.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    project.write("packages/scmpkg/notes/second.txt", "new in 1.2.4\n");
+    project.commit("next");
+    project.tag("scm-v1.2.4");
+
+    let sdist = |label: &str| {
+        let run = project.run(&["release", "--dry-run", "scm-v1.2.4"]);
+        run.assert_ok();
+        let found = sdists_under(&project.state.join("data/releases/scmpkg"));
+        let path = found
+            .iter()
+            .find(|p| p.ends_with("scmpkg-1.2.4.tar.gz"))
+            .unwrap_or_else(|| panic!("{label}: no sdist in {found:?}\n{}", run.stderr));
+        std::fs::read(path).unwrap()
+    };
+    let reused = sdist("reused slot");
+    std::fs::remove_dir_all(project.state.join("data/releases")).unwrap();
+    std::fs::remove_dir_all(project.state.join("data/checkouts")).unwrap();
+    let fresh = sdist("new slot");
+    assert!(
+        reused == fresh,
+        "the sdist from the reused checkout differs from the one from a new checkout"
+    );
+}

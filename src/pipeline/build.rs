@@ -680,6 +680,14 @@ pub fn build_commit(
                 commit: commit.to_string(),
                 source,
             })?;
+    if let Some(epoch) = settings.source_date_epoch {
+        checkout
+            .date_after(epoch)
+            .map_err(|source| BuildError::Export {
+                commit: commit.to_string(),
+                source,
+            })?;
+    }
     let export = checkout.path();
     if settings.out_dir.exists() {
         fs::remove_dir_all(settings.out_dir).map_err(io_error(format!(
