@@ -1463,15 +1463,32 @@ impl Checkout {
         matches!(self.hold, Hold::Slot(_))
     }
 
-    /// Dates every file and directory of the work tree later than `epoch`
-    /// (a build's SOURCE_DATE_EPOCH), as they are in a fresh checkout,
-    /// written after the tag: a cached slot keeps the files an
-    /// earlier release did not change with their older times, and a backend
-    /// that stores file times (setuptools' sdist, clamped to the epoch, not
-    /// raised to it) would otherwise write other bytes than from a fresh
-    /// checkout. Returns how many it changed; the index's stat data is
-    /// refreshed after, so the next reset still reads only changed files.
-    pub fn date_after(&self, epoch: i64) -> Result<usize, GitError> {
+    /// Dates every file and directory under `dir` (a path in the work tree,
+    /// `.` for all of it) that is not later than `epoch` (a build's
+    /// SOURCE_DATE_EPOCH) to just after it, as in a fresh checkout written
+    /// after the tag: a cached slot keeps the files an earlier release did
+    /// not change with their older times, and a backend that stores file
+    /// times (setuptools' sdist, clamped to the epoch, not raised to it)
+    /// would otherwise write other bytes than from a fresh checkout. Builds
+    /// pass their package's directory: what an sdist stores comes from
+    /// there, and the index refresh that follows (so the next reset still
+    /// reads only changed files) hashes every file dated again. Returns how
+    /// many it changed.
+    pub fn date_after(&self, epoch: i64, dir: &Path) -> Result<usize, GitError> {
+        if dir
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(GitError::InvalidPath {
+                path: dir.display().to_string(),
+                reason: "must be a path inside the repository",
+            });
+        }
+        let top = self.work.join(dir);
+        if !top.is_dir() {
+            // The build reports a package directory the commit lacks.
+            return Ok(0);
+        }
         let Ok(secs) = u64::try_from(epoch) else {
             return Ok(0);
         };
@@ -1482,14 +1499,15 @@ impl Checkout {
         // rewrites times later than the epoch.
         let later = epoch + std::time::Duration::from_secs(1);
         let mut changed = 0;
-        let mut pending = vec![self.work.clone()];
+        let mut pending = vec![top];
         while let Some(dir) = pending.pop() {
             let entries = std::fs::read_dir(&dir)
                 .map_err(io_err(format!("cannot read {}", dir.display())))?;
             for entry in entries {
                 let entry = entry.map_err(io_err(format!("cannot read {}", dir.display())))?;
                 let path = entry.path();
-                if dir == self.work && entry.file_name() == ".git" {
+                // git tracks no `.git`: only the clone's own metadata is named so.
+                if entry.file_name() == ".git" {
                     continue;
                 }
                 let meta = std::fs::symlink_metadata(&path)

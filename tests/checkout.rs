@@ -1,7 +1,10 @@
 //! Builds run in a checkout of the tagged commit with git metadata (issue
 //! 13, item 2): setuptools-scm's version and file finder work as in a CI
 //! checkout of the tag, a blobless clone releases (git fetches what it
-//! lacks), and an object nobody can provide is named with its path.
+//! lacks), and an object nobody can provide is named with its path. The
+//! checkout cache (`Repo::checkout`): a reused slot equals a fresh clone
+//! whatever the last build left, builds at once never share a slot, and
+//! builds from it hold the files and bytes of a build in a fresh clone.
 
 mod common;
 

@@ -682,7 +682,7 @@ pub fn build_commit(
             })?;
     if let Some(epoch) = settings.source_date_epoch {
         checkout
-            .date_after(epoch)
+            .date_after(epoch, Path::new(&package.path))
             .map_err(|source| BuildError::Export {
                 commit: commit.to_string(),
                 source,
