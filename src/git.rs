@@ -565,7 +565,7 @@ impl Repo {
         // For whoever wonders what the directory is.
         let note = dir.join("repository");
         if !note.exists() {
-            let _ = std::fs::write(&note, path_bytes(&canonical));
+            let _ = crate::fsutil::write_atomic(&note, &path_bytes(&canonical));
         }
         for i in 0..CACHE_SLOTS {
             let lock_path = dir.join(format!("slot-{i}.lock"));
@@ -653,8 +653,15 @@ impl Repo {
             .arg(common)
             .arg(&work);
             run(cmd)?;
-            copy_file(&git_dir.join("config"), &pristine_config)?;
-            copy_file(&alternates, &pristine_alternates)?;
+            for (from, to) in [
+                (git_dir.join("config"), &pristine_config),
+                (alternates.clone(), &pristine_alternates),
+            ] {
+                let bytes = std::fs::read(&from)
+                    .map_err(io_err(format!("cannot read {}", from.display())))?;
+                crate::fsutil::write_atomic(to, &bytes)
+                    .map_err(io_err(format!("cannot write {}", to.display())))?;
+            }
         }
         self.check_out(oid, listing, &work, None)?;
         let mut cmd = git_isolated();
