@@ -81,6 +81,11 @@ impl Dirs {
         self.runtime.join("tagpub.sock")
     }
 
+    /// The builds' cached checkouts (`git::Repo::checkout`), per repository.
+    pub fn checkouts(&self) -> PathBuf {
+        self.data.join("checkouts")
+    }
+
     /// Per-release working state: artifacts, build log, ledger record.
     pub fn releases(&self) -> PathBuf {
         self.data.join("releases")

@@ -824,7 +824,9 @@ fn clamp_pax(data: &[u8], clamp: i64) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Exports `commit` into a temporary directory and builds `package` there.
+/// Checks `commit` out ([`Repo::checkout`]: a slot of the checkout cache in
+/// tagpub's data dir, else a temporary directory) and builds `package`
+/// there.
 pub fn build_commit(
     repo: &Repo,
     package: &Package,
@@ -832,18 +834,9 @@ pub fn build_commit(
     settings: &BuildSettings<'_>,
     reporter: &dyn Reporter,
 ) -> Result<Vec<PathBuf>, BuildError> {
-    let export = tempfile::Builder::new()
-        .prefix("tagpub-export-")
-        .tempdir()
-        .map_err(io_error(
-            "cannot create a temporary directory for the export",
-        ))?;
     reporter.step(&format!("exporting {}", short(commit)));
-    repo.export(commit, export.path())
-        .map_err(|source| BuildError::Export {
-            commit: commit.to_string(),
-            source,
-        })?;
+    let checkout = check_out(repo, package, commit, settings)?;
+    let export = checkout.path();
     if settings.out_dir.exists() {
         fs::remove_dir_all(settings.out_dir).map_err(io_error(format!(
             "cannot clear {}",
@@ -854,7 +847,7 @@ pub fn build_commit(
         fs::create_dir_all(parent)
             .map_err(io_error(format!("cannot create {}", parent.display())))?;
     }
-    let source_dir = export.path().join(&package.path);
+    let source_dir = export.join(&package.path);
     let (_, _, shown) = settings.tool.command_line(
         &source_dir,
         &Placeholders {
@@ -865,15 +858,15 @@ pub fn build_commit(
     )?;
     reporter.step(&format!("building {} with {shown}", package.name));
     let with_pretend = pretend_on_first(settings);
-    let first = build_in(export.path(), &source_dir, settings, with_pretend);
+    let first = build_in(export, &source_dir, settings, with_pretend);
     let Some(pretend) = settings.pretend_version.as_ref().filter(|_| !with_pretend) else {
-        return first;
+        return done_with(checkout, commit, settings, first);
     };
     // The first attempt's log is kept beside the second's.
     let first_log = settings.log_path.with_extension("without-pretend.log");
     let why = match first {
         Ok(artifacts) => match other_version(&artifacts, &pretend.version) {
-            None => return Ok(artifacts),
+            None => return done_with(checkout, commit, settings, Ok(artifacts)),
             Some((file, found)) => format!(
                 "{file} came out as version {found}, not the tag's {}: the VCS plugin did not get it from the checkout (does its tag pattern, e.g. setuptools-scm's tag_regex, match the tag?)",
                 pretend.version
@@ -886,7 +879,7 @@ pub fn build_commit(
             "the build without pretend versions failed (it may not find the version in the checkout; log: {})",
             first_log.display()
         ),
-        Err(other) => return Err(other),
+        Err(other) => return done_with(checkout, commit, settings, Err(other)),
     };
     reporter.info(&format!("{why}; building again with {}", pretend.shown()));
     if settings.log_path.exists() {
@@ -899,7 +892,58 @@ pub fn build_commit(
         "cannot clear {}",
         settings.out_dir.display()
     )))?;
-    build_in(export.path(), &source_dir, settings, true)
+    // What the first attempt wrote into the tree (egg-info, build/, a
+    // version file) must not reach the second: a clean checkout again.
+    done_with(checkout, commit, settings, Ok(Vec::new()))?;
+    let checkout = check_out(repo, package, commit, settings)?;
+    let second = build_in(
+        checkout.path(),
+        &checkout.path().join(&package.path),
+        settings,
+        true,
+    );
+    done_with(checkout, commit, settings, second)
+}
+
+/// Gives the checkout back after a build: a cached slot is kept for the
+/// next build only when this one ran in the sandbox (which cannot write the
+/// slot's git dir); otherwise it is removed.
+fn done_with(
+    checkout: crate::git::Checkout,
+    commit: &str,
+    settings: &BuildSettings<'_>,
+    result: Result<Vec<PathBuf>, BuildError>,
+) -> Result<Vec<PathBuf>, BuildError> {
+    let sandboxed = settings.sandbox == SandboxMode::Auto && crate::process::sandbox::available();
+    if !sandboxed {
+        checkout.discard().map_err(|source| BuildError::Export {
+            commit: commit.to_string(),
+            source,
+        })?;
+    }
+    result
+}
+
+/// A clean checkout of `commit` for building `package`, its files dated
+/// after SOURCE_DATE_EPOCH as a fresh checkout's would be.
+fn check_out(
+    repo: &Repo,
+    package: &Package,
+    commit: &str,
+    settings: &BuildSettings<'_>,
+) -> Result<crate::git::Checkout, BuildError> {
+    let failed = |source| BuildError::Export {
+        commit: commit.to_string(),
+        source,
+    };
+    let cache = crate::dirs::Dirs::from_env().ok().map(|d| d.checkouts());
+    let checkout = repo.checkout(commit, cache.as_deref()).map_err(failed)?;
+    if let Some(epoch) = settings.source_date_epoch {
+        checkout
+            .date_after(epoch, Path::new(&package.path))
+            .map_err(failed)?;
+    }
+    Ok(checkout)
 }
 
 /// The first built file whose metadata names another version than

@@ -105,11 +105,16 @@ impl Sandbox {
             .extend(writable.iter().map(|p| p.to_path_buf()));
         sandbox.write.extend(allow.iter().cloned());
         // A build dir that is a shared clone (the tagged commit's checkout)
-        // reads its objects from the repository's store: read-only.
+        // reads its objects from the repository's store: read-only. A
+        // cached checkout keeps its git dir beside the work tree (`.git` is
+        // a `gitdir:` file): the build may read it, not change it.
         for dir in writable {
-            sandbox
-                .read
-                .extend(borrowed_object_dirs(&dir.join(".git/objects")));
+            let git_dir = separate_git_dir(dir);
+            let objects = git_dir
+                .as_ref()
+                .map_or_else(|| dir.join(".git/objects"), |g| g.join("objects"));
+            sandbox.read.extend(borrowed_object_dirs(&objects));
+            sandbox.read.extend(git_dir);
         }
         let keep = |path: &Path| !reveals_home(path, home.as_deref());
         // Every PATH directory (its programs, not its parent).
@@ -237,6 +242,37 @@ impl Sandbox {
         }
         Ok(ruleset.into())
     }
+}
+
+/// Whether this kernel enforces Landlock, i.e. whether a build asked to run
+/// sandboxed (`sandbox = "auto"`) really is.
+pub fn available() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+        // SAFETY: with this flag and no attributes the call only returns the
+        // ABI version (or an error); nothing is created.
+        let abi = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                std::ptr::null::<libc::c_void>(),
+                0usize,
+                LANDLOCK_CREATE_RULESET_VERSION,
+            )
+        };
+        abi >= 1
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
+/// The git dir a `.git` file in `dir` points at (`gitdir: PATH`), if any.
+fn separate_git_dir(dir: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(dir.join(".git")).ok()?;
+    let target = text.strip_prefix("gitdir: ")?.trim_end_matches('\n');
+    Some(dir.join(target))
 }
 
 /// The object stores `objects` borrows through `info/alternates`, followed
