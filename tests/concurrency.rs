@@ -215,10 +215,11 @@ fn an_upload_interrupted_by_a_crash_is_not_sent_again_while_it_can_still_land() 
     // The first file, then (with the first already on the index) the second.
     for (n, position) in [(1, 1), (2, 2)] {
         let tag = next_release(&project, n);
+        // Wheels go first, then the sdist.
         let file = if position == 1 {
-            format!("open_ticket_ai-1.{n}.0.tar.gz")
-        } else {
             format!("open_ticket_ai-1.{n}.0-py3-none-any.whl")
+        } else {
+            format!("open_ticket_ai-1.{n}.0.tar.gz")
         };
         if position == 2 {
             proxy.push(Rule::new("POST", Fault::DelayRequest(Duration::ZERO)));
