@@ -6,7 +6,9 @@ use std::io::{BufReader, Read};
 use std::path::Component;
 use std::str::FromStr;
 
-use super::{CheckError, MAX_METADATA_BYTES, Metadata, parse_sdist_filename, parse_wheel_filename};
+use super::{
+    CheckError, MAX_METADATA_BYTES, Metadata, Problem, parse_sdist_filename, parse_wheel_filename,
+};
 use crate::version::{Version, normalize_name};
 
 /// Whether `found` (`{name}-{version}` as in a dist-info or sdist directory)
@@ -88,7 +90,7 @@ fn read_zip_member(
 /// What reading an archive found: its core metadata, the raw `Description`
 /// header (see `metadata::parse_with_raw_description`), and problems that
 /// do not stop the reading (unsafe members, RECORD mismatches).
-pub(super) type Scanned = ((Metadata, super::metadata::Raw), Vec<String>);
+pub(super) type Scanned = ((Metadata, super::metadata::Raw), Vec<Problem>);
 
 fn packed_size(file: &File, filename: &str) -> Result<u64, CheckError> {
     file.metadata()
@@ -145,9 +147,12 @@ pub(super) fn wheel_metadata(file: File, filename: &str) -> Result<Scanned, Chec
     // (escaped) name and version, not a normalized equivalent.
     let literal = format!("{}-{}.dist-info", wheel.name, wheel.version);
     if dir != literal {
-        problems.push(format!(
-            "the metadata is in `{dir}/` but PyPI looks for `{literal}/` (the file name's \
+        problems.push(Problem::new(
+            "dist-info-name",
+            format!(
+                "the metadata is in `{dir}/` but PyPI looks for `{literal}/` (the file name's \
              name and version, exactly); rename the wheel to match or rebuild it"
+            ),
         ));
     }
     check_license_files(&mut zip, &metadata.0, &literal, &mut problems);
@@ -263,9 +268,9 @@ pub(super) fn tar_sdist_metadata(file: File, filename: &str) -> Result<Scanned, 
         check_unpacked(filename, unpacked, packed)?;
         let raw_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         if let Some(why) = unsafe_member_name(&raw_name) {
-            problems.push(format!(
+            problems.push(Problem::new("member-path-safe", format!(
                 "member `{raw_name}` {why}; unpacking it would write outside the target directory, refused"
-            ));
+            )));
         }
         if kind.is_symlink() || kind.is_hard_link() {
             let target = entry
@@ -279,8 +284,11 @@ pub(super) fn tar_sdist_metadata(file: File, filename: &str) -> Result<Scanned, 
                 ""
             };
             if link_escapes(base, &target) {
-                problems.push(format!(
-                    "member `{raw_name}` is a link to `{target}`, outside the archive; refused"
+                problems.push(Problem::new(
+                    "member-link-safe",
+                    format!(
+                        "member `{raw_name}` is a link to `{target}`, outside the archive; refused"
+                    ),
                 ));
             }
         }
@@ -400,7 +408,7 @@ fn scan_zip(
     zip: &mut zip::ZipArchive<BufReader<File>>,
     filename: &str,
     packed: u64,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) -> Result<(), CheckError> {
     let mut unpacked: u64 = 0;
     for index in 0..zip.len() {
@@ -420,18 +428,21 @@ fn scan_zip(
             method,
             zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
         ) {
-            problems.push(format!(
-                "member `{name}` uses {} compression; PyPI accepts only stored and deflated \
+            problems.push(Problem::new(
+                "compression-method",
+                format!(
+                    "member `{name}` uses {} compression; PyPI accepts only stored and deflated \
                  members, rebuild the archive",
-                method_name(method)
+                    method_name(method)
+                ),
             ));
         }
         unpacked = unpacked.saturating_add(size);
         check_unpacked(filename, unpacked, packed)?;
         if let Some(why) = unsafe_member_name(&name) {
-            problems.push(format!(
+            problems.push(Problem::new("member-path-safe", format!(
                 "member `{name}` {why}; an installer would write outside its target directory, refused"
-            ));
+            )));
         }
         if symlink {
             // The link target is the member's content (a short path).
@@ -442,8 +453,11 @@ fn scan_zip(
                 .read_to_string(&mut target)
                 .map_err(|err| not_an_archive(filename, "zip", err))?;
             if link_escapes(parent_dir(&name), &target) {
-                problems.push(format!(
-                    "member `{name}` is a symlink to `{target}`, outside the archive; refused"
+                problems.push(Problem::new(
+                    "member-link-safe",
+                    format!(
+                        "member `{name}` is a symlink to `{target}`, outside the archive; refused"
+                    ),
                 ));
             }
         }
@@ -458,7 +472,7 @@ fn check_license_files(
     zip: &mut zip::ZipArchive<BufReader<File>>,
     metadata: &Metadata,
     dist_info: &str,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) {
     let version = metadata
         .get("Metadata-Version")
@@ -470,9 +484,12 @@ fn check_license_files(
     for license in metadata.get_all("License-File") {
         let member = format!("{dist_info}/licenses/{license}");
         if zip.index_for_name(&member).is_none() {
-            problems.push(format!(
-                "`License-File: {license}` is not in the wheel at `{member}`; PyPI refuses \
+            problems.push(Problem::new(
+                "license-file-present",
+                format!(
+                    "`License-File: {license}` is not in the wheel at `{member}`; PyPI refuses \
                  the upload, rebuild it (and check `project.license-files`)"
+                ),
             ));
         }
     }
@@ -566,19 +583,23 @@ fn check_wheel_files(
     zip: &mut zip::ZipArchive<BufReader<File>>,
     filename: &str,
     dist_info: &str,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) -> Result<(), CheckError> {
     let wheel_file = format!("{dist_info}/WHEEL");
     if zip.index_for_name(&wheel_file).is_none() {
-        problems.push(format!(
-            "`{wheel_file}` is missing; installers cannot tell how to install this wheel, \
+        problems.push(Problem::new(
+            "wheel-file",
+            format!(
+                "`{wheel_file}` is missing; installers cannot tell how to install this wheel, \
              rebuild it with a current build backend"
+            ),
         ));
     }
     let record_file = format!("{dist_info}/RECORD");
     if zip.index_for_name(&record_file).is_none() {
-        problems.push(format!(
-            "`{record_file}` is missing; PyPI refuses wheels without RECORD, rebuild it"
+        problems.push(Problem::new(
+            "wheel-record",
+            format!("`{record_file}` is missing; PyPI refuses wheels without RECORD, rebuild it"),
         ));
         return Ok(());
     }
@@ -589,7 +610,10 @@ fn check_wheel_files(
         read_capped(entry, filename, &record_file, "zip")?
     };
     let Ok(text) = String::from_utf8(bytes) else {
-        problems.push(format!("`{record_file}` is not UTF-8; rebuild the wheel"));
+        problems.push(Problem::new(
+            "wheel-record",
+            format!("`{record_file}` is not UTF-8; rebuild the wheel"),
+        ));
         return Ok(());
     };
     // path → (hash, size) as RECORD lists them.
@@ -599,9 +623,12 @@ fn check_wheel_files(
             continue;
         }
         let Some(fields) = csv_fields(line) else {
-            problems.push(format!(
-                "`{record_file}` line {} is not valid CSV; rebuild the wheel",
-                number + 1
+            problems.push(Problem::new(
+                "wheel-record",
+                format!(
+                    "`{record_file}` line {} is not valid CSV; rebuild the wheel",
+                    number + 1
+                ),
             ));
             return Ok(());
         };
@@ -633,16 +660,22 @@ fn check_wheel_files(
         .cloned()
         .collect();
     if !unlisted.is_empty() {
-        problems.push(format!(
-            "RECORD does not list {}; PyPI flags wheels whose RECORD and contents differ \
+        problems.push(Problem::new(
+            "record-matches",
+            format!(
+                "RECORD does not list {}; PyPI flags wheels whose RECORD and contents differ \
              (and emails the maintainers), rebuild it (do not add files to a built wheel)",
-            list_some(&unlisted)
+                list_some(&unlisted)
+            ),
         ));
     }
     if !absent.is_empty() {
-        problems.push(format!(
-            "RECORD lists {}, which the wheel does not contain; rebuild it",
-            list_some(&absent)
+        problems.push(Problem::new(
+            "record-matches",
+            format!(
+                "RECORD lists {}, which the wheel does not contain; rebuild it",
+                list_some(&absent)
+            ),
         ));
     }
     let (mut unhashed, mut weak, mut mismatched) = (Vec::new(), Vec::new(), Vec::new());
@@ -679,23 +712,32 @@ fn check_wheel_files(
         }
     }
     if !unhashed.is_empty() {
-        problems.push(format!(
-            "RECORD has no hash for {}; rebuild the wheel",
-            list_some(&unhashed)
+        problems.push(Problem::new(
+            "record-matches",
+            format!(
+                "RECORD has no hash for {}; rebuild the wheel",
+                list_some(&unhashed)
+            ),
         ));
     }
     if !weak.is_empty() {
-        problems.push(format!(
-            "RECORD hashes {} with an algorithm the wheel spec does not allow (use sha256); \
+        problems.push(Problem::new(
+            "record-matches",
+            format!(
+                "RECORD hashes {} with an algorithm the wheel spec does not allow (use sha256); \
              rebuild the wheel",
-            list_some(&weak)
+                list_some(&weak)
+            ),
         ));
     }
     if !mismatched.is_empty() {
-        problems.push(format!(
-            "RECORD hash or size does not match the content of {}; the wheel was modified \
+        problems.push(Problem::new(
+            "record-matches",
+            format!(
+                "RECORD hash or size does not match the content of {}; the wheel was modified \
              after it was built, rebuild it",
-            list_some(&mismatched)
+                list_some(&mismatched)
+            ),
         ));
     }
     Ok(())
