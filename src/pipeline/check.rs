@@ -24,6 +24,7 @@ mod rst_native;
 mod rules;
 #[cfg(test)]
 mod tests;
+mod zipframe;
 
 pub use filename::{SdistFilename, WheelFilename, parse_sdist_filename, parse_wheel_filename};
 pub use rst::{RstChoice, RstEngine, RstError};
