@@ -267,7 +267,9 @@ pub(super) fn tar_sdist_metadata(file: File, filename: &str) -> Result<Scanned, 
                 .to_string(),
         ));
     }
-    drop(raw);
+    // The clone shares the file position: back to the start for the reader.
+    std::io::Seek::seek(&mut raw.into_inner(), std::io::SeekFrom::Start(0))
+        .map_err(|err| not_an_archive(filename, FORMAT, err))?;
     // Every member path (components joined by `/`), for License-File.
     let mut names: BTreeSet<String> = BTreeSet::new();
     let mut sparse: Vec<String> = Vec::new();
