@@ -1355,11 +1355,8 @@ fn sparse_sdist(dir: &Path, pax: bool) -> PathBuf {
         tar::EntryType::Regular,
     );
     if pax {
-        tar.append_pax_extensions([
-            ("GNU.sparse.major", b"1".as_slice()),
-            ("GNU.sparse.minor", b"0".as_slice()),
-            ("GNU.sparse.realsize", b"0".as_slice()),
-        ])
+        // GNU's PAX 0.1 sparse format: an (offset, size) map.
+        tar.append_pax_extensions([("GNU.sparse.map", b"0,0".as_slice())])
         .unwrap();
         append(&mut tar, "demo_pkg-1.0/holes.bin", b"", tar::EntryType::Regular);
     } else {
