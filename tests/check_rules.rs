@@ -1301,7 +1301,10 @@ fn patch_header(path: &Path, name: &str, local: bool, offset: usize, value: &[u8
         (*b"PK\x01\x02", 46)
     };
     let at = (header_len..bytes.len() - needle.len())
-        .find(|&i| &bytes[i..i + needle.len()] == needle && bytes[i - header_len..i - header_len + 4] == signature)
+        .find(|&i| {
+            &bytes[i..i + needle.len()] == needle
+                && bytes[i - header_len..i - header_len + 4] == signature
+        })
         .unwrap_or_else(|| panic!("no header for {name}"))
         - header_len;
     bytes[at + offset..at + offset + value.len()].copy_from_slice(value);
@@ -1344,7 +1347,10 @@ fn sparse_sdist(dir: &Path, pax: bool) -> PathBuf {
         header.set_size(data.len() as u64);
         header.set_mode(0o644);
         header.set_entry_type(kind);
-        header.as_gnu_mut().unwrap().set_real_size(data.len() as u64);
+        header
+            .as_gnu_mut()
+            .unwrap()
+            .set_real_size(data.len() as u64);
         header.set_cksum();
         tar.append(&header, data).unwrap();
     };
@@ -1357,10 +1363,20 @@ fn sparse_sdist(dir: &Path, pax: bool) -> PathBuf {
     if pax {
         // GNU's PAX 0.1 sparse format: an (offset, size) map.
         tar.append_pax_extensions([("GNU.sparse.map", b"0,0".as_slice())])
-        .unwrap();
-        append(&mut tar, "demo_pkg-1.0/holes.bin", b"", tar::EntryType::Regular);
+            .unwrap();
+        append(
+            &mut tar,
+            "demo_pkg-1.0/holes.bin",
+            b"",
+            tar::EntryType::Regular,
+        );
     } else {
-        append(&mut tar, "demo_pkg-1.0/holes.bin", b"", tar::EntryType::GNUSparse);
+        append(
+            &mut tar,
+            "demo_pkg-1.0/holes.bin",
+            b"",
+            tar::EntryType::GNUSparse,
+        );
     }
     tar.into_inner().unwrap().finish().unwrap();
     path
@@ -1388,7 +1404,13 @@ fn warehouse_upload_rules_refuse_their_broken_files_by_rule_name() {
             dir,
             good_wheel,
             GOOD_METADATA,
-            move |m| m.push(Member { name, data, symlink: false }),
+            move |m| {
+                m.push(Member {
+                    name,
+                    data,
+                    symlink: false,
+                })
+            },
             |_| {},
         )
     };
