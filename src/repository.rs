@@ -617,9 +617,13 @@ fn upload_form(
         .text("sha256_digest", artifact.sha256.clone())
         .text("blake2_256_digest", artifact.blake2_256.clone());
     let mut description = artifact.metadata.body.clone();
+    let metadata_version = artifact.metadata.get("Metadata-Version");
     for (header, value) in &artifact.metadata.fields {
         if header.eq_ignore_ascii_case("description") {
             description.get_or_insert_with(|| value.clone());
+            continue;
+        }
+        if !sent_in_form(header, metadata_version) {
             continue;
         }
         form = form.text(form_field_name(header), value.clone());
@@ -665,6 +669,20 @@ impl<R> Drop for ProgressReader<R> {
     fn drop(&mut self) {
         self.progress.finish();
     }
+}
+
+/// Whether a metadata header goes into the upload form. As twine does,
+/// `License-File` is dropped below metadata 2.4: setuptools < 77 wrote it
+/// with 2.1/2.2, and PyPI refuses it there ("license-file introduced in
+/// metadata version 2.4, not 2.1").
+fn sent_in_form(header: &str, metadata_version: Option<&str>) -> bool {
+    if !header.eq_ignore_ascii_case("license-file") {
+        return true;
+    }
+    let parsed = metadata_version
+        .and_then(|v| v.trim().split_once('.'))
+        .and_then(|(major, minor)| Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?)));
+    parsed.is_some_and(|version| version >= (2, 4))
 }
 
 /// Core-metadata header → legacy upload form field (twine's names).
@@ -1449,6 +1467,16 @@ mod tests {
             "https://***@host/"
         );
         assert_eq!(redact_url(&url("https://host/x/")), "https://host/x/");
+    }
+
+    #[test]
+    fn license_file_is_sent_only_from_metadata_2_4() {
+        assert!(!sent_in_form("License-File", Some("2.1")));
+        assert!(!sent_in_form("License-File", Some("2.3")));
+        assert!(!sent_in_form("License-File", None));
+        assert!(sent_in_form("License-File", Some("2.4")));
+        assert!(sent_in_form("License-File", Some("2.5")));
+        assert!(sent_in_form("License", Some("2.1")));
     }
 
     #[test]

@@ -174,12 +174,19 @@ fn tagpub(files: &[PathBuf], mode: Mode, engine: &str) -> TagpubRun {
         .unwrap()
         .iter()
         .map(|report| {
-            let errors = report["errors"]
+            let errors: Vec<String> = report["errors"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|e| e.as_str().unwrap().to_string())
                 .collect();
+            // Every failure names its rule; `errors` are their messages.
+            let failures = report["failures"].as_array().unwrap();
+            assert_eq!(failures.len(), errors.len(), "{report}");
+            for (failure, error) in failures.iter().zip(&errors) {
+                assert!(!failure["rule"].as_str().unwrap().is_empty(), "{report}");
+                assert_eq!(failure["message"].as_str().unwrap(), error);
+            }
             (report["file"].as_str().unwrap().to_string(), errors)
         })
         .collect();

@@ -769,7 +769,7 @@ fn every_rule_refuses_its_broken_variant_with_its_message() {
             Some("but PyPI looks for `Demo_Pkg-1.0.dist-info/`"),
         ),
     ];
-    // A legacy zip sdist passes too.
+    // A legacy zip sdist reads, but PyPI refuses it (PEP 625).
     let zip_sdist = dir().join("demo-pkg-1.0.zip");
     write_zip(
         &zip_sdist,
@@ -778,7 +778,13 @@ fn every_rule_refuses_its_broken_variant_with_its_message() {
             member("demo-pkg-1.0/PKG-INFO", GOOD_METADATA.as_bytes()),
         ],
     );
-    cases.push((zip_sdist, None));
+    cases.push((
+        zip_sdist,
+        Some(
+            "sdist `demo-pkg-1.0.zip` should be named `demo_pkg-1.0.tar.gz`: PyPI accepts only \
+             `.tar.gz` sdists (PEP 625)",
+        ),
+    ));
 
     let files: Vec<PathBuf> = cases.iter().map(|(path, _)| path.clone()).collect();
     let output = tagpub(&files, &["--json"], &[]);
@@ -1282,4 +1288,527 @@ fn deeply_nested_markers_fail_the_check_instead_of_crashing() {
     assert!(!nested(0), "{json}");
     assert!(nested(1), "{json}");
     assert!(nested(2), "{json}");
+}
+
+/// Rewrites bytes of `name`'s local file header (`local: true`) or central
+/// directory header, at `offset` from the header's signature.
+fn patch_header(path: &Path, name: &str, local: bool, offset: usize, value: &[u8]) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let needle = name.as_bytes();
+    let (signature, header_len) = if local {
+        (*b"PK\x03\x04", 30)
+    } else {
+        (*b"PK\x01\x02", 46)
+    };
+    let at = (header_len..bytes.len() - needle.len())
+        .find(|&i| {
+            &bytes[i..i + needle.len()] == needle
+                && bytes[i - header_len..i - header_len + 4] == signature
+        })
+        .unwrap_or_else(|| panic!("no header for {name}"))
+        - header_len;
+    bytes[at + offset..at + offset + value.len()].copy_from_slice(value);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Gives `name`'s central directory entry a one-byte comment (allowed by
+/// the zip format and read by the zip crate; refused by PyPI).
+fn add_entry_comment(path: &Path, name: &str) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let needle = name.as_bytes();
+    let at = (46..bytes.len() - needle.len())
+        .find(|&i| &bytes[i..i + needle.len()] == needle && bytes[i - 46..i - 42] == *b"PK\x01\x02")
+        .unwrap()
+        - 46;
+    let u16_at = |b: &[u8], i: usize| u16::from_le_bytes([b[i], b[i + 1]]) as usize;
+    let end = at + 46 + u16_at(&bytes, at + 28) + u16_at(&bytes, at + 30);
+    bytes[at + 32..at + 34].copy_from_slice(&1u16.to_le_bytes());
+    bytes.insert(end, b'c');
+    // The end record (no archive comment): central directory size + 1.
+    let eocd = bytes.len() - 22;
+    assert_eq!(bytes[eocd..eocd + 4], *b"PK\x05\x06");
+    let size = u32::from_le_bytes(bytes[eocd + 12..eocd + 16].try_into().unwrap()) + 1;
+    bytes[eocd + 12..eocd + 16].copy_from_slice(&size.to_le_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A GNU sparse member (type `S`) or a PAX-described sparse member in an
+/// otherwise good sdist.
+fn sparse_sdist(dir: &Path, pax: bool) -> PathBuf {
+    let path = dir.join("demo_pkg-1.0.tar.gz");
+    let gzip = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::default(),
+    );
+    let mut tar = tar::Builder::new(gzip);
+    let append = |tar: &mut tar::Builder<_>, name: &str, data: &[u8], kind| {
+        let mut header = tar::Header::new_gnu();
+        header.set_path(name).unwrap();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(kind);
+        header
+            .as_gnu_mut()
+            .unwrap()
+            .set_real_size(data.len() as u64);
+        header.set_cksum();
+        tar.append(&header, data).unwrap();
+    };
+    append(
+        &mut tar,
+        "demo_pkg-1.0/PKG-INFO",
+        GOOD_METADATA.as_bytes(),
+        tar::EntryType::Regular,
+    );
+    if pax {
+        // GNU's PAX 0.1 sparse format: an (offset, size) map.
+        tar.append_pax_extensions([("GNU.sparse.map", b"0,0".as_slice())])
+            .unwrap();
+        append(
+            &mut tar,
+            "demo_pkg-1.0/holes.bin",
+            b"",
+            tar::EntryType::Regular,
+        );
+    } else {
+        append(
+            &mut tar,
+            "demo_pkg-1.0/holes.bin",
+            b"",
+            tar::EntryType::GNUSparse,
+        );
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+    path
+}
+
+/// Each rule Warehouse applies at upload (warehouse/forklift/legacy.py,
+/// forklift/metadata.py, utils/zipfiles.py, utils/wheel.py) refuses its
+/// generated broken file with its message, under its rule name in
+/// `--json`; every failure in the run names a rule.
+#[test]
+fn warehouse_upload_rules_refuse_their_broken_files_by_rule_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mut n = 0;
+    let mut dir = || {
+        n += 1;
+        let d = root.join(format!("case{n}"));
+        std::fs::create_dir(&d).unwrap();
+        d
+    };
+    let good_wheel = "demo_pkg-1.0-py3-none-any.whl";
+    let with_member = |dir: &Path, name: &str, data: &[u8]| {
+        let (name, data) = (name.to_string(), data.to_vec());
+        wheel(
+            dir,
+            good_wheel,
+            GOOD_METADATA,
+            move |m| {
+                m.push(Member {
+                    name,
+                    data,
+                    symlink: false,
+                })
+            },
+            |_| {},
+        )
+    };
+    let entry_points = "demo_pkg-1.0.dist-info/entry_points.txt";
+    let long_tags = format!("any{}", ".any".repeat(55));
+    // (path, rule, message); rule "" = must pass.
+    let cases: Vec<(PathBuf, &str, String)> = vec![
+        // Passing variants of the new rules.
+        (
+            with_member(&dir(), entry_points, b"[console_scripts]\ndemo-cli = demo_pkg:main\n  # continued\n[gui_scripts]\ndemo.gui = demo_pkg:gui\n"),
+            "",
+            String::new(),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with(
+                    "Summary:",
+                    "Author-email: \"Smith, Jo\" <jo@example.com>, Al <al@example.org>\nHome-page: https://example.org\nSummary:",
+                ),
+            ),
+            "",
+            String::new(),
+        ),
+        (
+            tar_gz(
+                &dir(),
+                "demo_pkg-1.0.tar.gz",
+                &[
+                    (
+                        "demo_pkg-1.0/PKG-INFO",
+                        metadata_with("Summary:", "License-File: LICENSE\nSummary:").as_bytes(),
+                    ),
+                    ("demo_pkg-1.0/LICENSE", b"MIT"),
+                ],
+                &[],
+            ),
+            "",
+            String::new(),
+        ),
+        // PEP 625 sdist names (legacy.py `file_upload`).
+        (
+            tar_gz(
+                &dir(),
+                "Demo.Pkg-1.0.tar.gz",
+                &[("Demo.Pkg-1.0/PKG-INFO", GOOD_METADATA.as_bytes())],
+                &[],
+            ),
+            "sdist-filename",
+            "sdist `Demo.Pkg-1.0.tar.gz` should be named `demo_pkg-1.0.tar.gz`: PyPI wants the \
+             normalized project name and version (PEP 625)"
+                .into(),
+        ),
+        // metadata.py `_validate_metadata`.
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with("Metadata-Version: 2.4", "Metadata-Version: 2.6"),
+            ),
+            "metadata-version",
+            "`Metadata-Version: 2.6` is not supported by PyPI (it accepts 1.0, 1.1, 1.2, 2.1–2.5)"
+                .into(),
+        ),
+        (
+            tar_gz(
+                &dir(),
+                "demo_pkg-1.0+abc.tar.gz",
+                &[(
+                    "demo_pkg-1.0+abc/PKG-INFO",
+                    metadata_with("Version: 1.0", "Version: 1.0+abc").as_bytes(),
+                )],
+                &[],
+            ),
+            "no-local-version",
+            "`Version: 1.0+abc` is a local version (`+…`), which PyPI refuses; publish 1.0".into(),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with(
+                    "Requires-Dist: click; extra == \"cli\"",
+                    "Requires-Dist: click @ https://example.org/click-8.0-py3-none-any.whl",
+                ),
+            ),
+            "no-direct-dependencies",
+            "`Requires-Dist: click @ https://example.org/click-8.0-py3-none-any.whl` is a direct \
+             URL dependency, which PyPI refuses"
+                .into(),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with("Summary:", "Provides-Dist: demo @ https://example.org/demo.whl\nSummary:"),
+            ),
+            "no-direct-dependencies",
+            "`Provides-Dist: demo @ https://example.org/demo.whl` is a direct URL dependency".into(),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with("Summary:", "Obsoletes-Dist: old >=\nSummary:"),
+            ),
+            "provides-obsoletes-dist",
+            "`Obsoletes-Dist: old >=` is not a valid PEP 508 requirement".into(),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with("Summary:", "License: MIT\nSummary:"),
+            ),
+            "license-and-expression",
+            "both `License` and `License-Expression` are set; PyPI refuses that".into(),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with("Summary:", "License-File: ../LICENSE\nSummary:"),
+            ),
+            "license-file-paths",
+            "`License-File: ../LICENSE` is invalid (parent directory indicators are not allowed)"
+                .into(),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with("Summary:", "Author-email: Jo <jo@localhost>\nSummary:"),
+            ),
+            "emails",
+            "`Author-email: Jo <jo@localhost>`: `jo@localhost` is not a valid email address (the \
+             part after the @-sign is not valid: it should have a period)"
+                .into(),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with("Summary:", "Maintainer-email: a..b@example.org\nSummary:"),
+            ),
+            "emails",
+            "`a..b@example.org` is not a valid email address (an email address cannot have two \
+             periods in a row)"
+                .into(),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with("Summary:", "Home-page: www.example.org\nSummary:"),
+            ),
+            "urls",
+            "`Home-page: www.example.org` is not a valid URL (it has no scheme (write `https://…`))"
+                .into(),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with("Summary:", "Download-URL: https://example.org:99999/x\nSummary:"),
+            ),
+            "urls",
+            "`Download-URL: https://example.org:99999/x` is not a valid URL (its port is not \
+             between 0 and 65535)"
+                .into(),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with(
+                    "Project-URL: Source,",
+                    "Project-URL: The source code of this demo package,",
+                ),
+            ),
+            "project-urls",
+            "`Project-URL` label `The source code of this demo package` is 36 characters; PyPI \
+             allows at most 32"
+                .into(),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with("Summary: A demo package", &format!("Summary: {}", "x".repeat(513))),
+            ),
+            "field-length",
+            "`Summary` is 513 characters; PyPI allows at most 512".into(),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with(
+                    "Classifier: Operating",
+                    "Classifier: Natural Language :: Ukranian\nClassifier: Operating",
+                ),
+            ),
+            "classifiers",
+            "classifier `Natural Language :: Ukranian` is deprecated and PyPI refuses it; use \
+             `Natural Language :: Ukrainian` instead"
+                .into(),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with("Summary:", "Dynamic: Dynamic\nSummary:"),
+            ),
+            "dynamic",
+            "`Dynamic: Dynamic` is not a field PyPI lets be dynamic".into(),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                good_wheel,
+                &metadata_with("Metadata-Version: 2.4", "Metadata-Version: 2.5\nImport-Name: demo.class"),
+            ),
+            "import-names",
+            "`Import-Name: demo.class`: `class` is not a valid Python identifier".into(),
+        ),
+        // legacy.py `_validate_filename` and the `.metadata` file name.
+        (
+            simple_wheel(&dir(), "demo_pkg-1.0-py3-none-any\u{1}.whl", GOOD_METADATA),
+            "filename-characters",
+            "contains control characters, which PyPI refuses".into(),
+        ),
+        (
+            simple_wheel(
+                &dir(),
+                &format!("demo_pkg-1.0-py3-none-{long_tags}.whl"),
+                GOOD_METADATA,
+            ),
+            "filename-characters",
+            "the file name is 249 bytes; PyPI stores `<wheel>.metadata` beside it and refuses \
+             names over 246 bytes"
+                .into(),
+        ),
+        // legacy.py: License-File must exist in the sdist too.
+        (
+            tar_gz(
+                &dir(),
+                "demo_pkg-1.0.tar.gz",
+                &[(
+                    "demo_pkg-1.0/PKG-INFO",
+                    metadata_with("Summary:", "License-File: LICENSE\nSummary:").as_bytes(),
+                )],
+                &[],
+            ),
+            "license-file-present",
+            "`License-File: LICENSE` is not in the sdist at `demo_pkg-1.0/LICENSE`".into(),
+        ),
+        // utils/wheel.py `validate_entrypoints`.
+        (
+            with_member(&dir(), entry_points, b"[console_scripts]\nbin/demo = demo_pkg:main\n"),
+            "entry-points",
+            "`demo_pkg-1.0.dist-info/entry_points.txt` is invalid: script name `bin/demo` in \
+             `[console_scripts]` must be letters, digits, `_`, `.` or `-`"
+                .into(),
+        ),
+        (
+            with_member(&dir(), entry_points, b"[console_scripts]\ndemo: demo_pkg:main\n"),
+            "entry-points",
+            "`demo_pkg-1.0.dist-info/entry_points.txt` is invalid: line 2: `demo: demo_pkg:main` \
+             is not `name = value`"
+                .into(),
+        ),
+        (
+            with_member(&dir(), entry_points, b"demo = demo_pkg:main\n"),
+            "entry-points",
+            "line 1: `demo = demo_pkg:main` comes before any `[section]`".into(),
+        ),
+        (
+            with_member(&dir(), entry_points, b"[console_scripts]\ndemo = a\ndemo = b\n"),
+            "entry-points",
+            "line 3: `demo` is defined twice in its section".into(),
+        ),
+        (
+            with_member(&dir(), entry_points, b"[console_scripts]\nd\xe9mo = a\n"),
+            "entry-points",
+            "`demo_pkg-1.0.dist-info/entry_points.txt` is invalid: it is not UTF-8".into(),
+        ),
+        // utils/zipfiles.py `validate_zipfile`.
+        (
+            {
+                let path = simple_wheel(&dir(), good_wheel, GOOD_METADATA);
+                let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+                file.write_all(b"appended").unwrap();
+                path
+            },
+            "zip-framing",
+            "PyPI does not accept this ZIP archive: Trailing data".into(),
+        ),
+        (
+            {
+                let path = simple_wheel(&dir(), good_wheel, GOOD_METADATA);
+                // General purpose flag bit 3: sizes follow the data.
+                patch_header(&path, "demo_pkg/__init__.py", true, 6, &8u16.to_le_bytes());
+                path
+            },
+            "zip-framing",
+            "PyPI does not accept this ZIP archive: ZIP contains a data descriptor".into(),
+        ),
+        (
+            {
+                let path = simple_wheel(&dir(), good_wheel, GOOD_METADATA);
+                // The local header claims another uncompressed size.
+                patch_header(&path, "demo_pkg/__init__.py", true, 22, &999u32.to_le_bytes());
+                path
+            },
+            "zip-framing",
+            "PyPI does not accept this ZIP archive: Mis-matched file size".into(),
+        ),
+        (
+            {
+                let path = simple_wheel(&dir(), good_wheel, GOOD_METADATA);
+                add_entry_comment(&path, "demo_pkg/__init__.py");
+                path
+            },
+            "zip-framing",
+            "PyPI does not accept this ZIP archive: Comment in central directory".into(),
+        ),
+        (
+            with_member(&dir(), "demo_pkg/bell\u{7}.py", b""),
+            "zip-framing",
+            "PyPI does not accept this ZIP archive: Invalid character in filename".into(),
+        ),
+        // legacy.py `_is_valid_dist_file`: polyglots and sparse members.
+        (
+            {
+                let path = sdist(&dir(), "demo_pkg-1.0.tar.gz", GOOD_METADATA);
+                let zip = root.join("polyglot.zip");
+                write_zip(&zip, &[member("x.txt", b"x")]);
+                let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+                file.write_all(&std::fs::read(&zip).unwrap()).unwrap();
+                path
+            },
+            "zip-tar-polyglot",
+            "the file is both a tar and a zip archive; PyPI refuses such polyglots".into(),
+        ),
+        (
+            sparse_sdist(&dir(), false),
+            "tar-sparse-member",
+            "sparse tar members are not allowed (`demo_pkg-1.0/holes.bin`)".into(),
+        ),
+        (
+            sparse_sdist(&dir(), true),
+            "tar-sparse-member",
+            "sparse tar members are not allowed (`demo_pkg-1.0/holes.bin`)".into(),
+        ),
+    ];
+    let files: Vec<PathBuf> = cases.iter().map(|(path, _, _)| path.clone()).collect();
+    let output = tagpub(&files, &["--json"], &[]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let (json, _) = reports(&output);
+    let reports = json["files"].as_array().unwrap();
+    assert_eq!(reports.len(), cases.len());
+    let mut wrong = Vec::new();
+    for ((path, rule, message), report) in cases.iter().zip(reports) {
+        let failures: Vec<(&str, &str)> = report["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["rule"].as_str().unwrap(), f["message"].as_str().unwrap()))
+            .collect();
+        // `errors` are the failures' messages, each under a named rule.
+        let errors: Vec<&str> = report["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            failures.iter().map(|(_, m)| *m).collect::<Vec<_>>(),
+            errors,
+            "{}",
+            path.display()
+        );
+        assert!(failures.iter().all(|(rule, _)| !rule.is_empty()));
+        let matched = if rule.is_empty() {
+            failures.is_empty()
+        } else {
+            failures
+                .iter()
+                .any(|(r, m)| r == rule && m.contains(message.as_str()))
+        };
+        if !matched {
+            wrong.push(format!(
+                "{}: expected {rule:?}: {message:?} in {failures:#?}",
+                path.display()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

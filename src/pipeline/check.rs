@@ -15,6 +15,7 @@ use crate::version::Version;
 
 mod archive;
 mod classifiers;
+mod fields;
 mod filename;
 mod metadata;
 mod platform;
@@ -23,6 +24,7 @@ mod rst_native;
 mod rules;
 #[cfg(test)]
 mod tests;
+mod zipframe;
 
 pub use filename::{SdistFilename, WheelFilename, parse_sdist_filename, parse_wheel_filename};
 pub use rst::{RstChoice, RstEngine, RstError};
@@ -191,6 +193,25 @@ pub enum CheckError {
     },
 }
 
+impl CheckError {
+    /// The rule a file that cannot be read at all fails.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            CheckError::UnsupportedKind { .. } => "file-extension",
+            CheckError::InvalidFilename { .. } => "filename-valid",
+            CheckError::Io { .. } => "readable",
+            CheckError::NotAnArchive { .. } => "archive-readable",
+            CheckError::MetadataMissing { .. } => "metadata-present",
+            CheckError::AmbiguousMetadata { .. } => "one-dist-info",
+            CheckError::LayoutMismatch { .. } => "archive-layout",
+            CheckError::NotSingleTopLevel { .. } => "sdist-top-level",
+            CheckError::MetadataTooLarge { .. } => "metadata-size",
+            CheckError::CompressionBomb { .. } => "compression-bomb",
+            CheckError::MalformedMetadata { .. } => "metadata-parses",
+        }
+    }
+}
+
 /// Opens an artifact and reads its metadata and digests.
 pub fn inspect(path: &Path) -> Result<Artifact, CheckError> {
     inspect_all(path).map(|inspected| inspected.artifact)
@@ -202,7 +223,7 @@ pub struct Inspected {
     pub artifact: Artifact,
     /// Problems found while reading the archive without stopping (unsafe
     /// members, missing WHEEL/RECORD, RECORD mismatches); each is an error.
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
     /// The long description as the index receives it: the body, or the
     /// `Description` header with its continuation lines as they are.
     pub description: Option<String>,
@@ -273,11 +294,12 @@ fn inspect_with(path: &Path, with_digests: bool) -> Result<Inspected, CheckError
         .iter()
         .any(|key| key.eq_ignore_ascii_case("summary"))
     {
-        problems.push(
+        problems.push(Problem::new(
+            "summary-single-line",
             "`Summary` spans several lines; it must be a single line, shorten \
              `project.description`"
                 .to_string(),
-        );
+        ));
     }
     let description = metadata.body.clone().or(raw.description);
     Ok(Inspected {
@@ -314,12 +336,24 @@ pub fn digests(mut reader: impl Read) -> io::Result<(String, String)> {
     Ok((hex::encode(sha.finalize()), hex::encode(blake.finalize())))
 }
 
+/// One error of a check, with the name of the rule that found it (the
+/// README's `tagpub check` section lists every rule and its source).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Failure {
+    pub rule: &'static str,
+    pub message: String,
+}
+
 /// The outcome of checking one file.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct CheckReport {
     pub file: String,
+    /// The messages of `failures`, in order (what the text output prints).
+    /// Only [`CheckReport::fail`] adds to it, so each has a rule.
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
+    /// Every error with its rule name (`tagpub check --json`).
+    pub failures: Vec<Failure>,
 }
 
 impl CheckReport {
@@ -328,16 +362,40 @@ impl CheckReport {
         self.errors.is_empty()
     }
 
+    /// Records an error found by `rule`.
+    pub fn fail(&mut self, rule: &'static str, message: String) {
+        self.errors.push(message.clone());
+        self.failures.push(Failure { rule, message });
+    }
+
     /// A file that could not be opened or read as an archive.
     pub fn unreadable(path: &Path, err: &dyn std::fmt::Display) -> CheckReport {
-        CheckReport {
+        CheckReport::unreadable_by(path, "readable", err)
+    }
+
+    fn unreadable_by(path: &Path, rule: &'static str, err: &dyn std::fmt::Display) -> CheckReport {
+        let mut report = CheckReport {
             file: path
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_else(|| path.display().to_string()),
-            errors: vec![err.to_string()],
-            warnings: Vec::new(),
-        }
+            ..CheckReport::default()
+        };
+        report.fail(rule, err.to_string());
+        report
+    }
+}
+
+/// A problem found while reading an archive (it does not stop the reading).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub rule: &'static str,
+    pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(rule: &'static str, message: String) -> Problem {
+        Problem { rule, message }
     }
 }
 
@@ -417,7 +475,7 @@ pub fn check_paths(
                 }
                 reports.push(rules::run(&inspected, expected, options));
             }
-            Err(err) => reports.push(CheckReport::unreadable(path, &err)),
+            Err(err) => reports.push(CheckReport::unreadable_by(path, err.rule(), &err)),
         }
     }
     let mut rst_engine = None;
@@ -433,12 +491,15 @@ pub fn check_paths(
                 .expect("every text was rendered");
             let messages = &results[position];
             if !messages.is_empty() {
-                reports[*index].errors.push(format!(
-                    "the long description is reStructuredText that does not render, so PyPI \
+                reports[*index].fail(
+                    "description-renders",
+                    format!(
+                        "the long description is reStructuredText that does not render, so PyPI \
                      would show it as plain text ({engine}): {}; fix the README (or set its \
                      content type to text/markdown if it is Markdown)",
-                    messages.join("; ")
-                ));
+                        messages.join("; ")
+                    ),
+                );
             }
         }
         rst_engine = Some(engine);

@@ -6,7 +6,9 @@ use std::io::{BufReader, Read};
 use std::path::Component;
 use std::str::FromStr;
 
-use super::{CheckError, MAX_METADATA_BYTES, Metadata, parse_sdist_filename, parse_wheel_filename};
+use super::{
+    CheckError, MAX_METADATA_BYTES, Metadata, Problem, parse_sdist_filename, parse_wheel_filename,
+};
 use crate::version::{Version, normalize_name};
 
 /// Whether `found` (`{name}-{version}` as in a dist-info or sdist directory)
@@ -69,6 +71,12 @@ fn parse_member(
     })
 }
 
+/// A second handle on the archive, for reading its raw records.
+fn clone_file(file: &File, filename: &str) -> Result<File, CheckError> {
+    file.try_clone()
+        .map_err(|err| not_an_archive(filename, "file", err))
+}
+
 fn open_zip(file: File, filename: &str) -> Result<zip::ZipArchive<BufReader<File>>, CheckError> {
     zip::ZipArchive::new(BufReader::new(file)).map_err(|err| not_an_archive(filename, "zip", err))
 }
@@ -88,7 +96,7 @@ fn read_zip_member(
 /// What reading an archive found: its core metadata, the raw `Description`
 /// header (see `metadata::parse_with_raw_description`), and problems that
 /// do not stop the reading (unsafe members, RECORD mismatches).
-pub(super) type Scanned = ((Metadata, super::metadata::Raw), Vec<String>);
+pub(super) type Scanned = ((Metadata, super::metadata::Raw), Vec<Problem>);
 
 fn packed_size(file: &File, filename: &str) -> Result<u64, CheckError> {
     file.metadata()
@@ -101,9 +109,10 @@ fn packed_size(file: &File, filename: &str) -> Result<u64, CheckError> {
 pub(super) fn wheel_metadata(file: File, filename: &str) -> Result<Scanned, CheckError> {
     let wheel = parse_wheel_filename(filename)?;
     let packed = packed_size(&file, filename)?;
+    let framing = clone_file(&file, filename)?;
     let mut zip = open_zip(file, filename)?;
     let mut problems = Vec::new();
-    scan_zip(&mut zip, filename, packed, &mut problems)?;
+    scan_zip(&mut zip, filename, packed, framing, &mut problems)?;
     let mut candidates: Vec<String> = zip
         .file_names()
         .filter(|name| {
@@ -145,12 +154,16 @@ pub(super) fn wheel_metadata(file: File, filename: &str) -> Result<Scanned, Chec
     // (escaped) name and version, not a normalized equivalent.
     let literal = format!("{}-{}.dist-info", wheel.name, wheel.version);
     if dir != literal {
-        problems.push(format!(
-            "the metadata is in `{dir}/` but PyPI looks for `{literal}/` (the file name's \
+        problems.push(Problem::new(
+            "dist-info-name",
+            format!(
+                "the metadata is in `{dir}/` but PyPI looks for `{literal}/` (the file name's \
              name and version, exactly); rename the wheel to match or rebuild it"
+            ),
         ));
     }
     check_license_files(&mut zip, &metadata.0, &literal, &mut problems);
+    check_entry_points(&mut zip, filename, &literal, &mut problems)?;
     check_wheel_files(&mut zip, filename, dir, &mut problems)?;
     Ok((metadata, problems))
 }
@@ -216,9 +229,10 @@ fn missing_pkg_info(filename: &str, top: &str) -> CheckError {
 /// `<top>/PKG-INFO` from a legacy zip sdist.
 pub(super) fn zip_sdist_metadata(file: File, filename: &str) -> Result<Scanned, CheckError> {
     let packed = packed_size(&file, filename)?;
+    let framing = clone_file(&file, filename)?;
     let mut zip = open_zip(file, filename)?;
     let mut problems = Vec::new();
-    scan_zip(&mut zip, filename, packed, &mut problems)?;
+    scan_zip(&mut zip, filename, packed, framing, &mut problems)?;
     let mut top = TopLevel::default();
     for name in zip.file_names() {
         let components: Vec<String> = name
@@ -241,6 +255,24 @@ pub(super) fn tar_sdist_metadata(file: File, filename: &str) -> Result<Scanned, 
     const FORMAT: &str = "gzip-compressed tar";
     let packed = packed_size(&file, filename)?;
     let mut problems = Vec::new();
+    // warehouse/forklift/legacy.py `_is_valid_dist_file`: "File is both a
+    // zip and a tar file".
+    let mut raw = BufReader::new(clone_file(&file, filename)?);
+    if super::zipframe::looks_like_zip(&mut raw)
+        .map_err(|err| not_an_archive(filename, FORMAT, err))?
+    {
+        problems.push(Problem::new(
+            "zip-tar-polyglot",
+            "the file is both a tar and a zip archive; PyPI refuses such polyglots, rebuild it"
+                .to_string(),
+        ));
+    }
+    // The clone shares the file position: back to the start for the reader.
+    std::io::Seek::seek(&mut raw.into_inner(), std::io::SeekFrom::Start(0))
+        .map_err(|err| not_an_archive(filename, FORMAT, err))?;
+    // Every member path (components joined by `/`), for License-File.
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    let mut sparse: Vec<String> = Vec::new();
     let mut unpacked: u64 = 0;
     let gzip = flate2::read::MultiGzDecoder::new(BufReader::new(file));
     let mut archive = tar::Archive::new(gzip);
@@ -252,20 +284,31 @@ pub(super) fn tar_sdist_metadata(file: File, filename: &str) -> Result<Scanned, 
     // archive is rejected anyway, and this bounds memory to one capped file.
     let mut pkg_info: Option<(String, Vec<u8>)> = None;
     for entry in entries {
-        let entry = entry.map_err(|err| not_an_archive(filename, FORMAT, err))?;
+        let mut entry = entry.map_err(|err| not_an_archive(filename, FORMAT, err))?;
         let kind = entry.header().entry_type();
         if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
             continue;
         }
+        // The reader applies a PAX header to the member it describes; GNU
+        // sparse files in PAX form carry `GNU.sparse.*` keys.
+        let pax_sparse = entry
+            .pax_extensions()
+            .ok()
+            .flatten()
+            .is_some_and(|extensions| {
+                extensions
+                    .flatten()
+                    .any(|ext| ext.key_bytes().starts_with(b"GNU.sparse."))
+            });
         // Sizes are known from the headers before the content is read, so
         // a bomb is refused before it is decompressed.
         unpacked = unpacked.saturating_add(entry.size());
         check_unpacked(filename, unpacked, packed)?;
         let raw_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         if let Some(why) = unsafe_member_name(&raw_name) {
-            problems.push(format!(
+            problems.push(Problem::new("member-path-safe", format!(
                 "member `{raw_name}` {why}; unpacking it would write outside the target directory, refused"
-            ));
+            )));
         }
         if kind.is_symlink() || kind.is_hard_link() {
             let target = entry
@@ -279,8 +322,11 @@ pub(super) fn tar_sdist_metadata(file: File, filename: &str) -> Result<Scanned, 
                 ""
             };
             if link_escapes(base, &target) {
-                problems.push(format!(
-                    "member `{raw_name}` is a link to `{target}`, outside the archive; refused"
+                problems.push(Problem::new(
+                    "member-link-safe",
+                    format!(
+                        "member `{raw_name}` is a link to `{target}`, outside the archive; refused"
+                    ),
                 ));
             }
         }
@@ -295,6 +341,10 @@ pub(super) fn tar_sdist_metadata(file: File, filename: &str) -> Result<Scanned, 
             })
             .collect();
         top.add(&components, kind.is_dir());
+        if kind.is_gnu_sparse() || pax_sparse {
+            sparse.push(components.join("/"));
+        }
+        names.insert(components.join("/"));
         if let [dir, name] = components.as_slice()
             && name == "PKG-INFO"
             && kind.is_file()
@@ -305,14 +355,27 @@ pub(super) fn tar_sdist_metadata(file: File, filename: &str) -> Result<Scanned, 
             pkg_info = Some((dir.clone(), bytes));
         }
     }
-    let top = top.single_dir(filename, FORMAT)?;
-    match pkg_info {
-        Some((dir, bytes)) if dir == top => Ok((
-            parse_member(&bytes, filename, &format!("{top}/PKG-INFO"))?,
-            problems,
-        )),
-        _ => Err(missing_pkg_info(filename, &top)),
+    // warehouse/forklift/legacy.py `_is_valid_dist_file`: "Sparse members
+    // are not allowed" (GNU extensions, not valid in PEP 625 sdists).
+    if !sparse.is_empty() {
+        problems.push(Problem::new(
+            "tar-sparse-member",
+            format!(
+                "sparse tar members are not allowed ({}); PyPI refuses the sdist, rebuild it \
+                 with a standard build backend (not GNU tar --sparse)",
+                list_some(&sparse)
+            ),
+        ));
     }
+    let top = top.single_dir(filename, FORMAT)?;
+    let metadata = match pkg_info {
+        Some((dir, bytes)) if dir == top => {
+            parse_member(&bytes, filename, &format!("{top}/PKG-INFO"))?
+        }
+        _ => return Err(missing_pkg_info(filename, &top)),
+    };
+    check_sdist_license_files(&metadata.0, &top, &names, &mut problems);
+    Ok((metadata, problems))
 }
 
 /// An archive that unpacks to more than this is refused outright.
@@ -400,14 +463,21 @@ fn scan_zip(
     zip: &mut zip::ZipArchive<BufReader<File>>,
     filename: &str,
     packed: u64,
-    problems: &mut Vec<String>,
+    framing: File,
+    problems: &mut Vec<Problem>,
 ) -> Result<(), CheckError> {
     let mut unpacked: u64 = 0;
+    // Name → (compressed, uncompressed) size, as the central directory says.
+    let mut central = std::collections::HashMap::with_capacity(zip.len());
     for index in 0..zip.len() {
         let (name, size, symlink, method) = {
             let entry = zip
                 .by_index_raw(index)
                 .map_err(|err| not_an_archive(filename, "zip", err))?;
+            central.insert(
+                entry.name().to_string(),
+                (entry.compressed_size(), entry.size()),
+            );
             (
                 entry.name().to_string(),
                 entry.size(),
@@ -420,18 +490,21 @@ fn scan_zip(
             method,
             zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
         ) {
-            problems.push(format!(
-                "member `{name}` uses {} compression; PyPI accepts only stored and deflated \
+            problems.push(Problem::new(
+                "compression-method",
+                format!(
+                    "member `{name}` uses {} compression; PyPI accepts only stored and deflated \
                  members, rebuild the archive",
-                method_name(method)
+                    method_name(method)
+                ),
             ));
         }
         unpacked = unpacked.saturating_add(size);
         check_unpacked(filename, unpacked, packed)?;
         if let Some(why) = unsafe_member_name(&name) {
-            problems.push(format!(
+            problems.push(Problem::new("member-path-safe", format!(
                 "member `{name}` {why}; an installer would write outside its target directory, refused"
-            ));
+            )));
         }
         if symlink {
             // The link target is the member's content (a short path).
@@ -442,11 +515,36 @@ fn scan_zip(
                 .read_to_string(&mut target)
                 .map_err(|err| not_an_archive(filename, "zip", err))?;
             if link_escapes(parent_dir(&name), &target) {
-                problems.push(format!(
-                    "member `{name}` is a symlink to `{target}`, outside the archive; refused"
+                problems.push(Problem::new(
+                    "member-link-safe",
+                    format!(
+                        "member `{name}` is a symlink to `{target}`, outside the archive; refused"
+                    ),
                 ));
             }
         }
+    }
+    let io_error = |err: std::io::Error| not_an_archive(filename, "zip", err);
+    let mut raw = BufReader::new(framing);
+    // warehouse/forklift/legacy.py `_is_valid_dist_file`: "File is both a
+    // zip and a tar file" (an archive two tools would read differently).
+    if super::zipframe::starts_like_tar(&mut raw).map_err(io_error)? {
+        problems.push(Problem::new(
+            "zip-tar-polyglot",
+            "the file is both a zip and a tar archive; PyPI refuses such polyglots, rebuild it"
+                .to_string(),
+        ));
+    }
+    // warehouse/utils/zipfiles.py `validate_zipfile` (ZIP confusion).
+    if let Some(reason) = super::zipframe::validate(&mut raw, &central).map_err(io_error)? {
+        problems.push(Problem::new(
+            "zip-framing",
+            format!(
+                "PyPI does not accept this ZIP archive: {reason} (see \
+                 https://docs.pypi.org/archives); rebuild it with a standard build backend, \
+                 do not append to or edit the archive"
+            ),
+        ));
     }
     Ok(())
 }
@@ -458,24 +556,161 @@ fn check_license_files(
     zip: &mut zip::ZipArchive<BufReader<File>>,
     metadata: &Metadata,
     dist_info: &str,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) {
-    let version = metadata
-        .get("Metadata-Version")
-        .and_then(|v| v.trim().split_once('.'))
-        .and_then(|(major, minor)| Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?)));
-    if version.is_none_or(|v| v < (2, 4)) {
+    if metadata_version(metadata).is_none_or(|v| v < (2, 4)) {
         return;
     }
     for license in metadata.get_all("License-File") {
         let member = format!("{dist_info}/licenses/{license}");
         if zip.index_for_name(&member).is_none() {
-            problems.push(format!(
-                "`License-File: {license}` is not in the wheel at `{member}`; PyPI refuses \
+            problems.push(Problem::new(
+                "license-file-present",
+                format!(
+                    "`License-File: {license}` is not in the wheel at `{member}`; PyPI refuses \
                  the upload, rebuild it (and check `project.license-files`)"
+                ),
             ));
         }
     }
+}
+
+/// warehouse/utils/wheel.py `validate_entrypoints`: the wheel's
+/// `entry_points.txt` (under the file name's literal `.dist-info`) is UTF-8,
+/// a valid INI file with `=` delimiters, and its console/gui script names
+/// match `[\w.-]+`.
+fn check_entry_points(
+    zip: &mut zip::ZipArchive<BufReader<File>>,
+    filename: &str,
+    dist_info: &str,
+    problems: &mut Vec<Problem>,
+) -> Result<(), CheckError> {
+    let member = format!("{dist_info}/entry_points.txt");
+    let Ok(entry) = zip.by_name(&member) else {
+        return Ok(());
+    };
+    let bytes = read_capped(entry, filename, &member, "zip")?;
+    let why = match std::str::from_utf8(&bytes) {
+        Err(_) => Some("it is not UTF-8".to_string()),
+        Ok(text) => entry_points_problem(text),
+    };
+    if let Some(why) = why {
+        problems.push(Problem::new(
+            "entry-points",
+            format!(
+                "`{member}` is invalid: {why}; PyPI refuses the wheel (\"invalid entry points\"), \
+                 fix `project.scripts` / `project.entry-points` and rebuild"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Why Python's `configparser` (case-sensitive, `=` only, strict) would
+/// refuse `text`, or a script name that does not match `[\w.-]+`.
+pub(super) fn entry_points_problem(text: &str) -> Option<String> {
+    // section → its option names in order.
+    let mut sections: Vec<(String, Vec<String>)> = Vec::new();
+    // The indentation of the current option line, for continuation lines.
+    let mut option_indent: Option<usize> = None;
+    for (number, line) in text.lines().enumerate() {
+        let number = number + 1;
+        let stripped = line.trim();
+        if stripped.is_empty() {
+            continue;
+        }
+        if stripped.starts_with('#') || stripped.starts_with(';') {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        if let (Some(option), Some(_)) = (option_indent, sections.last())
+            && indent > option
+        {
+            continue;
+        }
+        if let Some(rest) = stripped.strip_prefix('[')
+            && let Some(close) = rest.rfind(']')
+            && close > 0
+        {
+            let name = rest[..close].to_string();
+            if sections.iter().any(|(existing, _)| *existing == name) {
+                return Some(format!("line {number}: section `[{name}]` appears twice"));
+            }
+            sections.push((name, Vec::new()));
+            option_indent = None;
+            continue;
+        }
+        let Some((_, options)) = sections.last_mut() else {
+            return Some(format!(
+                "line {number}: `{stripped}` comes before any `[section]`"
+            ));
+        };
+        let Some((name, _)) = stripped.split_once('=') else {
+            return Some(format!("line {number}: `{stripped}` is not `name = value`"));
+        };
+        let name = name.trim_end().to_string();
+        if name.is_empty() {
+            return Some(format!(
+                "line {number}: `{stripped}` has no name before `=`"
+            ));
+        }
+        if options.contains(&name) {
+            return Some(format!(
+                "line {number}: `{name}` is defined twice in its section"
+            ));
+        }
+        options.push(name);
+        option_indent = Some(indent);
+    }
+    for (section, options) in &sections {
+        if section != "console_scripts" && section != "gui_scripts" {
+            continue;
+        }
+        let valid = |name: &str| {
+            name.chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == '-')
+        };
+        if let Some(name) = options.iter().find(|name| !valid(name)) {
+            return Some(format!(
+                "script name `{name}` in `[{section}]` must be letters, digits, `_`, `.` or \
+                 `-` (no paths or spaces)"
+            ));
+        }
+    }
+    None
+}
+
+/// warehouse/forklift/legacy.py `file_upload`: every `License-File` exists
+/// in the sdist under its top-level directory (PEP 639; metadata 2.4+, as
+/// for wheels).
+fn check_sdist_license_files(
+    metadata: &Metadata,
+    top: &str,
+    names: &BTreeSet<String>,
+    problems: &mut Vec<Problem>,
+) {
+    if metadata_version(metadata).is_none_or(|v| v < (2, 4)) {
+        return;
+    }
+    for license in metadata.get_all("License-File") {
+        let member = format!("{top}/{license}");
+        if !names.contains(&member) {
+            problems.push(Problem::new(
+                "license-file-present",
+                format!(
+                    "`License-File: {license}` is not in the sdist at `{member}`; PyPI refuses \
+                     the upload, rebuild it (and check `project.license-files`)"
+                ),
+            ));
+        }
+    }
+}
+
+fn metadata_version(metadata: &Metadata) -> Option<(u32, u32)> {
+    metadata
+        .get("Metadata-Version")
+        .and_then(|v| v.trim().split_once('.'))
+        .and_then(|(major, minor)| Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?)))
 }
 
 /// At most this many paths are named per RECORD finding.
@@ -566,19 +801,23 @@ fn check_wheel_files(
     zip: &mut zip::ZipArchive<BufReader<File>>,
     filename: &str,
     dist_info: &str,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) -> Result<(), CheckError> {
     let wheel_file = format!("{dist_info}/WHEEL");
     if zip.index_for_name(&wheel_file).is_none() {
-        problems.push(format!(
-            "`{wheel_file}` is missing; installers cannot tell how to install this wheel, \
+        problems.push(Problem::new(
+            "wheel-file",
+            format!(
+                "`{wheel_file}` is missing; installers cannot tell how to install this wheel, \
              rebuild it with a current build backend"
+            ),
         ));
     }
     let record_file = format!("{dist_info}/RECORD");
     if zip.index_for_name(&record_file).is_none() {
-        problems.push(format!(
-            "`{record_file}` is missing; PyPI refuses wheels without RECORD, rebuild it"
+        problems.push(Problem::new(
+            "wheel-record",
+            format!("`{record_file}` is missing; PyPI refuses wheels without RECORD, rebuild it"),
         ));
         return Ok(());
     }
@@ -589,7 +828,10 @@ fn check_wheel_files(
         read_capped(entry, filename, &record_file, "zip")?
     };
     let Ok(text) = String::from_utf8(bytes) else {
-        problems.push(format!("`{record_file}` is not UTF-8; rebuild the wheel"));
+        problems.push(Problem::new(
+            "wheel-record",
+            format!("`{record_file}` is not UTF-8; rebuild the wheel"),
+        ));
         return Ok(());
     };
     // path → (hash, size) as RECORD lists them.
@@ -599,9 +841,12 @@ fn check_wheel_files(
             continue;
         }
         let Some(fields) = csv_fields(line) else {
-            problems.push(format!(
-                "`{record_file}` line {} is not valid CSV; rebuild the wheel",
-                number + 1
+            problems.push(Problem::new(
+                "wheel-record",
+                format!(
+                    "`{record_file}` line {} is not valid CSV; rebuild the wheel",
+                    number + 1
+                ),
             ));
             return Ok(());
         };
@@ -633,16 +878,22 @@ fn check_wheel_files(
         .cloned()
         .collect();
     if !unlisted.is_empty() {
-        problems.push(format!(
-            "RECORD does not list {}; PyPI flags wheels whose RECORD and contents differ \
+        problems.push(Problem::new(
+            "record-matches",
+            format!(
+                "RECORD does not list {}; PyPI flags wheels whose RECORD and contents differ \
              (and emails the maintainers), rebuild it (do not add files to a built wheel)",
-            list_some(&unlisted)
+                list_some(&unlisted)
+            ),
         ));
     }
     if !absent.is_empty() {
-        problems.push(format!(
-            "RECORD lists {}, which the wheel does not contain; rebuild it",
-            list_some(&absent)
+        problems.push(Problem::new(
+            "record-matches",
+            format!(
+                "RECORD lists {}, which the wheel does not contain; rebuild it",
+                list_some(&absent)
+            ),
         ));
     }
     let (mut unhashed, mut weak, mut mismatched) = (Vec::new(), Vec::new(), Vec::new());
@@ -679,23 +930,32 @@ fn check_wheel_files(
         }
     }
     if !unhashed.is_empty() {
-        problems.push(format!(
-            "RECORD has no hash for {}; rebuild the wheel",
-            list_some(&unhashed)
+        problems.push(Problem::new(
+            "record-matches",
+            format!(
+                "RECORD has no hash for {}; rebuild the wheel",
+                list_some(&unhashed)
+            ),
         ));
     }
     if !weak.is_empty() {
-        problems.push(format!(
-            "RECORD hashes {} with an algorithm the wheel spec does not allow (use sha256); \
+        problems.push(Problem::new(
+            "record-matches",
+            format!(
+                "RECORD hashes {} with an algorithm the wheel spec does not allow (use sha256); \
              rebuild the wheel",
-            list_some(&weak)
+                list_some(&weak)
+            ),
         ));
     }
     if !mismatched.is_empty() {
-        problems.push(format!(
-            "RECORD hash or size does not match the content of {}; the wheel was modified \
+        problems.push(Problem::new(
+            "record-matches",
+            format!(
+                "RECORD hash or size does not match the content of {}; the wheel was modified \
              after it was built, rebuild it",
-            list_some(&mismatched)
+                list_some(&mismatched)
+            ),
         ));
     }
     Ok(())

@@ -5,6 +5,20 @@
 //! packages cannot be uploaded by accident.
 
 const LIST: &str = include_str!("../../../data/classifiers.txt");
+/// `trove_classifiers.deprecated_classifiers`: each line a deprecated
+/// classifier, then its replacements, tab-separated.
+const DEPRECATED: &str = include_str!("../../../data/deprecated-classifiers.txt");
+
+/// The replacements of a deprecated classifier (possibly none), or `None`
+/// when it is not deprecated. Warehouse refuses deprecated classifiers
+/// (`warehouse/forklift/metadata.py`, `_validate_metadata`).
+pub fn deprecated(classifier: &str) -> Option<Vec<&'static str>> {
+    DEPRECATED
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| line.split('\t'))
+        .find_map(|mut fields| (fields.next() == Some(classifier)).then(|| fields.collect()))
+}
 
 /// The `trove-classifiers` version the list came from (its first line).
 pub fn source() -> &'static str {
@@ -36,5 +50,14 @@ mod tests {
         assert!(super::known("Programming Language :: Python :: 3"));
         assert!(!super::known("Programming Language :: Python :: 9"));
         assert!(super::source().starts_with("trove-classifiers "));
+        assert_eq!(
+            super::deprecated("Natural Language :: Ukranian"),
+            Some(vec!["Natural Language :: Ukrainian"])
+        );
+        assert_eq!(
+            super::deprecated("Topic :: Communications :: Chat :: AOL Instant Messenger"),
+            Some(vec![])
+        );
+        assert_eq!(super::deprecated("Natural Language :: Ukrainian"), None);
     }
 }

@@ -5,13 +5,14 @@
 use std::str::FromStr;
 
 use super::{
-    Artifact, ArtifactKind, CheckOptions, CheckReport, Expected, Inspected, parse_sdist_filename,
-    parse_wheel_filename,
+    Artifact, ArtifactKind, CheckOptions, CheckReport, Expected, Inspected, Problem,
+    parse_sdist_filename, parse_wheel_filename,
 };
 use crate::version::{Version, is_valid_project_name, normalize_name};
 
-/// Metadata versions the current core metadata spec (and so `packaging`,
-/// twine and PyPI) accepts, oldest first; 2.0 was never released.
+/// Metadata versions PyPI accepts, oldest first: Warehouse's
+/// `SUPPORTED_METADATA_VERSIONS` (`warehouse/forklift/metadata.py`), which
+/// lags `packaging` (2.0 was never released).
 const KNOWN_METADATA_VERSIONS: &[(u32, u32)] = &[
     (1, 0),
     (1, 1),
@@ -21,7 +22,6 @@ const KNOWN_METADATA_VERSIONS: &[(u32, u32)] = &[
     (2, 3),
     (2, 4),
     (2, 5),
-    (2, 6),
 ];
 
 struct Context<'a, 'e> {
@@ -29,7 +29,7 @@ struct Context<'a, 'e> {
     expected: Option<&'a Expected<'e>>,
     options: &'a CheckOptions,
     /// Problems found while reading the archive (all errors).
-    problems: &'a [String],
+    problems: &'a [Problem],
     /// The long description as the index receives it (see [`Inspected`]).
     description: Option<&'a str>,
     /// Metadata-Version, when it is one of [`KNOWN_METADATA_VERSIONS`].
@@ -40,27 +40,59 @@ struct Context<'a, 'e> {
     version: Option<(&'a str, Version)>,
 }
 
-type Rule = fn(&Context<'_, '_>, &mut CheckReport);
+type Rule = fn(&Context<'_, '_>, &mut Findings<'_>);
 
-const RULES: &[Rule] = &[
-    archive_problems,
-    metadata_version,
-    fields_known_and_introduced,
-    description_content_type,
-    classifiers_known,
-    license_expression,
-    requires_python,
-    requires_dist,
-    project_urls,
-    provides_extra,
-    dynamic_fields,
-    platform_tags,
-    name_present_and_valid,
-    version_present_and_valid,
-    filename_matches_metadata,
-    matches_expected,
-    has_summary,
-    has_long_description,
+/// Where a rule writes: every error is recorded under the rule's name.
+pub(super) struct Findings<'r> {
+    rule: &'static str,
+    report: &'r mut CheckReport,
+}
+
+impl Findings<'_> {
+    fn error(&mut self, message: String) {
+        self.report.fail(self.rule, message);
+    }
+    /// For problems found while reading the archive, which carry their own rule.
+    fn error_as(&mut self, rule: &'static str, message: String) {
+        self.report.fail(rule, message);
+    }
+    fn warn(&mut self, message: String) {
+        self.report.warnings.push(message);
+    }
+}
+
+/// Every rule with its name (`tagpub check --json` reports it with each
+/// failure; the README lists them with their Warehouse sources).
+const RULES: &[(&str, Rule)] = &[
+    ("archive", archive_problems),
+    ("metadata-version", metadata_version),
+    ("fields-known", fields_known_and_introduced),
+    ("description-content-type", description_content_type),
+    ("classifiers", classifiers_known),
+    ("license-expression", license_expression),
+    ("license-and-expression", license_and_expression),
+    ("license-file-paths", license_file_paths),
+    ("requires-python", requires_python),
+    ("requires-dist", requires_dist),
+    ("provides-obsoletes-dist", provides_obsoletes_dist),
+    ("no-direct-dependencies", no_direct_dependencies),
+    ("project-urls", project_urls),
+    ("urls", home_page_and_download_url),
+    ("emails", emails),
+    ("field-length", field_length),
+    ("provides-extra", provides_extra),
+    ("import-names", import_names),
+    ("dynamic", dynamic_fields),
+    ("platform-tag", platform_tags),
+    ("name", name_present_and_valid),
+    ("version", version_present_and_valid),
+    ("no-local-version", no_local_version),
+    ("filename-characters", filename_characters),
+    ("filename-matches-metadata", filename_matches_metadata),
+    ("sdist-filename", sdist_filename),
+    ("matches-tag", matches_expected),
+    ("summary", has_summary),
+    ("long-description", has_long_description),
 ];
 
 pub(super) fn run(
@@ -90,8 +122,14 @@ pub(super) fn run(
         file: artifact.filename.clone(),
         ..CheckReport::default()
     };
-    for rule in RULES {
-        rule(&context, &mut report);
+    for (name, rule) in RULES {
+        rule(
+            &context,
+            &mut Findings {
+                rule: name,
+                report: &mut report,
+            },
+        );
     }
     report
 }
@@ -104,9 +142,9 @@ fn present(value: Option<&str>) -> Option<&str> {
         .filter(|value| !value.is_empty() && *value != "UNKNOWN")
 }
 
-fn metadata_version(context: &Context<'_, '_>, report: &mut CheckReport) {
+fn metadata_version(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     let Some(raw) = present(context.artifact.metadata.get("Metadata-Version")) else {
-        report.errors.push(
+        report.error(
             "`Metadata-Version` is missing from the metadata; the build backend wrote \
              incomplete metadata, upgrade it and rebuild"
                 .to_string(),
@@ -114,7 +152,7 @@ fn metadata_version(context: &Context<'_, '_>, report: &mut CheckReport) {
         return;
     };
     let Some((major, minor)) = parse_metadata_version(raw) else {
-        report.errors.push(format!(
+        report.error(format!(
             "`Metadata-Version: {raw}` is not a metadata version; rebuild with a current \
              build backend"
         ));
@@ -123,22 +161,23 @@ fn metadata_version(context: &Context<'_, '_>, report: &mut CheckReport) {
     if KNOWN_METADATA_VERSIONS.contains(&(major, minor)) {
         return;
     }
-    // `packaging` (so twine and PyPI) refuses versions it does not know,
-    // newer minor ones included, and 2.0, which was never released.
-    report.errors.push(format!(
-        "`Metadata-Version: {raw}` is not supported (known: 1.0, 1.1, 1.2, 2.1–2.6); \
-         rebuild with a current build backend"
+    // warehouse/forklift/metadata.py `_validate_metadata`: not in
+    // SUPPORTED_METADATA_VERSIONS (2.0 was never released; newer ones wait
+    // until Warehouse implements them).
+    report.error(format!(
+        "`Metadata-Version: {raw}` is not supported by PyPI (it accepts 1.0, 1.1, 1.2, \
+         2.1–2.5); rebuild with a build backend that writes one of those"
     ));
 }
 
-fn name_present_and_valid(context: &Context<'_, '_>, report: &mut CheckReport) {
+fn name_present_and_valid(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     match context.artifact.metadata.get("Name").map(str::trim) {
-        None | Some("") => report.errors.push(
+        None | Some("") => report.error(
             "`Name` is missing from the metadata; set `project.name` in pyproject.toml \
              and rebuild"
                 .to_string(),
         ),
-        Some(name) if context.name.is_none() => report.errors.push(format!(
+        Some(name) if context.name.is_none() => report.error(format!(
             "`Name: {name}` is not a valid project name (ASCII letters, digits, `.`, `_`, \
              `-`, starting and ending with a letter or digit); fix `project.name`"
         )),
@@ -146,15 +185,15 @@ fn name_present_and_valid(context: &Context<'_, '_>, report: &mut CheckReport) {
     }
 }
 
-fn version_present_and_valid(context: &Context<'_, '_>, report: &mut CheckReport) {
+fn version_present_and_valid(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     match context.artifact.metadata.get("Version").map(str::trim) {
-        None | Some("") => report.errors.push(
+        None | Some("") => report.error(
             "`Version` is missing from the metadata; set the project version and rebuild"
                 .to_string(),
         ),
         Some(raw) => {
             if let Err(err) = Version::from_str(raw) {
-                report.errors.push(format!(
+                report.error(format!(
                     "`Version: {raw}` is not a valid PEP 440 version ({err}); fix the \
                      project version and rebuild"
                 ));
@@ -163,7 +202,7 @@ fn version_present_and_valid(context: &Context<'_, '_>, report: &mut CheckReport
     }
 }
 
-fn filename_matches_metadata(context: &Context<'_, '_>, report: &mut CheckReport) {
+fn filename_matches_metadata(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     let filename = &context.artifact.filename;
     let parsed = match context.artifact.kind {
         ArtifactKind::Wheel => parse_wheel_filename(filename).map(|w| (w.name, w.version)),
@@ -172,23 +211,23 @@ fn filename_matches_metadata(context: &Context<'_, '_>, report: &mut CheckReport
     let (file_name, file_version) = match parsed {
         Ok(parsed) => parsed,
         Err(err) => {
-            report.errors.push(err.to_string());
+            report.error(err.to_string());
             return;
         }
     };
     if let Some(name) = context.name {
         let normalized = normalize_name(name);
         if normalized != normalize_name(&file_name) {
-            report.errors.push(format!(
+            report.error(format!(
                 "the file name says project `{file_name}` but the metadata says `{name}`; the \
                  file was renamed or built from another project, rebuild it"
             ));
         } else if context.artifact.kind == ArtifactKind::Wheel
             && file_name != normalized.replace('-', "_")
         {
-            // Warehouse enforces PEP 427's normalized wheel names (not yet
-            // PEP 625's for sdists).
-            report.errors.push(format!(
+            // warehouse/forklift/legacy.py `file_upload`: "PEP 427 / PEP 503:
+            // Enforcement of project name normalization" (sdists: `sdist_filename`).
+            report.error(format!(
                 "the wheel's file name starts with `{file_name}` but PyPI wants the normalized \
                  project name `{}`; rebuild it with a current build backend (or rename the \
                  file and its `.dist-info` directory)",
@@ -197,7 +236,7 @@ fn filename_matches_metadata(context: &Context<'_, '_>, report: &mut CheckReport
         }
     }
     match Version::from_str(&file_version) {
-        Err(err) => report.errors.push(format!(
+        Err(err) => report.error(format!(
             "the file name's version `{file_version}` is not valid PEP 440 ({err}); rebuild \
              it with a current build backend"
         )),
@@ -205,7 +244,7 @@ fn filename_matches_metadata(context: &Context<'_, '_>, report: &mut CheckReport
             if let Some((raw, version)) = &context.version
                 && *version != parsed
             {
-                report.errors.push(format!(
+                report.error(format!(
                     "the file name says version {file_version} but the metadata says {raw}; \
                      the file was renamed or is a stale build, rebuild it"
                 ));
@@ -214,14 +253,14 @@ fn filename_matches_metadata(context: &Context<'_, '_>, report: &mut CheckReport
     }
 }
 
-fn matches_expected(context: &Context<'_, '_>, report: &mut CheckReport) {
+fn matches_expected(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     let Some(expected) = context.expected else {
         return;
     };
     if let Some(name) = context.name
         && normalize_name(name) != normalize_name(expected.name)
     {
-        report.errors.push(format!(
+        report.error(format!(
             "built package is `{name}` but tagpub.toml says `{}`; fix the package name in \
              tagpub.toml or `project.name`",
             expected.name
@@ -230,7 +269,7 @@ fn matches_expected(context: &Context<'_, '_>, report: &mut CheckReport) {
     if let Some((raw, version)) = &context.version
         && version != expected.version
     {
-        report.errors.push(format!(
+        report.error(format!(
             "built version {raw} but the tag says {}; set the project version to match the \
              tag (or fix dynamic versioning) and rebuild",
             expected.version
@@ -238,9 +277,9 @@ fn matches_expected(context: &Context<'_, '_>, report: &mut CheckReport) {
     }
 }
 
-fn has_summary(context: &Context<'_, '_>, report: &mut CheckReport) {
+fn has_summary(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     if present(context.artifact.metadata.get("Summary")).is_none() {
-        report.warnings.push(
+        report.warn(
             "no `Summary`: the index will show no one-line description; set \
              `project.description`"
                 .to_string(),
@@ -249,15 +288,18 @@ fn has_summary(context: &Context<'_, '_>, report: &mut CheckReport) {
 }
 
 /// twine's two warnings, errors under `--strict` (as with `twine check --strict`).
-fn has_long_description(context: &Context<'_, '_>, report: &mut CheckReport) {
+fn has_long_description(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     let metadata = &context.artifact.metadata;
-    let list = if context.options.strict {
-        &mut report.errors
-    } else {
-        &mut report.warnings
+    let strict = context.options.strict;
+    let mut list = |message: String| {
+        if strict {
+            report.error(message)
+        } else {
+            report.warn(message)
+        }
     };
     if metadata.get("Description-Content-Type").is_none() {
-        list.push(
+        list(
             "the long description has no `Description-Content-Type`, so it is rendered as \
              reStructuredText (plain text if that fails); give `project.readme` a `.md`/`.rst` \
              file or an explicit content-type"
@@ -269,7 +311,7 @@ fn has_long_description(context: &Context<'_, '_>, report: &mut CheckReport) {
         .description
         .is_some_and(|text| !text.is_empty() && text.trim_end() != "UNKNOWN");
     if !described {
-        list.push(
+        list(
             "no long description: the project page will be empty; set `project.readme`".to_string(),
         );
     }
@@ -338,11 +380,14 @@ fn parse_metadata_version(raw: &str) -> Option<(u32, u32)> {
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
-fn archive_problems(context: &Context<'_, '_>, report: &mut CheckReport) {
-    report.errors.extend(context.problems.iter().cloned());
+/// Each problem under the rule that found it while reading the archive.
+fn archive_problems(context: &Context<'_, '_>, report: &mut Findings<'_>) {
+    for problem in context.problems {
+        report.error_as(problem.rule, problem.message.clone());
+    }
 }
 
-fn fields_known_and_introduced(context: &Context<'_, '_>, report: &mut CheckReport) {
+fn fields_known_and_introduced(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     let metadata = &context.artifact.metadata;
     let mut seen: Vec<String> = Vec::new();
     for (key, _) in &metadata.fields {
@@ -352,7 +397,7 @@ fn fields_known_and_introduced(context: &Context<'_, '_>, report: &mut CheckRepo
         }
         seen.push(lower.clone());
         let Some((_, introduced)) = FIELDS.iter().find(|(name, _)| *name == lower) else {
-            report.errors.push(format!(
+            report.error(format!(
                 "`{key}` is not a core metadata field; PyPI refuses unknown fields, remove it \
                  (or upgrade the build backend that wrote it)"
             ));
@@ -360,7 +405,7 @@ fn fields_known_and_introduced(context: &Context<'_, '_>, report: &mut CheckRepo
         };
         let uses = metadata.get_all(key).len();
         if SINGLE_USE.contains(&lower.as_str()) && uses > 1 {
-            report.errors.push(format!(
+            report.error(format!(
                 "`{key}` appears {uses} times but may appear once; rebuild with a current \
                  build backend"
             ));
@@ -372,7 +417,7 @@ fn fields_known_and_introduced(context: &Context<'_, '_>, report: &mut CheckRepo
         if let Some(version) = context.metadata_version
             && *introduced > version
         {
-            report.errors.push(format!(
+            report.error(format!(
                 "`{key}` was introduced in metadata version {}.{}, but the file says \
                  `Metadata-Version: {}.{}`; rebuild with a build backend that writes {}.{} \
                  or newer",
@@ -386,7 +431,7 @@ fn fields_known_and_introduced(context: &Context<'_, '_>, report: &mut CheckRepo
             .as_deref()
             .is_some_and(|body| !body.is_empty())
     {
-        report.errors.push(
+        report.error(
             "the long description is both in a `Description` header and in the body; \
              rebuild with a current build backend"
                 .to_string(),
@@ -426,20 +471,20 @@ fn parse_content_type(value: &str) -> Option<(String, Vec<(String, String)>)> {
     Some((mime, params))
 }
 
-fn description_content_type(context: &Context<'_, '_>, report: &mut CheckReport) {
+fn description_content_type(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     let Some(value) = context.artifact.metadata.get("Description-Content-Type") else {
         return;
     };
     let help = "use `text/markdown`, `text/x-rst` or `text/plain` (optionally \
                 `; charset=UTF-8`, and for Markdown `; variant=GFM` or `; variant=CommonMark`)";
     let Some((mime, params)) = parse_content_type(value) else {
-        report.errors.push(format!(
+        report.error(format!(
             "`Description-Content-Type: {value}` is not a content type; {help}"
         ));
         return;
     };
     if !["text/plain", "text/x-rst", "text/markdown"].contains(&mime.as_str()) {
-        report.errors.push(format!(
+        report.error(format!(
             "`Description-Content-Type: {value}` is not one PyPI renders; {help}"
         ));
         return;
@@ -453,7 +498,7 @@ fn description_content_type(context: &Context<'_, '_>, report: &mut CheckReport)
     if let Some(charset) = param("charset")
         && !charset.eq_ignore_ascii_case("utf-8")
     {
-        report.errors.push(format!(
+        report.error(format!(
             "`Description-Content-Type: {value}`: the charset must be UTF-8, not `{charset}`; \
              {help}"
         ));
@@ -462,22 +507,38 @@ fn description_content_type(context: &Context<'_, '_>, report: &mut CheckReport)
         && let Some(variant) = param("variant")
         && !["GFM", "CommonMark"].contains(&variant)
     {
-        report.errors.push(format!(
+        report.error(format!(
             "`Description-Content-Type: {value}`: the Markdown variant must be `GFM` or \
              `CommonMark`, not `{variant}`; {help}"
         ));
     }
 }
 
-fn classifiers_known(context: &Context<'_, '_>, report: &mut CheckReport) {
+fn classifiers_known(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     for classifier in context.artifact.metadata.get_all("Classifier") {
         if classifier.starts_with("Private ::") {
-            report.errors.push(format!(
+            report.error(format!(
                 "classifier `{classifier}`: PyPI refuses `Private ::` classifiers on purpose \
                  (they mark packages that must not be uploaded); remove it to publish"
             ));
+        } else if let Some(replacements) = super::classifiers::deprecated(classifier) {
+            // warehouse/forklift/metadata.py `_validate_metadata`: deprecated
+            // classifiers are refused (trove_classifiers.deprecated_classifiers).
+            let instead = match replacements.as_slice() {
+                [] => "remove it".to_string(),
+                some => format!(
+                    "use {} instead",
+                    some.iter()
+                        .map(|c| format!("`{c}`"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
+            };
+            report.error(format!(
+                "classifier `{classifier}` is deprecated and PyPI refuses it; {instead}"
+            ));
         } else if !super::classifiers::known(classifier) {
-            report.errors.push(format!(
+            report.error(format!(
                 "classifier `{classifier}` is not a known trove classifier ({}); PyPI refuses \
                  it, fix the spelling (see https://pypi.org/classifiers/)",
                 super::classifiers::source()
@@ -486,12 +547,12 @@ fn classifiers_known(context: &Context<'_, '_>, report: &mut CheckReport) {
     }
 }
 
-fn license_expression(context: &Context<'_, '_>, report: &mut CheckReport) {
+fn license_expression(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     let Some(expression) = context.artifact.metadata.get("License-Expression") else {
         return;
     };
     if let Err(err) = spdx::Expression::parse(expression) {
-        report.errors.push(format!(
+        report.error(format!(
             "`License-Expression: {expression}` is not a valid SPDX expression ({}); use SPDX \
              identifiers joined by AND/OR/WITH, e.g. `MIT OR Apache-2.0`",
             err.reason
@@ -499,21 +560,21 @@ fn license_expression(context: &Context<'_, '_>, report: &mut CheckReport) {
     }
 }
 
-fn requires_python(context: &Context<'_, '_>, report: &mut CheckReport) {
+fn requires_python(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     if let Some(value) = context.artifact.metadata.get("Requires-Python")
         && let Err(err) = pep440_rs::VersionSpecifiers::from_str(value)
     {
-        report.errors.push(format!(
+        report.error(format!(
             "`Requires-Python: {value}` is not a valid version specifier ({err}); fix \
              `project.requires-python`, e.g. `>=3.9`"
         ));
     }
 }
 
-fn provides_extra(context: &Context<'_, '_>, report: &mut CheckReport) {
+fn provides_extra(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     for extra in context.artifact.metadata.get_all("Provides-Extra") {
         if !is_valid_project_name(extra) {
-            report.errors.push(format!(
+            report.error(format!(
                 "`Provides-Extra: {extra}` is not a valid extra name (letters, digits, `.`, \
                  `_`, `-`); rename it in `project.optional-dependencies`"
             ));
@@ -521,24 +582,57 @@ fn provides_extra(context: &Context<'_, '_>, report: &mut CheckReport) {
     }
 }
 
-fn dynamic_fields(context: &Context<'_, '_>, report: &mut CheckReport) {
+/// warehouse/forklift/metadata.py `DYNAMIC_FIELDS`: the fields PyPI lets
+/// `Dynamic` name (packaging refuses name, version and metadata-version).
+const DYNAMIC_FIELDS: &[&str] = &[
+    "platform",
+    "supported-platform",
+    "summary",
+    "description",
+    "description-content-type",
+    "keywords",
+    "home-page",
+    "download-url",
+    "author",
+    "author-email",
+    "maintainer",
+    "maintainer-email",
+    "license",
+    "license-expression",
+    "license-file",
+    "classifier",
+    "requires-dist",
+    "requires-python",
+    "requires-external",
+    "project-url",
+    "provides-extra",
+    "provides-dist",
+    "obsoletes-dist",
+    "requires",
+    "provides",
+    "obsoletes",
+    "import-name",
+    "import-namespace",
+];
+
+fn dynamic_fields(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     for field in context.artifact.metadata.get_all("Dynamic") {
         let lower = field.trim().to_ascii_lowercase();
         if ["name", "version", "metadata-version"].contains(&lower.as_str()) {
-            report.errors.push(format!(
+            report.error(format!(
                 "`Dynamic: {field}` is not allowed: name and version must be static in a \
                  distribution; rebuild"
             ));
-        } else if !FIELDS.iter().any(|(name, _)| *name == lower) {
-            report.errors.push(format!(
-                "`Dynamic: {field}` names no core metadata field; rebuild with a current \
-                 build backend"
+        } else if !DYNAMIC_FIELDS.contains(&lower.as_str()) {
+            report.error(format!(
+                "`Dynamic: {field}` is not a field PyPI lets be dynamic; rebuild with a \
+                 current build backend"
             ));
         }
     }
 }
 
-fn platform_tags(context: &Context<'_, '_>, report: &mut CheckReport) {
+fn platform_tags(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     if context.artifact.kind != ArtifactKind::Wheel {
         return;
     }
@@ -554,7 +648,7 @@ fn platform_tags(context: &Context<'_, '_>, report: &mut CheckReport) {
                 "PyPI accepts any, win32/win_amd64/win_arm64, manylinux_X_Y_ARCH, \
                  musllinux_X_Y_ARCH, macosx_10_X_ARCH / macosx_N_0_ARCH, ios_*, android_*"
             };
-            report.errors.push(format!(
+            report.error(format!(
                 "platform tag `{tag}` is not one PyPI accepts; {hint}"
             ));
         }
@@ -583,11 +677,11 @@ fn paren_depth(text: &str) -> usize {
     deepest
 }
 
-fn requires_dist(context: &Context<'_, '_>, report: &mut CheckReport) {
+fn requires_dist(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     for requirement in context.artifact.metadata.get_all("Requires-Dist") {
         if paren_depth(requirement) > MAX_MARKER_NESTING {
             let shown: String = requirement.chars().take(60).collect();
-            report.errors.push(format!(
+            report.error(format!(
                 "`Requires-Dist: {shown}…` is not a valid PEP 508 requirement (Marker \
                  expression is nested more than {MAX_MARKER_NESTING} levels deep); fix it in \
                  `project.dependencies` / `optional-dependencies`"
@@ -602,7 +696,7 @@ fn requires_dist(context: &Context<'_, '_>, report: &mut CheckReport) {
                 .next()
                 .unwrap_or_default()
                 .to_string();
-            report.errors.push(format!(
+            report.error(format!(
                 "`Requires-Dist: {requirement}` is not a valid PEP 508 requirement ({reason}); \
                  fix it in `project.dependencies` / `optional-dependencies`"
             ));
@@ -611,23 +705,294 @@ fn requires_dist(context: &Context<'_, '_>, report: &mut CheckReport) {
 }
 
 /// `Project-URL: label, URL`: packaging (so twine and PyPI) refuses a label
-/// used twice, and PyPI links only http(s) URLs.
-fn project_urls(context: &Context<'_, '_>, report: &mut CheckReport) {
+/// used twice; warehouse/forklift/metadata.py `_validate_metadata` wants a
+/// label of at most 32 characters and a valid http(s) URL.
+fn project_urls(context: &Context<'_, '_>, report: &mut Findings<'_>) {
     let mut labels: Vec<&str> = Vec::new();
     for value in context.artifact.metadata.get_all("Project-URL") {
         let (label, url) = value.split_once(',').unwrap_or((value, ""));
         let (label, url) = (label.trim(), url.trim());
         if labels.contains(&label) {
-            report.errors.push(format!(
+            report.error(format!(
                 "`Project-URL` label `{label}` is used twice; give each URL its own label in \
                  `project.urls`"
             ));
         }
         labels.push(label);
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            report.errors.push(format!(
+        if label.is_empty() {
+            report.error(format!(
+                "`Project-URL: {value}` has no label; PyPI refuses it, name it in `project.urls`"
+            ));
+        } else if label.chars().count() > 32 {
+            report.error(format!(
+                "`Project-URL` label `{label}` is {} characters; PyPI allows at most 32, \
+                 shorten it in `project.urls`",
+                label.chars().count()
+            ));
+        }
+        if url.is_empty() {
+            report.error(format!(
                 "`Project-URL: {value}` is not `label, http(s) URL`; fix `project.urls`"
+            ));
+        } else if let Some(why) = super::fields::url_problem(url) {
+            report.error(format!(
+                "`Project-URL: {value}` is not `label, http(s) URL` ({why}); fix `project.urls`"
             ));
         }
     }
+}
+
+/// warehouse/forklift/metadata.py `_validate_metadata`: `Home-page` and
+/// `Download-URL` must be http(s) URLs.
+fn home_page_and_download_url(context: &Context<'_, '_>, report: &mut Findings<'_>) {
+    for field in ["Home-page", "Download-URL"] {
+        if let Some(url) = context.artifact.metadata.get(field)
+            && let Some(why) = super::fields::url_problem(url)
+        {
+            report.error(format!(
+                "`{field}: {url}` is not a valid URL ({why}); PyPI refuses it, fix or remove it"
+            ));
+        }
+    }
+}
+
+/// warehouse/forklift/metadata.py `_validate_metadata`: `Author-email` and
+/// `Maintainer-email` must be valid addresses (email-validator, no
+/// deliverability check); a value with several addresses is not checked.
+fn emails(context: &Context<'_, '_>, report: &mut Findings<'_>) {
+    for field in ["Author-email", "Maintainer-email"] {
+        let Some(value) = context.artifact.metadata.get(field) else {
+            continue;
+        };
+        if let Some(address) = super::fields::single_address(value)
+            && let Some(why) = super::fields::email_problem(&address)
+        {
+            report.error(format!(
+                "`{field}: {value}`: `{address}` is not a valid email address ({why}); PyPI \
+                 refuses it, fix the address in `project.authors` / `project.maintainers`"
+            ));
+        }
+    }
+}
+
+/// warehouse/forklift/metadata.py `_LENGTH_LIMITS`: `Summary` is at most
+/// 512 characters.
+fn field_length(context: &Context<'_, '_>, report: &mut Findings<'_>) {
+    const LIMITS: &[(&str, usize)] = &[("Summary", 512)];
+    for (field, limit) in LIMITS {
+        if let Some(value) = context.artifact.metadata.get(field)
+            && value.chars().count() > *limit
+        {
+            report.error(format!(
+                "`{field}` is {} characters; PyPI allows at most {limit}, shorten it",
+                value.chars().count()
+            ));
+        }
+    }
+}
+
+/// warehouse/forklift/metadata.py `_validate_metadata`: "The use of local
+/// versions ... is not allowed."
+fn no_local_version(context: &Context<'_, '_>, report: &mut Findings<'_>) {
+    if let Some((raw, version)) = &context.version
+        && version.is_local()
+    {
+        report.error(format!(
+            "`Version: {raw}` is a local version (`+…`), which PyPI refuses; publish \
+             {} (set the version without the local part, e.g. setuptools-scm's \
+             `local_scheme = \"no-local-version\"`)",
+            version.clone().without_local()
+        ));
+    }
+}
+
+/// warehouse/forklift/metadata.py `_validate_metadata`: `License` and
+/// `License-Expression` are mutually exclusive (PEP 639).
+fn license_and_expression(context: &Context<'_, '_>, report: &mut Findings<'_>) {
+    let metadata = &context.artifact.metadata;
+    let has = |field| metadata.get(field).is_some_and(|v| !v.trim().is_empty());
+    if has("License") && has("License-Expression") {
+        report.error(
+            "both `License` and `License-Expression` are set; PyPI refuses that (License is \
+             deprecated when License-Expression is present), keep only `project.license` as \
+             an SPDX expression and drop the license text or table"
+                .to_string(),
+        );
+    }
+}
+
+/// packaging.metadata `_process_license_files` (PyPI validates with it):
+/// relative, resolved, `/`-separated paths.
+fn license_file_paths(context: &Context<'_, '_>, report: &mut Findings<'_>) {
+    if context.metadata_version.is_none_or(|v| v < (2, 4)) {
+        return;
+    }
+    for path in context.artifact.metadata.get_all("License-File") {
+        let bytes = path.as_bytes();
+        let why = if path.contains("..") {
+            Some("parent directory indicators are not allowed")
+        } else if path.contains('*') {
+            Some("paths must be resolved, not globs")
+        } else if path.starts_with(['/', '\\']) || (bytes.len() >= 2 && bytes[1] == b':') {
+            Some("paths must be relative")
+        } else if path.contains('\\') {
+            Some("paths must use `/`")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            report.error(format!(
+                "`License-File: {path}` is invalid ({why}); fix `project.license-files`"
+            ));
+        }
+    }
+}
+
+/// Python's reserved words: packaging refuses them as import names.
+const PYTHON_KEYWORDS: &[&str] = &[
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
+    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
+    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+    "with", "yield",
+];
+
+/// packaging.metadata `_process_import_names`: dotted identifiers, no
+/// keywords, optionally `; private`.
+fn import_names(context: &Context<'_, '_>, report: &mut Findings<'_>) {
+    let metadata = &context.artifact.metadata;
+    for field in ["Import-Name", "Import-Namespace"] {
+        for value in metadata.get_all(field) {
+            let (name, private) = match value.split_once(';') {
+                Some((name, option)) => (name.trim_end(), Some(option.trim())),
+                None => (value.trim_end(), None),
+            };
+            let bad = name
+                .split('.')
+                .find(|part| !is_identifier(part) || PYTHON_KEYWORDS.contains(part));
+            if let Some(part) = bad {
+                report.error(format!(
+                    "`{field}: {value}`: `{part}` is not a valid Python identifier; fix the \
+                     import names in pyproject.toml"
+                ));
+            } else if private.is_some_and(|option| option != "private") {
+                report.error(format!(
+                    "`{field}: {value}`: the only option is `private`; fix the import names \
+                     in pyproject.toml"
+                ));
+            }
+        }
+    }
+}
+
+/// Python's `str.isidentifier` (XID_Start / XID_Continue, or `_` first).
+fn is_identifier(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .is_some_and(|c| c == '_' || unicode_ident::is_xid_start(c))
+        && chars.all(unicode_ident::is_xid_continue)
+}
+
+/// `Provides-Dist` / `Obsoletes-Dist` must be PEP 508 requirements
+/// (warehouse/forklift/metadata.py `_validate_metadata`).
+fn provides_obsoletes_dist(context: &Context<'_, '_>, report: &mut Findings<'_>) {
+    for field in ["Provides-Dist", "Obsoletes-Dist"] {
+        for requirement in context.artifact.metadata.get_all(field) {
+            if paren_depth(requirement) > MAX_MARKER_NESTING {
+                report.error(format!(
+                    "`{field}` has a marker nested more than {MAX_MARKER_NESTING} levels deep; \
+                     fix it"
+                ));
+            } else if let Err(err) =
+                pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(requirement)
+            {
+                let reason = err
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                report.error(format!(
+                    "`{field}: {requirement}` is not a valid PEP 508 requirement ({reason}); \
+                     fix or remove it"
+                ));
+            }
+        }
+    }
+}
+
+/// warehouse/forklift/metadata.py `_validate_metadata`: "Can't have direct
+/// dependency" in Requires-Dist, Provides-Dist or Obsoletes-Dist.
+fn no_direct_dependencies(context: &Context<'_, '_>, report: &mut Findings<'_>) {
+    for field in ["Requires-Dist", "Provides-Dist", "Obsoletes-Dist"] {
+        for requirement in context.artifact.metadata.get_all(field) {
+            if paren_depth(requirement) > MAX_MARKER_NESTING {
+                continue;
+            }
+            let Ok(parsed) =
+                pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(requirement)
+            else {
+                continue;
+            };
+            if matches!(parsed.version_or_url, Some(pep508_rs::VersionOrUrl::Url(_))) {
+                report.error(format!(
+                    "`{field}: {requirement}` is a direct URL dependency, which PyPI refuses; \
+                     depend on a released version (publish the dependency to the index first)"
+                ));
+            }
+        }
+    }
+}
+
+/// warehouse/forklift/legacy.py `_validate_filename`: no control characters
+/// (ordinals 0–31, 127) in the file name; and the wheel's `.metadata` file
+/// Warehouse writes next to it must fit a 255-byte file name ("Filename is
+/// too long").
+fn filename_characters(context: &Context<'_, '_>, report: &mut Findings<'_>) {
+    let filename = &context.artifact.filename;
+    if filename.chars().any(|c| (c as u32) < 32 || c as u32 == 127) {
+        report.error(format!(
+            "the file name `{}` contains control characters, which PyPI refuses; rename it",
+            filename.escape_default()
+        ));
+    }
+    if context.artifact.kind == ArtifactKind::Wheel && filename.len() + ".metadata".len() > 255 {
+        report.error(format!(
+            "the file name is {} bytes; PyPI stores `<wheel>.metadata` beside it and refuses \
+             names over {} bytes (\"Filename is too long\"), shorten the tags or the version",
+            filename.len(),
+            255 - ".metadata".len()
+        ));
+    }
+}
+
+/// warehouse/forklift/legacy.py `file_upload`, "PEP 625: Enforcement of
+/// source distribution filename normalization": an sdist must be named
+/// exactly `{normalized_name}-{normalized version}.tar.gz` (so `.zip` sdists
+/// are refused too).
+fn sdist_filename(context: &Context<'_, '_>, report: &mut Findings<'_>) {
+    if context.artifact.kind != ArtifactKind::Sdist {
+        return;
+    }
+    let (Some(name), Some((_, version))) = (context.name, &context.version) else {
+        return;
+    };
+    let expected = format!(
+        "{}-{version}.tar.gz",
+        normalize_name(name).replace('-', "_")
+    );
+    let filename = &context.artifact.filename;
+    if *filename == expected {
+        return;
+    }
+    let why = if filename.ends_with(".zip") {
+        "PyPI accepts only `.tar.gz` sdists (PEP 625); build it with a current build \
+         backend (`python -m build --sdist`)"
+    } else {
+        "PyPI wants the normalized project name and version (PEP 625); rebuild it with a \
+         current build backend (setuptools >= 69.3, hatchling, flit-core >= 3.9, …)"
+    };
+    report.error(format!(
+        "sdist `{filename}` should be named `{expected}`: {why}"
+    ));
 }

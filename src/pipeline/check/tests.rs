@@ -159,7 +159,17 @@ fn inspect_legacy_zip_sdist() {
     let artifact = inspect(&path).unwrap();
     assert_eq!(artifact.kind, ArtifactKind::Sdist);
     assert_eq!(artifact.metadata.get("Name"), Some("demo-pkg"));
-    assert!(check(&artifact, None).ok());
+    // It reads, but PyPI refuses `.zip` sdists (PEP 625).
+    let report = check(&artifact, None);
+    assert_eq!(
+        report
+            .failures
+            .iter()
+            .map(|failure| failure.rule)
+            .collect::<Vec<_>>(),
+        ["sdist-filename"],
+        "{report:?}"
+    );
 }
 
 #[test]
@@ -326,8 +336,17 @@ fn filename_vs_metadata_mismatches_are_errors() {
         ),
         "{report:?}"
     );
-    // PEP 440 equality, not string equality; normalized names.
-    assert!(check(&artifact("Demo.Pkg-1.0.0.tar.gz", METADATA), None).ok());
+    // PEP 440 equality, not string equality; normalized names (for a
+    // wheel: PyPI wants an sdist's name normalized, PEP 625).
+    assert!(check(&artifact("demo_pkg-1.0.0-py3-none-any.whl", METADATA), None).ok());
+    let sdist = check(&artifact("Demo.Pkg-1.0.0.tar.gz", METADATA), None);
+    assert!(
+        has(
+            &sdist.errors,
+            "sdist `Demo.Pkg-1.0.0.tar.gz` should be named `demo_pkg-1.0.tar.gz`"
+        ),
+        "{sdist:?}"
+    );
 }
 
 #[test]
@@ -365,9 +384,14 @@ fn metadata_version_support() {
             None,
         )
     };
-    for known in ["2.1", "2.4", "2.5", "2.6"] {
+    for known in ["2.1", "2.4", "2.5"] {
         assert!(with(&format!("Metadata-Version: {known}")).ok());
     }
+    // Warehouse's SUPPORTED_METADATA_VERSIONS stops at 2.5 (packaging knows 2.6).
+    assert!(has(
+        &with("Metadata-Version: 2.6").errors,
+        "`Metadata-Version: 2.6` is not supported by PyPI"
+    ));
     // Old versions are fine when the fields are as old as they are.
     let bare = "Name: demo-pkg\nVersion: 1.0\nSummary: s\n";
     for old in ["1.0", "1.1", "1.2"] {
