@@ -246,6 +246,9 @@ pub struct RepositoryConfig {
     /// index has users of its own (devpi, Artifactory); the token is then
     /// that user's password.
     pub username: Option<String>,
+    /// How long after a release's first file the index still takes new
+    /// files for it (PyPI: 14 days); `None`: no limit.
+    pub file_window: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -341,6 +344,7 @@ struct RawRepository {
     token_env: Option<Spanned<String>>,
     oidc_url: Option<Spanned<String>>,
     username: Option<String>,
+    file_window: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -568,6 +572,19 @@ impl Config {
     }
 
     /// Whether `name` is a repository this config can publish to.
+    /// How long after a release's first upload `name` still takes files
+    /// for it: PyPI and TestPyPI take none after 14 days (warehouse #19727,
+    /// July 2026); other indexes only with `file-window`.
+    pub fn file_window(&self, name: &str) -> Option<Duration> {
+        match self.repositories.get(name) {
+            Some(repository) => repository.file_window,
+            None if matches!(name, "pypi" | "testpypi") => {
+                Some(Duration::from_secs(14 * 24 * 60 * 60))
+            }
+            None => None,
+        }
+    }
+
     pub fn knows_repository(&self, name: &str) -> bool {
         BUILTIN_REPOSITORIES.contains(&name) || self.repositories.contains_key(name)
     }
@@ -658,6 +675,19 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
                 token_env,
                 oidc_url,
                 username: repo.username.filter(|u| !u.trim().is_empty()),
+                file_window: repo
+                    .file_window
+                    .as_ref()
+                    .map(|text| {
+                        humantime::parse_duration(text.get_ref()).map_err(|err| {
+                            source.error(
+                                text.span(),
+                                format!("invalid duration `{}`: {err}", text.get_ref()),
+                                Some("write it like \"14days\" or \"336h\"".to_string()),
+                            )
+                        })
+                    })
+                    .transpose()?,
             },
         );
     }

@@ -204,6 +204,8 @@ pub struct IndexedFile {
     pub sha256: Option<String>,
     /// Where the file can be fetched (without the hash fragment).
     pub url: Option<Url>,
+    /// When the index stored it (PEP 700 `upload-time`, JSON pages only).
+    pub upload_time: Option<std::time::SystemTime>,
 }
 
 /// How one of our files stands against what the index lists.
@@ -855,6 +857,8 @@ struct SimpleJsonFile {
     url: Option<String>,
     #[serde(default)]
     hashes: HashMap<String, String>,
+    #[serde(default, rename = "upload-time")]
+    upload_time: Option<String>,
 }
 
 /// A PEP 691 project page.
@@ -866,6 +870,10 @@ pub fn parse_simple_json(body: &str, base: &Url) -> Result<Vec<IndexedFile>, ser
         .map(|f| IndexedFile {
             sha256: f.hashes.get("sha256").map(|h| h.to_ascii_lowercase()),
             url: f.url.as_deref().and_then(|u| file_link(base, u)),
+            upload_time: f
+                .upload_time
+                .as_deref()
+                .and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok()),
             filename: f.filename,
         })
         .collect())
@@ -888,6 +896,7 @@ pub fn parse_simple_html(body: &str, base: &Url) -> Vec<IndexedFile> {
                 .map(|h| h.trim().to_ascii_lowercase())
         });
         files.push(IndexedFile {
+            upload_time: None,
             filename,
             sha256,
             url: file_link(base, &href),
@@ -1367,11 +1376,13 @@ mod tests {
             files,
             vec![
                 IndexedFile {
+                    upload_time: None,
                     filename: "demo_pkg-1.0.0.tar.gz".into(),
                     sha256: Some("abcdef".into()),
                     url: Some(url("http://h:8080/packages/demo_pkg-1.0.0.tar.gz")),
                 },
                 IndexedFile {
+                    upload_time: None,
                     filename: "demo_pkg-1.0.0+local-py3-none-any.whl".into(),
                     sha256: None,
                     url: Some(url(
@@ -1379,6 +1390,7 @@ mod tests {
                     )),
                 },
                 IndexedFile {
+                    upload_time: None,
                     filename: "demo_pkg-0.9.tar.gz".into(),
                     sha256: Some("0a1b".into()),
                     url: Some(url("https://files.example/x/y/demo_pkg-0.9.tar.gz?a=1&b=2")),
@@ -1390,18 +1402,23 @@ mod tests {
     #[test]
     fn json_page_parses_files_and_hashes() {
         let body = r#"{"meta":{"api-version":"1.1"},"name":"demo-pkg","files":[
-            {"filename":"demo_pkg-1.0.0.tar.gz","url":"x","hashes":{"sha256":"ABC","md5":"1"}},
+            {"filename":"demo_pkg-1.0.0.tar.gz","url":"x","hashes":{"sha256":"ABC","md5":"1"},
+             "upload-time":"2026-07-08T09:10:11.123456Z"},
             {"filename":"demo_pkg-1.0.0-py3-none-any.whl","url":"/files/y","hashes":{}}]}"#;
         let base = url("http://h/simple/demo-pkg/");
         assert_eq!(
             parse_simple_json(body, &base).unwrap(),
             vec![
                 IndexedFile {
+                    upload_time: Some(
+                        humantime::parse_rfc3339("2026-07-08T09:10:11.123456Z").unwrap()
+                    ),
                     filename: "demo_pkg-1.0.0.tar.gz".into(),
                     sha256: Some("abc".into()),
                     url: Some(url("http://h/simple/demo-pkg/x")),
                 },
                 IndexedFile {
+                    upload_time: None,
                     filename: "demo_pkg-1.0.0-py3-none-any.whl".into(),
                     sha256: None,
                     url: Some(url("http://h/files/y")),

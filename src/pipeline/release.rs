@@ -93,6 +93,8 @@ pub enum ReleaseError {
         failures: String,
     },
     #[error(transparent)]
+    FileWindowClosed(Box<ClosedWindow>),
+    #[error(transparent)]
     Member(Box<MemberFailed>),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -117,6 +119,20 @@ pub struct IncompleteUpload {
     pub missing: String,
     #[source]
     pub source: RepositoryError,
+}
+
+/// A release older than the index's window for new files.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{repository} takes no more files for {package} {version}: its first file was uploaded {first}, more than {days} days ago, and PyPI adds nothing to a release after that (since July 2026). Nothing was uploaded; {missing} cannot join this release. Publish the change as a new version: bump it and tag again"
+)]
+pub struct ClosedWindow {
+    pub repository: String,
+    pub package: String,
+    pub version: String,
+    pub first: String,
+    pub days: u64,
+    pub missing: String,
 }
 
 /// A group release stopped at one member: which members are done.
@@ -164,6 +180,21 @@ fn upload_order(members: &[Member<'_>], records: &[ReleaseRecord]) -> Vec<usize>
         order.push(ready);
     }
     order
+}
+
+/// The version in a distribution's file name (`name-1.0.tar.gz`,
+/// `name-1.0-py3-none-any.whl`), if it has one.
+fn filename_version(filename: &str) -> Option<crate::version::Version> {
+    let stem = filename
+        .strip_suffix(".tar.gz")
+        .or_else(|| filename.strip_suffix(".zip"))
+        .or_else(|| filename.strip_suffix(".whl"))?;
+    let text = if filename.ends_with(".whl") {
+        stem.split('-').nth(1)?
+    } else {
+        stem.rsplit_once('-')?.1
+    };
+    text.parse().ok()
 }
 
 /// The normalized project names a member's built metadata requires (the
@@ -830,6 +861,7 @@ impl Release<'_> {
         let listed = self.list(plan, repository)?;
         let mut missing = self.settle_listed(plan, repository, record, &listed)?;
         release_dir.save(record)?;
+        self.check_file_window(plan, &listed, &missing)?;
         let timeout = upload_timeout(repository)?;
         self.wait_out_interrupted(plan, repository, release_dir, record, &mut missing, timeout)?;
         // Wheels before the sdist (as twine and uv do): an installer that
@@ -954,6 +986,46 @@ impl Release<'_> {
         Ok(missing)
     }
 
+    /// PyPI takes no new file for a release more than 14 days after its
+    /// first one (`Config::file_window`): finishing or extending an older
+    /// release would fail at the index, so it is refused before any upload.
+    fn check_file_window(
+        &self,
+        plan: &Plan,
+        listed: &[crate::repository::IndexedFile],
+        missing: &[BuiltFile],
+    ) -> Result<(), ReleaseError> {
+        let Some(window) = self.config.file_window(&plan.repository) else {
+            return Ok(());
+        };
+        let Some(first) = listed
+            .iter()
+            .filter(|f| filename_version(&f.filename).as_ref() == Some(&plan.version))
+            .filter_map(|f| f.upload_time)
+            .min()
+        else {
+            return Ok(());
+        };
+        let age = std::time::SystemTime::now()
+            .duration_since(first)
+            .unwrap_or_default();
+        if missing.is_empty() || age <= window {
+            return Ok(());
+        }
+        Err(ReleaseError::FileWindowClosed(Box::new(ClosedWindow {
+            repository: plan.repository.clone(),
+            package: plan.package.clone(),
+            version: plan.version.to_string(),
+            first: humantime::format_rfc3339_seconds(first).to_string(),
+            days: window.as_secs() / 86_400,
+            missing: missing
+                .iter()
+                .map(|f| f.filename.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })))
+    }
+
     /// A file whose upload a crash interrupted may still be stored by the
     /// index until that upload's timeout has passed: until then it is not
     /// sent again. The index is asked meanwhile; once it lists the file (same
@@ -1066,4 +1138,21 @@ fn artifacts_intact(release_dir: &ReleaseDir, files: &[BuiltFile]) -> bool {
             crate::repository::sha256_file(&release_dir.dist().join(&file.filename))
                 .is_ok_and(|sha| sha == file.sha256)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filename_version;
+
+    #[test]
+    fn file_names_give_their_version() {
+        let v = |s: &str| s.parse::<crate::version::Version>().unwrap();
+        assert_eq!(filename_version("demo_pkg-1.0.0.tar.gz"), Some(v("1.0.0")));
+        assert_eq!(filename_version("demo-pkg-2.0rc1.zip"), Some(v("2.0rc1")));
+        assert_eq!(
+            filename_version("demo_pkg-1.0.post1-1-py3-none-any.whl"),
+            Some(v("1.0.post1"))
+        );
+        assert_eq!(filename_version("demo_pkg-1.0.0.egg"), None);
+    }
 }
