@@ -93,6 +93,7 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitCode> {
             sandbox_allow: &config.defaults.sandbox_allow,
         },
         &ctx.printer,
+        Some(&ctx.dirs.checkouts()),
     )?;
 
     let mut ok = true;

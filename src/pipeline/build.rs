@@ -824,18 +824,19 @@ fn clamp_pax(data: &[u8], clamp: i64) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Checks `commit` out ([`Repo::checkout`]: a slot of the checkout cache in
-/// tagpub's data dir, else a temporary directory) and builds `package`
-/// there.
+/// Checks `commit` out ([`Repo::checkout`]: a slot of the checkout cache
+/// `checkouts` (the data dir's, from the caller's `Dirs`), else a temporary
+/// directory) and builds `package` there.
 pub fn build_commit(
     repo: &Repo,
     package: &Package,
     commit: &str,
     settings: &BuildSettings<'_>,
     reporter: &dyn Reporter,
+    checkouts: Option<&Path>,
 ) -> Result<Vec<PathBuf>, BuildError> {
     reporter.step(&format!("exporting {}", short(commit)));
-    let checkout = check_out(repo, package, commit, settings)?;
+    let checkout = check_out(repo, package, commit, settings, checkouts)?;
     let export = checkout.path();
     if settings.out_dir.exists() {
         fs::remove_dir_all(settings.out_dir).map_err(io_error(format!(
@@ -895,7 +896,7 @@ pub fn build_commit(
     // What the first attempt wrote into the tree (egg-info, build/, a
     // version file) must not reach the second: a clean checkout again.
     done_with(checkout, commit, settings, Ok(Vec::new()))?;
-    let checkout = check_out(repo, package, commit, settings)?;
+    let checkout = check_out(repo, package, commit, settings, checkouts)?;
     let second = build_in(
         checkout.path(),
         &checkout.path().join(&package.path),
@@ -931,13 +932,13 @@ fn check_out(
     package: &Package,
     commit: &str,
     settings: &BuildSettings<'_>,
+    checkouts: Option<&Path>,
 ) -> Result<crate::git::Checkout, BuildError> {
     let failed = |source| BuildError::Export {
         commit: commit.to_string(),
         source,
     };
-    let cache = crate::dirs::Dirs::from_env().ok().map(|d| d.checkouts());
-    let checkout = repo.checkout(commit, cache.as_deref()).map_err(failed)?;
+    let checkout = repo.checkout(commit, checkouts).map_err(failed)?;
     if let Some(epoch) = settings.source_date_epoch {
         checkout
             .date_after(epoch, Path::new(&package.path))

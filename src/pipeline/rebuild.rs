@@ -188,6 +188,7 @@ impl Rebuild<'_> {
             &plan.commit,
             &how.settings(plan, &dist, &log),
             self.reporter,
+            Some(&self.dirs.checkouts()),
         ) {
             Ok(built) => built,
             Err(err) => {

@@ -840,6 +840,7 @@ impl Release<'_> {
             &plan.commit,
             settings,
             self.reporter,
+            Some(&self.dirs.checkouts()),
         );
         // Also after a failed build: its log stays behind.
         release_dir.make_private()?;
