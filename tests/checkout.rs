@@ -45,12 +45,7 @@ fn sdist_members(path: &Path) -> Vec<String> {
 /// version from setuptools-scm (`root = "../.."`, a `tag_regex`), built with
 /// the pretend variables unset so only git can give the version.
 fn scm_project() -> Project {
-    let temp = tempfile::tempdir().unwrap();
-    let root = temp.path().join("repo");
-    let state = temp.path().join("state");
-    let project = Project { temp, root, state };
-    std::fs::create_dir_all(&project.root).unwrap();
-    git(&project.root, &["init", "--quiet", "--initial-branch=main"]);
+    let project = Project::empty(&[]);
     project.write(
         "tagpub.toml",
         "[defaults]\nrepository = \"local\"\n\
@@ -302,12 +297,7 @@ fn the_checkout_has_the_tag_and_no_working_tree_changes() {
 /// pretend variables unset, nothing else could give it).
 #[test]
 fn hatch_vcs_reads_the_tag() {
-    let temp = tempfile::tempdir().unwrap();
-    let root = temp.path().join("repo");
-    let state = temp.path().join("state");
-    let project = Project { temp, root, state };
-    std::fs::create_dir_all(&project.root).unwrap();
-    git(&project.root, &["init", "--quiet", "--initial-branch=main"]);
+    let project = Project::empty(&[]);
     project.write(
         "tagpub.toml",
         "[defaults]\nrepository = \"local\"\n\

@@ -7,16 +7,11 @@
 
 mod common;
 
-use common::project::{Project, Run, git, git_command};
+use common::project::{Project, Run, git_command};
 
 /// An empty git repository in a temp dir.
 fn repository() -> Project {
-    let temp = tempfile::tempdir().unwrap();
-    let root = temp.path().join("repo");
-    let state = temp.path().join("state");
-    std::fs::create_dir_all(&root).unwrap();
-    git(&root, &["init", "--quiet", "--initial-branch=main"]);
-    Project { temp, root, state }
+    Project::empty(&[])
 }
 
 /// Runs git with author and committer (and so tagger) dates set to `date`.

@@ -244,14 +244,9 @@ fn scm_project() -> (Project, PathBuf) {
 
 /// [`scm_project`] with `extra` lines in `[tool.setuptools_scm]`.
 fn scm_project_with(extra: &str) -> (Project, PathBuf) {
-    let temp = tempfile::tempdir().unwrap();
-    let root = temp.path().join("repo");
-    let state = temp.path().join("state");
-    let seen = temp.path().join("seen");
-    let project = Project { temp, root, state };
-    std::fs::create_dir_all(&project.root).unwrap();
+    let project = Project::empty(&[]);
+    let seen = project.temp.path().join("seen");
     std::fs::create_dir_all(&seen).unwrap();
-    git(&project.root, &["init", "--quiet", "--initial-branch=main"]);
     project.write(
         "tagpub.toml",
         &format!(

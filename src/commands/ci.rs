@@ -299,9 +299,13 @@ fn resolve_tag(ctx: &Context, args: &ResolveArgs) -> anyhow::Result<ExitCode> {
             .checks
             .iter()
             .filter(|c| c.name != "token")
-            .map(move |c| match in_group {
-                true => (format!("{}: {}", member.package, c.name), c),
-                false => (c.name.to_string(), c),
+            .map(move |c| {
+                let name = if in_group {
+                    format!("{}: {}", member.package, c.name)
+                } else {
+                    c.name.to_string()
+                };
+                (name, c)
             })
     });
     for (name, check) in checks {

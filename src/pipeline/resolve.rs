@@ -148,7 +148,6 @@ pub struct TagPlan {
     pub tag: String,
     pub group: Option<String>,
     pub version: Version,
-    pub ok: bool,
     pub members: Vec<Plan>,
 }
 
@@ -168,7 +167,7 @@ impl Serialize for TagPlan {
                 tag: &self.tag,
                 group: group.as_deref().unwrap_or_default(),
                 version: self.version.to_string(),
-                ok: self.ok,
+                ok: self.ok(),
                 members,
             }
             .serialize(s),
@@ -189,10 +188,8 @@ impl TagPlan {
     }
 
     pub fn for_dry_run(self) -> TagPlan {
-        let members: Vec<Plan> = self.members.into_iter().map(Plan::for_dry_run).collect();
         TagPlan {
-            ok: members.iter().all(Plan::ok),
-            members,
+            members: self.members.into_iter().map(Plan::for_dry_run).collect(),
             ..self
         }
     }
@@ -349,7 +346,6 @@ pub fn resolve_for(
         tag: tag.to_string(),
         group: target.group().map(str::to_string),
         version,
-        ok: members.iter().all(Plan::ok),
         members,
     })
 }

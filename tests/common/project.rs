@@ -85,16 +85,22 @@ impl Project {
     /// The sample monorepo at `version`, committed, with `git init`'s
     /// `ref_format`/`object_format` options if given (e.g. `--ref-format=reftable`).
     pub fn sample(init_args: &[&str]) -> Project {
+        let project = Project::empty(init_args);
+        tagpub::sample::write_monorepo(&project.root, "1.0.0").unwrap();
+        project.commit("initial");
+        project
+    }
+
+    /// An empty git repository (`repo/`, branch `main`) in a temp dir, with
+    /// its tagpub state beside it in `state/`.
+    pub fn empty(init_args: &[&str]) -> Project {
         let temp = tempfile::tempdir().unwrap();
         let root = temp.path().join("repo");
         let state = temp.path().join("state");
         std::fs::create_dir_all(&root).unwrap();
-        tagpub::sample::write_monorepo(&root, "1.0.0").unwrap();
         let mut args = vec!["init", "--quiet", "--initial-branch=main"];
         args.extend_from_slice(init_args);
         git(&root, &args);
-        git(&root, &["add", "--all"]);
-        git(&root, &["commit", "--quiet", "-m", "initial"]);
         Project { temp, root, state }
     }
 
