@@ -197,6 +197,10 @@ pub struct PlanArgs {
     /// Publish to this repository instead of the configured one.
     #[arg(short, long)]
     pub repository: Option<String>,
+    /// Do not ask the index what it already has of the release (its files,
+    /// the deadline of a half-published release, provenance).
+    #[arg(long, env = "TAGPUB_OFFLINE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub offline: bool,
     /// Print the plan as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -238,6 +242,10 @@ pub struct ReleaseArgs {
     /// Publish to this repository instead of the configured one.
     #[arg(short, long)]
     pub repository: Option<String>,
+    /// Upload files without PEP 740 attestations even though the project's
+    /// latest release had them (the index then shows its provenance as lost).
+    #[arg(long)]
+    pub allow_unattested: bool,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -83,6 +83,10 @@ pub struct Defaults {
     /// `source-date-epoch`: the build's SOURCE_DATE_EPOCH (see
     /// `pipeline::build::pick_source_date_epoch`); `None`: tagpub's default.
     pub source_date_epoch: Option<SourceDateEpoch>,
+    /// `allow-unattested`: upload files without PEP 740 attestations to a
+    /// project whose latest release had them (PyPI then shows the provenance
+    /// as lost).
+    pub allow_unattested: bool,
 }
 
 /// `[defaults] source-date-epoch`: seconds, or where to take them from.
@@ -192,6 +196,8 @@ pub struct Package {
     pub verify: Option<Verify>,
     /// Overrides `[defaults] sandbox`.
     pub sandbox: Option<SandboxMode>,
+    /// Overrides `[defaults] allow-unattested`.
+    pub allow_unattested: Option<bool>,
     /// The `[[group]]` this package is a member of.
     pub group: Option<String>,
 }
@@ -312,6 +318,7 @@ struct RawDefaults {
     sandbox: Option<SandboxMode>,
     sandbox_allow: Option<Spanned<Vec<String>>>,
     source_date_epoch: Option<SourceDateEpoch>,
+    allow_unattested: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -326,6 +333,7 @@ struct RawPackage {
     build_command: Option<Spanned<Vec<String>>>,
     verify: Option<Verify>,
     sandbox: Option<SandboxMode>,
+    allow_unattested: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -571,6 +579,12 @@ impl Config {
         package.verify.unwrap_or(self.defaults.verify)
     }
 
+    pub fn allow_unattested_for(&self, package: &Package) -> bool {
+        package
+            .allow_unattested
+            .unwrap_or(self.defaults.allow_unattested)
+    }
+
     /// Whether `name` is a repository this config can publish to.
     /// How long after a release's first upload `name` still takes files
     /// for it: PyPI and TestPyPI take none after 14 days (warehouse #19727,
@@ -743,6 +757,7 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
             verify: d.verify.unwrap_or_default(),
             sandbox: d.sandbox.unwrap_or_default(),
             source_date_epoch: d.source_date_epoch,
+            allow_unattested: d.allow_unattested.unwrap_or(false),
             sandbox_allow: match &d.sandbox_allow {
                 Some(paths) => paths
                     .get_ref()
@@ -852,6 +867,7 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
                 .transpose()?,
             verify: raw_package.verify,
             sandbox: raw_package.sandbox,
+            allow_unattested: raw_package.allow_unattested,
             group,
         });
         pattern_spans.push(spans);

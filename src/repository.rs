@@ -206,6 +206,9 @@ pub struct IndexedFile {
     pub url: Option<Url>,
     /// When the index stored it (PEP 700 `upload-time`, JSON pages only).
     pub upload_time: Option<std::time::SystemTime>,
+    /// Where its PEP 740 provenance is (JSON pages only): set when the file
+    /// was uploaded with attestations.
+    pub provenance: Option<Url>,
 }
 
 /// How one of our files stands against what the index lists.
@@ -280,9 +283,12 @@ impl Repository {
     /// Failures that may pass (no connection, timeout, reset, 5xx, 429) are
     /// retried with backoff; before each retry the index is asked whether
     /// the file arrived after all, so a file is never sent twice.
+    /// `attestations`: the PEP 740 `attestations` form value, if any
+    /// (`pipeline::attest`); a local index keeps none.
     pub fn upload(
         &self,
         artifact: &Artifact,
+        attestations: Option<&str>,
         token: Option<&SecretString>,
         reporter: &dyn Reporter,
     ) -> Result<UploadOutcome, RepositoryError> {
@@ -311,8 +317,14 @@ impl Repository {
                     *backoff,
                     &|message| reporter.warn(message),
                     || {
-                        let outcome =
-                            self.remote_upload(upload_url, username, artifact, token, reporter);
+                        let outcome = self.remote_upload(
+                            upload_url,
+                            username,
+                            artifact,
+                            attestations,
+                            token,
+                            reporter,
+                        );
                         let outcome = outcome.map(ours);
                         sent.set(true);
                         outcome
@@ -477,13 +489,22 @@ impl Repository {
         upload_url: &Url,
         username: &str,
         artifact: &Artifact,
+        attestations: Option<&str>,
         token: Option<&SecretString>,
         reporter: &dyn Reporter,
     ) -> Result<UploadOutcome, RepositoryError> {
         let repo = self.name();
         let shown = redact_url(upload_url);
         tracing::info!(repo, url = %shown, file = %artifact.filename, "uploading");
-        let response = send_upload_once(repo, upload_url, username, artifact, token, reporter)?;
+        let response = send_upload_once(
+            repo,
+            upload_url,
+            username,
+            artifact,
+            attestations,
+            token,
+            reporter,
+        )?;
         let status = response.status();
         if status.is_success() {
             tracing::info!(repo, file = %artifact.filename, "uploaded");
@@ -573,12 +594,16 @@ fn send_upload_once(
     upload_url: &Url,
     username: &str,
     artifact: &Artifact,
+    attestations: Option<&str>,
     token: Option<&SecretString>,
     reporter: &dyn Reporter,
 ) -> Result<Response, RepositoryError> {
     let client = http::index_client(upload_url)?;
     let timeout = http::upload_timeout()?;
-    let form = upload_form(artifact, reporter)?;
+    let mut form = upload_form(artifact, reporter)?;
+    if let Some(attestations) = attestations {
+        form = form.text("attestations", attestations.to_owned());
+    }
     let request = match token {
         Some(token) => {
             // What goes into the Authorization header is what an index may
@@ -859,6 +884,8 @@ struct SimpleJsonFile {
     hashes: HashMap<String, String>,
     #[serde(default, rename = "upload-time")]
     upload_time: Option<String>,
+    #[serde(default)]
+    provenance: Option<String>,
 }
 
 /// A PEP 691 project page.
@@ -874,6 +901,7 @@ pub fn parse_simple_json(body: &str, base: &Url) -> Result<Vec<IndexedFile>, ser
                 .upload_time
                 .as_deref()
                 .and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok()),
+            provenance: f.provenance.as_deref().and_then(|u| base.join(u).ok()),
             filename: f.filename,
         })
         .collect())
@@ -897,6 +925,7 @@ pub fn parse_simple_html(body: &str, base: &Url) -> Vec<IndexedFile> {
         });
         files.push(IndexedFile {
             upload_time: None,
+            provenance: None,
             filename,
             sha256,
             url: file_link(base, &href),
@@ -1377,12 +1406,14 @@ mod tests {
             vec![
                 IndexedFile {
                     upload_time: None,
+                    provenance: None,
                     filename: "demo_pkg-1.0.0.tar.gz".into(),
                     sha256: Some("abcdef".into()),
                     url: Some(url("http://h:8080/packages/demo_pkg-1.0.0.tar.gz")),
                 },
                 IndexedFile {
                     upload_time: None,
+                    provenance: None,
                     filename: "demo_pkg-1.0.0+local-py3-none-any.whl".into(),
                     sha256: None,
                     url: Some(url(
@@ -1391,6 +1422,7 @@ mod tests {
                 },
                 IndexedFile {
                     upload_time: None,
+                    provenance: None,
                     filename: "demo_pkg-0.9.tar.gz".into(),
                     sha256: Some("0a1b".into()),
                     url: Some(url("https://files.example/x/y/demo_pkg-0.9.tar.gz?a=1&b=2")),
@@ -1403,8 +1435,9 @@ mod tests {
     fn json_page_parses_files_and_hashes() {
         let body = r#"{"meta":{"api-version":"1.1"},"name":"demo-pkg","files":[
             {"filename":"demo_pkg-1.0.0.tar.gz","url":"x","hashes":{"sha256":"ABC","md5":"1"},
-             "upload-time":"2026-07-08T09:10:11.123456Z"},
-            {"filename":"demo_pkg-1.0.0-py3-none-any.whl","url":"/files/y","hashes":{}}]}"#;
+             "upload-time":"2026-07-08T09:10:11.123456Z",
+             "provenance":"https://pypi.org/integrity/demo-pkg/1.0.0/demo_pkg-1.0.0.tar.gz/provenance"},
+            {"filename":"demo_pkg-1.0.0-py3-none-any.whl","url":"/files/y","hashes":{},"provenance":null}]}"#;
         let base = url("http://h/simple/demo-pkg/");
         assert_eq!(
             parse_simple_json(body, &base).unwrap(),
@@ -1413,12 +1446,16 @@ mod tests {
                     upload_time: Some(
                         humantime::parse_rfc3339("2026-07-08T09:10:11.123456Z").unwrap()
                     ),
+                    provenance: Some(url(
+                        "https://pypi.org/integrity/demo-pkg/1.0.0/demo_pkg-1.0.0.tar.gz/provenance"
+                    )),
                     filename: "demo_pkg-1.0.0.tar.gz".into(),
                     sha256: Some("abc".into()),
                     url: Some(url("http://h/simple/demo-pkg/x")),
                 },
                 IndexedFile {
                     upload_time: None,
+                    provenance: None,
                     filename: "demo_pkg-1.0.0-py3-none-any.whl".into(),
                     sha256: None,
                     url: Some(url("http://h/files/y")),

@@ -10,7 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::PypiServer;
 use common::project::{Project, Run, files_in};
+use common::proxy::{FaultProxy, form_fields};
 use tagpub::credentials::macaroon;
+use tagpub::pipeline::attest;
 
 const AUDIENCE: &str = "tagpub-test-audience";
 const TAG: &str = "hf-local-v1.0.0";
@@ -437,4 +439,132 @@ fn mint_refusal_shows_pypi_errors_and_what_to_do_without_echoing_the_id_token() 
     assert_eq!(f.mock.count("/_/oidc/mint-token"), 1, "{:?}", f.mock.seen());
     assert_eq!(files_in(&server.packages_dir), Vec::<String>::new());
     f.assert_no_secret_in(&run, None);
+}
+
+/// The release's built files (from a dry run) and their directory.
+fn built_files(project: &Project) -> (std::path::PathBuf, Vec<String>) {
+    let releases = project
+        .state
+        .join("data/releases/open-ticket-ai-hf-local/1.0.0");
+    let dist = std::fs::read_dir(&releases)
+        .unwrap()
+        .map(|entry| entry.unwrap().path().join("dist"))
+        .find(|dist| dist.is_dir())
+        .expect("a dry run built the release");
+    // uv build leaves a .gitignore beside the files.
+    let files = files_in(&dist)
+        .into_iter()
+        .filter(|f| !f.starts_with('.'))
+        .collect();
+    (dist, files)
+}
+
+/// Writes `<file>.<kind>.attestation` for `file` in `dist`; returns its JSON.
+fn attest_file(
+    dist: &std::path::Path,
+    file: &str,
+    kind: &str,
+    predicate: &str,
+) -> serde_json::Value {
+    let sha256 = tagpub::repository::sha256_file(&dist.join(file)).unwrap();
+    let text = attest::sample(file, &sha256, predicate);
+    std::fs::write(dist.join(format!("{file}.{kind}.attestation")), &text).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn attestations_travel_with_their_files_in_the_upload_form() {
+    let minted = minted_token();
+    let server = PypiServer::start_with_token(&minted);
+    let proxy = FaultProxy::start(&server.url);
+    let f = fixture(Audience::Ok, Mint::Token(minted.clone()), &proxy.url());
+    f.project.run(&["release", "--dry-run", TAG]).assert_ok();
+    let (dist, files) = built_files(&f.project);
+    assert_eq!(files.len(), 2, "{files:?}");
+    // What `pypi-attestations sign` writes for each file, and an SLSA
+    // provenance besides for the wheel.
+    let [publish, slsa] = attest::SUPPORTED_PREDICATE_TYPES;
+    let mut expected = std::collections::HashMap::new();
+    for file in &files {
+        let mut objects = vec![attest_file(&dist, file, "publish", publish)];
+        if file.ends_with(".whl") {
+            objects.push(attest_file(&dist, file, "slsa", slsa));
+        }
+        expected.insert(file.clone(), serde_json::Value::Array(objects));
+    }
+
+    let run = f.github(&["release", TAG], true);
+    run.assert_ok();
+    let uploads: Vec<_> = proxy
+        .log()
+        .into_iter()
+        .filter(|entry| entry.method == "POST" && entry.upstream_status == Some(200))
+        .collect();
+    assert_eq!(uploads.len(), 2, "{}", proxy.log_text());
+    let mut order = Vec::new();
+    for upload in &uploads {
+        let fields = form_fields(&upload.body);
+        let file = fields
+            .iter()
+            .find_map(|(name, filename, _)| (name == "content").then(|| filename.clone()))
+            .flatten()
+            .expect("a content part with a file name");
+        let sent: Vec<&Vec<u8>> = fields
+            .iter()
+            .filter(|(name, _, _)| name == "attestations")
+            .map(|(_, _, value)| value)
+            .collect();
+        assert_eq!(sent.len(), 1, "one attestations field for {file}");
+        let sent: serde_json::Value = serde_json::from_slice(sent[0]).unwrap();
+        assert_eq!(sent, expected[&file], "{file}");
+        order.push(file);
+    }
+    assert!(
+        order[0].ends_with(".whl"),
+        "the wheel goes first: {order:?}"
+    );
+    f.assert_no_secret_in(&run, Some(&minted));
+}
+
+#[test]
+fn attestations_with_an_api_token_are_refused_before_any_upload() {
+    let server = PypiServer::start();
+    let project = Project::publishing_to("testindex", &server.url);
+    project.tag(TAG);
+    project.run(&["release", "--dry-run", TAG]).assert_ok();
+    let (dist, files) = built_files(&project);
+    let wheel = files.iter().find(|f| f.ends_with(".whl")).unwrap();
+    attest_file(
+        &dist,
+        wheel,
+        "publish",
+        attest::SUPPORTED_PREDICATE_TYPES[0],
+    );
+
+    let run = project.run_with_token(&["release", TAG], "PYPI_API_TOKEN", &server.token);
+    run.assert_fails(
+        1,
+        &format!(
+            "{wheel} has PEP 740 attestations ({}), and testindex takes attestations only with a trusted-publishing token, but the credential here is environment variable PYPI_API_TOKEN. Nothing was uploaded",
+            dist.join(format!("{wheel}.publish.attestation")).display()
+        ),
+    );
+    assert_eq!(server.uploads(), 0);
+
+    // An attestation of other bytes (the file built again since) is named.
+    let sdist = files.iter().find(|f| f.ends_with(".tar.gz")).unwrap();
+    std::fs::write(
+        dist.join(format!("{sdist}.publish.attestation")),
+        attest::sample(sdist, &"0".repeat(64), attest::SUPPORTED_PREDICATE_TYPES[0]),
+    )
+    .unwrap();
+    let run = project.run_with_token(&["release", TAG], "PYPI_API_TOKEN", &server.token);
+    run.assert_fails(
+        1,
+        &format!(
+            "attests other bytes than {sdist} (sha256 {})",
+            "0".repeat(64)
+        ),
+    );
+    assert_eq!(server.uploads(), 0);
 }

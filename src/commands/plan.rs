@@ -4,12 +4,16 @@ use std::process::ExitCode;
 
 use crate::cli::PlanArgs;
 use crate::commands::Context;
+use crate::pipeline::index_state;
 use crate::pipeline::resolve::{CheckStatus, Plan, TagPlan, resolve, short};
 use crate::printer::Printer;
 
 pub fn run(ctx: &Context, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let (repo, config) = ctx.repo_and_config_for_tag(&args.tag)?;
-    let plan = resolve(&repo, &config, &args.tag, args.repository.as_deref())?;
+    let mut plan = resolve(&repo, &config, &args.tag, args.repository.as_deref())?;
+    if !args.offline {
+        index_state::add_plan_checks(&mut plan, &config, &ctx.dirs);
+    }
     if args.json {
         ctx.printer.json(&serde_json::json!({
             "ok": plan.ok(),

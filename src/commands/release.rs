@@ -27,6 +27,7 @@ pub fn run(ctx: &Context, args: &ReleaseArgs) -> anyhow::Result<ExitCode> {
     };
     let options = ReleaseOptions {
         dry_run: args.dry_run,
+        allow_unattested: args.allow_unattested,
         ..ReleaseOptions::default()
     };
     let summary = release.run(&plan, &options)?;

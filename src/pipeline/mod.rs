@@ -4,8 +4,10 @@
 //! terminal printer and (later) the daemon's log both implement, so the same
 //! code runs by hand, in CI and in the background.
 
+pub mod attest;
 pub mod build;
 pub mod check;
+pub mod index_state;
 pub mod install_check;
 pub mod rebuild;
 pub mod release;

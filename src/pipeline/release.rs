@@ -12,8 +12,10 @@ use crate::fault;
 use crate::git::Repo;
 use crate::ledger::{BuiltFile, LedgerError, ReleaseDir, ReleaseLock, ReleaseRecord};
 use crate::pipeline::Reporter;
+use crate::pipeline::attest::{self, AttestationError, Attestations};
 use crate::pipeline::build::{self, BuildError, BuildSettings, BuildTool};
 use crate::pipeline::check::{self, Artifact, CheckReport, Expected};
+use crate::pipeline::index_state::{self, FileWindow};
 use crate::pipeline::install_check::{self, InstallCheckError, InstallReport};
 use crate::pipeline::resolve::{Plan, TagPlan};
 use crate::pipeline::upload::open_repository;
@@ -94,6 +96,20 @@ pub enum ReleaseError {
     },
     #[error(transparent)]
     FileWindowClosed(Box<ClosedWindow>),
+    #[error("{0}. Nothing was uploaded")]
+    Attestation(#[from] AttestationError),
+    #[error(
+        "{files} {has} PEP 740 attestations ({paths}), and {repository} takes attestations only with a trusted-publishing token, but the credential here is {credential}. Nothing was uploaded. Publish from CI with trusted publishing (`tagpub ci github` or `tagpub ci gitlab`), or remove the attestation files to upload without them"
+    )]
+    AttestationsNeedTrustedPublishing {
+        files: String,
+        has: &'static str,
+        paths: String,
+        repository: String,
+        credential: String,
+    },
+    #[error(transparent)]
+    ProvenanceLost(Box<LostProvenance>),
     #[error(transparent)]
     Member(Box<MemberFailed>),
     #[error(transparent)]
@@ -133,6 +149,24 @@ pub struct ClosedWindow {
     pub first: String,
     pub days: u64,
     pub missing: String,
+}
+
+/// Files without attestations after a release that had them.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{package} {attested_version} on {repository} was published with PEP 740 attestations ({attested} of its {total} files), and {files} {has} none: {repository} would show {package} {version} as having {effect} provenance. Nothing was uploaded. Publish through trusted publishing from CI, which attests every file (`tagpub ci github` or `tagpub ci gitlab`, and `trigger = \"push\"` for this package), or pass --allow-unattested (or set allow-unattested = true) to publish without attestations"
+)]
+pub struct LostProvenance {
+    pub repository: String,
+    pub package: String,
+    pub version: String,
+    pub attested_version: String,
+    pub attested: usize,
+    pub total: usize,
+    pub files: String,
+    pub has: &'static str,
+    /// `lost` (after an attested release) or `partial` (mixed in one).
+    pub effect: &'static str,
 }
 
 /// A group release stopped at one member: which members are done.
@@ -182,21 +216,6 @@ fn upload_order(members: &[Member<'_>], records: &[ReleaseRecord]) -> Vec<usize>
     order
 }
 
-/// The version in a distribution's file name (`name-1.0.tar.gz`,
-/// `name-1.0-py3-none-any.whl`), if it has one.
-fn filename_version(filename: &str) -> Option<crate::version::Version> {
-    let stem = filename
-        .strip_suffix(".tar.gz")
-        .or_else(|| filename.strip_suffix(".zip"))
-        .or_else(|| filename.strip_suffix(".whl"))?;
-    let text = if filename.ends_with(".whl") {
-        stem.split('-').nth(1)?
-    } else {
-        stem.rsplit_once('-')?.1
-    };
-    text.parse().ok()
-}
-
 /// The normalized project names a member's built metadata requires (the
 /// wheel's, else the sdist's), extras and markers included.
 fn required_names(release_dir: &ReleaseDir, record: &ReleaseRecord) -> Vec<String> {
@@ -244,6 +263,9 @@ pub struct ReleaseOptions {
     pub build_tool: Option<BuildTool>,
     /// How many times verification lists the index before giving up.
     pub verify_attempts: u32,
+    /// `--allow-unattested`: upload without attestations after an attested
+    /// release (see `LostProvenance`); the config key does the same.
+    pub allow_unattested: bool,
 }
 
 impl Default for ReleaseOptions {
@@ -252,6 +274,7 @@ impl Default for ReleaseOptions {
             dry_run: false,
             build_tool: None,
             verify_attempts: 8,
+            allow_unattested: false,
         }
     }
 }
@@ -426,21 +449,20 @@ impl Release<'_> {
         if options.dry_run {
             return Ok(summary(summaries));
         }
+        let attestations = members
+            .iter()
+            .zip(&records)
+            .map(|(member, record)| self.attestations(member, record))
+            .collect::<Result<Vec<_>, _>>()?;
         if tag_plan.group.is_some() {
             // Every member's files are compared with the index before the
             // first upload: a conflict in the last member stops the first.
             for &i in &order {
-                let listed = self.list(members[i].plan, &members[i].repository)?;
-                self.settle_listed(
-                    members[i].plan,
-                    &members[i].repository,
-                    &mut records[i],
-                    &listed,
-                )?;
+                self.missing_files(&members[i], &mut records[i], &attestations[i], options)?;
             }
         }
         for (position, &i) in order.iter().enumerate() {
-            let result = self.publish(&members[i], &mut records[i], options);
+            let result = self.publish(&members[i], &mut records[i], &attestations[i], options);
             match result {
                 Ok((uploaded, status, installed)) => {
                     let member_summary = &mut summaries[position];
@@ -585,6 +607,7 @@ impl Release<'_> {
         &self,
         member: &Member<'_>,
         record: &mut ReleaseRecord,
+        attestations: &MemberAttestations,
         options: &ReleaseOptions,
     ) -> Result<(Vec<String>, ReleaseStatus, Option<InstallReport>), ReleaseError> {
         let plan = member.plan;
@@ -603,13 +626,7 @@ impl Release<'_> {
         };
         let secret = token.map(|t| &t.secret);
         let verified_before = record.repository_mut(&plan.repository).verified;
-        let uploaded = self.upload_missing(
-            plan,
-            &member.repository,
-            &member.release_dir,
-            record,
-            secret,
-        )?;
+        let uploaded = self.upload_missing(member, record, secret, attestations, options)?;
 
         fault::point("before-verify");
         self.reporter.step(&format!(
@@ -853,22 +870,17 @@ impl Release<'_> {
     /// moved or deleted meanwhile stops the release.
     fn upload_missing(
         &self,
-        plan: &Plan,
-        repository: &Repository,
-        release_dir: &ReleaseDir,
+        member: &Member<'_>,
         record: &mut ReleaseRecord,
         token: Option<&SecretString>,
+        attestations: &MemberAttestations,
+        options: &ReleaseOptions,
     ) -> Result<Vec<String>, ReleaseError> {
-        let listed = self.list(plan, repository)?;
-        let mut missing = self.settle_listed(plan, repository, record, &listed)?;
-        release_dir.save(record)?;
-        self.check_file_window(plan, &listed, &missing)?;
+        let (plan, repository, release_dir) =
+            (member.plan, &member.repository, &member.release_dir);
+        let mut missing = self.missing_files(member, record, attestations, options)?;
         let timeout = upload_timeout(repository)?;
         self.wait_out_interrupted(plan, repository, release_dir, record, &mut missing, timeout)?;
-        // Wheels before the sdist (as twine and uv do): an installer that
-        // meets a half-published release finds a wheel instead of building
-        // the sdist.
-        missing.sort_by_key(|file| !file.filename.ends_with(".whl"));
 
         let mut uploaded_now = Vec::new();
         for (index, file) in missing.iter().enumerate() {
@@ -890,7 +902,10 @@ impl Release<'_> {
                 .start_upload(&file.filename, timeout);
             release_dir.save(record)?;
             fault::point(format_args!("before-upload-{}", index + 1));
-            match repository.upload(&artifact, token, self.reporter) {
+            let attested = attestations
+                .get(&file.filename)
+                .map(|a| a.form_value.as_str());
+            match repository.upload(&artifact, attested, token, self.reporter) {
                 Ok(outcome) => {
                     // The index has the file; the ledger does not know yet.
                     fault::point(format_args!("after-upload-{}", index + 1));
@@ -933,6 +948,82 @@ impl Release<'_> {
             }
         }
         Ok(uploaded_now)
+    }
+
+    /// What the index lacks of a member's files, after every check that
+    /// could refuse them there: other bytes already listed, the file
+    /// window, provenance.
+    fn missing_files(
+        &self,
+        member: &Member<'_>,
+        record: &mut ReleaseRecord,
+        attestations: &MemberAttestations,
+        options: &ReleaseOptions,
+    ) -> Result<Vec<BuiltFile>, ReleaseError> {
+        let plan = member.plan;
+        let listed = self.list(plan, &member.repository)?;
+        let mut missing = self.settle_listed(plan, &member.repository, record, &listed)?;
+        member.release_dir.save(record)?;
+        // Wheels before the sdist (as twine and uv do): an installer that
+        // meets a half-published release finds a wheel instead of building
+        // the sdist.
+        missing.sort_by_key(|file| !file.filename.ends_with(".whl"));
+        self.check_file_window(plan, &listed, &missing)?;
+        self.check_provenance(plan, &listed, &missing, attestations, options)?;
+        Ok(missing)
+    }
+
+    /// The PEP 740 attestations beside a member's files, checked; with any
+    /// credential but a trusted-publishing token they are refused here, as
+    /// PyPI would refuse them after the first file.
+    fn attestations(
+        &self,
+        member: &Member<'_>,
+        record: &ReleaseRecord,
+    ) -> Result<MemberAttestations, ReleaseError> {
+        let dist = member.release_dir.dist();
+        let mut found = MemberAttestations::new();
+        for file in &record.files {
+            if let Some(attestations) = attest::for_file(&dist, &file.filename, &file.sha256)? {
+                found.insert(file.filename.clone(), attestations);
+            }
+        }
+        if found.is_empty() {
+            return Ok(found);
+        }
+        if matches!(member.repository, Repository::Local { .. }) {
+            self.reporter.info(&format!(
+                "the local index keeps no attestations: {} uploaded without them",
+                member.plan.package
+            ));
+            return Ok(MemberAttestations::new());
+        }
+        let credential = match &member.token {
+            Some(credentials::Token {
+                source: credentials::TokenSource::TrustedPublishing { .. },
+                ..
+            }) => return Ok(found),
+            Some(token) => token.source.to_string(),
+            None => "none (the index takes uploads without a token)".to_string(),
+        };
+        let mut names: Vec<&String> = found.keys().collect();
+        names.sort();
+        let paths: Vec<String> = names
+            .iter()
+            .flat_map(|name| found[*name].paths.iter())
+            .map(|p| p.display().to_string())
+            .collect();
+        Err(ReleaseError::AttestationsNeedTrustedPublishing {
+            has: if names.len() == 1 { "has" } else { "have" },
+            files: names
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            paths: paths.join(", "),
+            repository: member.plan.repository.clone(),
+            credential,
+        })
     }
 
     fn list(
@@ -999,31 +1090,65 @@ impl Release<'_> {
         let Some(window) = self.config.file_window(&plan.repository) else {
             return Ok(());
         };
-        let Some(first) = listed
-            .iter()
-            .filter(|f| filename_version(&f.filename).as_ref() == Some(&plan.version))
-            .filter_map(|f| f.upload_time)
-            .min()
-        else {
+        let Some(window) = FileWindow::of(listed, &plan.version, window) else {
             return Ok(());
         };
-        let age = std::time::SystemTime::now()
-            .duration_since(first)
-            .unwrap_or_default();
-        if missing.is_empty() || age <= window {
+        if missing.is_empty() || window.is_open() {
             return Ok(());
         }
         Err(ReleaseError::FileWindowClosed(Box::new(ClosedWindow {
             repository: plan.repository.clone(),
             package: plan.package.clone(),
             version: plan.version.to_string(),
-            first: humantime::format_rfc3339_seconds(first).to_string(),
-            days: window.as_secs() / 86_400,
-            missing: missing
-                .iter()
-                .map(|f| f.filename.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            first: window.first_text(),
+            days: window.days,
+            missing: filenames(missing),
+        })))
+    }
+
+    /// Files uploaded without attestations after a release that had them
+    /// cost the project its provenance on PyPI: refused unless allowed.
+    fn check_provenance(
+        &self,
+        plan: &Plan,
+        listed: &[crate::repository::IndexedFile],
+        missing: &[BuiltFile],
+        attestations: &MemberAttestations,
+        options: &ReleaseOptions,
+    ) -> Result<(), ReleaseError> {
+        let unattested: Vec<BuiltFile> = missing
+            .iter()
+            .filter(|f| !attestations.contains_key(&f.filename))
+            .cloned()
+            .collect();
+        if unattested.is_empty() {
+            return Ok(());
+        }
+        let Some(attested) = index_state::attested_before(listed, &plan.version) else {
+            return Ok(());
+        };
+        let partial = attested.version == plan.version.to_string();
+        if options.allow_unattested || self.config.allow_unattested_for(&plan.package_config) {
+            self.reporter.warn(&format!(
+                "uploading {} without attestations after {} {} had them (allow-unattested): {} shows the provenance as {}",
+                filenames(&unattested),
+                plan.package,
+                attested.version,
+                plan.repository,
+                if partial { "partial" } else { "lost" }
+            ));
+            return Ok(());
+        }
+        Err(ReleaseError::ProvenanceLost(Box::new(LostProvenance {
+            repository: plan.repository.clone(),
+            package: plan.package.clone(),
+            version: plan.version.to_string(),
+            attested_version: attested.version,
+            attested: attested.attested,
+            total: attested.files,
+            has: if unattested.len() == 1 { "has" } else { "have" },
+            files: filenames(&unattested),
+            effect: if partial { "partial" } else { "lost" },
         })))
     }
 
@@ -1133,27 +1258,21 @@ fn mark_uploaded(record: &mut ReleaseRecord, repository: &str, filename: &str) {
     }
 }
 
+/// The attestations of a member's files, by file name.
+type MemberAttestations = std::collections::HashMap<String, Attestations>;
+
+fn filenames(files: &[BuiltFile]) -> String {
+    files
+        .iter()
+        .map(|f| f.filename.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn artifacts_intact(release_dir: &ReleaseDir, files: &[BuiltFile]) -> bool {
     !files.is_empty()
         && files.iter().all(|file| {
             crate::repository::sha256_file(&release_dir.dist().join(&file.filename))
                 .is_ok_and(|sha| sha == file.sha256)
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::filename_version;
-
-    #[test]
-    fn file_names_give_their_version() {
-        let v = |s: &str| s.parse::<crate::version::Version>().unwrap();
-        assert_eq!(filename_version("demo_pkg-1.0.0.tar.gz"), Some(v("1.0.0")));
-        assert_eq!(filename_version("demo-pkg-2.0rc1.zip"), Some(v("2.0rc1")));
-        assert_eq!(
-            filename_version("demo_pkg-1.0.post1-1-py3-none-any.whl"),
-            Some(v("1.0.post1"))
-        );
-        assert_eq!(filename_version("demo_pkg-1.0.0.egg"), None);
-    }
 }

@@ -82,6 +82,10 @@ pub struct Plan {
     pub repository: String,
     /// Where the token would come from; `None` when not needed or not found.
     pub token_source: Option<String>,
+    /// Whether that token is minted by trusted publishing (the only kind
+    /// PyPI takes attestations with).
+    #[serde(skip)]
+    pub trusted_publishing: bool,
     pub version_source: Option<VersionSource>,
     /// Which config decided this plan (`Config::origin_text`).
     pub config: String,
@@ -237,7 +241,12 @@ impl Plan {
         matches!(self.version_source, Some(VersionSource::Dynamic(_)))
     }
 
-    fn push(&mut self, name: &'static str, status: CheckStatus, message: impl Into<String>) {
+    pub(crate) fn push(
+        &mut self,
+        name: &'static str,
+        status: CheckStatus,
+        message: impl Into<String>,
+    ) {
         self.checks.push(PlanCheck {
             name,
             status,
@@ -378,6 +387,7 @@ fn plan_member(
             .unwrap_or(info.commit_time),
         repository: repository.clone(),
         token_source: None,
+        trusted_publishing: false,
         version_source: None,
         config: config.origin_text(),
         group: target.group().map(str::to_string),
@@ -817,6 +827,10 @@ fn check_repository(plan: &mut Plan, config: &Config, package: &Package, reposit
     match &lookup.token {
         Some(token) => {
             plan.token_source = Some(token.source.to_string());
+            plan.trusted_publishing = matches!(
+                token.source,
+                credentials::TokenSource::TrustedPublishing { .. }
+            );
             match token.refusal(&package.name) {
                 Some(refusal) => plan.push(
                     TOKEN_CHECK,

@@ -137,6 +137,8 @@ pub struct LogEntry {
     pub forwarded: bool,
     /// The upstream's status, if it answered.
     pub upstream_status: Option<u16>,
+    /// The request's body as read (an upload's multipart form).
+    pub body: Arc<Vec<u8>>,
     /// The status sent to the client (even if it had hung up by then);
     /// `None` when it got no answer by design (reset, refused).
     pub status: Option<u16>,
@@ -834,6 +836,7 @@ fn handle(mut conn: TcpStream, shared: &Shared) {
                 outcome: Outcome::Rejected(message.clone()),
                 forwarded: false,
                 upstream_status: None,
+                body: Arc::default(),
                 status: Some(code),
             });
             let _ = write_simple(&mut conn, code, None, &message);
@@ -849,6 +852,7 @@ fn handle(mut conn: TcpStream, shared: &Shared) {
         outcome: Outcome::Forwarded,
         forwarded: false,
         upstream_status: None,
+        body: Arc::default(),
         status: None,
     };
     let reject = |conn: &mut TcpStream, mut entry: LogEntry, code: u16, message: String| {
@@ -867,7 +871,10 @@ fn handle(mut conn: TcpStream, shared: &Shared) {
         let _ = conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
     }
     let body = match read_body(&mut reader, &request, false) {
-        Ok(body) => body,
+        Ok(body) => {
+            entry.body = Arc::new(body.clone());
+            body
+        }
         Err(ReadError::TooLarge(m)) => {
             reject(&mut conn, entry, 413, format!("FaultProxy: request {m}"));
             // Drain (not buffer) what the client still sends, so closing
@@ -968,4 +975,40 @@ fn handle(mut conn: TcpStream, shared: &Shared) {
     entry.status = Some(response.code);
     shared.record(entry);
     let _ = write_response(&mut conn, &response, method == "HEAD");
+}
+
+/// The fields of a `multipart/form-data` body: (name, file name, value).
+/// The boundary is the body's first line, as every client writes it.
+pub fn form_fields(body: &[u8]) -> Vec<(String, Option<String>, Vec<u8>)> {
+    let Some(end) = body.windows(2).position(|w| w == b"\r\n") else {
+        return Vec::new();
+    };
+    let delimiter = [b"\r\n", &body[..end]].concat();
+    let mut fields = Vec::new();
+    let mut rest = &body[end + 2..];
+    while let Some(head_end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+        let head = String::from_utf8_lossy(&rest[..head_end]).into_owned();
+        let content = &rest[head_end + 4..];
+        let Some(value_end) = content
+            .windows(delimiter.len())
+            .position(|w| w == delimiter.as_slice())
+        else {
+            break;
+        };
+        let param = |key: &str| {
+            let start = head.find(&format!("{key}=\""))? + key.len() + 2;
+            Some(head[start..start + head[start..].find('"')?].to_owned())
+        };
+        fields.push((
+            param(" name").unwrap_or_default(),
+            param("filename"),
+            content[..value_end].to_vec(),
+        ));
+        rest = &content[value_end + delimiter.len()..];
+        match rest.strip_prefix(b"\r\n") {
+            Some(next) => rest = next,
+            None => break, // `--`: the closing delimiter
+        }
+    }
+    fields
 }
