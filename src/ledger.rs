@@ -231,6 +231,26 @@ impl ReleaseDir {
     pub fn exists(path: &Path) -> bool {
         path.join(RECORD_FILE).is_file()
     }
+
+    /// The records of every release of `package` made here (unreadable ones
+    /// left out: `release` reports those when it meets them).
+    pub fn records_of(dirs: &Dirs, package: &str) -> Vec<ReleaseRecord> {
+        let package_dir = dirs.releases().join(normalize_name(package));
+        let subdirs = |dir: &Path| -> Vec<PathBuf> {
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| path.is_dir())
+                .collect()
+        };
+        subdirs(&package_dir)
+            .iter()
+            .flat_map(|version_dir| subdirs(version_dir))
+            .filter_map(|path| ReleaseDir { path }.load().ok().flatten())
+            .collect()
+    }
 }
 
 /// One release of a package version at a time, across every process that

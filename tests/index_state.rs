@@ -33,15 +33,17 @@ impl Listing {
         std::fs::write(&extra, "[]").unwrap();
         let port = common::free_port();
         let script = r#"
-import hashlib, http.server, json, os, sys
+import hashlib, http.server, json, os, sys, time
 port, extra, packages, files_url = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         files = json.load(open(extra))
         for name in sorted(os.listdir(packages)):
             data = open(os.path.join(packages, name), "rb").read()
+            mtime = os.path.getmtime(os.path.join(packages, name))
             files.append({"filename": name, "url": files_url + name,
-                          "hashes": {"sha256": hashlib.sha256(data).hexdigest()}})
+                          "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
+                          "upload-time": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(mtime))})
         page = json.dumps({"meta": {"api-version": "1.1"}, "name": "x", "files": files}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
@@ -297,6 +299,78 @@ fn allow_unattested_in_the_config_silences_plan_and_release() {
     assert!(!plan.stderr.contains("provenance"), "{}", plan.stderr);
     online(&project, &["release", TAG], Some(&server.token)).assert_ok();
     assert_eq!(files_in(&server.packages_dir).len(), 2);
+}
+
+#[test]
+fn doctor_names_a_half_published_release_and_the_provenance_route() {
+    let server = PypiServer::start();
+    let (project, listing, sdist, _) = fixture(&server, "");
+    listing.lists(&[(
+        "open_ticket_ai_hf_local-0.9.0.tar.gz",
+        "11",
+        &days_ago(30),
+        true,
+    )]);
+    let doctor = || {
+        let run = project.run_with_token(&["doctor", "--json"], "PYPI_API_TOKEN", &server.token);
+        let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let package = report["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == PROJECT)
+            .unwrap()
+            .clone();
+        move |name: &str| {
+            package["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == name)
+                .cloned()
+        }
+    };
+
+    // The latest release is attested; uploads from here go by token.
+    let provenance = doctor()("provenance").expect("a provenance check");
+    assert_eq!(provenance["status"], "warn");
+    assert!(
+        provenance["message"].as_str().unwrap().starts_with(&format!(
+            "{PROJECT} 0.9.0 on windowed carries PEP 740 attestations (1 of 1 files). A release from here uploads with a token"
+        )),
+        "{provenance}"
+    );
+    assert!(
+        provenance["fix"]
+            .as_str()
+            .unwrap()
+            .contains("through trusted publishing from CI"),
+        "{provenance}"
+    );
+
+    // The release dies right after its first file (the wheel) is stored.
+    let mut command = project.command(&["release", TAG, "--allow-unattested"]);
+    command
+        .env_remove("TAGPUB_OFFLINE")
+        .env("PYPI_API_TOKEN", &server.token)
+        .env("TAGPUB_FAULT", "uploaded-1");
+    let killed = command.output().unwrap();
+    assert!(!killed.status.success());
+    assert_eq!(files_in(&server.packages_dir), vec![WHEEL.to_string()]);
+
+    let check = doctor();
+    let half = check("half-published").expect("a half-published check");
+    assert_eq!(half["status"], "warn");
+    let message = half["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "{PROJECT} 1.0.0 ({TAG}) is half-published on windowed: not yet {sdist}; new files accepted until "
+        )) && message.ends_with("(14 days left)"),
+        "{message}"
+    );
+    assert_eq!(half["fix"], format!("tagpub release {TAG}"));
+    // 1.0.0 went up without attestations: the provenance is gone already.
+    assert_eq!(check("provenance"), None);
 }
 
 fn find_file(dir: &std::path::Path, suffix: &str) -> Option<std::path::PathBuf> {

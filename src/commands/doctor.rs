@@ -22,8 +22,12 @@ use crate::daemon::registry::{Registry, common_git_dir};
 use crate::git::Repo;
 use crate::hooks::{self, State};
 use crate::ipc::{self, Request, Response};
+use crate::ledger::ReleaseDir;
 use crate::pipeline::build::{self, BuildTool};
+use crate::pipeline::index_state::{self, FileWindow};
 use crate::pipeline::upload::open_repository;
+use crate::repository::IndexedFile;
+use crate::version::Version;
 
 const DAEMON_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -268,12 +272,23 @@ fn package_report(
     tools: &mut HashMap<String, Check>,
 ) -> PackageReport {
     let repository = config.repository_for(package, None).to_string();
-    let checks = vec![
+    let (repository_check, listed) = repository_check(ctx, config, package, &repository);
+    let mut checks = vec![
         tags_check(config, package),
         build_check(repo, config, package, tools),
         token_check(config, package, &repository),
-        repository_check(ctx, config, package, &repository),
+        repository_check,
     ];
+    if let Some(listed) = listed {
+        checks.extend(half_published_checks(
+            ctx,
+            config,
+            package,
+            &repository,
+            &listed,
+        ));
+        checks.extend(provenance_check(config, package, &repository, &listed));
+    }
     PackageReport {
         name: package.name.clone(),
         repository,
@@ -417,9 +432,15 @@ fn token_check(config: &Config, package: &Package, repository: &str) -> Check {
     }
 }
 
-fn repository_check(ctx: &Context, config: &Config, package: &Package, name: &str) -> Check {
+/// The check, and the listing when the index answered.
+fn repository_check(
+    ctx: &Context,
+    config: &Config,
+    package: &Package,
+    name: &str,
+) -> (Check, Option<Vec<IndexedFile>>) {
     let Some(repository) = open_repository(config, name, &ctx.dirs) else {
-        return Check::fail(
+        let check = Check::fail(
             "repository",
             format!("unknown repository `{name}`"),
             format!(
@@ -427,31 +448,139 @@ fn repository_check(ctx: &Context, config: &Config, package: &Package, name: &st
                 config.source.display()
             ),
         );
+        return (check, None);
     };
     let simple = repository.simple_url();
     // The very listing a release does before uploading.
     // One attempt: a doctor reports, it does not wait out retries.
     match repository.list_files_once(&package.name) {
-        Ok(files) => Check::pass(
-            "repository",
-            format!(
-                "{name} ({simple}) answers; {} file(s) of {} listed",
-                files.len(),
-                package.name
-            ),
-        ),
-        Err(err) => Check::fail(
-            "repository",
-            err.to_string(),
-            match config.repositories.get(name) {
-                Some(_) => format!(
-                    "check that the index is up and that url / simple-url of [repository.{name}] in {} are right",
-                    config.source.display()
+        Ok(files) => (
+            Check::pass(
+                "repository",
+                format!(
+                    "{name} ({simple}) answers; {} file(s) of {} listed",
+                    files.len(),
+                    package.name
                 ),
-                None => format!("check the network connection to {simple}"),
-            },
+            ),
+            Some(files),
+        ),
+        Err(err) => (
+            Check::fail(
+                "repository",
+                err.to_string(),
+                match config.repositories.get(name) {
+                    Some(_) => format!(
+                        "check that the index is up and that url / simple-url of [repository.{name}] in {} are right",
+                        config.source.display()
+                    ),
+                    None => format!("check the network connection to {simple}"),
+                },
+            ),
+            None,
         ),
     }
+}
+
+/// Releases made here that have some files on the index and not all: each
+/// with the deadline for the rest (PyPI's 14-day window).
+fn half_published_checks(
+    ctx: &Context,
+    config: &Config,
+    package: &Package,
+    repository: &str,
+    listed: &[IndexedFile],
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for record in ReleaseDir::records_of(&ctx.dirs, &package.name) {
+        let Some(state) = record.repositories.get(repository) else {
+            continue;
+        };
+        if state.verified || !state.touched() {
+            continue;
+        }
+        let missing: Vec<&str> = record
+            .files
+            .iter()
+            .map(|f| f.filename.as_str())
+            .filter(|name| !listed.iter().any(|l| l.filename == *name))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let Ok(version) = record.version.parse::<Version>() else {
+            continue;
+        };
+        let window = config
+            .file_window(repository)
+            .and_then(|days| FileWindow::of(listed, &version, days));
+        let message = format!(
+            "{} {} ({}) is half-published on {repository}: not yet {}{}",
+            package.name,
+            record.version,
+            record.tag,
+            missing.join(", "),
+            window
+                .as_ref()
+                .map(|w| format!("; {}", w.describe()))
+                .unwrap_or_default()
+        );
+        checks.push(match window {
+            Some(window) if !window.is_open() => Check::fail(
+                "half-published",
+                message,
+                "the missing files can no longer join this release: bump the version and tag it",
+            ),
+            _ => Check::warn(
+                "half-published",
+                message,
+                format!("tagpub release {}", record.tag),
+            ),
+        });
+    }
+    checks
+}
+
+/// When the latest release carried PEP 740 attestations and this package
+/// would upload by token (which sends none), how to keep the provenance.
+fn provenance_check(
+    config: &Config,
+    package: &Package,
+    repository: &str,
+    listed: &[IndexedFile],
+) -> Option<Check> {
+    let attested = index_state::latest_attested(listed, None)?;
+    let token = credentials::lookup_token(package, &TokenTarget::new(config, repository)).token;
+    let trusted = matches!(
+        token.as_ref().map(|t| &t.source),
+        Some(credentials::TokenSource::TrustedPublishing { .. })
+    );
+    if trusted || config.allow_unattested_for(package) {
+        return Some(Check::pass(
+            "provenance",
+            format!(
+                "{} {} on {repository} carries PEP 740 attestations; {}",
+                package.name,
+                attested.version,
+                if trusted {
+                    "this run publishes by trusted publishing"
+                } else {
+                    "allow-unattested is set: token uploads go without them"
+                }
+            ),
+        ));
+    }
+    Some(Check::warn(
+        "provenance",
+        format!(
+            "{} {} on {repository} carries PEP 740 attestations ({} of {} files). A release from here uploads with a token, which sends none, so {repository} would show the next version's provenance as lost; `tagpub release` refuses that without --allow-unattested",
+            package.name, attested.version, attested.attested, attested.files
+        ),
+        format!(
+            "publish {} through trusted publishing from CI, which attests every file: `tagpub ci github` (or gitlab), register that workflow as the project's trusted publisher on {repository}, and push release tags (`trigger = \"push\"`): CI publishes them, and a token upload from here is refused meanwhile, so nothing goes up unattested",
+            package.name
+        ),
+    ))
 }
 
 fn keychain_check(all_tokens_found: bool) -> Check {
