@@ -228,6 +228,17 @@ fn plan_shows_the_deadline_of_a_half_published_release() {
 }
 
 #[test]
+fn plan_refuses_a_version_the_index_has_with_other_bytes() {
+    let server = PypiServer::start();
+    let (project, listing, _, _) = fixture(&server, "");
+    listing.lists(&[(WHEEL, &"0".repeat(64), &days_ago(1), false)]);
+    let plan = online(&project, &["plan", TAG], Some(&server.token));
+    plan.assert_fails(1, &format!(
+        "✗ index: windowed has {WHEEL} of {PROJECT} 1.0.0 with other bytes than the files built here: a version is published only once. Bump the version and tag it"
+    ));
+}
+
+#[test]
 fn a_token_upload_after_an_attested_release_asks_for_allow_unattested() {
     let server = PypiServer::start();
     let (project, listing, _, _) = fixture(&server, "");

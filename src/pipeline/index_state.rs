@@ -211,6 +211,35 @@ fn index_finding(
         );
     }
     let names: Vec<&str> = present.iter().map(|f| f.filename.as_str()).collect();
+    // Files built here that the index has with other bytes: the release
+    // would stop at them (compared only where the index gives a hash).
+    let conflicts: Vec<&str> = record
+        .map(|record| {
+            record
+                .files
+                .iter()
+                .filter(|built| {
+                    present.iter().any(|listed| {
+                        listed.filename == built.filename
+                            && listed
+                                .sha256
+                                .as_deref()
+                                .is_some_and(|sha| !sha.eq_ignore_ascii_case(&built.sha256))
+                    })
+                })
+                .map(|built| built.filename.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !conflicts.is_empty() {
+        return (
+            CheckStatus::Fail,
+            format!(
+                "{repository} has {} of {what} with other bytes than the files built here: a version is published only once. Bump the version and tag it",
+                conflicts.join(", ")
+            ),
+        );
+    }
     // The files still to come are known once this tag was built here.
     let missing: Option<Vec<&str>> = record.map(|record| {
         record
@@ -231,7 +260,9 @@ fn index_finding(
     }
     let rest = match &missing {
         Some(missing) => format!("not yet: {}", missing.join(", ")),
-        None => "a release uploads only what is missing".to_string(),
+        None => {
+            "a release uploads only what it lacks and stops at a file with other bytes".to_string()
+        }
     };
     let window = config
         .file_window(repository)
