@@ -7,6 +7,7 @@
 // characters and treats a closed stdout as the end of the command.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod bump;
 pub mod ci;
 pub mod cli;
 pub mod commands;

@@ -721,7 +721,7 @@ pub fn pretend_version_env(name: &str) -> String {
     )
 }
 
-fn is_changelog_name(name: &str) -> bool {
+pub(crate) fn is_changelog_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     ["CHANGELOG", "CHANGES", "HISTORY"]
         .iter()

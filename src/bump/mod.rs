@@ -1,0 +1,390 @@
+//! `tagpub bump`: the front half of a release. From the committed state it
+//! works out the next version of a package or release group, where each
+//! member's version lives (`[project] version`, a hatch `path` / setuptools
+//! `attr` file, or the tag itself for VCS versions), the changelog step, the
+//! tag name and its message. Nothing here writes: `commands/bump.rs` shows
+//! or applies the [`BumpPlan`].
+
+pub mod changelog;
+pub mod level;
+pub mod write;
+
+use std::path::PathBuf;
+
+use crate::config::{Config, Package, join_repo_path};
+use crate::git::{GitError, Repo};
+use crate::pipeline::resolve::{Target, is_changelog_name};
+use crate::pipeline::version_source::{DynamicVersion, dynamic_version};
+use crate::version::{TagMatch, Version, normalize_name};
+use level::{Level, LevelError};
+
+/// One file the bump rewrites.
+#[derive(Debug, Clone)]
+pub struct Edit {
+    /// Repository path (`/`-separated).
+    pub path: String,
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(Debug)]
+pub struct BumpPlan {
+    /// The package's or group's name.
+    pub name: String,
+    pub packages: Vec<String>,
+    pub current: Version,
+    pub next: Version,
+    pub tag: String,
+    /// The annotated tag's message: a title and the changelog's notes.
+    pub message: String,
+    pub edits: Vec<Edit>,
+    /// What the user should know (an empty changelog section, versions
+    /// that come from the tag).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BumpError {
+    #[error("no package or group `{name}` in the config: use one of {known}")]
+    UnknownTarget { name: String, known: String },
+    #[error("`{name}` names more than one package ({matches}): use the full name")]
+    Ambiguous { name: String, matches: String },
+    #[error(transparent)]
+    Level(#[from] LevelError),
+    #[error(
+        "the members of {name} are at different versions ({versions}): a group moves together, so set them to one version first"
+    )]
+    MembersDiffer { name: String, versions: String },
+    #[error(
+        "{package}'s version is computed when it is built ({how}), so tagpub cannot write it. Change it yourself, commit, then run `tagpub bump` with the explicit version to tag it"
+    )]
+    ComputedVersion { package: String, how: String },
+    #[error(
+        "{package}'s version comes from its tags, and no tag of it matches {patterns}: give the first version explicitly (`tagpub bump {package} 1.0.0`)"
+    )]
+    NoEarlierTag { package: String, patterns: String },
+    #[error("{path} says version `{text}`, which is not PEP 440: fix it first")]
+    BadCurrent { path: String, text: String },
+    #[error("cannot find {package}'s version in {path} to replace it")]
+    NotWritable { package: String, path: String },
+    #[error("the tag {tag} exists already: {next} was released (or tagged) before")]
+    TagExists { tag: String, next: String },
+    #[error(
+        "{path} has changes that are not committed: a bump commits exactly its own edits, so commit or stash them first"
+    )]
+    Dirty { path: String },
+    #[error("{path}: {reason}")]
+    Changelog { path: String, reason: String },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Git(#[from] GitError),
+}
+
+/// The package or group `name` names: its exact (normalized) name, or a
+/// package's short name, its first tag pattern's prefix without `-v`
+/// (`hf-local` for `hf-local-v{version}`).
+pub fn find_target<'a>(config: &'a Config, name: &str) -> Result<Target<'a>, BumpError> {
+    let wanted = normalize_name(name);
+    if let Some(group) = config
+        .groups
+        .iter()
+        .find(|g| normalize_name(&g.name) == wanted)
+    {
+        return Ok(Target::Group(group));
+    }
+    if let Some(package) = config
+        .packages
+        .iter()
+        .find(|p| normalize_name(&p.name) == wanted)
+    {
+        return Ok(Target::Package(package));
+    }
+    let short: Vec<&Package> = config
+        .packages
+        .iter()
+        .filter(|p| {
+            p.tags.first().is_some_and(|pattern| {
+                let prefix = pattern
+                    .prefix()
+                    .trim_end_matches('v')
+                    .trim_end_matches(['-', '_']);
+                !prefix.is_empty() && normalize_name(prefix) == wanted
+            })
+        })
+        .collect();
+    match short.as_slice() {
+        [package] => Ok(Target::Package(package)),
+        [] => Err(BumpError::UnknownTarget {
+            name: name.to_string(),
+            known: config
+                .groups
+                .iter()
+                .map(|g| g.name.as_str())
+                .chain(config.packages.iter().map(|p| p.name.as_str()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+        several => Err(BumpError::Ambiguous {
+            name: name.to_string(),
+            matches: several
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// Where one member's version is written.
+enum Source {
+    /// A string in the pyproject (`[project]` or `[tool.poetry]`).
+    Pyproject { path: String, text: String },
+    /// A version file (hatch `path`, setuptools `attr`/`file`).
+    File { path: String, text: String },
+    /// The tag is the version (VCS plugins): nothing to write.
+    Tag,
+}
+
+impl BumpPlan {
+    /// The bump of `target` by `level`, from the commit HEAD points at.
+    /// `today` (`YYYY-MM-DD`) dates the changelog section.
+    pub fn prepare(
+        repo: &Repo,
+        config: &Config,
+        target: Target<'_>,
+        level: &Level,
+        today: &str,
+    ) -> Result<BumpPlan, BumpError> {
+        let head = repo.head_commit()?;
+        let members = target.members(config);
+        let mut sources = Vec::new();
+        for package in &members {
+            sources.push(source_of(repo, &head, package)?);
+        }
+        let written: Vec<(String, &str)> = sources
+            .iter()
+            .filter_map(|source| match source {
+                Source::Pyproject { path, text } | Source::File { path, text } => {
+                    Some((path.clone(), text.as_str()))
+                }
+                Source::Tag => None,
+            })
+            .collect();
+        let current = match written.first() {
+            Some((path, text)) => {
+                if written.iter().any(|(_, t)| t != text) {
+                    return Err(BumpError::MembersDiffer {
+                        name: target.name().to_string(),
+                        versions: written
+                            .iter()
+                            .map(|(p, t)| format!("{p}: {t}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+                text.parse::<Version>().map_err(|_| BumpError::BadCurrent {
+                    path: path.clone(),
+                    text: text.to_string(),
+                })?
+            }
+            None => latest_tagged(repo, target)?,
+        };
+        let next = level.apply(&current)?;
+        let tag = target.patterns()[0].render(&next);
+        if repo.tag(&tag)?.is_some() {
+            return Err(BumpError::TagExists {
+                tag,
+                next: next.to_string(),
+            });
+        }
+
+        let mut edits = Vec::new();
+        let mut warnings = Vec::new();
+        for (package, source) in members.iter().zip(&sources) {
+            let (path, after) = match source {
+                Source::Tag => {
+                    warnings.push(format!(
+                        "{}'s version comes from the tag: nothing to write, the tag {tag} sets it",
+                        package.name
+                    ));
+                    continue;
+                }
+                Source::Pyproject { path, .. } => {
+                    let before = working_text(repo, &head, path)?;
+                    (path, write::pyproject_version(&before, &next.to_string()))
+                }
+                Source::File { path, text } => {
+                    let before = working_text(repo, &head, path)?;
+                    (path, write::version_file(&before, text, &next.to_string()))
+                }
+            };
+            let after = after.ok_or_else(|| BumpError::NotWritable {
+                package: package.name.clone(),
+                path: path.clone(),
+            })?;
+            let before = working_text(repo, &head, path)?;
+            if !edits.iter().any(|e: &Edit| &e.path == path) {
+                edits.push(Edit {
+                    path: path.clone(),
+                    before,
+                    after,
+                });
+            }
+        }
+
+        let mut notes = None;
+        for path in changelogs(repo, &head, &members)? {
+            let before = working_text(repo, &head, &path)?;
+            let released = match changelog::release(&before, &next.to_string(), &tag, today) {
+                Ok(released) => released,
+                Err(err) if config.defaults.require_changelog => {
+                    return Err(BumpError::Changelog {
+                        path,
+                        reason: format!("{err} (require-changelog = true)"),
+                    });
+                }
+                Err(err) => {
+                    warnings.push(format!("{path}: {err}; left as it is"));
+                    continue;
+                }
+            };
+            if released.notes.is_empty() {
+                let reason = "its Unreleased section is empty: nothing is noted for this release";
+                if config.defaults.require_changelog {
+                    return Err(BumpError::Changelog {
+                        path,
+                        reason: format!("{reason} (require-changelog = true)"),
+                    });
+                }
+                warnings.push(format!("{path}: {reason}"));
+            }
+            notes.get_or_insert(released.notes);
+            edits.push(Edit {
+                path,
+                before,
+                after: released.text,
+            });
+        }
+        let title = format!("Release {} {next}", target.name());
+        let message = match notes.filter(|n| !n.is_empty()) {
+            Some(notes) => format!("{title}\n\n{notes}\n"),
+            None => format!("{title}\n"),
+        };
+        Ok(BumpPlan {
+            name: target.name().to_string(),
+            packages: members.iter().map(|p| p.name.clone()).collect(),
+            current,
+            next,
+            tag,
+            message,
+            edits,
+            warnings,
+        })
+    }
+}
+
+fn source_of(repo: &Repo, head: &str, package: &Package) -> Result<Source, BumpError> {
+    let path = join_repo_path(&package.path, "pyproject.toml");
+    let text = working_text(repo, head, &path)?;
+    let doc: toml::Table = toml::from_str(&text).map_err(|err| BumpError::Changelog {
+        path: path.clone(),
+        reason: format!("not valid TOML: {}", err.message()),
+    })?;
+    let static_version = doc
+        .get("project")
+        .and_then(|p| p.get("version"))
+        .or_else(|| {
+            doc.get("tool")
+                .and_then(|t| t.get("poetry"))
+                .and_then(|p| p.get("version"))
+        })
+        .and_then(|v| v.as_str());
+    if let Some(version) = static_version {
+        return Ok(Source::Pyproject {
+            path,
+            text: version.to_string(),
+        });
+    }
+    Ok(match dynamic_version(repo, head, &package.path, &doc)? {
+        DynamicVersion::File { file, text, .. } => Source::File { path: file, text },
+        DynamicVersion::Tag { .. } => Source::Tag,
+        DynamicVersion::Unreadable { how, reason, .. } => {
+            return Err(BumpError::ComputedVersion {
+                package: package.name.clone(),
+                how: format!("{how}: {reason}"),
+            });
+        }
+        DynamicVersion::Build { how } => {
+            return Err(BumpError::ComputedVersion {
+                package: package.name.clone(),
+                how: how.unwrap_or_else(|| "dynamic".into()),
+            });
+        }
+    })
+}
+
+/// The highest version among the target's tags.
+fn latest_tagged(repo: &Repo, target: Target<'_>) -> Result<Version, BumpError> {
+    let mut latest: Option<Version> = None;
+    for tag in repo.tag_names()? {
+        for pattern in target.patterns() {
+            if let Some(TagMatch::Version(version)) = pattern.matches(&tag)
+                && latest.as_ref().is_none_or(|l| version > *l)
+            {
+                latest = Some(version);
+            }
+        }
+    }
+    latest.ok_or_else(|| BumpError::NoEarlierTag {
+        package: target.name().to_string(),
+        patterns: target
+            .patterns()
+            .iter()
+            .map(|p| format!("`{}`", p.as_str()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// The file as it is in the working tree, which must be as committed.
+fn working_text(repo: &Repo, head: &str, path: &str) -> Result<String, BumpError> {
+    let full: PathBuf = repo.workdir().join(path);
+    let text = std::fs::read_to_string(&full).map_err(|source| BumpError::Read {
+        path: path.to_string(),
+        source,
+    })?;
+    let committed = repo.read_file(head, path)?;
+    if committed.as_deref() != Some(text.as_bytes()) {
+        return Err(BumpError::Dirty {
+            path: path.to_string(),
+        });
+    }
+    Ok(text)
+}
+
+/// Each member's changelog as `plan` finds it: its own, else the
+/// repository's (a file shared by members is released once).
+fn changelogs(repo: &Repo, head: &str, members: &[&Package]) -> Result<Vec<String>, BumpError> {
+    let mut found: Vec<String> = Vec::new();
+    for package in members {
+        let mut dirs = vec![package.path.as_str()];
+        if !package.path.is_empty() {
+            dirs.push("");
+        }
+        for dir in dirs {
+            let names = repo.list_dir(head, dir)?;
+            if let Some(name) = names.iter().find(|n| is_changelog_name(n)) {
+                let path = join_repo_path(dir, name);
+                if !found.contains(&path) {
+                    found.push(path);
+                }
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
