@@ -47,6 +47,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Build, check, upload and verify the release a tag names.
     Release(ReleaseArgs),
+    /// Write the next version and changelog section; commit, tag (signed), push.
+    Bump(BumpArgs),
     /// Build a published release again from its tag and compare the files with the index's (exit 0: byte-identical, 1: something differs).
     Rebuild(RebuildArgs),
     /// Store, show, delete and list upload tokens (OS keychain).
@@ -249,6 +251,32 @@ pub struct ReleaseArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BumpArgs {
+    /// The package or release group (its name, or a package's tag prefix such as `hf-local`).
+    pub target: String,
+    /// major, minor, patch, stable, a, b, rc, post, dev, or a PEP 440 version (`1.2.0rc1`).
+    pub level: String,
+    /// Commit exactly the files the bump changed.
+    #[arg(long)]
+    pub commit: bool,
+    /// Create the annotated release tag (the first tag pattern), the changelog section as its message.
+    #[arg(long)]
+    pub tag: bool,
+    /// Sign the tag with git's configured signing (OpenPGP or SSH, `gpg.format`).
+    #[arg(long)]
+    pub sign: bool,
+    /// Push the commit and the tag to the current branch's upstream.
+    #[arg(long)]
+    pub push: bool,
+    /// Print the diff and the git commands; write nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Do not ask the index whether the version is new.
+    #[arg(long, env = "TAGPUB_OFFLINE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub offline: bool,
 }
 
 #[derive(Debug, Args)]

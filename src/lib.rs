@@ -94,6 +94,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => commands::check::run(&ctx, args),
         Command::Release(args) => commands::release::run(&ctx, args),
         Command::Rebuild(args) => commands::rebuild::run(&ctx, args),
+        Command::Bump(args) => commands::bump::run(&ctx, args),
         Command::Token(args) => commands::token::run(&ctx, args),
         Command::Hooks(args) => commands::hooks::run(&ctx, args),
         Command::Daemon(args) => commands::daemon::run(&ctx, args),

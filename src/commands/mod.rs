@@ -2,6 +2,7 @@
 //! results into output and exit codes.
 
 pub mod build;
+pub mod bump;
 pub mod check;
 pub mod ci;
 pub mod completions;

@@ -1,0 +1,260 @@
+//! `tagpub bump TARGET LEVEL [--commit] [--tag] [--sign] [--push]`: writes
+//! the next version and the changelog step (`bump::BumpPlan`), after the
+//! checks a release of it would meet, then commits exactly those files,
+//! tags and pushes with the user's own git (signing keys, credentials).
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::bump::level::Level;
+use crate::bump::{self, BumpPlan};
+use crate::cli::BumpArgs;
+use crate::commands::{Context, UsageError};
+use crate::config::Config;
+use crate::credentials::{self, TokenTarget};
+use crate::git::Repo;
+use crate::pipeline::Reporter as _;
+use crate::pipeline::index_state::version_files;
+use crate::pipeline::upload::open_repository;
+
+pub fn run(ctx: &Context, args: &BumpArgs) -> anyhow::Result<ExitCode> {
+    if args.sign && !args.tag {
+        return Err(UsageError("--sign signs the tag: add --tag".into()).into());
+    }
+    if args.push && !args.commit && !args.tag {
+        return Err(UsageError(
+            "--push pushes the commit and the tag: add --commit or --tag".into(),
+        )
+        .into());
+    }
+    let (repo, config) = ctx.repo_and_config()?;
+    let target = bump::find_target(&config, &args.target)?;
+    let level: Level = args
+        .level
+        .parse()
+        .map_err(|e: bump::level::LevelError| UsageError(e.to_string()))?;
+    let plan =
+        BumpPlan::prepare(&repo, &config, target, &level, &today()).map_err(|err| match err {
+            // The version asked for is the user's mistake, not a failure.
+            bump::BumpError::Level(err) => anyhow::Error::from(UsageError(err.to_string())),
+            other => other.into(),
+        })?;
+    let tagging = args.tag;
+    if tagging && !args.commit && !plan.edits.is_empty() {
+        return Err(UsageError(format!(
+            "--tag without --commit would tag a commit without the new version ({} to change): add --commit",
+            plan.edits
+                .iter()
+                .map(|e| e.path.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into());
+    }
+
+    let printer = &ctx.printer;
+    printer.line(&format!(
+        "{} {} → {} (tag {})",
+        plan.name, plan.current, plan.next, plan.tag
+    ));
+    for warning in &plan.warnings {
+        printer.warn(warning);
+    }
+    let failures = release_checks(ctx, &repo, &config, &plan, args)?;
+    for failure in &failures {
+        printer.line(&format!("  ✗ {failure}"));
+    }
+
+    let commands = git_commands(&plan, args, &repo)?;
+    if args.dry_run {
+        for edit in &plan.edits {
+            printer.line(
+                &similar::TextDiff::from_lines(&edit.before, &edit.after)
+                    .unified_diff()
+                    .header(&format!("a/{}", edit.path), &format!("b/{}", edit.path))
+                    .to_string(),
+            );
+        }
+        for command in &commands {
+            printer.line(&format!("would run: git {}", command.join(" ")));
+        }
+        return Ok(if failures.is_empty() {
+            printer.success("dry run: nothing written");
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
+    if !failures.is_empty() {
+        anyhow::bail!(
+            "{} {} would not release, so nothing was written:\n{}",
+            plan.name,
+            plan.next,
+            failures
+                .iter()
+                .map(|f| format!("  ✗ {f}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
+    for edit in &plan.edits {
+        let path = repo.workdir().join(&edit.path);
+        std::fs::write(&path, &edit.after)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        printer.info(&format!("wrote {}", edit.path));
+    }
+    let message_file = tempfile::NamedTempFile::new().context("cannot create a temp file")?;
+    std::fs::write(message_file.path(), &plan.message).context("cannot write the tag message")?;
+    for command in commands {
+        let command: Vec<String> = command
+            .into_iter()
+            .map(|arg| {
+                if arg == MESSAGE_FILE {
+                    message_file.path().display().to_string()
+                } else {
+                    arg
+                }
+            })
+            .collect();
+        git(&repo, &command)?;
+        printer.info(&format!("git {}", command.join(" ")));
+    }
+    printer.success(&match (args.commit, tagging, args.push) {
+        (_, true, true) => format!("{} pushed: the daemon or CI publishes it", plan.tag),
+        (_, true, false) => format!(
+            "tagged {}: the daemon publishes it (with trigger = \"push\", once you push it)",
+            plan.tag
+        ),
+        (true, false, _) => format!("committed {} {}; tag it with --tag", plan.name, plan.next),
+        (false, false, _) => format!(
+            "wrote {} {}; commit and tag it (or run again with --commit --tag)",
+            plan.name, plan.next
+        ),
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stands in for the tag message file's path until it exists.
+const MESSAGE_FILE: &str = "<message file>";
+
+/// What the release of the new version would meet: the version new on
+/// each member's index and a token for each (the tag's absence is part
+/// of the plan already). Staged changes would slip into `--commit`.
+fn release_checks(
+    ctx: &Context,
+    repo: &Repo,
+    config: &Config,
+    plan: &BumpPlan,
+    args: &BumpArgs,
+) -> anyhow::Result<Vec<String>> {
+    let mut failures = Vec::new();
+    if args.commit {
+        let staged = git(repo, &["diff", "--cached", "--name-only"])?;
+        if !staged.trim().is_empty() {
+            failures.push(format!(
+                "changes are staged ({}): --commit commits only the bump, so commit or unstage them first",
+                staged.split_whitespace().collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    for name in &plan.packages {
+        let Some(package) = config.package(name) else {
+            continue;
+        };
+        let repository = config.repository_for(package, None);
+        if let Some(index) = open_repository(config, repository, &ctx.dirs)
+            && !args.offline
+        {
+            match index.list_files_once(name) {
+                Ok(listed) if !version_files(&listed, &plan.next).is_empty() => failures.push(
+                    format!("{repository} already has {name} {}: pick another version", plan.next),
+                ),
+                Ok(_) => {}
+                Err(err) => failures.push(format!(
+                    "cannot ask {repository} whether {name} {} is new ({err}); --offline skips this",
+                    plan.next
+                )),
+            }
+        }
+        if repository != "local" {
+            let target = TokenTarget::new(config, repository);
+            let lookup = credentials::lookup_token(package, &target);
+            if lookup.token.is_none() {
+                failures.push(format!(
+                    "no token for `{name}` on {repository}: {}",
+                    credentials::missing_token_help(package, &target, &lookup)
+                ));
+            }
+        }
+    }
+    Ok(failures)
+}
+
+/// The git commands the options ask for, in order.
+fn git_commands(plan: &BumpPlan, args: &BumpArgs, repo: &Repo) -> anyhow::Result<Vec<Vec<String>>> {
+    let paths: Vec<String> = plan.edits.iter().map(|e| e.path.clone()).collect();
+    let mut commands = Vec::new();
+    let own = |parts: &[&str]| parts.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    if args.commit && !paths.is_empty() {
+        let mut add = own(&["add", "--"]);
+        add.extend(paths.iter().cloned());
+        commands.push(add);
+        let mut commit = own(&["commit", "--quiet", "-m"]);
+        commit.push(format!("Release {} {}", plan.name, plan.next));
+        commit.push("--".into());
+        commit.extend(paths.iter().cloned());
+        commands.push(commit);
+    }
+    if args.tag {
+        // `whitespace`: the changelog's `### Added` lines are not comments.
+        let mut tag = own(&["tag", "-a", "--cleanup=whitespace"]);
+        if args.sign {
+            tag.push("-s".into());
+        }
+        tag.extend(own(&["-F", MESSAGE_FILE, &plan.tag]));
+        commands.push(tag);
+    }
+    if args.push {
+        let upstream = git(
+            repo,
+            &["rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}"],
+        )
+        .map_err(|_| {
+            UsageError(
+                "--push needs an upstream for the current branch: set one with `git push -u REMOTE BRANCH`".into(),
+            )
+        })?;
+        let upstream = upstream.trim();
+        let (remote, branch) = upstream
+            .split_once('/')
+            .with_context(|| format!("cannot read the upstream `{upstream}`"))?;
+        let mut push = own(&["push", "--atomic", remote]);
+        if args.commit {
+            push.push(format!("HEAD:refs/heads/{branch}"));
+        }
+        if args.tag {
+            push.push(format!("refs/tags/{}", plan.tag));
+        }
+        commands.push(push);
+    }
+    Ok(commands)
+}
+
+/// The user's git in the repository, with their session (signing agents,
+/// push credentials) but no secret tagpub holds.
+fn git(repo: &Repo, args: &[impl AsRef<str>]) -> anyhow::Result<String> {
+    let mut child = crate::process::Child::new("git");
+    child
+        .args(args.iter().map(|a| a.as_ref()))
+        .current_dir(repo.workdir())
+        .keep_session();
+    let output = child.run(20)?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// `YYYY-MM-DD` (UTC), for the changelog's heading.
+fn today() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()[..10].to_string()
+}
