@@ -268,12 +268,18 @@ fn package_report(
     tools: &mut HashMap<String, Check>,
 ) -> PackageReport {
     let repository = config.repository_for(package, None).to_string();
-    let checks = vec![
+    let mut checks = vec![
         tags_check(config, package),
         build_check(repo, config, package, tools),
         token_check(config, package, &repository),
         repository_check(ctx, config, package, &repository),
     ];
+    // The CI pipeline's trusted publisher(s) for it, with PyPI's form link.
+    checks.extend(
+        crate::ci::publisher::setup_lines(repo, config, &package.name)
+            .into_iter()
+            .map(|line| Check::pass("trusted-publisher", line)),
+    );
     PackageReport {
         name: package.name.clone(),
         repository,
