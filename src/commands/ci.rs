@@ -352,24 +352,19 @@ fn resolve_tag(ctx: &Context, args: &ResolveArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(crate::EXIT_FAILED));
     }
     // The release job, found by the function that wrote the workflow's
-    // jobs, so the two cannot disagree on which job runs.
+    // jobs, so the two cannot disagree on which job runs. A config that
+    // gives no pipeline (a `local` repository) has no job to name.
     let config_name = config_name(repo.workdir(), &config);
-    let targets = ci::targets(&config, &config_name).map_err(|err| UsageError(err.to_string()))?;
-    let Some(target) = ci::target_for(&targets, plan.name(), plan.group.is_some()) else {
-        return Err(UsageError(format!(
-            "{config_name} at {} has no release job for {}\n  help: run `tagpub ci github` (or gitlab) and commit the pipeline",
-            plan.tag,
-            plan.name()
-        ))
-        .into());
-    };
+    let job = ci::targets(&config, &config_name).ok().and_then(|targets| {
+        ci::target_for(&targets, plan.name(), plan.group.is_some()).map(|t| t.job_id.clone())
+    });
     // Package names, PEP 440 versions, repository names and job ids hold no
     // newline, so each is one `key=value` line for $GITHUB_OUTPUT.
     ctx.printer.out(&format!(
-        "package={}\nversion={}\nrepository={repository}\njob={}\n",
+        "package={}\nversion={}\nrepository={repository}\n{}",
         plan.name(),
         plan.version,
-        target.job_id
+        job.map(|job| format!("job={job}\n")).unwrap_or_default()
     ))?;
     Ok(ExitCode::SUCCESS)
 }
