@@ -20,12 +20,14 @@ use crate::version::{PEP440_PATTERN, TagPattern, VERSION_PLACEHOLDER};
 /// is on PATH, which needs no Python packages installed by the job.
 pub const UV_VERSION: &str = "0.13.9";
 
-/// pypi-attestations, pinned in the trusted-publishing jobs: the PEP 740
-/// signer PyPI's own upload action (pypa/gh-action-pypi-publish,
-/// `attestations.py`) uses. Its CLI (`pypi_attestations/_cli.py`, read at
-/// 0.0.31): `pypi-attestations sign FILE...` takes the CI's ambient OIDC
-/// identity through sigstore's `detect_credential` (GitHub: the job's
-/// `id-token: write`; GitLab: the `SIGSTORE_ID_TOKEN` variable), writes
+/// pypi-attestations (trailofbits/pypi-attestations), pinned in the
+/// trusted-publishing jobs: the PEP 740 library PyPI's own upload action
+/// (pypa/gh-action-pypi-publish, `attestations.py`) signs with. Its CLI
+/// (`pypi_attestations/_cli.py`, read in the 0.0.31 wheel):
+/// `pypi-attestations sign FILE...` takes the CI's ambient OIDC identity
+/// through sigstore's `detect_credential` (the `id` library, audience
+/// `sigstore`: on GitHub the job's `id-token: write`, on GitLab the
+/// `<AUDIENCE>_ID_TOKEN` variable, so `SIGSTORE_ID_TOKEN`), writes
 /// `FILE.publish.attestation`, and refuses the whole call when one of those
 /// already exists, so the signing script passes only unsigned files.
 pub const PYPI_ATTESTATIONS_VERSION: &str = "0.0.31";

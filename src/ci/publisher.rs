@@ -11,7 +11,8 @@
 //! `project`, `workflow_filepath`, `environment`). The page is the route
 //! `manage.project.settings.publishing`,
 //! `/manage/project/{project_name}/settings/publishing/`
-//! (`warehouse/routes.py`), so the link serves a project that exists. The
+//! (`warehouse/routes.py`; the project is looked up by its normalized name,
+//! `ProjectFactory`), so the link serves a project that exists. The
 //! pending-publisher page for a new project (`/manage/account/publishing/`)
 //! takes no such parameters there, so for a new project the values are
 //! printed to be typed in.
@@ -194,7 +195,8 @@ pub fn setup_lines(repo: &Repo, config: &Config, package: &str) -> Vec<String> {
         .collect()
 }
 
-/// `on pypi, environment `pypi-x`: https://…` (or the values, with no link).
+/// `trusted publisher on pypi (owner `o`, …, environment `pypi-x`): https://…`,
+/// or the values alone when there is no link.
 pub fn describe(publisher: &Publisher) -> String {
     match &publisher.form_url {
         Some(url) => format!(
