@@ -1040,3 +1040,22 @@ fn the_trusted_publishing_steps_sign_each_built_file_once_and_release_reuses_the
         assert!(dist[0].join(file).exists());
     }
 }
+
+/// A job with neither trusted publishing nor a token-env has no token in
+/// CI: one warning per repository, naming those jobs, and the workflow is
+/// still written (the secret may be added later).
+#[test]
+fn jobs_without_any_token_are_named_once_per_repository() {
+    let project = Project::sample(&[]);
+    project.configure(
+        "internal",
+        "\n[repository.internal]\nurl = \"https://pypi.example.org/legacy/\"\n",
+    );
+    let run = project.run(&["ci", "github"]);
+    run.assert_ok();
+    let warning = "repository `internal` has no trusted publishing and no token-env applies to open-ticket-ai, open-ticket-ai-otobo-znuny-plugin: set `token-env = \"NAME\"` in its [repository.internal] (or in the [[package]]) and create a secret of the same name in the environment";
+    assert_eq!(run.stderr.matches(warning).count(), 1, "{}", run.stderr);
+    // hf-local has its token-env: not named.
+    assert!(!run.stderr.contains("applies to open-ticket-ai-hf-local"));
+    assert_valid_github(&project.root.join(WORKFLOW));
+}

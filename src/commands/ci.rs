@@ -262,22 +262,29 @@ fn gitlab_main_file(ctx: &Context, root: &Path) -> anyhow::Result<()> {
 /// has no token in CI.
 fn warn_tokenless(ctx: &Context, service: Service, targets: &[Target<'_>]) {
     use crate::pipeline::Reporter as _;
-    let mut warned: Vec<&str> = Vec::new();
+    // One warning per repository, naming its jobs that have no token.
+    let mut repositories: Vec<(&str, Vec<&str>)> = Vec::new();
     for target in targets {
-        if warned.contains(&target.repository.as_str()) {
+        if target.index_has_trusted_publishing() || !target.secret_envs.is_empty() {
             continue;
         }
-        if !target.index_has_trusted_publishing() && target.secret_envs.is_empty() {
-            warned.push(&target.repository);
-            let store = match service {
-                Service::GitHub => "a secret of the same name in the environment",
-                Service::GitLab => "a masked CI/CD variable of the same name",
-            };
-            ctx.printer.warn(&format!(
-                "repository `{}` has no trusted publishing and no token-env: set `token-env = \"NAME\"` in its [repository.{}] and create {store}",
-                target.repository, target.repository
-            ));
+        match repositories
+            .iter_mut()
+            .find(|(r, _)| *r == target.repository)
+        {
+            Some((_, names)) => names.push(&target.name),
+            None => repositories.push((&target.repository, vec![&target.name])),
         }
+    }
+    let store = match service {
+        Service::GitHub => "a secret of the same name in the environment",
+        Service::GitLab => "a masked CI/CD variable of the same name",
+    };
+    for (repository, names) in repositories {
+        ctx.printer.warn(&format!(
+            "repository `{repository}` has no trusted publishing and no token-env applies to {}: set `token-env = \"NAME\"` in its [repository.{repository}] (or in the [[package]]) and create {store}",
+            names.join(", ")
+        ));
     }
 }
 
