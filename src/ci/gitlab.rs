@@ -9,12 +9,26 @@
 //! the command says what to add.
 //!
 //! GitLab's `rules:if` takes regular expressions, so unlike on GitHub every
-//! release job runs only for exactly the tags of its repository's packages
-//! (the PEP 440 grammar tagpub resolves with), and needs no resolve job.
+//! release job runs only for exactly the tags of its package or group (the
+//! PEP 440 grammar tagpub resolves with), and needs no resolve job.
+//!
+//! As on GitHub (see [`super::github`]), one job and one `environment:` per
+//! package with tags of its own and per group: PyPI's GitLab trusted
+//! publisher names namespace, project, the top-level pipeline file
+//! (`.gitlab-ci.yml`) and an environment. A trusted-publishing job (PyPI or
+//! TestPyPI, no `token-env`) gets two ID tokens: `PYPI_ID_TOKEN` (audience
+//! of the index) for the upload token and `SIGSTORE_ID_TOKEN` (audience
+//! `sigstore`, where sigstore's credential detection looks on GitLab) for
+//! signing; it builds with `--dry-run`, signs with pypi-attestations, then
+//! `tagpub release` reuses the files and uploads them with their
+//! attestations.
 
 use std::fmt::Write as _;
 
-use crate::ci::{HEADER_MARK, Target, UV_VERSION, gitlab_tag_regex, yaml_str};
+use crate::ci::{
+    HEADER_MARK, PYPI_ATTESTATIONS_VERSION, SIGN_SCRIPT, Target, UV_VERSION, gitlab_tag_regex,
+    yaml_str,
+};
 
 pub const INCLUDE_PATH: &str = ".gitlab/tagpub-release.yml";
 pub const MAIN_PATH: &str = ".gitlab-ci.yml";
@@ -110,47 +124,75 @@ pub fn render(targets: &[Target<'_>], config_name: &str, tagpub_version: &str) -
     line(w, "    - tagpub release --dry-run \"$CI_COMMIT_TAG\"");
 
     for target in targets {
-        line(w, "");
-        line(w, &format!("tagpub-{}:", target.job_id));
-        line(w, "  extends: .tagpub-release");
-        line(w, "  rules:");
-        line(w, "    - if: '$TAGPUB_DRY_RUN == \"true\"'");
-        line(w, "      when: never");
-        tag_rules(w, target);
-        line(w, "  environment:");
-        line(w, &format!("    name: {}", yaml_str(&target.repository)));
-        if let Some(audience) = target.oidc_audience() {
-            line(w, "  id_tokens:");
-            line(
-                w,
-                "    # Trusted publishing: tagpub trades this OIDC token for an upload token.",
-            );
-            line(w, "    PYPI_ID_TOKEN:");
-            line(w, &format!("      aud: {audience}"));
-        }
-        if !target.secret_envs.is_empty() {
-            line(
-                w,
-                &format!(
-                    "  # token-env in the config: a CI/CD variable (masked, protected) can hold the token: {}",
-                    target.secret_envs.join(", ")
-                ),
-            );
-        }
-        line(w, "  script:");
-        line(w, "    - tagpub release \"$CI_COMMIT_TAG\"");
+        release_job(w, target);
     }
     out
 }
 
-/// One rule per tag pattern of the target's packages.
-fn tag_rules(w: &mut String, target: &Target<'_>) {
-    for release in &target.releases {
-        line(w, &format!("    # {}", release.comment()));
-        for pattern in release.patterns {
-            let condition = format!("$CI_COMMIT_TAG =~ {}", gitlab_tag_regex(pattern));
-            line(w, &format!("    - if: {}", yaml_str(&condition)));
+fn release_job(w: &mut String, target: &Target<'_>) {
+    line(w, "");
+    line(w, &format!("tagpub-{}:", target.job_id));
+    line(w, "  extends: .tagpub-release");
+    line(w, "  rules:");
+    line(w, "    - if: '$TAGPUB_DRY_RUN == \"true\"'");
+    line(w, "      when: never");
+    tag_rules(w, target);
+    line(
+        w,
+        "  # One environment per release: its trusted publisher, approval rules and variables.",
+    );
+    line(w, "  environment:");
+    line(w, &format!("    name: {}", yaml_str(&target.environment)));
+    let trusted = target.trusted_publishing();
+    if let (true, Some(audience)) = (trusted, target.oidc_audience()) {
+        line(w, "  id_tokens:");
+        line(
+            w,
+            "    # Trusted publishing: tagpub trades this OIDC token for an upload token.",
+        );
+        line(w, "    PYPI_ID_TOKEN:");
+        line(w, &format!("      aud: {audience}"));
+        line(
+            w,
+            "    # PEP 740 attestations: pypi-attestations signs with this one (sigstore).",
+        );
+        line(w, "    SIGSTORE_ID_TOKEN:");
+        line(w, "      aud: sigstore");
+    }
+    if !target.secret_envs.is_empty() {
+        line(
+            w,
+            &format!(
+                "  # token-env in the config: a CI/CD variable (masked, protected) can hold the token: {}",
+                target.secret_envs.join(", ")
+            ),
+        );
+    }
+    line(w, "  script:");
+    if trusted {
+        line(
+            w,
+            &format!("    - pip install \"pypi-attestations=={PYPI_ATTESTATIONS_VERSION}\""),
+        );
+        line(w, "    - tagpub release --dry-run \"$CI_COMMIT_TAG\"");
+        line(w, "    - |");
+        for text in SIGN_SCRIPT.lines() {
+            line(w, &format!("      {text}"));
         }
+        line(
+            w,
+            "    # Reuses the files built and checked above and uploads them with their attestations.",
+        );
+    }
+    line(w, "    - tagpub release \"$CI_COMMIT_TAG\"");
+}
+
+/// One rule per tag pattern of the package or group.
+fn tag_rules(w: &mut String, target: &Target<'_>) {
+    line(w, &format!("    # {}", target.comment()));
+    for pattern in target.patterns {
+        let condition = format!("$CI_COMMIT_TAG =~ {}", gitlab_tag_regex(pattern));
+        line(w, &format!("    - if: {}", yaml_str(&condition)));
     }
 }
 

@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
+use crate::ci::publisher::{self, Forge};
 use crate::ci::{self, HEADER_MARK, Target, github, gitlab};
 use crate::commands::{Context, UsageError};
 use crate::config::Config;
+use crate::git::Repo;
 use crate::pipeline::resolve::{CheckStatus, ResolveError, resolve};
 
 #[derive(Debug, Args)]
@@ -128,10 +130,10 @@ fn generate(ctx: &Context, service: Service, args: &GenerateArgs) -> anyhow::Res
         ctx.printer
             .success(&format!("wrote {} from {config_name}", service.path()));
     }
-    match service {
-        Service::GitHub => github_next_steps(ctx, &targets),
-        Service::GitLab => gitlab_main_file(ctx, root)?,
+    if service == Service::GitLab {
+        gitlab_main_file(ctx, root)?;
     }
+    publisher_next_steps(ctx, service, &repo, &targets);
     warn_tokenless(ctx, service, &targets);
     Ok(ExitCode::SUCCESS)
 }
@@ -189,28 +191,45 @@ fn check(
     }
 }
 
-/// Where to set up trusted publishing for each package, once.
-fn github_next_steps(ctx: &Context, targets: &[Target<'_>]) {
-    let trusted: Vec<&Target<'_>> = targets.iter().filter(|t| t.trusted_publishing()).collect();
-    if trusted.is_empty() {
-        return;
-    }
-    ctx.printer.line(
-        "  next: add a trusted publisher for each package (project settings > Publishing), with",
-    );
-    ctx.printer
-        .line("        workflow `tagpub-release.yml` and the environment named below:");
-    for target in trusted {
-        for package in &target.packages {
+/// Where to set up trusted publishing: a publisher for each project of
+/// each trusted-publishing job, with a link that pre-fills PyPI's form
+/// when `origin` is on the service the pipeline is for.
+fn publisher_next_steps(ctx: &Context, service: Service, repo: &Repo, targets: &[Target<'_>]) {
+    let forge = Forge::of(repo).filter(|forge| {
+        matches!(
+            (service, forge),
+            (Service::GitHub, Forge::GitHub { .. }) | (Service::GitLab, Forge::GitLab { .. })
+        )
+    });
+    let publishers = publisher::publishers(targets, forge.as_ref());
+    if !publishers.is_empty() {
+        ctx.printer.line(
+            "  next: add a trusted publisher for each package (its project settings > Publishing on the index):",
+        );
+        for publisher in &publishers {
             ctx.printer.line(&format!(
-                "          {} on {}: environment `{}`",
-                package.name, target.repository, target.repository
+                "        {}: {}",
+                publisher.project,
+                publisher::describe(publisher)
+            ));
+        }
+        ctx.printer.line(
+            "        a project that does not exist yet: add a pending publisher with the same values under your account > Publishing",
+        );
+        ctx.printer.line(
+            "        then commit the pipeline; each environment's protection rules decide who may publish",
+        );
+    }
+    for target in targets {
+        if target.index_has_trusted_publishing() && !target.trusted_publishing() {
+            ctx.printer.line(&format!(
+                "  note: {} publishes to {} with the token in {} (token-env), so without trusted publishing and attestations; remove token-env to use them",
+                target.name,
+                target.repository,
+                target.secret_envs.join(", ")
             ));
         }
     }
-    ctx.printer.line(
-        "        then commit the workflow; the environments' protection rules decide who may publish",
-    );
 }
 
 /// Writes `.gitlab-ci.yml` when there is none; otherwise says how to
@@ -243,17 +262,29 @@ fn gitlab_main_file(ctx: &Context, root: &Path) -> anyhow::Result<()> {
 /// has no token in CI.
 fn warn_tokenless(ctx: &Context, service: Service, targets: &[Target<'_>]) {
     use crate::pipeline::Reporter as _;
+    // One warning per repository, naming its jobs that have no token.
+    let mut repositories: Vec<(&str, Vec<&str>)> = Vec::new();
     for target in targets {
-        if !target.trusted_publishing() && target.secret_envs.is_empty() {
-            let store = match service {
-                Service::GitHub => "a secret of the same name in the environment",
-                Service::GitLab => "a masked CI/CD variable of the same name",
-            };
-            ctx.printer.warn(&format!(
-                "repository `{}` has no trusted publishing and no token-env: set `token-env = \"NAME\"` in its [repository.{}] and create {store}",
-                target.repository, target.repository
-            ));
+        if target.index_has_trusted_publishing() || !target.secret_envs.is_empty() {
+            continue;
         }
+        match repositories
+            .iter_mut()
+            .find(|(r, _)| *r == target.repository)
+        {
+            Some((_, names)) => names.push(&target.name),
+            None => repositories.push((&target.repository, vec![&target.name])),
+        }
+    }
+    let store = match service {
+        Service::GitHub => "a secret of the same name in the environment",
+        Service::GitLab => "a masked CI/CD variable of the same name",
+    };
+    for (repository, names) in repositories {
+        ctx.printer.warn(&format!(
+            "repository `{repository}` has no trusted publishing and no token-env applies to {}: set `token-env = \"NAME\"` in its [repository.{repository}] (or in the [[package]]) and create {store}",
+            names.join(", ")
+        ));
     }
 }
 
@@ -327,12 +358,20 @@ fn resolve_tag(ctx: &Context, args: &ResolveArgs) -> anyhow::Result<ExitCode> {
         ));
         return Ok(ExitCode::from(crate::EXIT_FAILED));
     }
-    // Package names, PEP 440 versions and repository names hold no newline,
-    // so each is one `key=value` line for $GITHUB_OUTPUT or a dotenv file.
+    // The release job, found by the function that wrote the workflow's
+    // jobs, so the two cannot disagree on which job runs. A config that
+    // gives no pipeline (a `local` repository) has no job to name.
+    let config_name = config_name(repo.workdir(), &config);
+    let job = ci::targets(&config, &config_name).ok().and_then(|targets| {
+        ci::target_for(&targets, plan.name(), plan.group.is_some()).map(|t| t.job_id.clone())
+    });
+    // Package names, PEP 440 versions, repository names and job ids hold no
+    // newline, so each is one `key=value` line for $GITHUB_OUTPUT.
     ctx.printer.out(&format!(
-        "package={}\nversion={}\nrepository={repository}\n",
+        "package={}\nversion={}\nrepository={repository}\n{}",
         plan.name(),
-        plan.version
+        plan.version,
+        job.map(|job| format!("job={job}\n")).unwrap_or_default()
     ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -289,6 +289,12 @@ fn package_report(
         ));
         checks.extend(provenance_check(config, package, &repository, &listed));
     }
+    // The CI pipeline's trusted publisher(s) for it, with PyPI's form link.
+    checks.extend(
+        crate::ci::publisher::setup_lines(repo, config, &package.name)
+            .into_iter()
+            .map(|line| Check::pass("trusted-publisher", line)),
+    );
     PackageReport {
         name: package.name.clone(),
         repository,
