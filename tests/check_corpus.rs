@@ -6,6 +6,11 @@
 //! every file must get the same verdict, except the files listed in
 //! tests/corpus/stricter.txt, each with the PyPI rule that makes tagpub
 //! refuse it.
+//!
+//! The other half of "today's PyPI verdict": tests/corpus/recent.txt pins
+//! files PyPI accepted in 2025-2026, under today's upload rules, so
+//! `tagpub check` must pass every one of them in every mode and with either
+//! RST engine (a refusal there would stop a real release).
 
 mod common;
 
@@ -62,15 +67,34 @@ fn cache() -> PathBuf {
         })
 }
 
-/// The pinned files, each present with its pinned sha256 (checked once
-/// per test binary).
+/// The pinned files of tests/corpus/files.txt, each present with its
+/// pinned sha256 (checked once per test binary).
 fn corpus() -> Vec<PathBuf> {
     static FILES: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    FILES.get_or_init(pinned_files).clone()
+    FILES
+        .get_or_init(|| pinned_files("files.txt").into_iter().map(|f| f.0).collect())
+        .clone()
 }
 
-fn pinned_files() -> Vec<PathBuf> {
-    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/files.txt");
+/// The files of tests/corpus/recent.txt with their upload times, each
+/// present with its pinned sha256.
+fn recent() -> Vec<(PathBuf, String)> {
+    static FILES: OnceLock<Vec<(PathBuf, String)>> = OnceLock::new();
+    FILES
+        .get_or_init(|| {
+            pinned_files("recent.txt")
+                .into_iter()
+                .map(|(path, uploaded)| (path, uploaded.expect("recent.txt gives upload times")))
+                .collect()
+        })
+        .clone()
+}
+
+/// `sha256 url [upload-time]` lines of a list under tests/corpus.
+fn pinned_files(list: &str) -> Vec<(PathBuf, Option<String>)> {
+    let list = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(list);
     let dir = cache().join("corpus");
     let mut files = Vec::new();
     for line in std::fs::read_to_string(&list).unwrap().lines() {
@@ -78,7 +102,12 @@ fn pinned_files() -> Vec<PathBuf> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (hash, url) = line.split_once(' ').expect("`sha256 url` lines");
+        let mut fields = line.split_whitespace();
+        let (hash, url) = (
+            fields.next().unwrap(),
+            fields.next().expect("`sha256 url` lines"),
+        );
+        let uploaded = fields.next().map(str::to_string);
         let path = dir.join(url.rsplit('/').next().unwrap());
         let file = std::fs::File::open(&path).unwrap_or_else(|err| {
             panic!(
@@ -93,7 +122,7 @@ fn pinned_files() -> Vec<PathBuf> {
             "{} differs from the pinned file; rerun scripts/fetch-corpus.sh",
             path.display()
         );
-        files.push(path);
+        files.push((path, uploaded));
     }
     files
 }
@@ -301,4 +330,159 @@ fn default_agrees_with_twine_default_readme_renderer() {
 #[test]
 fn default_agrees_with_twine_default_native_rst() {
     agree(Mode::Lenient, "native");
+}
+
+/// Every file PyPI accepted in 2025-2026 passes, with no failure and no
+/// warning, and the run exits 0.
+fn recent_uploads_pass(mode: Mode, engine: &str) {
+    let files: Vec<PathBuf> = recent().into_iter().map(|(path, _)| path).collect();
+    let run = tagpub(&files, mode, engine);
+    assert_eq!(run.rst_engine["engine"], engine, "{}", run.rst_engine);
+    assert_eq!(run.errors.len(), files.len());
+    let refused: Vec<String> = run
+        .errors
+        .iter()
+        .filter(|(_, errors)| !errors.is_empty())
+        .map(|(file, errors)| format!("{file}: {}", errors.join(" | ")))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "{mode:?}/{engine}: tagpub refuses {} of {} files PyPI accepted in 2025-2026:\n{}",
+        refused.len(),
+        files.len(),
+        refused.join("\n")
+    );
+    assert_eq!(run.exit_code, 0, "every file passes, so the exit code is 0");
+}
+
+#[test]
+fn recent_corpus_has_the_spread_it_claims() {
+    let recent = recent();
+    assert!(recent.len() >= 25, "{} files", recent.len());
+    for (path, uploaded) in &recent {
+        // PyPI's JSON API `upload_time_iso_8601`, e.g. 2026-10-28T02:27:29Z.
+        assert!(
+            uploaded.as_str() >= "2025-01-01" && uploaded.ends_with('Z'),
+            "{}: uploaded {uploaded}, not in 2025-2026",
+            path.display()
+        );
+    }
+    let names: Vec<String> = recent.iter().map(|(p, _)| name(p)).collect();
+    let count = |pred: &dyn Fn(&str) -> bool| names.iter().filter(|f| pred(f)).count();
+    assert!(count(&|f| f.ends_with(".whl")) >= 20);
+    assert!(count(&|f| f.ends_with(".tar.gz")) >= 10);
+    // The platform tags and ABIs the upload rules decide on.
+    for tag in [
+        "-manylinux_2_31_riscv64",
+        "-musllinux_1_1_riscv64",
+        "_aarch64",
+        "_ppc64le",
+        "_s390x",
+        "_armv7l",
+        "-musllinux_1_2_",
+        "macosx_10_15_",
+        "macosx_11_0_arm64",
+        "macosx_14_0_",
+        "macosx_15_0_",
+        "_universal2",
+        "-win_arm64",
+        "_iphoneos",
+        "_iphonesimulator",
+        "-android_24_",
+        "-pyemscripten_2025_0_wasm32",
+        "-pyemscripten_2026_0_wasm32",
+        "-abi3-",
+        "-abi3.abi3t-",
+        "-cp314t-",
+        "-cp315t-",
+    ] {
+        assert!(count(&|f| f.contains(tag)) >= 1, "no {tag} file");
+    }
+    // The metadata the PEP 639 and field rules read.
+    let mut versions = std::collections::BTreeSet::new();
+    let (mut wheel_licenses, mut sdist_licenses, mut dotted_scripts) = (0, 0, 0);
+    let (mut markdown, mut rst, mut dynamic, mut markers) = (0, 0, 0, 0);
+    for (path, _) in &recent {
+        let inspected = tagpub::pipeline::check::inspect_all(path).unwrap();
+        let meta = &inspected.artifact.metadata;
+        versions.insert(meta.get("Metadata-Version").unwrap().to_string());
+        if meta.get("License-Expression").is_some() && !meta.get_all("License-File").is_empty() {
+            match inspected.artifact.kind {
+                tagpub::pipeline::check::ArtifactKind::Wheel => wheel_licenses += 1,
+                tagpub::pipeline::check::ArtifactKind::Sdist => sdist_licenses += 1,
+            }
+        }
+        let content_type = meta.get("Description-Content-Type").unwrap_or("");
+        markdown += usize::from(content_type.starts_with("text/markdown"));
+        rst += usize::from(content_type.starts_with("text/x-rst"));
+        dynamic += usize::from(!meta.get_all("Dynamic").is_empty());
+        markers += usize::from(
+            meta.get_all("Requires-Dist")
+                .iter()
+                .any(|r| r.contains("extra ==")),
+        );
+        dotted_scripts += usize::from(dotted_script(path));
+    }
+    for version in ["2.3", "2.4", "2.5"] {
+        assert!(
+            versions.contains(version),
+            "no metadata {version}: {versions:?}"
+        );
+    }
+    assert!(wheel_licenses >= 10 && sdist_licenses >= 5);
+    assert!(markdown >= 5 && rst >= 5 && dynamic >= 5 && markers >= 3);
+    // Dashed console script names (scikit-build-core's `scikit-build`,
+    // numpy's `numpy-config`, cffi's `cffi-gen-src`): the entry point rule's
+    // `[\w.-]+` must let them through.
+    assert!(dotted_scripts >= 2, "{dotted_scripts}");
+}
+
+/// Whether a wheel's entry_points.txt has a console or GUI script whose
+/// name has a dot or a dash.
+fn dotted_script(path: &Path) -> bool {
+    if !name(path).ends_with(".whl") {
+        return false;
+    }
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let Some(member) = archive
+        .file_names()
+        .find(|n| n.ends_with(".dist-info/entry_points.txt") && n.matches('/').count() == 1)
+        .map(str::to_string)
+    else {
+        return false;
+    };
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name(&member).unwrap(), &mut text).unwrap();
+    let mut scripts = false;
+    text.lines().any(|line| {
+        let line = line.trim();
+        if line.starts_with('[') {
+            scripts = line == "[console_scripts]" || line == "[gui_scripts]";
+            return false;
+        }
+        scripts
+            && line
+                .split_once('=')
+                .is_some_and(|(script, _)| script.trim().contains(['.', '-']))
+    })
+}
+
+#[test]
+fn recent_uploads_pass_strict_readme_renderer() {
+    recent_uploads_pass(Mode::Strict, "readme_renderer");
+}
+
+#[test]
+fn recent_uploads_pass_strict_native_rst() {
+    recent_uploads_pass(Mode::Strict, "native");
+}
+
+#[test]
+fn recent_uploads_pass_default_readme_renderer() {
+    recent_uploads_pass(Mode::Lenient, "readme_renderer");
+}
+
+#[test]
+fn recent_uploads_pass_default_native_rst() {
+    recent_uploads_pass(Mode::Lenient, "native");
 }
