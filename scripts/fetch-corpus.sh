@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Downloads the check corpus (tests/corpus/files.txt: sha256 + URL a line)
-# into $TAGPUB_DEV_CACHE/corpus. Idempotent: a file already there with the
+# Downloads the check corpus (tests/corpus/files.txt and recent.txt: sha256
+# + URL a line; recent.txt adds the upload time) into $TAGPUB_DEV_CACHE/corpus. Idempotent: a file already there with the
 # pinned sha256 is not downloaded again, so a second run only hashes.
 # A download with another hash is deleted and the script fails.
 set -euo pipefail
@@ -14,7 +14,8 @@ sha256() {
   if command -v sha256sum >/dev/null; then sha256sum "$1" | cut -d' ' -f1; else shasum -a 256 "$1" | cut -d' ' -f1; fi
 }
 fetched=0 present=0
-while read -r hash url; do
+for list in tests/corpus/files.txt tests/corpus/recent.txt; do
+while read -r hash url _; do
   [[ -z "$hash" || "$hash" == \#* ]] && continue
   name="${url##*/}"
   file="$dest/$name"
@@ -27,10 +28,11 @@ while read -r hash url; do
   got="$(sha256 "$file.part")"
   if [[ "$got" != "$hash" ]]; then
     rm -f "$file.part"
-    echo "error: $name has sha256 $got, tests/corpus/files.txt pins $hash" >&2
+    echo "error: $name has sha256 $got, $list pins $hash" >&2
     exit 1
   fi
   mv "$file.part" "$file"
   fetched=$((fetched + 1))
-done < tests/corpus/files.txt
+done < "$list"
+done
 echo "corpus: $dest ($present present, $fetched fetched)" >&2

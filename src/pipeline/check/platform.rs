@@ -116,6 +116,16 @@ mod tests {
             "android_21_arm64_v8a",
             "pyemscripten_2024_0_wasm32",
             "linux_armv7l",
+            // Tags of wheels PyPI accepted in 2025-2026 (tests/corpus/recent.txt).
+            "manylinux_2_31_riscv64",
+            "musllinux_1_1_riscv64",
+            "manylinux_2_17_s390x",
+            "musllinux_1_2_ppc64le",
+            "macosx_10_12_universal2",
+            "macosx_15_0_arm64",
+            "win_arm64",
+            "android_24_x86_64",
+            "pyemscripten_2026_0_wasm32",
         ] {
             assert!(accepted(good), "{good}");
         }

@@ -646,7 +646,8 @@ fn platform_tags(context: &Context<'_, '_>, report: &mut Findings<'_>) {
                  auditwheel"
             } else {
                 "PyPI accepts any, win32/win_amd64/win_arm64, manylinux_X_Y_ARCH, \
-                 musllinux_X_Y_ARCH, macosx_10_X_ARCH / macosx_N_0_ARCH, ios_*, android_*"
+                 musllinux_X_Y_ARCH, macosx_10_X_ARCH / macosx_N_0_ARCH, ios_*, android_*, \
+                 pyemscripten_X_Y_wasm32"
             };
             report.error(format!(
                 "platform tag `{tag}` is not one PyPI accepts; {hint}"
