@@ -288,3 +288,76 @@ fn versions_in_files_and_from_tags() {
     );
     assert_eq!(git(&project.root, &["status", "--porcelain"]), "");
 }
+
+#[test]
+fn sign_signs_with_gits_configured_ssh_key_and_push_sends_commit_and_tag() {
+    let project = sample();
+    // An SSH signing key, as `gpg.format = ssh` users have.
+    let key = project.temp.path().join("signing-key");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "bump@example.invalid",
+            "-f",
+        ])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen runs (openssh-client)");
+    assert!(keygen.status.success(), "{keygen:?}");
+    git(&project.root, &["config", "gpg.format", "ssh"]);
+    git(
+        &project.root,
+        &["config", "user.signingkey", key.to_str().unwrap()],
+    );
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let allowed = project.temp.path().join("allowed_signers");
+    std::fs::write(&allowed, format!("bump@example.invalid {public}")).unwrap();
+    // A remote to push to.
+    let remote = project.temp.path().join("remote.git");
+    git(
+        project.temp.path(),
+        &["init", "--quiet", "--bare", remote.to_str().unwrap()],
+    );
+    git(
+        &project.root,
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
+    git(&project.root, &["push", "--quiet", "-u", "origin", "main"]);
+
+    project
+        .run(&[
+            "bump", "hf-local", "patch", "--commit", "--tag", "--sign", "--push",
+        ])
+        .assert_ok();
+    let verified = common::project::git_command(
+        "git",
+        &project.root,
+        &[
+            "-c",
+            &format!("gpg.ssh.allowedSignersFile={}", allowed.display()),
+            "verify-tag",
+            "hf-local-v1.0.1",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        verified.status.success()
+            && String::from_utf8_lossy(&verified.stderr)
+                .contains("Good \"git\" signature for bump@example.invalid"),
+        "{verified:?}"
+    );
+    assert_eq!(
+        git(&remote, &["rev-parse", "main"]),
+        git(&project.root, &["rev-parse", "HEAD"])
+    );
+    assert_eq!(
+        git(&remote, &["rev-parse", "hf-local-v1.0.1"]),
+        git(&project.root, &["rev-parse", "hf-local-v1.0.1"])
+    );
+}
