@@ -304,7 +304,17 @@ impl ReleaseLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                waiting(&read_holder(&path));
+                // The holder writes its pid just after it takes the lock:
+                // a waiter that comes in between gives it a moment.
+                let mut holder = read_holder(&path);
+                for _ in 0..20 {
+                    if holder.pid.is_some() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    holder = read_holder(&path);
+                }
+                waiting(&holder);
                 file.lock().map_err(write_error)?;
             }
             Err(TryLockError::Error(source)) => return Err(write_error(source)),
