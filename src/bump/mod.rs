@@ -161,38 +161,7 @@ impl BumpPlan {
     ) -> Result<BumpPlan, BumpError> {
         let head = repo.head_commit()?;
         let members = target.members(config);
-        let mut sources = Vec::new();
-        for package in &members {
-            sources.push(source_of(repo, &head, package)?);
-        }
-        let written: Vec<(String, &str)> = sources
-            .iter()
-            .filter_map(|source| match source {
-                Source::Pyproject { path, text } | Source::File { path, text } => {
-                    Some((path.clone(), text.as_str()))
-                }
-                Source::Tag => None,
-            })
-            .collect();
-        let current = match written.first() {
-            Some((path, text)) => {
-                if written.iter().any(|(_, t)| t != text) {
-                    return Err(BumpError::MembersDiffer {
-                        name: target.name().to_string(),
-                        versions: written
-                            .iter()
-                            .map(|(p, t)| format!("{p}: {t}"))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    });
-                }
-                text.parse::<Version>().map_err(|_| BumpError::BadCurrent {
-                    path: path.clone(),
-                    text: text.to_string(),
-                })?
-            }
-            None => latest_tagged(repo, target)?,
-        };
+        let (current, sources) = current_version(repo, config, &head, target)?;
         let next = level.apply(&current)?;
         let tag = target.patterns()[0].render(&next);
         if repo.tag(&tag)?.is_some() {
@@ -201,7 +170,6 @@ impl BumpPlan {
                 next: next.to_string(),
             });
         }
-
         let mut edits = Vec::new();
         let mut warnings = Vec::new();
         for (package, source) in members.iter().zip(&sources) {
@@ -287,9 +255,64 @@ impl BumpPlan {
     }
 }
 
+/// The version `target` is at in commit `head`, and where each member's
+/// version lives.
+fn current_version(
+    repo: &Repo,
+    config: &Config,
+    head: &str,
+    target: Target<'_>,
+) -> Result<(Version, Vec<Source>), BumpError> {
+    let members = target.members(config);
+    let mut sources = Vec::new();
+    for package in &members {
+        sources.push(source_of(repo, head, package)?);
+    }
+    let written: Vec<(String, &str)> = sources
+        .iter()
+        .filter_map(|source| match source {
+            Source::Pyproject { path, text } | Source::File { path, text } => {
+                Some((path.clone(), text.as_str()))
+            }
+            Source::Tag => None,
+        })
+        .collect();
+    let current = match written.first() {
+        Some((path, text)) => {
+            if written.iter().any(|(_, t)| t != text) {
+                return Err(BumpError::MembersDiffer {
+                    name: target.name().to_string(),
+                    versions: written
+                        .iter()
+                        .map(|(p, t)| format!("{p}: {t}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            text.parse::<Version>().map_err(|_| BumpError::BadCurrent {
+                path: path.clone(),
+                text: text.to_string(),
+            })?
+        }
+        None => latest_tagged(repo, target)?.1,
+    };
+    Ok((current, sources))
+}
+
 fn source_of(repo: &Repo, head: &str, package: &Package) -> Result<Source, BumpError> {
     let path = join_repo_path(&package.path, "pyproject.toml");
-    let text = working_text(repo, head, &path)?;
+    // The committed state decides; the files written are checked for
+    // uncommitted changes when they are read for the edit.
+    let text = repo
+        .read_file(head, &path)?
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .ok_or_else(|| BumpError::Read {
+            path: path.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "not in the commit HEAD points at",
+            ),
+        })?;
     let doc: toml::Table = toml::from_str(&text).map_err(|err| BumpError::Changelog {
         path: path.clone(),
         reason: format!("not valid TOML: {}", err.message()),
@@ -327,19 +350,27 @@ fn source_of(repo: &Repo, head: &str, package: &Package) -> Result<Source, BumpE
     })
 }
 
-/// The highest version among the target's tags.
-fn latest_tagged(repo: &Repo, target: Target<'_>) -> Result<Version, BumpError> {
-    let mut latest: Option<Version> = None;
+/// The target's latest release tag and its version (the highest version
+/// among its tags).
+pub fn latest_release(
+    repo: &Repo,
+    target: Target<'_>,
+) -> Result<Option<(String, Version)>, GitError> {
+    let mut latest: Option<(String, Version)> = None;
     for tag in repo.tag_names()? {
         for pattern in target.patterns() {
             if let Some(TagMatch::Version(version)) = pattern.matches(&tag)
-                && latest.as_ref().is_none_or(|l| version > *l)
+                && latest.as_ref().is_none_or(|(_, l)| version > *l)
             {
-                latest = Some(version);
+                latest = Some((tag.clone(), version));
             }
         }
     }
-    latest.ok_or_else(|| BumpError::NoEarlierTag {
+    Ok(latest)
+}
+
+fn latest_tagged(repo: &Repo, target: Target<'_>) -> Result<(String, Version), BumpError> {
+    latest_release(repo, target)?.ok_or_else(|| BumpError::NoEarlierTag {
         package: target.name().to_string(),
         patterns: target
             .patterns()
