@@ -1329,6 +1329,31 @@ url = "https://pypi.example.org/legacy/"
 "#;
 
     #[test]
+    fn signature_policy_is_the_strictest_of_a_groups_members() {
+        let text = "[defaults]\nrequire-signed = false\n\n\
+            [[package]]\nname = \"a\"\npath = \"a\"\ntags = [\"a-v{version}\"]\n\
+            allowed-signers = [\"202B115BB4BF8B8C7F7A8A1B01D57AB8C657CFF8\"]\n\n\
+            [[package]]\nname = \"b\"\npath = \"b\"\ntags = [\"b-v{version}\"]\nrequire-signed = true\n\n\
+            [[package]]\nname = \"c\"\npath = \"c\"\ntags = [\"c-v{version}\"]\n";
+        let config = parse(text).unwrap();
+        let [a, b, c] = [0, 1, 2].map(|i| &config.packages[i]);
+        assert_eq!(config.signature_policy(&[c]), SignaturePolicy::default());
+        let both = config.signature_policy(&[b, c]);
+        assert!(both.required && both.allowed.is_empty());
+        // A list of allowed signers requires a signature by itself.
+        let listed = config.signature_policy(&[a, c]);
+        assert!(listed.required);
+        assert_eq!(listed.allowed.len(), 1);
+        assert_eq!(listed.allowed[0].0, "a");
+
+        let short = "[[package]]\nname = \"a\"\ntags = [\"v{version}\"]\nallowed-signers = [\"C657CFF8\"]\n";
+        let message = error_text(short);
+        assert!(message.contains("short key id"), "{message}");
+        let message = error_text("[defaults]\nrequire-signed = \"yes\"\n");
+        assert!(message.contains(":2:18: invalid type"), "{message}");
+    }
+
+    #[test]
     fn parses_the_design_example() {
         let config = parse(GOOD).unwrap();
         assert_eq!(config.defaults.repository, "local");

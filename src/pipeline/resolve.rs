@@ -573,7 +573,10 @@ fn check_signature(
         }
         Some(Signature::Bad { signer }) => format!(
             "the signature of `{tag}`{} does not match the tag object: it was changed after signing, or the signature is corrupt. Do not release it: compare it with the remote's copy (git fetch origin tag {tag}) and sign the next release",
-            signer.as_ref().map(|s| format!(" (by {s})")).unwrap_or_default()
+            signer
+                .as_ref()
+                .map(|s| format!(" (by {s})"))
+                .unwrap_or_default()
         ),
         Some(Signature::UnknownKey { signer }) => match signer.format {
             signature::Format::Openpgp => format!(

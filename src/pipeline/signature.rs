@@ -111,7 +111,10 @@ pub fn parse(accepted: bool, output: &str) -> Signature {
     if let Some(result) = parse_ssh(accepted, output) {
         return result;
     }
-    if output.lines().any(|l| l.trim() == "error: no signature found") {
+    if output
+        .lines()
+        .any(|l| l.trim() == "error: no signature found")
+    {
         return Signature::Unsigned;
     }
     Signature::Unverifiable {
