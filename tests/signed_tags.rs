@@ -695,3 +695,50 @@ fn the_daemon_publishes_only_a_good_signature() {
     assert_eq!(published("open-ticket-ai"), 0);
     assert_eq!(published("open-ticket-ai-otobo-znuny-plugin"), 0);
 }
+
+/// git verify-tag's children (gpg here) get the user's GNUPGHOME but no
+/// token and no agent address, whatever tagpub's own environment holds.
+#[test]
+fn the_verifier_runs_without_tokens_or_agents() {
+    let keys = Keys::new();
+    let project = project(&keys, "require-signed = true\n");
+    make_tag(&project, &keys, "hf-local-v1.0.0", Make::Openpgp);
+    let dump = project.temp.path().join("gpg-env");
+    let wrapper = project.temp.path().join("gpg-dumping-env");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nenv > '{}'\nexec gpg \"$@\"\n", dump.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    git(
+        &project.root,
+        &["config", "gpg.program", wrapper.to_str().unwrap()],
+    );
+    let token = "pypi-AgEIcHlwaS5vcmcSecretSecretSecret";
+    let output = project
+        .command(&["plan", "hf-local-v1.0.0"])
+        .env("GNUPGHOME", &keys.gnupg)
+        .env("PYPI_API_TOKEN_HF_LOCAL", token)
+        .env("SSH_AUTH_SOCK", "/tmp/agent.sock")
+        .output()
+        .unwrap();
+    let run = Run::from_output(output);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("good signature by Test"),
+        "{}",
+        run.stderr
+    );
+    let env = std::fs::read_to_string(&dump).expect("gpg ran through the wrapper");
+    assert!(
+        env.contains(&format!("GNUPGHOME={}", keys.gnupg.display())),
+        "{env}"
+    );
+    assert!(!env.contains(token), "a token reached gpg:\n{env}");
+    assert!(!env.contains("SSH_AUTH_SOCK"), "{env}");
+}

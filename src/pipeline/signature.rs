@@ -247,15 +247,19 @@ fn parse_ssh(accepted: bool, output: &str) -> Option<Signature> {
         })
     });
     let has = |needle: &str| output.lines().any(|l| l.contains(needle));
-    if has("Signature verification failed") || has("Could not verify signature") {
+    if has("Signature verification failed") {
         return Some(Signature::Bad { signer: good });
+    }
+    if has("Could not verify signature") {
+        // All git passes on when ssh-keygen refuses a key listed in
+        // gpg.ssh.revocationFile; a bad signature says so (above).
+        return Some(Signature::Unverifiable {
+            reason: "ssh-keygen refused the signature without a reason (a key in gpg.ssh.revocationFile is refused this way)".to_string(),
+        });
     }
     let signer = good?;
     if has("key has expired") || has("key is not yet valid") {
         return Some(Signature::ExpiredKey { signer });
-    }
-    if has(" revoked") {
-        return Some(Signature::Revoked { signer });
     }
     if signer.identity.is_some() && accepted {
         return Some(Signature::Good { signer });
@@ -412,6 +416,8 @@ Good \"git\" signature with ED25519 key SHA256:zGnrWOL+itClw6gppk1IttjocBN2X62wz
 No principal matched.
 ";
 
+    const SSH_REVOKED: &str = "Could not verify signature.\n";
+
     const SSH_NOT_CONFIGURED: &str = "error: gpg.ssh.allowedSignersFile needs to be configured and exist for ssh signature verification\n";
 
     fn pgp(key: &str, identity: &str) -> Signer {
@@ -503,6 +509,10 @@ No principal matched.
             }
         );
         assert_eq!(parse(false, SSH_BAD), Signature::Bad { signer: None });
+        assert!(matches!(
+            parse(false, SSH_REVOKED),
+            Signature::Unverifiable { reason } if reason.contains("gpg.ssh.revocationFile")
+        ));
         assert!(matches!(
             parse(false, SSH_EXPIRED),
             Signature::ExpiredKey { .. }
