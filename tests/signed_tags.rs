@@ -481,11 +481,15 @@ fn with_require_signed_plan_and_a_real_push_refuse_all_but_a_good_signature() {
 }
 
 #[test]
-fn release_refuses_an_unsigned_or_tampered_tag_before_building() {
+fn ci_resolve_and_release_refuse_an_unsigned_or_tampered_tag_before_building() {
     let keys = Keys::new();
     let project = project(&keys, "require-signed = true\n");
     for make in [Make::Unsigned, Make::TamperedOpenpgp] {
         make_tag(&project, &keys, "v1.0.0", make);
+        let resolved = tagpub(&project, &keys, &["ci", "resolve", "v1.0.0"]);
+        resolved.assert_fails(1, "v1.0.0 cannot be released");
+        resolved.assert_fails(1, "signature: ");
+        assert!(resolved.stdout.is_empty(), "{}", resolved.stdout);
         tagpub(&project, &keys, &["release", "v1.0.0"]).assert_fails(1, "signature: ");
         assert!(
             common::project::files_in(&project.local_index().join("open-ticket-ai")).is_empty(),
