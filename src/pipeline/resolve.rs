@@ -93,8 +93,9 @@ pub struct Plan {
     /// The `[[group]]` this tag releases, when it is a group tag.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
-    /// What `git verify-tag` found (`signature` check); absent when the tag
-    /// was not verified (lightweight, or unsigned and no signature required).
+    /// What `git verify-tag` found (the `signature` check): `unsigned`
+    /// without asking git when the tag object carries no signature block and
+    /// none is required; absent for a lightweight tag.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<Signature>,
     pub checks: Vec<PlanCheck>,
@@ -353,18 +354,17 @@ pub fn resolve_for(
     let members = packages
         .into_iter()
         .map(|package| {
-            let mut plan = plan_member(
+            plan_member(
                 repo,
                 config,
                 &info,
                 target,
                 package,
                 &version,
+                (&policy, signature.as_ref()),
                 repository_override,
                 scope,
-            )?;
-            check_signature(&mut plan, repo, config, &policy, signature.as_ref())?;
-            Ok::<_, ResolveError>(plan)
+            )
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(TagPlan {
@@ -383,6 +383,7 @@ fn plan_member(
     target: Target<'_>,
     package: &Package,
     version: &Version,
+    (policy, signature): (&SignaturePolicy, Option<&Signature>),
     repository_override: Option<&str>,
     scope: Scope,
 ) -> Result<Plan, ResolveError> {
@@ -413,6 +414,7 @@ fn plan_member(
         tag_patterns: target.patterns().to_vec(),
     };
     check_tag_object(&mut plan, repo, config, info)?;
+    check_signature(&mut plan, repo, config, policy, signature)?;
     check_pyproject(&mut plan, repo, package, version)?;
     check_symlinks(&mut plan, repo)?;
     check_changelog(
