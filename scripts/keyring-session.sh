@@ -2,21 +2,36 @@
 # scripts/keyring-session.sh CMD [ARG...]
 # Runs CMD inside a private D-Bus session with a fresh, unlocked gnome-keyring
 # (a real Secret Service), so keychain tests never touch the user's keyring.
-# Installs gnome-keyring and dbus (Debian packages) only when they are missing.
+# Installs gnome-keyring and dbus, and gnupg and openssh-client for the
+# signed-tag tests (Debian packages), only when they are missing.
 set -euo pipefail
 if [ $# -eq 0 ]; then
     echo "usage: $0 CMD [ARG...]" >&2
     exit 2
 fi
 
+apt_updated=""
+apt_install() {
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if [ -z "$apt_updated" ]; then
+        $sudo apt-get update -qq
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" </dev/null
+}
+
 if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-run-session >/dev/null ||
     ! command -v dbus-send >/dev/null; then
     echo "== installing gnome-keyring and dbus" >&2
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-        gnome-keyring dbus dbus-daemon dbus-bin </dev/null
+    apt_install gnome-keyring dbus dbus-daemon dbus-bin
+fi
+
+# tests/signed_tags.rs signs and verifies tags with real gpg and ssh-keygen.
+if ! command -v gpg >/dev/null || ! command -v gpgconf >/dev/null ||
+    ! command -v ssh-keygen >/dev/null; then
+    echo "== installing gnupg and openssh-client" >&2
+    apt_install gnupg openssh-client
 fi
 
 # Keyrings live in $XDG_DATA_HOME/keyrings and the daemon's control socket in

@@ -87,6 +87,13 @@ pub struct Defaults {
     /// project whose latest release had them (PyPI then shows the provenance
     /// as lost).
     pub allow_unattested: bool,
+    /// `require-signed`: a release tag must carry a good signature
+    /// (`pipeline::signature`).
+    pub require_signed: bool,
+    /// `allowed-signers`: who may sign release tags (OpenPGP fingerprints or
+    /// long key ids, SSH principals or `SHA256:` key fingerprints); empty:
+    /// anyone the keyring / allowed-signers file verifies.
+    pub allowed_signers: Vec<String>,
 }
 
 /// `[defaults] source-date-epoch`: seconds, or where to take them from.
@@ -198,8 +205,21 @@ pub struct Package {
     pub sandbox: Option<SandboxMode>,
     /// Overrides `[defaults] allow-unattested`.
     pub allow_unattested: Option<bool>,
+    /// Overrides `[defaults] require-signed`.
+    pub require_signed: Option<bool>,
+    /// Overrides `[defaults] allowed-signers`.
+    pub allowed_signers: Option<Vec<String>>,
     /// The `[[group]]` this package is a member of.
     pub group: Option<String>,
+}
+
+/// What a release tag's signature must satisfy ([`Config::signature_policy`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignaturePolicy {
+    pub required: bool,
+    /// Per package with a non-empty `allowed-signers`: the signer must be in
+    /// each of these lists.
+    pub allowed: Vec<(String, Vec<String>)>,
 }
 
 /// Packages released together by one tag, at one version (`[[group]]`).
@@ -319,6 +339,8 @@ struct RawDefaults {
     sandbox_allow: Option<Spanned<Vec<String>>>,
     source_date_epoch: Option<SourceDateEpoch>,
     allow_unattested: Option<bool>,
+    require_signed: Option<bool>,
+    allowed_signers: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -334,6 +356,8 @@ struct RawPackage {
     verify: Option<Verify>,
     sandbox: Option<SandboxMode>,
     allow_unattested: Option<bool>,
+    require_signed: Option<bool>,
+    allowed_signers: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -585,6 +609,38 @@ impl Config {
             .unwrap_or(self.defaults.allow_unattested)
     }
 
+    /// The signature policy of a tag releasing `members` (one package, or a
+    /// group's members). One tag serves them all, so the strictest holds:
+    /// a signature is required when any member requires one, and the signer
+    /// must be on every member's `allowed-signers` list (a member without a
+    /// list, and no `[defaults]` list, accepts any verified signer).
+    pub fn signature_policy(&self, members: &[&Package]) -> SignaturePolicy {
+        SignaturePolicy {
+            // A list of who may release is no restriction if an unsigned
+            // tag could still release: a list requires a signature too.
+            required: members.iter().any(|p| {
+                p.require_signed.unwrap_or(self.defaults.require_signed)
+                    || !p
+                        .allowed_signers
+                        .as_ref()
+                        .unwrap_or(&self.defaults.allowed_signers)
+                        .is_empty()
+            }),
+            allowed: members
+                .iter()
+                .map(|p| {
+                    (
+                        p.name.clone(),
+                        p.allowed_signers
+                            .clone()
+                            .unwrap_or_else(|| self.defaults.allowed_signers.clone()),
+                    )
+                })
+                .filter(|(_, list)| !list.is_empty())
+                .collect(),
+        }
+    }
+
     /// Whether `name` is a repository this config can publish to.
     /// How long after a release's first upload `name` still takes files
     /// for it: PyPI and TestPyPI take none after 14 days (warehouse #19727,
@@ -758,6 +814,13 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
             sandbox: d.sandbox.unwrap_or_default(),
             source_date_epoch: d.source_date_epoch,
             allow_unattested: d.allow_unattested.unwrap_or(false),
+            require_signed: d.require_signed.unwrap_or(false),
+            allowed_signers: d
+                .allowed_signers
+                .as_ref()
+                .map(|s| check_signers(source, s))
+                .transpose()?
+                .unwrap_or_default(),
             sandbox_allow: match &d.sandbox_allow {
                 Some(paths) => paths
                     .get_ref()
@@ -868,6 +931,12 @@ fn validate(source: &SourceFile<'_>, raw: RawConfig) -> Result<Config, ConfigErr
             verify: raw_package.verify,
             sandbox: raw_package.sandbox,
             allow_unattested: raw_package.allow_unattested,
+            require_signed: raw_package.require_signed,
+            allowed_signers: raw_package
+                .allowed_signers
+                .as_ref()
+                .map(|s| check_signers(source, s))
+                .transpose()?,
             group,
         });
         pattern_spans.push(spans);
@@ -1182,6 +1251,24 @@ fn check_env_name(source: &SourceFile<'_>, name: Spanned<String>) -> Result<Stri
     Ok(name.into_inner())
 }
 
+/// `allowed-signers`: each entry must be something a signature can be
+/// matched against (`pipeline::signature::AllowedSigner`).
+fn check_signers(
+    source: &SourceFile<'_>,
+    signers: &Spanned<Vec<String>>,
+) -> Result<Vec<String>, ConfigError> {
+    for entry in signers.get_ref() {
+        if let Err(reason) = crate::pipeline::signature::AllowedSigner::parse(entry) {
+            return Err(source.error(
+                signers.span(),
+                format!("allowed-signers entry `{entry}` {reason}"),
+                Some("list OpenPGP key fingerprints (40 hex digits, `gpg --fingerprint`), long key ids (16 hex digits), SSH principals as in gpg.ssh.allowedSignersFile, or SSH key fingerprints (`SHA256:…`, `ssh-keygen -lf KEY.pub`)".to_string()),
+            ));
+        }
+    }
+    Ok(signers.get_ref().clone())
+}
+
 fn check_command(
     source: &SourceFile<'_>,
     command: Spanned<Vec<String>>,
@@ -1240,6 +1327,31 @@ token-env = "PYPI_API_TOKEN_HF_LOCAL"
 [repository.internal]
 url = "https://pypi.example.org/legacy/"
 "#;
+
+    #[test]
+    fn signature_policy_is_the_strictest_of_a_groups_members() {
+        let text = "[defaults]\nrequire-signed = false\n\n\
+            [[package]]\nname = \"a\"\npath = \"a\"\ntags = [\"a-v{version}\"]\n\
+            allowed-signers = [\"202B115BB4BF8B8C7F7A8A1B01D57AB8C657CFF8\"]\n\n\
+            [[package]]\nname = \"b\"\npath = \"b\"\ntags = [\"b-v{version}\"]\nrequire-signed = true\n\n\
+            [[package]]\nname = \"c\"\npath = \"c\"\ntags = [\"c-v{version}\"]\n";
+        let config = parse(text).unwrap();
+        let [a, b, c] = [0, 1, 2].map(|i| &config.packages[i]);
+        assert_eq!(config.signature_policy(&[c]), SignaturePolicy::default());
+        let both = config.signature_policy(&[b, c]);
+        assert!(both.required && both.allowed.is_empty());
+        // A list of allowed signers requires a signature by itself.
+        let listed = config.signature_policy(&[a, c]);
+        assert!(listed.required);
+        assert_eq!(listed.allowed.len(), 1);
+        assert_eq!(listed.allowed[0].0, "a");
+
+        let short = "[[package]]\nname = \"a\"\ntags = [\"v{version}\"]\nallowed-signers = [\"C657CFF8\"]\n";
+        let message = error_text(short);
+        assert!(message.contains("short key id"), "{message}");
+        let message = error_text("[defaults]\nrequire-signed = \"yes\"\n");
+        assert!(message.contains(":2:18: invalid type"), "{message}");
+    }
 
     #[test]
     fn parses_the_design_example() {

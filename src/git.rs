@@ -966,6 +966,41 @@ impl Repo {
         cmd
     }
 
+    /// `git verify-tag --raw` of the tag object `object` (hex: the object
+    /// the plan resolved, not a name that could move): whether git accepted
+    /// the signature, and its stdout then stderr (gpg's status lines or
+    /// ssh-keygen's verdict; `pipeline::signature` reads them).
+    ///
+    /// Unlike every other git call here it runs through `process::Child`:
+    /// git hands the signature to gpg or ssh-keygen, so the child keeps what
+    /// they need of the user's setup (HOME, GNUPGHOME, git's config with
+    /// gpg.format, gpg.program, gpg.ssh.allowedSignersFile) but loses every
+    /// token and the session's agent/bus addresses (verifying needs no agent).
+    pub fn verify_tag_raw(&self, object: &str) -> Result<(bool, String), GitError> {
+        check_hex(object)?;
+        let output = crate::process::Child::new("git")
+            .args(["verify-tag", "--raw", object])
+            .env("GIT_DIR", &self.git_dir)
+            .env("LC_ALL", "C")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .current_dir(&self.workdir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| match e {
+                crate::process::RunError::Start { source, .. } => GitError::Spawn(source),
+                other => GitError::Command {
+                    args: format!("verify-tag --raw {object}"),
+                    stderr: other.to_string(),
+                },
+            })?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok((output.status.success(), text))
+    }
+
     /// Full object id of `rev^{kind}`; `rev` must be hex so it cannot be
     /// read as an option or as revision syntax.
     fn resolve_cli(&self, rev: &str, kind: &str) -> Result<String, GitError> {

@@ -12,6 +12,7 @@ pub mod install_check;
 pub mod rebuild;
 pub mod release;
 pub mod resolve;
+pub mod signature;
 pub mod upload;
 pub mod verify;
 pub mod version_source;

@@ -4,9 +4,10 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::config::{Config, Group, Package, join_repo_path};
+use crate::config::{Config, Group, Package, SignaturePolicy, join_repo_path};
 use crate::credentials::{self, TokenTarget};
 use crate::git::{GitError, Repo, TagInfo};
+use crate::pipeline::signature::{self, Signature};
 use crate::pipeline::version_source::{DynamicVersion, dynamic_version};
 use crate::version::{TagMatch, TagPattern, Version, normalize_name};
 
@@ -92,6 +93,11 @@ pub struct Plan {
     /// The `[[group]]` this tag releases, when it is a group tag.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// What `git verify-tag` found (the `signature` check): `unsigned`
+    /// without asking git when the tag object carries no signature block and
+    /// none is required; absent for a lightweight tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Signature>,
     pub checks: Vec<PlanCheck>,
     #[serde(skip)]
     pub package_config: Package,
@@ -335,8 +341,17 @@ pub fn resolve_for(
         tag: tag.to_string(),
         repo: repo.workdir().display().to_string(),
     })?;
-    let members = target
-        .members(config)
+    let packages = target.members(config);
+    let policy = config.signature_policy(&packages);
+    // One verification per tag: every member is released by the same object.
+    let signature = match &info.annotated {
+        Some(annotated) if annotated.signed || policy.required => {
+            Some(signature::verify(repo, &info.ref_target)?)
+        }
+        Some(_) => Some(Signature::Unsigned),
+        None => None,
+    };
+    let members = packages
         .into_iter()
         .map(|package| {
             plan_member(
@@ -346,6 +361,7 @@ pub fn resolve_for(
                 target,
                 package,
                 &version,
+                (&policy, signature.as_ref()),
                 repository_override,
                 scope,
             )
@@ -367,6 +383,7 @@ fn plan_member(
     target: Target<'_>,
     package: &Package,
     version: &Version,
+    (policy, signature): (&SignaturePolicy, Option<&Signature>),
     repository_override: Option<&str>,
     scope: Scope,
 ) -> Result<Plan, ResolveError> {
@@ -391,11 +408,13 @@ fn plan_member(
         version_source: None,
         config: config.origin_text(),
         group: target.group().map(str::to_string),
+        signature: None,
         checks: Vec::new(),
         package_config: package.clone(),
         tag_patterns: target.patterns().to_vec(),
     };
     check_tag_object(&mut plan, repo, config, info)?;
+    check_signature(&mut plan, repo, config, policy, signature)?;
     check_pyproject(&mut plan, repo, package, version)?;
     check_symlinks(&mut plan, repo)?;
     check_changelog(
@@ -472,6 +491,126 @@ fn check_tag_object(
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// The `signature` check: `signature` is `None` for a lightweight tag.
+/// With a policy that requires a signature (`require-signed`, or an
+/// `allowed-signers` list) anything but a good signature by an allowed
+/// signer fails; without one, an unsigned tag adds no check and a signature
+/// that does not verify only warns.
+fn check_signature(
+    plan: &mut Plan,
+    repo: &Repo,
+    config: &Config,
+    policy: &SignaturePolicy,
+    signature: Option<&Signature>,
+) -> Result<(), ResolveError> {
+    const CHECK: &str = "signature";
+    plan.signature = signature.cloned();
+    let tag = plan.tag.clone();
+    let source = config.source.display().to_string();
+    let next = || -> Result<String, ResolveError> {
+        Ok(suggest_tag(
+            repo,
+            &plan.tag_patterns,
+            &tag,
+            &next_patch(&plan.version),
+        )?)
+    };
+    let why_required = if policy.required && !policy.allowed.is_empty() {
+        "the config requires signed release tags (allowed-signers is set)"
+    } else {
+        "the config requires signed release tags (require-signed)"
+    };
+    let problem = match signature {
+        None => {
+            if !policy.required {
+                return Ok(());
+            }
+            format!(
+                "`{tag}` is a lightweight tag, which cannot carry a signature, and {why_required} in {source}. Leave this tag as it is and sign the next release: git tag -s {} -m \"Release …\"",
+                next()?
+            )
+        }
+        Some(Signature::Unsigned) => {
+            if !policy.required {
+                return Ok(());
+            }
+            format!(
+                "`{tag}` is not signed, and {why_required} in {source}. Leave this tag as it is and sign the next release (with user.signingkey set, and gpg.format = ssh for an SSH key): git tag -s {} -m \"Release …\"",
+                next()?
+            )
+        }
+        Some(Signature::Good { signer }) => {
+            let refused: Vec<&str> = policy
+                .allowed
+                .iter()
+                .filter(|(_, list)| !signature::allowed(list, signer))
+                .map(|(package, _)| package.as_str())
+                .collect();
+            if refused.is_empty() {
+                plan.push(
+                    CHECK,
+                    CheckStatus::Pass,
+                    format!("good signature by {signer}"),
+                );
+                return Ok(());
+            }
+            let list = policy
+                .allowed
+                .iter()
+                .find(|(package, _)| package == refused[0])
+                .map(|(_, list)| list.join(", "))
+                .unwrap_or_default();
+            format!(
+                "`{tag}` has a good signature by {signer}, who is not in the allowed-signers of {} ({list}) in {source}. If they may release, add their {} to allowed-signers (commit it); otherwise sign the next release with an allowed key",
+                refused.join(", "),
+                match signer.format {
+                    signature::Format::Openpgp => "key fingerprint",
+                    signature::Format::Ssh => "SSH principal or key fingerprint",
+                },
+            )
+        }
+        Some(Signature::Bad { signer }) => format!(
+            "the signature of `{tag}`{} does not match the tag object: it was changed after signing, or the signature is corrupt. Do not release it: compare it with the remote's copy (git fetch origin tag {tag}) and sign the next release",
+            signer
+                .as_ref()
+                .map(|s| format!(" (by {s})"))
+                .unwrap_or_default()
+        ),
+        Some(Signature::UnknownKey { signer }) => match signer.format {
+            signature::Format::Openpgp => format!(
+                "`{tag}` is signed by {signer}, which is not in this keyring ({}), so the signature cannot be checked. If you trust that key, import it (gpg --import KEY.asc, or gpg --recv-keys {})",
+                std::env::var("GNUPGHOME").unwrap_or_else(|_| "~/.gnupg".to_string()),
+                signer.key
+            ),
+            signature::Format::Ssh => format!(
+                "`{tag}` is signed by {signer}, which no principal has in git's gpg.ssh.allowedSignersFile, so the signer is unknown. If you trust that key, add a line `PRINCIPAL namespaces=\"git\" <public key>` for it to that file"
+            ),
+        },
+        Some(Signature::ExpiredKey { signer }) => format!(
+            "`{tag}` is signed by {signer}, whose key has expired. Extend the key's expiry (gpg --quick-set-expire FINGERPRINT 1y, then publish the key again; for SSH, the valid-before of its allowed-signers line) or sign the next release with a current key"
+        ),
+        Some(Signature::ExpiredSignature { signer }) => format!(
+            "`{tag}` has a signature by {signer} that has expired. Sign the next release with a signature that does not expire"
+        ),
+        Some(Signature::Revoked { signer }) => format!(
+            "`{tag}` is signed by {signer}, whose key has been revoked. Do not release it: sign the next release with a key that is not revoked"
+        ),
+        Some(Signature::Unverifiable { reason }) => format!(
+            "git could not verify the signature of `{tag}`: {reason}. Fix the verification setup (gpg installed, GNUPGHOME, gpg.ssh.allowedSignersFile for SSH signatures), then run tagpub plan {tag} again"
+        ),
+    };
+    if policy.required {
+        plan.push(CHECK, CheckStatus::Fail, problem);
+    } else {
+        plan.push(
+            CHECK,
+            CheckStatus::Warn,
+            format!("{problem} (a warning: no signature is required)"),
+        );
     }
     Ok(())
 }
