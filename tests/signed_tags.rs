@@ -746,3 +746,73 @@ fn the_verifier_runs_without_tokens_or_agents() {
     assert!(!env.contains(token), "a token reached gpg:\n{env}");
     assert!(!env.contains("SSH_AUTH_SOCK"), "{env}");
 }
+
+/// Issue 15's loop on the sample monorepo: `tagpub bump hf-local minor
+/// --commit --tag --sign` makes a signed tag the daemon (with
+/// `require-signed`) publishes, with the new version and changelog section.
+#[test]
+fn bump_then_the_daemon_publishes_the_signed_tag() {
+    let keys = Keys::new();
+    let project = project(&keys, "require-signed = true\ngrace = \"0s\"\n");
+    project.write(
+        "src/open_ticket_ai_hf_local/CHANGELOG.md",
+        "# Changelog\n\n## [Unreleased]\n### Added\n- Models from the local cache.\n\n## [1.0.0] - 2026-01-01\n- First release.\n",
+    );
+    project.commit("hf-local changelog");
+    for (key, value) in [
+        ("user.name", "Alice".to_string()),
+        ("user.email", "alice@example.invalid".to_string()),
+        ("gpg.format", "ssh".to_string()),
+        (
+            "user.signingkey",
+            keys.alice.with_extension("pub").display().to_string(),
+        ),
+    ] {
+        git(&project.root, &["config", key, &value]);
+    }
+    tagpub(&project, &keys, &["watch", "add"]).assert_ok();
+    let gnupg = keys.gnupg.to_str().unwrap().to_string();
+    let _daemon = Daemon::start_with(&project, "10m", &[("GNUPGHOME", &gnupg)]);
+
+    tagpub(
+        &project,
+        &keys,
+        &["bump", "hf-local", "minor", "--commit", "--tag", "--sign"],
+    )
+    .assert_ok();
+    let job = wait_for_job(&project, &keys, "hf-local-v1.1.0", "verified");
+    assert_eq!(job["package"], "open-ticket-ai-hf-local", "{job}");
+    let files = common::project::files_in(&project.local_index().join("open-ticket-ai-hf-local"));
+    assert!(
+        files.contains(&"open_ticket_ai_hf_local-1.1.0-py3-none-any.whl".to_string())
+            && files.contains(&"open_ticket_ai_hf_local-1.1.0.tar.gz".to_string()),
+        "{files:?}"
+    );
+    // The published sdist carries the released changelog section.
+    let sdist = project
+        .local_index()
+        .join("open-ticket-ai-hf-local/open_ticket_ai_hf_local-1.1.0.tar.gz");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(&sdist).unwrap(),
+    ));
+    let changelog = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.path().unwrap().ends_with("CHANGELOG.md"))
+        .map(|mut e| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut e, &mut text).unwrap();
+            text
+        })
+        .expect("the sdist has the changelog");
+    assert!(
+        changelog.contains("## [Unreleased]\n\n## [1.1.0] - ")
+            && changelog.contains("- Models from the local cache."),
+        "{changelog}"
+    );
+    // The plan of the tag names its signer.
+    let (run, plan) = plan_json(&project, &keys, "hf-local-v1.1.0");
+    run.assert_ok();
+    assert_eq!(plan["signature"]["status"], "good", "{plan}");
+}
