@@ -815,4 +815,30 @@ fn bump_then_the_daemon_publishes_the_signed_tag() {
     let (run, plan) = plan_json(&project, &keys, "hf-local-v1.1.0");
     run.assert_ok();
     assert_eq!(plan["signature"]["status"], "good", "{plan}");
+
+    // status and doctor show the loop's next turn.
+    let next = "`tagpub bump hf-local patch --commit --tag --sign`";
+    let status = tagpub(&project, &keys, &["status"]);
+    assert!(
+        status.stderr.contains(&format!(
+            "open-ticket-ai-hf-local 1.1.0 (hf-local-v1.1.0): next {next}"
+        )),
+        "{}",
+        status.stderr
+    );
+    let doctor = tagpub(&project, &keys, &["doctor", "--json"]);
+    let report: Value = serde_json::from_str(&doctor.stdout).unwrap();
+    let hf = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "open-ticket-ai-hf-local")
+        .unwrap();
+    let loop_check = check(hf, "release loop").expect("a release loop check");
+    assert_eq!(
+        loop_check["message"],
+        format!(
+            "open-ticket-ai-hf-local is at 1.1.0 (latest tag hf-local-v1.1.0); next: {next}, then the daemon publishes the tag (or CI: `tagpub ci github|gitlab`)"
+        ),
+    );
 }

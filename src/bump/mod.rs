@@ -9,7 +9,7 @@ pub mod changelog;
 pub mod level;
 pub mod write;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Package, join_repo_path};
 use crate::git::{GitError, Repo};
@@ -106,15 +106,7 @@ pub fn find_target<'a>(config: &'a Config, name: &str) -> Result<Target<'a>, Bum
     let short: Vec<&Package> = config
         .packages
         .iter()
-        .filter(|p| {
-            p.tags.first().is_some_and(|pattern| {
-                let prefix = pattern
-                    .prefix()
-                    .trim_end_matches('v')
-                    .trim_end_matches(['-', '_']);
-                !prefix.is_empty() && normalize_name(prefix) == wanted
-            })
-        })
+        .filter(|p| tag_prefix_name(p).is_some_and(|short| normalize_name(&short) == wanted))
         .collect();
     match short.as_slice() {
         [package] => Ok(Target::Package(package)),
@@ -418,4 +410,102 @@ fn changelogs(repo: &Repo, head: &str, members: &[&Package]) -> Result<Vec<Strin
         }
     }
     Ok(found)
+}
+
+/// Where a package or group stands, and the command that releases it next:
+/// the loop `status` and `doctor` show.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NextRelease {
+    pub name: String,
+    /// The latest release tag, if there is one.
+    pub latest: Option<String>,
+    /// The version the committed state is at (`None` when tagpub cannot
+    /// tell: computed by code, no tag yet for a VCS version).
+    pub version: Option<String>,
+    /// `tagpub bump … patch --commit --tag [--sign] [--push]`.
+    pub command: String,
+}
+
+pub fn next_release(repo: &Repo, config: &Config, target: Target<'_>) -> NextRelease {
+    let latest = latest_release(repo, target).ok().flatten();
+    let version = repo
+        .head_commit()
+        .ok()
+        .and_then(|head| current_version(repo, config, &head, target).ok())
+        .map(|(version, _)| version.to_string());
+    let mut command = format!("tagpub bump {} patch --commit --tag", short_name(target));
+    if config.signature_policy(&target.members(config)).required {
+        command.push_str(" --sign");
+    }
+    let upstream = user_git(
+        repo.workdir(),
+        &[
+            "rev-parse",
+            "--abbrev-ref",
+            "--symbolic-full-name",
+            "@{upstream}",
+        ],
+    );
+    if upstream.is_ok() {
+        command.push_str(" --push");
+    }
+    NextRelease {
+        name: target.name().to_string(),
+        latest: latest.map(|(tag, _)| tag),
+        version,
+        command,
+    }
+}
+
+/// What `bump` accepts as the target's name, shortest first: a package's
+/// tag prefix (`hf-local`), else its or the group's name.
+fn short_name(target: Target<'_>) -> String {
+    match target {
+        Target::Package(package) => tag_prefix_name(package),
+        Target::Group(_) => None,
+    }
+    .unwrap_or_else(|| target.name().to_string())
+}
+
+/// A package's first tag prefix without `-v`: `hf-local` for
+/// `hf-local-v{version}`; `None` for `v{version}`.
+fn tag_prefix_name(package: &Package) -> Option<String> {
+    let pattern = package.tags.first()?;
+    let prefix = pattern
+        .prefix()
+        .trim_end_matches('v')
+        .trim_end_matches(['-', '_']);
+    (!prefix.is_empty()).then(|| prefix.to_string())
+}
+
+/// Every release target of the config: groups, then packages in none.
+pub fn targets(config: &Config) -> Vec<Target<'_>> {
+    config
+        .groups
+        .iter()
+        .map(Target::Group)
+        .chain(
+            config
+                .packages
+                .iter()
+                .filter(|p| p.group.is_none())
+                .map(Target::Package),
+        )
+        .collect()
+}
+
+/// The user's own git in `workdir`, with their session (signing agents,
+/// push credentials, global config) but no secret tagpub holds: for what
+/// the user would do by hand (commit, tag, sign, push, read their config).
+pub fn user_git(
+    workdir: &Path,
+    args: &[impl AsRef<str>],
+) -> Result<String, crate::process::RunError> {
+    let mut child = crate::process::Child::new("git");
+    child
+        .args(args.iter().map(|a| a.as_ref()))
+        .current_dir(workdir)
+        .keep_session();
+    let output = child.run(20)?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

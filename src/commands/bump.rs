@@ -242,16 +242,8 @@ fn git_commands(plan: &BumpPlan, args: &BumpArgs, repo: &Repo) -> anyhow::Result
     Ok(commands)
 }
 
-/// The user's git in the repository, with their session (signing agents,
-/// push credentials) but no secret tagpub holds.
 fn git(repo: &Repo, args: &[impl AsRef<str>]) -> anyhow::Result<String> {
-    let mut child = crate::process::Child::new("git");
-    child
-        .args(args.iter().map(|a| a.as_ref()))
-        .current_dir(repo.workdir())
-        .keep_session();
-    let output = child.run(20)?;
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    Ok(bump::user_git(repo.workdir(), args)?)
 }
 
 /// `YYYY-MM-DD` (UTC), for the changelog's heading.

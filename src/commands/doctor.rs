@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::bump;
 use crate::commands::Context;
 use crate::commands::hooks::REFERENCE_TRANSACTION_SINCE;
 use crate::config::{Config, ConfigError, Package};
@@ -275,6 +276,7 @@ fn package_report(
     let (repository_check, listed) = repository_check(ctx, config, package, &repository);
     let mut checks = vec![
         tags_check(config, package),
+        loop_check(repo, config, package),
         build_check(repo, config, package, tools),
         token_check(config, package, &repository),
         repository_check,
@@ -300,6 +302,55 @@ fn package_report(
         repository,
         checks,
     }
+}
+
+/// The release loop for the package (its group's when it has one): where
+/// it stands and the `tagpub bump` that releases it next; with
+/// `require-signed`, whether git can sign.
+fn loop_check(repo: &Repo, config: &Config, package: &Package) -> Check {
+    let target = match package
+        .group
+        .as_deref()
+        .and_then(|name| config.groups.iter().find(|g| g.name == name))
+    {
+        Some(group) => crate::pipeline::resolve::Target::Group(group),
+        None => crate::pipeline::resolve::Target::Package(package),
+    };
+    let next = bump::next_release(repo, config, target);
+    let publisher = match config.defaults.trigger {
+        crate::config::Trigger::Tag => "the daemon publishes the tag",
+        crate::config::Trigger::Push => "the daemon publishes the tag once the remote has it",
+    };
+    let message = format!(
+        "{} is at {} ({}); next: `{}`, then {publisher} (or CI: `tagpub ci github|gitlab`)",
+        next.name,
+        next.version
+            .as_deref()
+            .unwrap_or("a version tagpub cannot read"),
+        next.latest
+            .map(|tag| format!("latest tag {tag}"))
+            .unwrap_or_else(|| "no release tag yet".into()),
+        next.command
+    );
+    if config.signature_policy(&target.members(config)).required {
+        let setting = |key: &str| {
+            bump::user_git(repo.workdir(), &["config", "--get", key])
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let ssh = setting("gpg.format").as_deref() == Some("ssh");
+        if ssh && setting("user.signingkey").is_none() {
+            return Check::warn(
+                "release loop",
+                format!(
+                    "{message}; tags must be signed (require-signed), but git signs with SSH (gpg.format = ssh) and has no user.signingkey"
+                ),
+                "git config --global user.signingkey ~/.ssh/id_ed25519.pub",
+            );
+        }
+    }
+    Check::pass("release loop", message)
 }
 
 /// Which tags release the package: its own patterns and its group's.

@@ -139,7 +139,19 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
             "jobs": ledger::load_jobs(&ctx.dirs),
         }),
     };
+    // Run inside a repository with a config: each release's next step.
+    let releases: Vec<crate::bump::NextRelease> = match ctx.repo_and_config() {
+        Ok((repo, config)) => crate::bump::targets(&config)
+            .into_iter()
+            .map(|target| crate::bump::next_release(&repo, &config, target))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
     if args.json {
+        let mut value = value;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("releases".into(), serde_json::to_value(&releases)?);
+        }
         ctx.printer.json(&value)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -177,6 +189,15 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
                 .as_ref()
                 .map(|m| format!(" — {m}"))
                 .unwrap_or_default()
+        ));
+    }
+    for release in &releases {
+        ctx.printer.line(&format!(
+            "{} {} ({}): next `{}`",
+            release.name,
+            release.version.as_deref().unwrap_or("?"),
+            release.latest.as_deref().unwrap_or("not released yet"),
+            release.command
         ));
     }
     Ok(ExitCode::SUCCESS)
