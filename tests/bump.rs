@@ -205,7 +205,7 @@ fn dry_run_shows_the_diff_and_the_commands_and_writes_nothing() {
         "-version = \"1.0.0\"\n+version = \"2.0.0\"".to_string(),
         format!("+## [2.0.0] - {}", today()),
         format!("would run: git add -- {HF_PYPROJECT} {HF_CHANGELOG}"),
-        "would run: git tag -a --cleanup=whitespace -F <message file> hf-local-v2.0.0".to_string(),
+        "would run: git tag -a --cleanup=whitespace -F <message-file> hf-local-v2.0.0".to_string(),
         "dry run: nothing written".to_string(),
     ] {
         assert!(run.stderr.contains(&part), "{part}\n{}", run.stderr);
@@ -359,5 +359,34 @@ fn sign_signs_with_gits_configured_ssh_key_and_push_sends_commit_and_tag() {
     assert_eq!(
         git(&remote, &["rev-parse", "hf-local-v1.0.1"]),
         git(&project.root, &["rev-parse", "hf-local-v1.0.1"])
+    );
+}
+
+#[test]
+fn a_token_is_needed_unless_a_ci_pipeline_publishes_the_tag() {
+    let project = Project::sample(&[]);
+    project.configure("pypi", "");
+    git(&project.root, &["config", "user.name", "Bump Test"]);
+    git(
+        &project.root,
+        &["config", "user.email", "bump@example.invalid"],
+    );
+    project
+        .run(&["bump", "hf-local", "patch", "--dry-run"])
+        .assert_fails(1, "✗ no token for `open-ticket-ai-hf-local` on pypi");
+
+    project.write(
+        ".github/workflows/tagpub-release.yml",
+        "name: Release (tagpub)\n",
+    );
+    project.commit("the CI pipeline");
+    let run = project.run(&["bump", "hf-local", "patch", "--dry-run"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains(
+            "no token for `open-ticket-ai-hf-local` on pypi here; .github/workflows/tagpub-release.yml publishes the tag once it is pushed"
+        ),
+        "{}",
+        run.stderr
     );
 }

@@ -77,7 +77,7 @@ pub fn run(ctx: &Context, args: &BumpArgs) -> anyhow::Result<ExitCode> {
             );
         }
         for command in &commands {
-            printer.line(&format!("would run: git {}", command.join(" ")));
+            printer.line(&format!("would run: git {}", shown(command)));
         }
         return Ok(if failures.is_empty() {
             printer.success("dry run: nothing written");
@@ -119,7 +119,7 @@ pub fn run(ctx: &Context, args: &BumpArgs) -> anyhow::Result<ExitCode> {
             })
             .collect();
         git(&repo, &command)?;
-        printer.info(&format!("git {}", command.join(" ")));
+        printer.info(&format!("git {}", shown(&command)));
     }
     printer.success(&match (args.commit, tagging, args.push) {
         (_, true, true) => format!("{} pushed: the daemon or CI publishes it", plan.tag),
@@ -136,8 +136,23 @@ pub fn run(ctx: &Context, args: &BumpArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A command line as a shell would need it (words with spaces quoted).
+fn shown(command: &[String]) -> String {
+    command
+        .iter()
+        .map(|arg| {
+            if arg.contains(char::is_whitespace) {
+                format!("'{arg}'")
+            } else {
+                arg.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Stands in for the tag message file's path until it exists.
-const MESSAGE_FILE: &str = "<message file>";
+const MESSAGE_FILE: &str = "<message-file>";
 
 /// What the release of the new version would meet: the version new on
 /// each member's index and a token for each (the tag's absence is part
@@ -150,6 +165,13 @@ fn release_checks(
     args: &BumpArgs,
 ) -> anyhow::Result<Vec<String>> {
     let mut failures = Vec::new();
+    let head = repo.head_commit()?;
+    let ci_pipeline = [
+        crate::ci::github::WORKFLOW_PATH,
+        crate::ci::gitlab::INCLUDE_PATH,
+    ]
+    .into_iter()
+    .find(|path| repo.read_file(&head, path).ok().flatten().is_some());
     if args.commit {
         let staged = git(repo, &["diff", "--cached", "--name-only"])?;
         if !staged.trim().is_empty() {
@@ -182,10 +204,16 @@ fn release_checks(
             let target = TokenTarget::new(config, repository);
             let lookup = credentials::lookup_token(package, &target);
             if lookup.token.is_none() {
-                failures.push(format!(
-                    "no token for `{name}` on {repository}: {}",
-                    credentials::missing_token_help(package, &target, &lookup)
-                ));
+                match &ci_pipeline {
+                    // CI publishes the pushed tag by trusted publishing.
+                    Some(pipeline) => ctx.printer.warn(&format!(
+                        "no token for `{name}` on {repository} here; {pipeline} publishes the tag once it is pushed"
+                    )),
+                    None => failures.push(format!(
+                        "no token for `{name}` on {repository}: {}",
+                        credentials::missing_token_help(package, &target, &lookup)
+                    )),
+                }
             }
         }
     }
