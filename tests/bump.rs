@@ -390,3 +390,64 @@ fn a_token_is_needed_unless_a_ci_pipeline_publishes_the_tag() {
         run.stderr
     );
 }
+
+#[test]
+fn a_version_already_on_the_index_and_an_empty_required_changelog_are_refused() {
+    let project = sample();
+    // 1.0.1 reaches the local index through the package's second tag pattern.
+    let pyproject = read(&project, HF_PYPROJECT);
+    project.write(HF_PYPROJECT, &pyproject.replace("\"1.0.0\"", "\"1.0.1\""));
+    project.commit("1.0.1");
+    project.tag("open-ticket-ai-hf-local-v1.0.1");
+    project
+        .run(&["release", "open-ticket-ai-hf-local-v1.0.1"])
+        .assert_ok();
+    project.write(HF_PYPROJECT, &pyproject);
+    project.commit("back to 1.0.0");
+
+    let mut command = project.command(&["bump", "hf-local", "patch", "--commit", "--tag"]);
+    command.env_remove("TAGPUB_OFFLINE");
+    let run = common::project::Run::from_output(command.output().unwrap());
+    run.assert_fails(
+        1,
+        "✗ local already has open-ticket-ai-hf-local 1.0.1: pick another version",
+    );
+    assert_eq!(read(&project, HF_PYPROJECT), pyproject);
+
+    // With require-changelog, an empty Unreleased section stops the bump.
+    project.write(
+        HF_CHANGELOG,
+        "# Changelog\n\n## [Unreleased]\n\n## [1.0.0] - 2026-01-01\n",
+    );
+    project.add_defaults("require-changelog = true\n", "require a changelog");
+    project
+        .run(&["bump", "hf-local", "minor"])
+        .assert_fails(1, &format!("{HF_CHANGELOG}: its Unreleased section is empty: nothing is noted for this release (require-changelog = true)"));
+    assert_eq!(read(&project, HF_PYPROJECT), pyproject);
+}
+
+#[test]
+fn tag_gpgsign_signs_without_sign() {
+    let project = sample();
+    let key = project.temp.path().join("signing-key");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen runs (openssh-client)");
+    assert!(keygen.status.success(), "{keygen:?}");
+    for (k, v) in [
+        ("gpg.format", "ssh".to_string()),
+        ("user.signingkey", key.display().to_string()),
+        ("tag.gpgSign", "true".to_string()),
+    ] {
+        git(&project.root, &["config", k, &v]);
+    }
+    project
+        .run(&["bump", "hf-local", "patch", "--commit", "--tag"])
+        .assert_ok();
+    assert!(
+        git(&project.root, &["cat-file", "-p", "hf-local-v1.0.1"])
+            .contains("-----BEGIN SSH SIGNATURE-----")
+    );
+}
