@@ -318,15 +318,7 @@ fn sign_signs_with_gits_configured_ssh_key_and_push_sends_commit_and_tag() {
     let allowed = project.temp.path().join("allowed_signers");
     std::fs::write(&allowed, format!("bump@example.invalid {public}")).unwrap();
     // A remote to push to.
-    let remote = project.temp.path().join("remote.git");
-    git(
-        project.temp.path(),
-        &["init", "--quiet", "--bare", remote.to_str().unwrap()],
-    );
-    git(
-        &project.root,
-        &["remote", "add", "origin", remote.to_str().unwrap()],
-    );
+    let remote = project.bare_origin();
     git(&project.root, &["push", "--quiet", "-u", "origin", "main"]);
 
     project

@@ -833,15 +833,7 @@ fn with_trigger_push_a_tag_publishes_only_once_the_remote_has_it() {
         &config.replace("[defaults]\n", "[defaults]\ntrigger = \"push\"\n"),
     );
     project.commit("publish on push");
-    let remote = project.temp.path().join("remote.git");
-    git(
-        project.temp.path(),
-        &["init", "--quiet", "--bare", remote.to_str().unwrap()],
-    );
-    git(
-        &project.root,
-        &["remote", "add", "origin", remote.to_str().unwrap()],
-    );
+    project.bare_origin();
     project.run(&["watch", "add"]).assert_ok();
     project.run(&["hooks", "install"]).assert_ok();
     let _daemon = Daemon::start(&project, "10m");

@@ -205,15 +205,7 @@ fn an_installed_hook_gates_a_real_push() {
 
 fn installed_hook_gates_a_real_push(git_bin: &str) {
     let project = project();
-    let remote = project.temp.path().join("remote.git");
-    git(
-        project.temp.path(),
-        &["init", "--quiet", "--bare", remote.to_str().unwrap()],
-    );
-    git(
-        &project.root,
-        &["remote", "add", "origin", remote.to_str().unwrap()],
-    );
+    let remote = project.bare_origin();
     project.run(&["hooks", "install"]).assert_ok();
     let push = |args: &[&str]| project.git_as_user(git_bin, args);
     push(&["push", "--quiet", "origin", "main"]).assert_ok();
@@ -253,15 +245,7 @@ fn odd_tag_names_are_checked_not_skipped_in_a_real_push() {
 
     let git_bin = gits()[0];
     let project = project();
-    let remote = project.temp.path().join("remote.git");
-    git(
-        project.temp.path(),
-        &["init", "--quiet", "--bare", remote.to_str().unwrap()],
-    );
-    git(
-        &project.root,
-        &["remote", "add", "origin", remote.to_str().unwrap()],
-    );
+    let remote = project.bare_origin();
     project.run(&["hooks", "install"]).assert_ok();
     let push = |args: &[&OsStr]| {
         let mut command = std::process::Command::new(git_bin);

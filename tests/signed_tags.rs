@@ -342,15 +342,7 @@ fn check<'a>(plan: &'a Value, name: &str) -> Option<&'a Value> {
 
 /// A bare remote for `project`'s `origin`, and tagpub's hooks installed.
 fn remote(project: &Project, keys: &Keys) -> PathBuf {
-    let remote = project.temp.path().join("remote.git");
-    git(
-        project.temp.path(),
-        &["init", "--quiet", "--bare", remote.to_str().unwrap()],
-    );
-    git(
-        &project.root,
-        &["remote", "add", "origin", remote.to_str().unwrap()],
-    );
+    let remote = project.bare_origin();
     tagpub(project, keys, &["hooks", "install"]).assert_ok();
     remote
 }

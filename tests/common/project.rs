@@ -242,6 +242,20 @@ impl Project {
         )
     }
 
+    /// A bare repository beside this one as its `origin`; returns its path.
+    pub fn bare_origin(&self) -> PathBuf {
+        let remote = self.temp.path().join("remote.git");
+        git(
+            self.temp.path(),
+            &["init", "--quiet", "--bare", remote.to_str().unwrap()],
+        );
+        git(
+            &self.root,
+            &["remote", "add", "origin", remote.to_str().unwrap()],
+        );
+        remote
+    }
+
     pub fn local_index(&self) -> PathBuf {
         self.state.join("data/index/simple")
     }
