@@ -728,29 +728,24 @@ fn list_some(items: &[String]) -> String {
     shown.join(", ")
 }
 
-/// One CSV line of RECORD (`path,algo=digest,size`); paths with `,` are quoted.
-fn csv_fields(line: &str) -> Option<Vec<String>> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut chars = line.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            '"' if quoted => quoted = false,
-            '"' if field.is_empty() => quoted = true,
-            ',' if !quoted => fields.push(std::mem::take(&mut field)),
-            c => field.push(c),
+/// RECORD's rows, path → (hash, size); `Err(line)` where it is not CSV.
+/// RECORD is CSV as Python's csv module writes it (warehouse reads it with
+/// that module): quoted fields may hold commas, quotes and newlines.
+fn parse_record(text: &str) -> Result<std::collections::BTreeMap<String, (String, String)>, u64> {
+    let mut listed = std::collections::BTreeMap::new();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    for row in reader.records() {
+        let row = row.map_err(|err| err.position().map_or(0, |p| p.line()))?;
+        if row.iter().all(|field| field.trim().is_empty()) {
+            continue;
         }
+        let field = |i: usize| row.get(i).unwrap_or_default().to_string();
+        listed.insert(field(0).replace('\\', "/"), (field(1), field(2)));
     }
-    if quoted {
-        return None;
-    }
-    fields.push(field);
-    Some(fields)
+    Ok(listed)
 }
 
 /// Digest of a zip member with the named algorithm, in RECORD's encoding
@@ -834,28 +829,16 @@ fn check_wheel_files(
         ));
         return Ok(());
     };
-    // path → (hash, size) as RECORD lists them.
-    let mut listed: std::collections::BTreeMap<String, (String, String)> = Default::default();
-    for (number, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let Some(fields) = csv_fields(line) else {
+    let listed = match parse_record(&text) {
+        Ok(listed) => listed,
+        Err(line) => {
             problems.push(Problem::new(
                 "wheel-record",
-                format!(
-                    "`{record_file}` line {} is not valid CSV; rebuild the wheel",
-                    number + 1
-                ),
+                format!("`{record_file}` line {line} is not valid CSV; rebuild the wheel"),
             ));
             return Ok(());
-        };
-        let mut fields = fields.into_iter();
-        let path = fields.next().unwrap_or_default().replace('\\', "/");
-        let hash = fields.next().unwrap_or_default();
-        let size = fields.next().unwrap_or_default();
-        listed.insert(path, (hash, size));
-    }
+        }
+    };
     let exempt = [
         record_file.clone(),
         format!("{record_file}.jws"),
@@ -963,7 +946,7 @@ fn check_wheel_files(
 
 #[cfg(test)]
 mod tests {
-    use super::{csv_fields, link_escapes, unsafe_member_name};
+    use super::{link_escapes, parse_record, unsafe_member_name};
 
     #[test]
     fn member_names_and_links() {
@@ -984,16 +967,23 @@ mod tests {
     }
 
     #[test]
-    fn record_lines() {
-        assert_eq!(
-            csv_fields("pkg/a.py,sha256=abc,12").unwrap(),
-            ["pkg/a.py", "sha256=abc", "12"]
-        );
-        assert_eq!(
-            csv_fields("\"pkg/a,b.py\",sha256=abc,1").unwrap(),
-            ["pkg/a,b.py", "sha256=abc", "1"]
-        );
-        assert_eq!(csv_fields("\"a\"\"b\",,").unwrap(), ["a\"b", "", ""]);
-        assert_eq!(csv_fields("\"open,,"), None);
+    fn record_rows_as_pythons_csv_writes_them() {
+        let rows = parse_record(
+            "pkg/a.py,sha256=abc,12\n\"pkg/a,b.py\",sha256=abc,1\n\"a\"\"b\",,\n\"two\nlines.txt\",sha256=x,3\n\npkg\\win.py,sha256=y,4\n",
+        )
+        .unwrap();
+        let row = |path: &str| rows.get(path).map(|(h, s)| (h.as_str(), s.as_str()));
+        assert_eq!(row("pkg/a.py"), Some(("sha256=abc", "12")));
+        assert_eq!(row("pkg/a,b.py"), Some(("sha256=abc", "1")));
+        assert_eq!(row("a\"b"), Some(("", "")));
+        // The hand splitter this replaced cut this row in two.
+        assert_eq!(row("two\nlines.txt"), Some(("sha256=x", "3")));
+        assert_eq!(row("pkg/win.py"), Some(("sha256=y", "4")));
+        assert_eq!(rows.len(), 5);
+        // An unterminated quote runs to the end, as in Python's csv module
+        // (`[['ok', 'sha256=a', '1'], ['open,,\n']]`): a listed path the
+        // wheel does not have, which the RECORD check then names.
+        let open = parse_record("ok,sha256=a,1\n\"open,,\n").unwrap();
+        assert_eq!(open.keys().collect::<Vec<_>>(), ["ok", "open,,\n"]);
     }
 }
