@@ -111,12 +111,9 @@ pub fn render_unit(exe: &Path, env: &[(&str, PathBuf)]) -> String {
 /// The launchd agent for this binary, logging to `log`.
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
 pub fn render_plist(exe: &Path, log: &Path) -> String {
+    // A text node: `&`, `<`, `>` escaped by the crate that decodes index pages.
     fn xml(text: &str) -> String {
-        text.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-            .replace('\'', "&apos;")
+        html_escape::encode_text(text).into_owned()
     }
     PLIST_TEMPLATE
         .replace("@TAGPUB@", &xml(&exe.to_string_lossy()))
