@@ -1,9 +1,10 @@
 //! When and how long to wait before trying a request again.
 //!
 //! Only failures that may pass are retried: no connection, a timeout, a
-//! reset, HTTP 5xx and 429. The wait grows exponentially with full jitter
-//! (so many clients do not retry in lockstep), and a server's `Retry-After`
-//! is honoured. `TAGPUB_RETRIES` (default 4) and `TAGPUB_RETRY_BASE`
+//! reset, HTTP 5xx and 429. The wait grows exponentially with equal
+//! jitter (half the ceiling plus a random share of the other half, so many
+//! clients do not retry in lockstep), and a server's `Retry-After` is
+//! honoured. `TAGPUB_RETRIES` (default 4) and `TAGPUB_RETRY_BASE`
 //! (default `1s`) tune it.
 
 use std::time::Duration;

@@ -1,8 +1,8 @@
 //! The release pipeline: resolve → export → build → check → upload → verify.
 //!
 //! Nothing here prints: progress goes through a [`Reporter`], which the
-//! terminal printer and (later) the daemon's log both implement, so the same
-//! code runs by hand, in CI and in the background.
+//! terminal printer and the daemon's job log (`daemon::queue::JobLog`) both
+//! implement, so the same code runs by hand, in CI and in the background.
 
 pub mod attest;
 pub mod build;
