@@ -316,7 +316,7 @@ mod tests {
         // Listed with a hash: the hash decides (case-insensitively).
         let hashed = listed(name, Some(&ours.to_uppercase()), None);
         assert_eq!(
-            status(&[hashed.clone()], &ours).unwrap(),
+            status(std::slice::from_ref(&hashed), &ours).unwrap(),
             FileStatus::Present
         );
         assert_eq!(
@@ -328,7 +328,10 @@ mod tests {
 
         // Listed without a hash: the served bytes decide.
         let bare = listed(name, None, Some(link));
-        assert_eq!(status(&[bare.clone()], &ours).unwrap(), FileStatus::Present);
+        assert_eq!(
+            status(std::slice::from_ref(&bare), &ours).unwrap(),
+            FileStatus::Present
+        );
         assert_eq!(
             status(&[bare], &other).unwrap(),
             FileStatus::Conflict {
