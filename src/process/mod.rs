@@ -13,7 +13,7 @@
 //! services (D-Bus with its keychain, ssh/gpg agents: [`SESSION_ENV`]).
 //! A build also runs in the sandbox of [`sandbox`].
 //!
-//! Git is the exception: `git.rs` runs it with its own fixed environment.
+//! Git is the exception: `git/` runs it with its own fixed environment.
 
 pub mod sandbox;
 
