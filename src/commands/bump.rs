@@ -3,7 +3,7 @@
 //! checks a release of it would meet, then commits exactly those files,
 //! tags and pushes with the user's own git (signing keys, credentials).
 
-use std::process::ExitCode;
+use crate::exit::ExitStatus;
 
 use anyhow::Context as _;
 
@@ -18,7 +18,7 @@ use crate::pipeline::Reporter as _;
 use crate::pipeline::index_state::version_files;
 use crate::pipeline::upload::open_repository;
 
-pub fn run(ctx: &Context, args: &BumpArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &BumpArgs) -> anyhow::Result<ExitStatus> {
     if args.sign && !args.tag {
         return Err(UsageError("--sign signs the tag: add --tag".into()).into());
     }
@@ -81,9 +81,9 @@ pub fn run(ctx: &Context, args: &BumpArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(if failures.is_empty() {
             printer.success("dry run: nothing written");
-            ExitCode::SUCCESS
+            ExitStatus::Success
         } else {
-            ExitCode::from(1)
+            ExitStatus::Failed
         });
     }
     if !failures.is_empty() {
@@ -133,7 +133,7 @@ pub fn run(ctx: &Context, args: &BumpArgs) -> anyhow::Result<ExitCode> {
             plan.name, plan.next
         ),
     });
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 /// A command line as a shell would need it (words with spaces quoted).

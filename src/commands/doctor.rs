@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
+use std::process::Stdio;
+
+use crate::exit::ExitStatus;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -110,7 +112,7 @@ impl Report {
     }
 }
 
-pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<ExitStatus> {
     let repo = ctx.repo()?;
     let report = diagnose(ctx, &repo);
     if args.json {
@@ -118,11 +120,7 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
     } else {
         print(ctx, &report);
     }
-    Ok(if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(crate::EXIT_FAILED)
-    })
+    Ok(ExitStatus::success_if(report.ok))
 }
 
 pub fn diagnose(ctx: &Context, repo: &Repo) -> Report {

@@ -1,6 +1,6 @@
 //! `tagpub release <tag>`: plan → build → check → upload → verify.
 
-use std::process::ExitCode;
+use crate::exit::ExitStatus;
 
 use crate::cli::ReleaseArgs;
 use crate::commands::Context;
@@ -9,7 +9,7 @@ use crate::pipeline::release::{Release, ReleaseOptions, ReleaseStatus, TagSummar
 use crate::pipeline::resolve::resolve;
 use crate::pipeline::{Reporter, Silent};
 
-pub fn run(ctx: &Context, args: &ReleaseArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &ReleaseArgs) -> anyhow::Result<ExitStatus> {
     let (repo, config) = ctx.repo_and_config_for_tag(&args.tag)?;
     let mut plan = resolve(&repo, &config, &args.tag, args.repository.as_deref())?;
     if args.dry_run {
@@ -36,7 +36,7 @@ pub fn run(ctx: &Context, args: &ReleaseArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_summary(ctx, &summary);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 pub fn print_summary(ctx: &Context, tag_summary: &TagSummary) {

@@ -14,8 +14,8 @@
 //! Every external program is run with [`std::process::Command`] arguments,
 //! never through a shell.
 
+use crate::exit::ExitStatus;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -164,14 +164,14 @@ struct StatusReport {
     socket: PathBuf,
 }
 
-pub fn run(ctx: &Context, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &ServiceArgs) -> anyhow::Result<ExitStatus> {
     match &args.command {
         ServiceCommand::Install => platform::install(ctx),
         ServiceCommand::Uninstall => platform::uninstall(ctx),
         ServiceCommand::Status(status_args) => {
             let report = platform::status(ctx)?;
             print_status(ctx, &report, status_args.json)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
     }
 }
@@ -222,7 +222,9 @@ fn print_status(ctx: &Context, report: &StatusReport, json: bool) -> anyhow::Res
 
 #[cfg(not(target_os = "macos"))]
 mod platform {
-    use std::process::{Command, ExitCode, Stdio};
+    use std::process::{Command, Stdio};
+
+    use crate::exit::ExitStatus;
 
     use anyhow::{Context as _, bail};
 
@@ -296,7 +298,7 @@ mod platform {
         Ok(())
     }
 
-    pub(super) fn install(ctx: &Context) -> anyhow::Result<ExitCode> {
+    pub(super) fn install(ctx: &Context) -> anyhow::Result<ExitStatus> {
         let path = unit_path()?;
         let unit = render_unit(&current_exe()?, &dir_overrides());
         let unchanged = std::fs::read(&path).is_ok_and(|old| old == unit.as_bytes());
@@ -315,7 +317,7 @@ mod platform {
                  it will be usable in a session with a user manager \
                  (then `systemctl --user enable --now {UNIT_NAME}`). Meanwhile {FALLBACK}"
             ));
-            return Ok(ExitCode::SUCCESS);
+            return Ok(ExitStatus::Success);
         }
         if let Some(pid) = daemon_pid(ctx) {
             ctx.printer.warn(&format!(
@@ -328,10 +330,10 @@ mod platform {
         ctx.printer.success(&format!(
             "enabled and started {UNIT_NAME}: the daemon starts with your session (logs: `journalctl --user -u {UNIT_NAME}`)"
         ));
-        Ok(ExitCode::SUCCESS)
+        Ok(ExitStatus::Success)
     }
 
-    pub(super) fn uninstall(ctx: &Context) -> anyhow::Result<ExitCode> {
+    pub(super) fn uninstall(ctx: &Context) -> anyhow::Result<ExitStatus> {
         let path = unit_path()?;
         let reach = reachable();
         if reach.is_ok() {
@@ -368,7 +370,7 @@ mod platform {
                 "no user systemd is running ({why}): nothing to stop there; a daemon started with `tagpub daemon start` stops with `tagpub daemon stop`"
             ));
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(ExitStatus::Success)
     }
 
     pub(super) fn status(ctx: &Context) -> anyhow::Result<StatusReport> {
@@ -413,7 +415,9 @@ mod platform {
 /// launchd. Compiled on macOS only; not exercised by the (Linux) test suite.
 #[cfg(target_os = "macos")]
 mod platform {
-    use std::process::{Command, ExitCode, Stdio};
+    use std::process::{Command, Stdio};
+
+    use crate::exit::ExitStatus;
 
     use anyhow::{Context as _, bail};
 
@@ -442,7 +446,7 @@ mod platform {
         launchctl(&["list", AGENT_LABEL], None).is_ok_and(|out| out.status.success())
     }
 
-    pub(super) fn install(ctx: &Context) -> anyhow::Result<ExitCode> {
+    pub(super) fn install(ctx: &Context) -> anyhow::Result<ExitStatus> {
         let path = plist_path()?;
         let log = crate::commands::daemon::log_path(&ctx.dirs);
         crate::fsutil::create_private_dir(&ctx.dirs.data)
@@ -465,17 +469,17 @@ mod platform {
         }
         ctx.printer
             .success(&format!("loaded {AGENT_LABEL}: the daemon starts at login"));
-        Ok(ExitCode::SUCCESS)
+        Ok(ExitStatus::Success)
     }
 
-    pub(super) fn uninstall(ctx: &Context) -> anyhow::Result<ExitCode> {
+    pub(super) fn uninstall(ctx: &Context) -> anyhow::Result<ExitStatus> {
         let path = plist_path()?;
         if !path.exists() {
             ctx.printer.line(&format!(
                 "the launchd agent is not installed ({})",
                 path.display()
             ));
-            return Ok(ExitCode::SUCCESS);
+            return Ok(ExitStatus::Success);
         }
         if loaded() {
             let out = launchctl(&["unload", "-w"], Some(&path)).context("cannot run launchctl")?;
@@ -489,7 +493,7 @@ mod platform {
         std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
         ctx.printer
             .success(&format!("removed the launchd agent {}", path.display()));
-        Ok(ExitCode::SUCCESS)
+        Ok(ExitStatus::Success)
     }
 
     pub(super) fn status(ctx: &Context) -> anyhow::Result<StatusReport> {

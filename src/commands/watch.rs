@@ -1,8 +1,8 @@
 //! `tagpub watch add|remove|list`, `tagpub status`, `tagpub log`: the
 //! daemon's repositories and jobs, from the command line.
 
+use crate::exit::ExitStatus;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::commands::{Context, UsageError};
@@ -55,7 +55,7 @@ fn nudge_daemon(ctx: &Context, git_dir: &std::path::Path) {
     let _ = ipc::send_nudge(&ctx.dirs.socket_path(), git_dir);
 }
 
-pub fn watch(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
+pub fn watch(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitStatus> {
     match &args.command {
         WatchCommand::Add { path } => {
             let repo = Repo::discover(&ctx.cwd.join(path.clone().unwrap_or_default()))?;
@@ -81,7 +81,7 @@ pub fn watch(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
                 ctx.printer
                     .line("  no daemon is running: start it with `tagpub daemon start`");
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
         WatchCommand::Remove { path } => {
             let path = ctx.cwd.join(path.clone().unwrap_or_default());
@@ -93,7 +93,7 @@ pub fn watch(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
                 ctx.printer
                     .success(&format!("no longer watching {}", key.display()));
                 nudge_daemon(ctx, &key);
-                Ok(ExitCode::SUCCESS)
+                Ok(ExitStatus::Success)
             } else {
                 Err(UsageError(format!(
                     "{} is not watched (see `tagpub watch list`)",
@@ -118,12 +118,12 @@ pub fn watch(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
                     ctx.printer.out(&format!("{}\n", repo.workdir.display()))?;
                 }
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
     }
 }
 
-pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitStatus> {
     // The daemon's view when it runs; the ledger's otherwise.
     let value = match ipc::request(
         &ctx.dirs.socket_path(),
@@ -153,7 +153,7 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
             object.insert("releases".into(), serde_json::to_value(&releases)?);
         }
         ctx.printer.json(&value)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Success);
     }
     let running = value["daemon"]["running"].as_bool().unwrap_or(false);
     ctx.printer.line(&if running {
@@ -200,15 +200,15 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
             release.command
         ));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
-pub fn log(ctx: &Context, args: &LogArgs) -> anyhow::Result<ExitCode> {
+pub fn log(ctx: &Context, args: &LogArgs) -> anyhow::Result<ExitStatus> {
     let path = ledger::job_log_path(&ctx.dirs, args.job);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             ctx.printer.out(&text)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
         Err(_) => Err(UsageError(format!(
             "job {} has no log (see `tagpub status` for job numbers; a job logs once it starts releasing)",
@@ -219,7 +219,7 @@ pub fn log(ctx: &Context, args: &LogArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `tagpub retry JOB` / `tagpub cancel JOB`: asks the running daemon.
-pub fn job_request(ctx: &Context, request: Request) -> anyhow::Result<ExitCode> {
+pub fn job_request(ctx: &Context, request: Request) -> anyhow::Result<ExitStatus> {
     let what = match &request {
         Request::Retry { job } => format!("job {job} is queued again"),
         Request::Cancel { job } => format!("job {job} is cancelled"),
@@ -228,7 +228,7 @@ pub fn job_request(ctx: &Context, request: Request) -> anyhow::Result<ExitCode> 
     match ipc::request(&ctx.dirs.socket_path(), request, Duration::from_secs(5))? {
         Response::Ok => {
             ctx.printer.success(&what);
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
         Response::Error { message } => Err(UsageError(message).into()),
         other => Err(anyhow::anyhow!(
