@@ -15,6 +15,7 @@ pub mod config;
 pub mod credentials;
 pub mod daemon;
 pub mod dirs;
+pub mod env;
 pub mod exit;
 pub mod fault;
 pub mod fsutil;
@@ -232,7 +233,7 @@ fn init_logging(
         (false, 2) => "tagpub=debug,info",
         (false, _) => "trace",
     };
-    let filter = EnvFilter::try_from_env("TAGPUB_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = EnvFilter::try_from_env(env::LOG.name).unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);

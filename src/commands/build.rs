@@ -1,13 +1,13 @@
 //! `tagpub build [PACKAGE]`: build a package from HEAD for local testing,
 //! the same way a release would (clean export, scrubbed environment).
 
-use crate::exit::ExitStatus;
 use std::str::FromStr;
 
 use anyhow::Context as _;
 
 use crate::cli::BuildArgs;
 use crate::commands::{Context, UsageError};
+use crate::exit::ExitStatus;
 use crate::pipeline::build::{
     BuildSettings, BuildTool, PretendVersion, PretendWhen, build_backend, build_commit,
     pick_source_date_epoch,

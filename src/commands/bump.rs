@@ -3,8 +3,6 @@
 //! checks a release of it would meet, then commits exactly those files,
 //! tags and pushes with the user's own git (signing keys, credentials).
 
-use crate::exit::ExitStatus;
-
 use anyhow::Context as _;
 
 use crate::bump::level::Level;
@@ -13,6 +11,7 @@ use crate::cli::BumpArgs;
 use crate::commands::{Context, UsageError};
 use crate::config::Config;
 use crate::credentials::{self, TokenTarget};
+use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::pipeline::Reporter as _;
 use crate::pipeline::index_state::version_files;

@@ -1,10 +1,9 @@
 //! `tagpub check FILE...`: check distributions the way twine and the index
 //! would, in one run (one line per file, then which RST engine decided).
 
-use crate::exit::ExitStatus;
-
 use crate::cli::CheckArgs;
 use crate::commands::{Context, UsageError};
+use crate::exit::ExitStatus;
 use crate::pipeline::check::{CheckOptions, RstChoice, check_paths};
 
 pub fn run(ctx: &Context, args: &CheckArgs) -> anyhow::Result<ExitStatus> {

@@ -2,7 +2,6 @@
 //! the config; `tagpub ci resolve TAG`: what a CI job needs to know about
 //! a tag before it picks the job that publishes it.
 
-use crate::exit::ExitStatus;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -12,6 +11,7 @@ use crate::ci::publisher::{self, Forge};
 use crate::ci::{self, HEADER_MARK, Target, github, gitlab};
 use crate::commands::{Context, UsageError};
 use crate::config::Config;
+use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::pipeline::resolve::{CheckStatus, ResolveError, resolve};
 

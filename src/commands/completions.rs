@@ -2,7 +2,6 @@
 //! definitions in `cli.rs`, so they always list exactly the commands and
 //! options this tagpub has.
 
-use crate::exit::ExitStatus;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -10,6 +9,7 @@ use clap::{Args, CommandFactory};
 
 use crate::cli::Cli;
 use crate::commands::Context;
+use crate::exit::ExitStatus;
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::exit::ExitStatus;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -14,6 +13,7 @@ use serde::Serialize;
 use crate::commands::Context;
 use crate::daemon::lifecycle::{self, Holder};
 use crate::dirs::Dirs;
+use crate::exit::ExitStatus;
 use crate::ipc::{self, Request, Response};
 use crate::pipeline::Reporter as _;
 
@@ -201,9 +201,9 @@ fn spawn_detached(dirs: &Dirs) -> anyhow::Result<std::process::Child> {
     let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     std::process::Command::new(&exe)
         .args(["daemon", "run"])
-        .env("TAGPUB_DATA_DIR", absolute(&dirs.data))
-        .env("TAGPUB_CONFIG_DIR", absolute(&dirs.config))
-        .env("TAGPUB_RUNTIME_DIR", absolute(&dirs.runtime))
+        .env(crate::env::DATA_DIR.name, absolute(&dirs.data))
+        .env(crate::env::CONFIG_DIR.name, absolute(&dirs.config))
+        .env(crate::env::RUNTIME_DIR.name, absolute(&dirs.runtime))
         .current_dir("/")
         .stdin(Stdio::null())
         .stdout(output.try_clone()?)

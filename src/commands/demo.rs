@@ -5,8 +5,6 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::exit::ExitStatus;
-
 use anyhow::{Context as _, bail};
 
 use crate::cli::DemoArgs;
@@ -15,6 +13,7 @@ use crate::commands::init::{find_packages, render_config};
 use crate::commands::release::print_summary;
 use crate::config::{CONFIG_FILE, Config};
 use crate::dirs::Dirs;
+use crate::exit::ExitStatus;
 use crate::git::{self, Repo};
 use crate::pipeline::Reporter;
 use crate::pipeline::build::{BuildTool, find_on_path, python_interpreter};

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::exit::ExitStatus;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -22,6 +21,7 @@ use crate::commands::hooks::REFERENCE_TRANSACTION_SINCE;
 use crate::config::{Config, ConfigError, Package};
 use crate::credentials::{self, KEYCHAIN_SERVICE, TokenTarget, keychain};
 use crate::daemon::registry::{Registry, common_git_dir};
+use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::hooks::{self, State};
 use crate::ipc::{self, Request, Response};

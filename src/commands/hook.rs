@@ -3,7 +3,6 @@
 
 use std::io::Read;
 
-use crate::exit::ExitStatus;
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -11,6 +10,7 @@ use std::str::FromStr;
 use crate::cli::{HookArgs, HookCommand};
 use crate::commands::Context;
 use crate::config::{Config, PrePush, Trigger};
+use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::ledger::{self, PushedTag};
 use crate::pipeline::release::{Release, ReleaseOptions};

@@ -2,7 +2,6 @@
 //! dir git actually uses (`core.hooksPath`, or the common git dir's `hooks/`,
 //! so every linked worktree shares them).
 
-use crate::exit::ExitStatus;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -10,6 +9,7 @@ use serde::Serialize;
 
 use crate::cli::{HooksArgs, HooksCommand, HooksStatusArgs};
 use crate::commands::Context;
+use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::hooks::{self, Installed, State, Uninstalled};
 use crate::pipeline::Reporter;

@@ -1,9 +1,8 @@
 //! `tagpub plan <tag>`: what a release would do, and every check.
 
-use crate::exit::ExitStatus;
-
 use crate::cli::PlanArgs;
 use crate::commands::Context;
+use crate::exit::ExitStatus;
 use crate::pipeline::index_state;
 use crate::pipeline::resolve::{CheckStatus, Plan, TagPlan, resolve, short};
 use crate::printer::Printer;

@@ -2,10 +2,9 @@
 //! compare it with the index's files. Exit 0 when every file is
 //! byte-identical, 1 when something differs (the report says what).
 
-use crate::exit::ExitStatus;
-
 use crate::cli::RebuildArgs;
 use crate::commands::{Context, UsageError};
+use crate::exit::ExitStatus;
 use crate::pipeline::rebuild::{Comparison, DifferenceKind, Outcome, Rebuild, RebuildError};
 use crate::pipeline::resolve::{CheckStatus, resolve};
 use crate::pipeline::{Reporter, Silent};

@@ -1,10 +1,9 @@
 //! `tagpub release <tag>`: plan → build → check → upload → verify.
 
-use crate::exit::ExitStatus;
-
 use crate::cli::ReleaseArgs;
 use crate::commands::Context;
 use crate::commands::plan::print_plan;
+use crate::exit::ExitStatus;
 use crate::pipeline::release::{Release, ReleaseOptions, ReleaseStatus, TagSummary};
 use crate::pipeline::resolve::resolve;
 use crate::pipeline::{Reporter, Silent};

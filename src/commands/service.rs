@@ -14,7 +14,6 @@
 //! Every external program is run with [`std::process::Command`] arguments,
 //! never through a shell.
 
-use crate::exit::ExitStatus;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,6 +22,8 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use crate::commands::Context;
+use crate::env;
+use crate::exit::ExitStatus;
 use crate::ipc::{self, Request, Response};
 
 #[derive(Debug, Args)]
@@ -82,12 +83,11 @@ fn systemd_word(text: &str) -> String {
 /// service must use the same dirs as the CLI, or `tagpub status` and the
 /// daemon would not see each other.
 pub fn dir_overrides() -> Vec<(&'static str, PathBuf)> {
-    ["TAGPUB_DATA_DIR", "TAGPUB_CONFIG_DIR", "TAGPUB_RUNTIME_DIR"]
+    [env::DATA_DIR, env::CONFIG_DIR, env::RUNTIME_DIR]
         .into_iter()
-        .filter_map(|name| {
-            let value = std::env::var_os(name).filter(|v| !v.is_empty())?;
-            let path = PathBuf::from(value);
-            Some((name, std::path::absolute(&path).unwrap_or(path)))
+        .filter_map(|var| {
+            let path = PathBuf::from(var.non_empty()?);
+            Some((var.name, std::path::absolute(&path).unwrap_or(path)))
         })
         .collect()
 }
@@ -233,7 +233,7 @@ mod platform {
 
     /// `$XDG_CONFIG_HOME/systemd/user`, or `TAGPUB_SYSTEMD_USER_DIR`.
     fn unit_dir() -> anyhow::Result<PathBuf> {
-        if let Some(dir) = std::env::var_os("TAGPUB_SYSTEMD_USER_DIR").filter(|v| !v.is_empty()) {
+        if let Some(dir) = crate::env::SYSTEMD_USER_DIR.non_empty() {
             return Ok(PathBuf::from(dir));
         }
         let base = directories::BaseDirs::new().context(

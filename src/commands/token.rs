@@ -1,6 +1,5 @@
 //! `tagpub token set|get|delete|list`: tokens in the OS keychain.
 
-use crate::exit::ExitStatus;
 use std::io::{IsTerminal, Read};
 
 use anyhow::Context as _;
@@ -11,6 +10,7 @@ use crate::cli::{TokenArgs, TokenCommand, TokenEntryArgs, TokenListArgs, TokenSe
 use crate::commands::{Context, UsageError};
 use crate::config::{BUILTIN_REPOSITORIES, Config};
 use crate::credentials::{self, TokenTarget, keychain, macaroon};
+use crate::exit::ExitStatus;
 
 pub fn run(ctx: &Context, args: &TokenArgs) -> anyhow::Result<ExitStatus> {
     match &args.command {

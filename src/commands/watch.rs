@@ -1,12 +1,12 @@
 //! `tagpub watch add|remove|list`, `tagpub status`, `tagpub log`: the
 //! daemon's repositories and jobs, from the command line.
 
-use crate::exit::ExitStatus;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::commands::{Context, UsageError};
 use crate::daemon::registry::{AddOutcome, Registry};
+use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::ipc::{self, Request, Response};
 use crate::ledger::{self, JobState};

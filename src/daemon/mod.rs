@@ -39,8 +39,8 @@ const PUSH_POLL_WINDOW: Duration = Duration::from_secs(120);
 const DEFAULT_RESCAN: Duration = Duration::from_secs(300);
 
 fn rescan_interval() -> Duration {
-    std::env::var("TAGPUB_RESCAN_INTERVAL")
-        .ok()
+    crate::env::RESCAN_INTERVAL
+        .get()
         .and_then(|text| humantime::parse_duration(&text).ok())
         .unwrap_or(DEFAULT_RESCAN)
 }

@@ -6,7 +6,6 @@
 mod scheme;
 mod skip;
 
-use crate::exit::ExitStatus;
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
@@ -16,6 +15,7 @@ use anyhow::Context as _;
 use crate::cli::InitArgs;
 use crate::commands::{Context, UsageError};
 use crate::config::{BUILTIN_REPOSITORIES, CONFIG_FILE, Config, join_repo_path};
+use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::pipeline::resolve::{Scope, resolve_for};
 use crate::version::{TagMatch, TagPattern, normalize_name};
