@@ -730,13 +730,9 @@ fn daemon_checks(ctx: &Context, repo: &Repo) -> (Check, Check) {
     let watch = if daemon.status != Status::Fail
         && let Ok(Response::Status(status)) = ipc::request(&socket, Request::Status, DAEMON_TIMEOUT)
     {
-        let entry = status["repos"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|r| r["git_dir"].as_str().is_some_and(|d| same(Path::new(d))));
+        let entry = status.repos.iter().find(|r| same(&r.git_dir));
         match entry {
-            Some(entry) => match entry["problem"].as_str() {
+            Some(entry) => match entry.problem.as_deref() {
                 Some(problem) => Check::fail(
                     "watch",
                     format!("the daemon watches this repository but: {problem}"),

@@ -8,7 +8,7 @@ use crate::commands::{Context, UsageError};
 use crate::daemon::registry::{AddOutcome, Registry};
 use crate::exit::ExitStatus;
 use crate::git::Repo;
-use crate::ipc::{self, Request, Response};
+use crate::ipc::{self, DaemonState, Request, Response, StatusReply, WatchedRepo};
 use crate::ledger::{self, JobState};
 
 #[derive(Debug, clap::Args)]
@@ -125,19 +125,30 @@ pub fn watch(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitStatus> {
 
 pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitStatus> {
     // The daemon's view when it runs; the ledger's otherwise.
-    let value = match ipc::request(
+    let reply = match ipc::request(
         &ctx.dirs.socket_path(),
         Request::Status,
         Duration::from_secs(5),
     ) {
-        Ok(Response::Status(value)) => value,
-        _ => serde_json::json!({
-            "daemon": { "running": false },
-            "repos": Registry::load(&ctx.dirs).map(|r| r.repos().iter().map(|r| serde_json::json!({
-                "git_dir": r.git_dir, "workdir": r.workdir, "known_tags": r.known.len(),
-            })).collect::<Vec<_>>()).unwrap_or_default(),
-            "jobs": ledger::load_jobs(&ctx.dirs),
-        }),
+        Ok(Response::Status(reply)) => reply,
+        _ => StatusReply {
+            daemon: DaemonState::default(),
+            repos: Registry::load(&ctx.dirs)
+                .map(|r| {
+                    r.repos()
+                        .iter()
+                        .map(|r| WatchedRepo {
+                            git_dir: r.git_dir.clone(),
+                            workdir: r.workdir.clone(),
+                            known_tags: r.known.len(),
+                            problem: None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            jobs: ledger::load_jobs(&ctx.dirs),
+            ..StatusReply::default()
+        },
     };
     // Run inside a repository with a config: each release's next step.
     let releases: Vec<crate::bump::NextRelease> = match ctx.repo_and_config() {
@@ -148,32 +159,35 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitStatus> {
         Err(_) => Vec::new(),
     };
     if args.json {
-        let mut value = value;
-        if let Some(object) = value.as_object_mut() {
-            object.insert("releases".into(), serde_json::to_value(&releases)?);
+        /// The reply with each release's next step beside it.
+        #[derive(serde::Serialize)]
+        struct StatusOutput<'a> {
+            #[serde(flatten)]
+            reply: &'a StatusReply,
+            releases: &'a [crate::bump::NextRelease],
         }
-        ctx.printer.json(&value)?;
+        ctx.printer.json(&StatusOutput {
+            reply: &reply,
+            releases: &releases,
+        })?;
         return Ok(ExitStatus::Success);
     }
-    let running = value["daemon"]["running"].as_bool().unwrap_or(false);
-    ctx.printer.line(&if running {
-        format!("daemon: running (pid {})", value["daemon"]["pid"])
-    } else {
-        "daemon: not running (start it with `tagpub daemon start`)".to_string()
-    });
-    for repo in value["repos"].as_array().into_iter().flatten() {
-        let problem = repo["problem"]
-            .as_str()
+    ctx.printer
+        .line(&match (reply.daemon.running, reply.daemon.pid) {
+            (true, Some(pid)) => format!("daemon: running (pid {pid})"),
+            (true, None) => "daemon: running".to_string(),
+            (false, _) => "daemon: not running (start it with `tagpub daemon start`)".to_string(),
+        });
+    for repo in &reply.repos {
+        let problem = repo
+            .problem
+            .as_deref()
             .map(|p| format!(" — {p}"))
             .unwrap_or_default();
-        ctx.printer.line(&format!(
-            "watching {}{problem}",
-            repo["workdir"].as_str().unwrap_or("?")
-        ));
+        ctx.printer
+            .line(&format!("watching {}{problem}", repo.workdir.display()));
     }
-    let jobs: Vec<ledger::JobRecord> =
-        serde_json::from_value(value["jobs"].clone()).unwrap_or_default();
-    for job in jobs.iter().rev().take(20) {
+    for job in reply.jobs.iter().rev().take(20) {
         let mark = match job.state {
             JobState::Verified => ctx.printer.pass(""),
             JobState::Failed | JobState::Conflict => ctx.printer.fail(""),
