@@ -168,6 +168,49 @@ fn report_error(err: &anyhow::Error) {
     }
 }
 
+fn init_logging(
+    verbose: u8,
+    quiet: bool,
+    timestamps: bool,
+    log_file: Option<logfile::RotatingLog>,
+) {
+    use credentials::mask::MaskingMakeWriter;
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "tagpub=debug,info",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_env(env::LOG.name).unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let _ = match log_file {
+        // stderr is the log file already when `daemon start` spawned us.
+        // Every line is masked of secrets: log fields may quote an index.
+        Some(log) if log.is_stderr() => builder
+            .with_writer(MaskingMakeWriter(log))
+            .with_ansi(false)
+            .try_init(),
+        Some(log) => {
+            use tracing_subscriber::fmt::writer::MakeWriterExt;
+            builder
+                .with_writer(MaskingMakeWriter(log.and(std::io::stderr)))
+                .with_ansi(false)
+                .try_init()
+        }
+        None if timestamps => builder
+            .with_writer(MaskingMakeWriter(std::io::stderr))
+            .try_init(),
+        None => builder
+            .with_writer(MaskingMakeWriter(std::io::stderr))
+            .without_time()
+            .try_init(),
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,47 +259,4 @@ mod tests {
             assert_eq!(exit_status(err), ExitStatus::Failed, "{err:#}");
         }
     }
-}
-
-fn init_logging(
-    verbose: u8,
-    quiet: bool,
-    timestamps: bool,
-    log_file: Option<logfile::RotatingLog>,
-) {
-    use credentials::mask::MaskingMakeWriter;
-    use tracing_subscriber::EnvFilter;
-    let default = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "tagpub=debug,info",
-        (false, _) => "trace",
-    };
-    let filter = EnvFilter::try_from_env(env::LOG.name).unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    let _ = match log_file {
-        // stderr is the log file already when `daemon start` spawned us.
-        // Every line is masked of secrets: log fields may quote an index.
-        Some(log) if log.is_stderr() => builder
-            .with_writer(MaskingMakeWriter(log))
-            .with_ansi(false)
-            .try_init(),
-        Some(log) => {
-            use tracing_subscriber::fmt::writer::MakeWriterExt;
-            builder
-                .with_writer(MaskingMakeWriter(log.and(std::io::stderr)))
-                .with_ansi(false)
-                .try_init()
-        }
-        None if timestamps => builder
-            .with_writer(MaskingMakeWriter(std::io::stderr))
-            .try_init(),
-        None => builder
-            .with_writer(MaskingMakeWriter(std::io::stderr))
-            .without_time()
-            .try_init(),
-    };
 }
