@@ -201,7 +201,7 @@ pub struct PlanArgs {
     pub repository: Option<String>,
     /// Do not ask the index what it already has of the release (its files,
     /// the deadline of a half-published release, provenance).
-    #[arg(long, env = "TAGPUB_OFFLINE", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = crate::env::OFFLINE.name, value_parser = clap::builder::BoolishValueParser::new())]
     pub offline: bool,
     /// Print the plan as JSON on stdout.
     #[arg(long)]
@@ -275,7 +275,7 @@ pub struct BumpArgs {
     #[arg(long, short = 'n')]
     pub dry_run: bool,
     /// Do not ask the index whether the version is new.
-    #[arg(long, env = "TAGPUB_OFFLINE", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = crate::env::OFFLINE.name, value_parser = clap::builder::BoolishValueParser::new())]
     pub offline: bool,
 }
 

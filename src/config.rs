@@ -45,6 +45,14 @@ pub enum ConfigError {
     },
 }
 
+// Every configuration problem is the user's to fix (exit 2), including a
+// config that cannot be read from git.
+impl crate::exit::Classify for ConfigError {
+    fn exit_status(&self) -> crate::exit::ExitStatus {
+        crate::exit::ExitStatus::Usage
+    }
+}
+
 /// `file:line:col` of a problem, for editors and humans alike.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {

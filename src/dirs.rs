@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::env;
+
 #[derive(Debug, Clone)]
 pub struct Dirs {
     /// User configuration (`TAGPUB_CONFIG_DIR`).
@@ -22,23 +24,23 @@ pub struct NoHomeDir;
 impl Dirs {
     pub fn from_env() -> Result<Dirs, NoHomeDir> {
         let project = directories::ProjectDirs::from("", "", "tagpub");
-        let pick = |var: &str, fallback: Option<PathBuf>| -> Result<PathBuf, NoHomeDir> {
-            match std::env::var_os(var).filter(|v| !v.is_empty()) {
+        let pick = |var: env::Var, fallback: Option<PathBuf>| -> Result<PathBuf, NoHomeDir> {
+            match var.non_empty() {
                 Some(value) => Ok(PathBuf::from(value)),
                 None => fallback.ok_or(NoHomeDir),
             }
         };
         let data = pick(
-            "TAGPUB_DATA_DIR",
+            env::DATA_DIR,
             project.as_ref().map(|p| p.data_dir().to_path_buf()),
         )?;
         let dirs = Dirs {
             config: pick(
-                "TAGPUB_CONFIG_DIR",
+                env::CONFIG_DIR,
                 project.as_ref().map(|p| p.config_dir().to_path_buf()),
             )?,
             runtime: pick(
-                "TAGPUB_RUNTIME_DIR",
+                env::RUNTIME_DIR,
                 project
                     .as_ref()
                     .and_then(|p| p.runtime_dir().map(Path::to_path_buf))

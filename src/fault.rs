@@ -17,21 +17,18 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-pub const FAULT_ENV: &str = "TAGPUB_FAULT";
-pub const TRACE_ENV: &str = "TAGPUB_FAULT_TRACE";
-
 static CROSSED: AtomicU64 = AtomicU64::new(0);
 static PANICKED: AtomicBool = AtomicBool::new(false);
 
 /// Kills the process if `TAGPUB_FAULT` names this point or its turn. The
 /// name is only formatted when the variable is set.
 pub fn point(name: impl std::fmt::Display) {
-    let Some(wanted) = std::env::var_os(FAULT_ENV) else {
+    let Some(wanted) = crate::env::FAULT.get_os() else {
         return;
     };
     let name = name.to_string();
     let crossed = CROSSED.fetch_add(1, Ordering::SeqCst) + 1;
-    if let Some(trace) = std::env::var_os(TRACE_ENV) {
+    if let Some(trace) = crate::env::FAULT_TRACE.get_os() {
         trace_point(std::path::Path::new(&trace), crossed, &name);
     }
     let wanted = wanted.to_string_lossy();

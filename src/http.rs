@@ -21,8 +21,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Generous: a large wheel over a slow link must not be cut off.
 const DEFAULT_UPLOAD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-pub const UPLOAD_TIMEOUT_ENV: &str = "TAGPUB_UPLOAD_TIMEOUT";
-pub const TIMEOUT_ENV: &str = "TAGPUB_HTTP_TIMEOUT";
 /// Extra CA bundles, in the order they are read.
 pub const CA_BUNDLE_ENVS: [&str; 2] = ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"];
 
@@ -135,12 +133,12 @@ pub fn index_client(url: &Url) -> Result<Client, HttpSetupError> {
 
 /// How long one upload may take (`TAGPUB_UPLOAD_TIMEOUT`).
 pub fn upload_timeout() -> Result<Duration, HttpSetupError> {
-    timeout_from_env(UPLOAD_TIMEOUT_ENV, DEFAULT_UPLOAD_TIMEOUT)
+    timeout_from_env(crate::env::UPLOAD_TIMEOUT, DEFAULT_UPLOAD_TIMEOUT)
 }
 
 /// How long any other request may take (`TAGPUB_HTTP_TIMEOUT`).
 pub fn request_timeout() -> Result<Duration, HttpSetupError> {
-    timeout_from_env(TIMEOUT_ENV, DEFAULT_TIMEOUT)
+    timeout_from_env(crate::env::HTTP_TIMEOUT, DEFAULT_TIMEOUT)
 }
 
 /// Most redirects a GET follows, as browsers and pip do.
@@ -191,10 +189,10 @@ pub fn get(url: &Url, accept: &str) -> Result<reqwest::blocking::Response, GetEr
     Err(GetError::TooManyRedirects { url })
 }
 
-fn timeout_from_env(var: &'static str, default: Duration) -> Result<Duration, HttpSetupError> {
-    match std::env::var(var) {
-        Ok(text) if !text.trim().is_empty() => humantime::parse_duration(text.trim())
-            .map_err(|_| HttpSetupError::BadTimeout(var, text)),
+fn timeout_from_env(var: crate::env::Var, default: Duration) -> Result<Duration, HttpSetupError> {
+    match var.get() {
+        Some(text) if !text.trim().is_empty() => humantime::parse_duration(text.trim())
+            .map_err(|_| HttpSetupError::BadTimeout(var.name, text)),
         _ => Ok(default),
     }
 }

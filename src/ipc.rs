@@ -48,10 +48,49 @@ pub enum Response {
         #[serde(default)]
         uptime_secs: u64,
     },
-    /// The daemon's state. Must be a JSON object without `type` and
-    /// `version` keys: the enum is internally tagged and the message
-    /// flattened, so its fields sit next to `"version"` and `"type"` on the wire.
-    Status(serde_json::Value),
+    /// The daemon's state. Its fields sit next to `"version"` and `"type"`
+    /// on the wire (the enum is internally tagged, the message flattened),
+    /// so `StatusReply` has neither name.
+    Status(StatusReply),
+}
+
+/// The daemon's answer to `Status`, and what `tagpub status` shows when no
+/// daemon runs (then from the watch list and the ledger, `daemon.running`
+/// false and no queue counts). One type for both ends: a renamed field is a
+/// compile error, not a key read back as null.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReply {
+    pub daemon: DaemonState,
+    #[serde(default)]
+    pub repos: Vec<WatchedRepo>,
+    /// Jobs waiting (grace period, push) and running; the daemon's only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<usize>,
+    #[serde(default)]
+    pub jobs: Vec<crate::ledger::JobRecord>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonState {
+    pub running: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Seconds since the daemon started: the name `Pong` uses too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_secs: Option<u64>,
+}
+
+/// One repository on the watch list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchedRepo {
+    pub git_dir: PathBuf,
+    pub workdir: PathBuf,
+    pub known_tags: usize,
+    /// What keeps the daemon from watching or recording it, if anything.
+    #[serde(default)]
+    pub problem: Option<String>,
 }
 
 /// One line on the wire.
@@ -240,11 +279,25 @@ mod tests {
         });
         let back: Message<Response> = serde_json::from_str(pong.to_line().trim()).unwrap();
         assert_eq!(back, pong);
-        let status = Message::new(Response::Status(
-            serde_json::json!({"repos": [], "queue": 0}),
-        ));
+        let status = Message::new(Response::Status(StatusReply {
+            daemon: DaemonState {
+                running: true,
+                pid: Some(7),
+                uptime_secs: Some(3),
+            },
+            repos: vec![WatchedRepo {
+                git_dir: "/r/.git".into(),
+                workdir: "/r".into(),
+                known_tags: 2,
+                problem: Some("cannot read refs".into()),
+            }],
+            queued: Some(1),
+            running: Some(0),
+            jobs: Vec::new(),
+        }));
         let line = status.to_line();
         assert!(line.contains("\"type\":\"status\""), "{line}");
+        assert!(line.contains("\"uptime_secs\":3"), "{line}");
         let back: Message<Response> = serde_json::from_str(line.trim()).unwrap();
         assert_eq!(back, status);
     }

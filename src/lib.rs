@@ -15,6 +15,8 @@ pub mod config;
 pub mod credentials;
 pub mod daemon;
 pub mod dirs;
+pub mod env;
+pub mod exit;
 pub mod fault;
 pub mod fsutil;
 pub mod git;
@@ -34,12 +36,8 @@ pub mod version;
 use std::process::ExitCode;
 
 use cli::{Cli, Command};
-use commands::{Context, UsageError};
-
-/// Exit code for a failed release or failed checks.
-pub const EXIT_FAILED: u8 = 1;
-/// Exit code for a usage or configuration error.
-pub const EXIT_USAGE: u8 = 2;
+use commands::Context;
+use exit::{Classify, ExitStatus, UsageError};
 
 pub fn run(cli: Cli) -> ExitCode {
     // The daemon's log is its only voice: it says what it does by default.
@@ -69,19 +67,19 @@ pub fn run(cli: Cli) -> ExitCode {
         log_file,
     );
     match dispatch(cli) {
-        Ok(code) => code,
+        Ok(status) => status.into(),
         // `tagpub … | head -1`: the reader has what it wanted.
         Err(err) if err.chain().any(|cause| cause.is::<printer::StdoutClosed>()) => {
             ExitCode::SUCCESS
         }
         Err(err) => {
             report_error(&err);
-            ExitCode::from(exit_code_for(&err))
+            exit_status(&err).into()
         }
     }
 }
 
-fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
     let ctx = Context {
         cwd: commands::current_dir(cli.global.directory)?,
         printer: printer::Printer::new(cli.global.quiet),
@@ -117,26 +115,41 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Usage and configuration mistakes exit 2; everything else that failed, 1.
-fn exit_code_for(err: &anyhow::Error) -> u8 {
-    use pipeline::resolve::ResolveError;
-    let usage = err.chain().any(|cause| {
-        cause.is::<UsageError>()
-            || cause.is::<config::ConfigError>()
-            || matches!(
-                cause.downcast_ref::<git::GitError>(),
-                Some(git::GitError::NotARepository { .. })
-            )
-            || matches!(
-                cause.downcast_ref::<ResolveError>(),
-                Some(
-                    ResolveError::NoPackage { .. }
-                        | ResolveError::NoSuchTag { .. }
-                        | ResolveError::InvalidVersion { .. }
-                )
-            )
-    });
-    if usage { EXIT_USAGE } else { EXIT_FAILED }
+/// The one mapping from an error to an exit status: each error type says
+/// which it means (`exit::Classify`); a usage error anywhere in the chain
+/// (under added context) makes it a usage error, anything else failed.
+fn exit_status(err: &anyhow::Error) -> ExitStatus {
+    let usage = err
+        .chain()
+        .any(|cause| classify(cause) == Some(ExitStatus::Usage));
+    if usage {
+        ExitStatus::Usage
+    } else {
+        ExitStatus::Failed
+    }
+}
+
+/// The error types that classify themselves; an error of another type
+/// is a failure.
+fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<ExitStatus> {
+    fn ask<E: Classify>(cause: &(dyn std::error::Error + 'static)) -> Option<ExitStatus> {
+        cause.downcast_ref::<E>().map(Classify::exit_status)
+    }
+    ask::<UsageError>(cause)
+        .or_else(|| ask::<config::ConfigError>(cause))
+        .or_else(|| ask::<git::GitError>(cause))
+        .or_else(|| ask::<pipeline::resolve::ResolveError>(cause))
+}
+
+// Here until `git.rs` (split at the same time as this change) takes it:
+// a directory that is no git repository is the user's mistake.
+impl Classify for git::GitError {
+    fn exit_status(&self) -> ExitStatus {
+        match self {
+            git::GitError::NotARepository { .. } => ExitStatus::Usage,
+            _ => ExitStatus::Failed,
+        }
+    }
 }
 
 /// Prints the error and those of its causes that its message does not
@@ -170,7 +183,7 @@ fn init_logging(
         (false, 2) => "tagpub=debug,info",
         (false, _) => "trace",
     };
-    let filter = EnvFilter::try_from_env("TAGPUB_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = EnvFilter::try_from_env(env::LOG.name).unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
@@ -196,4 +209,54 @@ fn init_logging(
             .without_time()
             .try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context as _;
+    use pipeline::resolve::ResolveError;
+
+    fn not_a_repo() -> git::GitError {
+        git::GitError::NotARepository {
+            path: "/nowhere".into(),
+        }
+    }
+
+    #[test]
+    fn each_error_says_its_exit_status_under_added_context() {
+        let usage: Vec<anyhow::Error> = vec![
+            UsageError("--sign signs the tag: add --tag".into()).into(),
+            Err::<(), _>(config::ConfigError::Missing { root: "/r".into() })
+                .context("reading the config")
+                .unwrap_err(),
+            config::ConfigError::Git(git::GitError::Command {
+                args: "show".into(),
+                stderr: "x".into(),
+            })
+            .into(),
+            not_a_repo().into(),
+            ResolveError::NoSuchTag {
+                tag: "v1".into(),
+                repo: "/r".into(),
+            }
+            .into(),
+        ];
+        for err in &usage {
+            assert_eq!(exit_status(err), ExitStatus::Usage, "{err:#}");
+        }
+        let failed: Vec<anyhow::Error> = vec![
+            anyhow::anyhow!("upload failed"),
+            git::GitError::Command {
+                args: "tag".into(),
+                stderr: "x".into(),
+            }
+            .into(),
+            // Transparent: the git error is not in the chain, as before.
+            ResolveError::Git(not_a_repo()).into(),
+        ];
+        for err in &failed {
+            assert_eq!(exit_status(err), ExitStatus::Failed, "{err:#}");
+        }
+    }
 }

@@ -16,8 +16,6 @@ use std::sync::{Arc, Mutex};
 pub const DEFAULT_LIMIT: u64 = 5 * 1024 * 1024;
 /// Rotated files kept besides the current one.
 pub const KEEP: u32 = 3;
-/// Overrides [`DEFAULT_LIMIT`] (bytes); the tests use a small one.
-pub const LIMIT_ENV: &str = "TAGPUB_LOG_MAX_BYTES";
 
 #[derive(Clone)]
 pub struct RotatingLog {
@@ -34,10 +32,10 @@ struct Inner {
 }
 
 impl RotatingLog {
-    /// Opens (appends to) the log, with the limit from [`LIMIT_ENV`].
+    /// Opens (appends to) the log, with the limit from `TAGPUB_LOG_MAX_BYTES` (`env::LOG_MAX_BYTES`; the tests use a small one).
     pub fn open(path: &Path) -> io::Result<RotatingLog> {
-        let limit = std::env::var(LIMIT_ENV)
-            .ok()
+        let limit = crate::env::LOG_MAX_BYTES
+            .get()
             .and_then(|v| v.parse().ok())
             .filter(|&limit| limit > 0)
             .unwrap_or(DEFAULT_LIMIT);

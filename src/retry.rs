@@ -9,8 +9,6 @@
 
 use std::time::Duration;
 
-pub const RETRIES_ENV: &str = "TAGPUB_RETRIES";
-pub const BASE_ENV: &str = "TAGPUB_RETRY_BASE";
 const DEFAULT_RETRIES: u32 = 4;
 const DEFAULT_BASE: Duration = Duration::from_secs(1);
 const MAX_DELAY: Duration = Duration::from_secs(60);
@@ -27,12 +25,12 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn from_env() -> Backoff {
-        let retries = std::env::var(RETRIES_ENV)
-            .ok()
+        let retries = crate::env::RETRIES
+            .get()
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(DEFAULT_RETRIES);
-        let base = std::env::var(BASE_ENV)
-            .ok()
+        let base = crate::env::RETRY_BASE
+            .get()
             .and_then(|v| humantime::parse_duration(v.trim()).ok())
             .unwrap_or(DEFAULT_BASE);
         Backoff { retries, base }

@@ -1,13 +1,13 @@
 //! `tagpub build [PACKAGE]`: build a package from HEAD for local testing,
 //! the same way a release would (clean export, scrubbed environment).
 
-use std::process::ExitCode;
 use std::str::FromStr;
 
 use anyhow::Context as _;
 
 use crate::cli::BuildArgs;
 use crate::commands::{Context, UsageError};
+use crate::exit::ExitStatus;
 use crate::pipeline::build::{
     BuildSettings, BuildTool, PretendVersion, PretendWhen, build_backend, build_commit,
     pick_source_date_epoch,
@@ -16,7 +16,7 @@ use crate::pipeline::check::{Expected, check_path};
 use crate::pipeline::resolve::{pretend_version_env, short};
 use crate::version::Version;
 
-pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
     let (repo, config) = ctx.repo_and_config()?;
     let package = match &args.package {
         Some(name) => config.package(name).ok_or_else(|| {
@@ -125,9 +125,5 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         ctx.printer.json(&serde_json::json!({ "ok": ok, "package": package.name, "commit": commit, "files": files }))?;
     }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(ExitStatus::success_if(ok))
 }

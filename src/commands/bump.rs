@@ -3,8 +3,6 @@
 //! checks a release of it would meet, then commits exactly those files,
 //! tags and pushes with the user's own git (signing keys, credentials).
 
-use std::process::ExitCode;
-
 use anyhow::Context as _;
 
 use crate::bump::level::Level;
@@ -13,12 +11,13 @@ use crate::cli::BumpArgs;
 use crate::commands::{Context, UsageError};
 use crate::config::Config;
 use crate::credentials::{self, TokenTarget};
+use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::pipeline::Reporter as _;
 use crate::pipeline::index_state::version_files;
 use crate::pipeline::upload::open_repository;
 
-pub fn run(ctx: &Context, args: &BumpArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &BumpArgs) -> anyhow::Result<ExitStatus> {
     if args.sign && !args.tag {
         return Err(UsageError("--sign signs the tag: add --tag".into()).into());
     }
@@ -81,9 +80,9 @@ pub fn run(ctx: &Context, args: &BumpArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(if failures.is_empty() {
             printer.success("dry run: nothing written");
-            ExitCode::SUCCESS
+            ExitStatus::Success
         } else {
-            ExitCode::from(1)
+            ExitStatus::Failed
         });
     }
     if !failures.is_empty() {
@@ -133,7 +132,7 @@ pub fn run(ctx: &Context, args: &BumpArgs) -> anyhow::Result<ExitCode> {
             plan.name, plan.next
         ),
     });
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 /// A command line as a shell would need it (words with spaces quoted).

@@ -1,13 +1,12 @@
 //! `tagpub check FILE...`: check distributions the way twine and the index
 //! would, in one run (one line per file, then which RST engine decided).
 
-use std::process::ExitCode;
-
 use crate::cli::CheckArgs;
 use crate::commands::{Context, UsageError};
+use crate::exit::ExitStatus;
 use crate::pipeline::check::{CheckOptions, RstChoice, check_paths};
 
-pub fn run(ctx: &Context, args: &CheckArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &CheckArgs) -> anyhow::Result<ExitStatus> {
     let rst = RstChoice::from_env().map_err(|err| UsageError(err.to_string()))?;
     let options = CheckOptions {
         strict: args.strict,
@@ -45,9 +44,5 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 .line(&format!("reStructuredText checked with {engine}"));
         }
     }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(ExitStatus::success_if(ok))
 }

@@ -3,7 +3,6 @@
 //! a tag before it picks the job that publishes it.
 
 use std::path::Path;
-use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
@@ -12,6 +11,7 @@ use crate::ci::publisher::{self, Forge};
 use crate::ci::{self, HEADER_MARK, Target, github, gitlab};
 use crate::commands::{Context, UsageError};
 use crate::config::Config;
+use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::pipeline::resolve::{CheckStatus, ResolveError, resolve};
 
@@ -53,7 +53,7 @@ pub struct ResolveArgs {
     pub skip_unknown: bool,
 }
 
-pub fn run(ctx: &Context, args: &CiArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &CiArgs) -> anyhow::Result<ExitStatus> {
     match &args.command {
         CiCommand::Github(args) => generate(ctx, Service::GitHub, args),
         CiCommand::Gitlab(args) => generate(ctx, Service::GitLab, args),
@@ -83,7 +83,7 @@ impl Service {
     }
 }
 
-fn generate(ctx: &Context, service: Service, args: &GenerateArgs) -> anyhow::Result<ExitCode> {
+fn generate(ctx: &Context, service: Service, args: &GenerateArgs) -> anyhow::Result<ExitStatus> {
     let (repo, config) = ctx.repo_and_config()?;
     let root = repo.workdir();
     let config_name = config_name(root, &config);
@@ -108,7 +108,7 @@ fn generate(ctx: &Context, service: Service, args: &GenerateArgs) -> anyhow::Res
     }
     if args.stdout {
         ctx.printer.out(&contents)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Success);
     }
     if let Some(existing) = &on_disk
         && !existing.starts_with(HEADER_MARK)
@@ -135,7 +135,7 @@ fn generate(ctx: &Context, service: Service, args: &GenerateArgs) -> anyhow::Res
     }
     publisher_next_steps(ctx, service, &repo, &targets);
     warn_tokenless(ctx, service, &targets);
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 /// `--check`: 0 when the file is what the config gives, else 1 and how to fix it.
@@ -146,7 +146,7 @@ fn check(
     on_disk: Option<&str>,
     contents: &str,
     config_name: &str,
-) -> ExitCode {
+) -> ExitStatus {
     let path = service.path();
     let command = service.command();
     let problem = match on_disk {
@@ -179,14 +179,14 @@ fn check(
     match problem {
         Some(problem) => {
             ctx.printer.always(&ctx.printer.fail(&problem));
-            ExitCode::from(crate::EXIT_FAILED)
+            ExitStatus::Failed
         }
         None => {
             ctx.printer.line(
                 &ctx.printer
                     .pass(&format!("{path} is up to date with {config_name}")),
             );
-            ExitCode::SUCCESS
+            ExitStatus::Success
         }
     }
 }
@@ -288,7 +288,7 @@ fn warn_tokenless(ctx: &Context, service: Service, targets: &[Target<'_>]) {
     }
 }
 
-fn resolve_tag(ctx: &Context, args: &ResolveArgs) -> anyhow::Result<ExitCode> {
+fn resolve_tag(ctx: &Context, args: &ResolveArgs) -> anyhow::Result<ExitStatus> {
     let (repo, config) = ctx.repo_and_config_for_tag(&args.tag)?;
     let plan = match resolve(&repo, &config, &args.tag, None) {
         Ok(plan) => plan,
@@ -296,7 +296,7 @@ fn resolve_tag(ctx: &Context, args: &ResolveArgs) -> anyhow::Result<ExitCode> {
             ctx.printer.line(&format!(
                 "tag `{tag}` is no package's release: nothing to do"
             ));
-            return Ok(ExitCode::SUCCESS);
+            return Ok(ExitStatus::Success);
         }
         Err(err) => return Err(err.into()),
     };
@@ -356,7 +356,7 @@ fn resolve_tag(ctx: &Context, args: &ResolveArgs) -> anyhow::Result<ExitCode> {
             "error: {} cannot be released; fix the checks marked ✗ and tag again",
             plan.tag
         ));
-        return Ok(ExitCode::from(crate::EXIT_FAILED));
+        return Ok(ExitStatus::Failed);
     }
     // The release job, found by the function that wrote the workflow's
     // jobs, so the two cannot disagree on which job runs. A config that
@@ -373,7 +373,7 @@ fn resolve_tag(ctx: &Context, args: &ResolveArgs) -> anyhow::Result<ExitCode> {
         plan.version,
         job.map(|job| format!("job={job}\n")).unwrap_or_default()
     ))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 /// The config file's path in the repository, `/`-separated.

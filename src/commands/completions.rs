@@ -3,13 +3,13 @@
 //! options this tagpub has.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, CommandFactory};
 
 use crate::cli::Cli;
 use crate::commands::Context;
+use crate::exit::ExitStatus;
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
@@ -28,16 +28,16 @@ pub struct ManArgs {
     pub out_dir: Option<PathBuf>,
 }
 
-pub fn completions(ctx: &Context, args: &CompletionsArgs) -> anyhow::Result<ExitCode> {
+pub fn completions(ctx: &Context, args: &CompletionsArgs) -> anyhow::Result<ExitStatus> {
     // Into memory first: clap_complete panics when its writer fails, and a
     // closed stdout must end the command quietly (see printer.rs).
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "tagpub", &mut script);
     ctx.printer.out(&String::from_utf8_lossy(&script))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
-pub fn man(ctx: &Context, args: &ManArgs) -> anyhow::Result<ExitCode> {
+pub fn man(ctx: &Context, args: &ManArgs) -> anyhow::Result<ExitStatus> {
     match &args.out_dir {
         None => {
             let mut page = Vec::new();
@@ -56,7 +56,7 @@ pub fn man(ctx: &Context, args: &ManArgs) -> anyhow::Result<ExitCode> {
                 .line(&format!("wrote the man pages to {}", dir.display()));
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 #[cfg(test)]

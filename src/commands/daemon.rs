@@ -2,7 +2,8 @@
 //! service managers), detached in the background, stopped, and inspected.
 
 use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
+use std::process::Stdio;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -12,6 +13,7 @@ use serde::Serialize;
 use crate::commands::Context;
 use crate::daemon::lifecycle::{self, Holder};
 use crate::dirs::Dirs;
+use crate::exit::ExitStatus;
 use crate::ipc::{self, Request, Response};
 use crate::pipeline::Reporter as _;
 
@@ -49,11 +51,11 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(50);
 
-pub fn run(ctx: &Context, args: &DaemonArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &DaemonArgs) -> anyhow::Result<ExitStatus> {
     match &args.command {
         DaemonCommand::Run => {
             crate::daemon::run_foreground(&ctx.dirs)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
         DaemonCommand::Start => start(ctx),
         DaemonCommand::Stop => stop(ctx),
@@ -81,13 +83,13 @@ fn holder_text(holder: &Holder) -> String {
 /// "already running".
 /// `daemon start` when a daemon holds the lock: fine if it serves this
 /// environment's socket, an error naming the other one if not.
-fn already_running(ctx: &Context, dirs: &Dirs, holder: &Holder) -> anyhow::Result<ExitCode> {
+fn already_running(ctx: &Context, dirs: &Dirs, holder: &Holder) -> anyhow::Result<ExitStatus> {
     elsewhere(dirs, holder)?;
     ctx.printer.line(&format!(
         "the daemon is already running ({})",
         holder_text(holder)
     ));
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 fn elsewhere(dirs: &Dirs, holder: &Holder) -> anyhow::Result<()> {
@@ -107,7 +109,7 @@ fn elsewhere(dirs: &Dirs, holder: &Holder) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start(ctx: &Context) -> anyhow::Result<ExitCode> {
+fn start(ctx: &Context) -> anyhow::Result<ExitStatus> {
     let dirs = &ctx.dirs;
     // Concurrent starts take turns from here on: the second one finds the
     // daemon the first started, so exactly one daemon runs.
@@ -115,7 +117,7 @@ fn start(ctx: &Context) -> anyhow::Result<ExitCode> {
     if let Ok(Response::Pong { pid, .. }) = ping(dirs) {
         ctx.printer
             .line(&format!("the daemon is already running (pid {pid})"));
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Success);
     }
     // Holding a lock but not (yet) answering: starting up right now, or
     // running with another runtime dir.
@@ -133,7 +135,7 @@ fn start(ctx: &Context) -> anyhow::Result<ExitCode> {
                     dirs.socket_path().display(),
                     log.display()
                 ));
-                return Ok(ExitCode::SUCCESS);
+                return Ok(ExitStatus::Success);
             }
             Ok(Response::Pong { pid, .. }) => {
                 // Another daemon (a service manager's) won: ours exits on
@@ -141,7 +143,7 @@ fn start(ctx: &Context) -> anyhow::Result<ExitCode> {
                 let _ = wait_child(&mut child, START_TIMEOUT);
                 ctx.printer
                     .line(&format!("the daemon is already running (pid {pid})"));
-                return Ok(ExitCode::SUCCESS);
+                return Ok(ExitStatus::Success);
             }
             _ => {}
         }
@@ -199,9 +201,9 @@ fn spawn_detached(dirs: &Dirs) -> anyhow::Result<std::process::Child> {
     let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     std::process::Command::new(&exe)
         .args(["daemon", "run"])
-        .env("TAGPUB_DATA_DIR", absolute(&dirs.data))
-        .env("TAGPUB_CONFIG_DIR", absolute(&dirs.config))
-        .env("TAGPUB_RUNTIME_DIR", absolute(&dirs.runtime))
+        .env(crate::env::DATA_DIR.name, absolute(&dirs.data))
+        .env(crate::env::CONFIG_DIR.name, absolute(&dirs.config))
+        .env(crate::env::RUNTIME_DIR.name, absolute(&dirs.runtime))
         .current_dir("/")
         .stdin(Stdio::null())
         .stdout(output.try_clone()?)
@@ -219,7 +221,7 @@ fn last_line(path: &Path) -> Option<String> {
         .map(|line| line.trim().to_string())
 }
 
-fn stop(ctx: &Context) -> anyhow::Result<ExitCode> {
+fn stop(ctx: &Context) -> anyhow::Result<ExitStatus> {
     let dirs = &ctx.dirs;
     let holder = lifecycle::running(dirs)?;
     // The daemon that holds this data dir, wherever it listens.
@@ -233,7 +235,7 @@ fn stop(ctx: &Context) -> anyhow::Result<ExitCode> {
         Err(err) if err.is_not_running() => match holder {
             None => {
                 ctx.printer.line("the daemon is not running");
-                return Ok(ExitCode::SUCCESS);
+                return Ok(ExitStatus::Success);
             }
             Some(holder) => bail!(
                 "the daemon ({}) holds {} but does not listen on {}: stop it with `kill {}`",
@@ -265,7 +267,7 @@ fn stop(ctx: &Context) -> anyhow::Result<ExitCode> {
         Some(pid) => format!("stopped the daemon (pid {pid})"),
         None => "stopped the daemon".to_string(),
     });
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 /// Whether `pid` is a live process (a zombie, dead but not yet reaped by
@@ -304,7 +306,7 @@ struct StatusReport {
 
 /// Exit 0 whether or not the daemon runs (it is a report); `--json` says
 /// which in `running`.
-fn status(ctx: &Context, args: &DaemonStatusArgs) -> anyhow::Result<ExitCode> {
+fn status(ctx: &Context, args: &DaemonStatusArgs) -> anyhow::Result<ExitStatus> {
     let dirs = &ctx.dirs;
     let mut report = StatusReport {
         running: false,
@@ -347,14 +349,14 @@ fn status(ctx: &Context, args: &DaemonStatusArgs) -> anyhow::Result<ExitCode> {
     }
     if args.json {
         ctx.printer.json(&report)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Success);
     }
     if !report.running {
         ctx.printer.line(&format!(
             "the daemon is not running (socket {}): start it with `tagpub daemon start`",
             report.socket.display()
         ));
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Success);
     }
     let pid = report
         .pid
@@ -383,5 +385,5 @@ fn status(ctx: &Context, args: &DaemonStatusArgs) -> anyhow::Result<ExitCode> {
             env!("CARGO_PKG_VERSION")
         ));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }

@@ -3,7 +3,7 @@
 //! packages, releases them to a `local` index and pip-installs the result.
 
 use std::path::Path;
-use std::process::{ExitCode, Output};
+use std::process::Output;
 
 use anyhow::{Context as _, bail};
 
@@ -13,6 +13,7 @@ use crate::commands::init::{find_packages, render_config};
 use crate::commands::release::print_summary;
 use crate::config::{CONFIG_FILE, Config};
 use crate::dirs::Dirs;
+use crate::exit::ExitStatus;
 use crate::git::{self, Repo};
 use crate::pipeline::Reporter;
 use crate::pipeline::build::{BuildTool, find_on_path, python_interpreter};
@@ -22,7 +23,7 @@ use crate::pipeline::resolve::resolve;
 use crate::process::{Child, RunError};
 use crate::sample;
 
-pub fn run(ctx: &Context, args: &DemoArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &DemoArgs) -> anyhow::Result<ExitStatus> {
     let workspace = tempfile::Builder::new().prefix("tagpub-demo-").tempdir()?;
     let root = workspace.path().to_path_buf();
     let result = demo(ctx, &root);
@@ -34,7 +35,7 @@ pub fn run(ctx: &Context, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     result
 }
 
-fn demo(ctx: &Context, root: &Path) -> anyhow::Result<ExitCode> {
+fn demo(ctx: &Context, root: &Path) -> anyhow::Result<ExitStatus> {
     let printer = &ctx.printer;
     let python = python_interpreter()
         .context("the demo needs Python 3 (python3 on PATH, or TAGPUB_PYTHON)")?;
@@ -121,7 +122,7 @@ fn demo(ctx: &Context, root: &Path) -> anyhow::Result<ExitCode> {
     printer.success(&format!(
         "demo complete: pip installed open-ticket-ai-hf-local 1.0.0 and its dependency open-ticket-ai 1.0.0 from {simple_url}"
     ));
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 /// uv if present; else `python -m build`, installing `build` once into a

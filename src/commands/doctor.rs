@@ -9,7 +9,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
+use std::process::Stdio;
+
 use std::time::Duration;
 
 use serde::Serialize;
@@ -20,6 +21,7 @@ use crate::commands::hooks::REFERENCE_TRANSACTION_SINCE;
 use crate::config::{Config, ConfigError, Package};
 use crate::credentials::{self, KEYCHAIN_SERVICE, TokenTarget, keychain};
 use crate::daemon::registry::{Registry, common_git_dir};
+use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::hooks::{self, State};
 use crate::ipc::{self, Request, Response};
@@ -110,7 +112,7 @@ impl Report {
     }
 }
 
-pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<ExitStatus> {
     let repo = ctx.repo()?;
     let report = diagnose(ctx, &repo);
     if args.json {
@@ -118,11 +120,7 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
     } else {
         print(ctx, &report);
     }
-    Ok(if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(crate::EXIT_FAILED)
-    })
+    Ok(ExitStatus::success_if(report.ok))
 }
 
 pub fn diagnose(ctx: &Context, repo: &Repo) -> Report {
@@ -732,13 +730,9 @@ fn daemon_checks(ctx: &Context, repo: &Repo) -> (Check, Check) {
     let watch = if daemon.status != Status::Fail
         && let Ok(Response::Status(status)) = ipc::request(&socket, Request::Status, DAEMON_TIMEOUT)
     {
-        let entry = status["repos"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|r| r["git_dir"].as_str().is_some_and(|d| same(Path::new(d))));
+        let entry = status.repos.iter().find(|r| same(&r.git_dir));
         match entry {
-            Some(entry) => match entry["problem"].as_str() {
+            Some(entry) => match entry.problem.as_deref() {
                 Some(problem) => Check::fail(
                     "watch",
                     format!("the daemon watches this repository but: {problem}"),

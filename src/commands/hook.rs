@@ -5,12 +5,12 @@ use std::io::Read;
 
 use anyhow::Context as _;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::str::FromStr;
 
 use crate::cli::{HookArgs, HookCommand};
 use crate::commands::Context;
 use crate::config::{Config, PrePush, Trigger};
+use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::ledger::{self, PushedTag};
 use crate::pipeline::release::{Release, ReleaseOptions};
@@ -18,12 +18,12 @@ use crate::pipeline::resolve::{ResolveError, Scope, free_tag, match_tag, resolve
 use crate::pipeline::{Reporter, Silent};
 use crate::version::Version;
 
-pub fn run(ctx: &Context, args: &HookArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &HookArgs) -> anyhow::Result<ExitStatus> {
     match &args.command {
         HookCommand::PrePush { remote, .. } => pre_push(ctx, remote.as_deref().unwrap_or("")),
         HookCommand::Nudge => {
             nudge(ctx);
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
     }
 }
@@ -126,7 +126,7 @@ fn read_pushed_refs(input: &[u8]) -> (Vec<PushedRef>, Vec<String>) {
     (refs, unreadable)
 }
 
-fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitCode> {
+fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitStatus> {
     let mut input = Vec::new();
     std::io::stdin()
         .lock()
@@ -241,19 +241,19 @@ fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitCode> {
         // The daemon starts looking for these tags on the remote.
         nudge(ctx);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 /// The gate's verdict once every line was checked: refused if any was.
-fn finish_refusals(printer: &crate::printer::Printer, refused: usize) -> ExitCode {
+fn finish_refusals(printer: &crate::printer::Printer, refused: usize) -> ExitStatus {
     if refused == 0 {
-        return ExitCode::SUCCESS;
+        return ExitStatus::Success;
     }
     printer.always(&format!(
         "tagpub: push refused: {refused} release tag{} would fail. Nothing was pushed. Fix the tag{0} as said above, or push without it",
         if refused == 1 { "" } else { "s" }
     ));
-    ExitCode::from(1)
+    ExitStatus::Failed
 }
 
 fn warn_if_published(ctx: &Context, tag: &str) {

@@ -3,13 +3,13 @@
 //! so every linked worktree shares them).
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::cli::{HooksArgs, HooksCommand, HooksStatusArgs};
 use crate::commands::Context;
+use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::hooks::{self, Installed, State, Uninstalled};
 use crate::pipeline::Reporter;
@@ -17,7 +17,7 @@ use crate::pipeline::Reporter;
 /// The first git that runs reference-transaction hooks.
 pub const REFERENCE_TRANSACTION_SINCE: (u32, u32, u32) = (2, 28, 0);
 
-pub fn run(ctx: &Context, args: &HooksArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &HooksArgs) -> anyhow::Result<ExitStatus> {
     let repo = ctx.repo()?;
     let dir = repo.hooks_dir()?;
     match &args.command {
@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: &HooksArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn install(ctx: &Context, repo: &Repo, dir: &Path) -> anyhow::Result<ExitCode> {
+fn install(ctx: &Context, repo: &Repo, dir: &Path) -> anyhow::Result<ExitStatus> {
     // The path the hooks call: this very binary (PATH is only the fallback,
     // since git may run hooks with another PATH, e.g. from an IDE).
     let exe = std::env::current_exe()
@@ -57,10 +57,10 @@ fn install(ctx: &Context, repo: &Repo, dir: &Path) -> anyhow::Result<ExitCode> {
             dir.display()
         ));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
-fn uninstall(ctx: &Context, dir: &Path) -> anyhow::Result<ExitCode> {
+fn uninstall(ctx: &Context, dir: &Path) -> anyhow::Result<ExitStatus> {
     let done = hooks::uninstall(dir)?;
     let p = &ctx.printer;
     p.line(&format!("hooks dir: {}", dir.display()));
@@ -73,7 +73,7 @@ fn uninstall(ctx: &Context, dir: &Path) -> anyhow::Result<ExitCode> {
         };
         p.line(&format!("  {name}: {what}"));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 #[derive(Serialize)]
@@ -97,7 +97,7 @@ fn status(
     repo: &Repo,
     dir: &Path,
     args: &HooksStatusArgs,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<ExitStatus> {
     let hooks = hooks::status(dir)?;
     let version = repo.git_version().ok();
     // The socket path belongs to the daemon's protocol (crate::ipc); Dirs
@@ -113,7 +113,7 @@ fn status(
     };
     if args.json {
         ctx.printer.json(&report)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Success);
     }
     let p = &ctx.printer;
     p.line(&format!("hooks dir: {}", dir.display()));
@@ -144,7 +144,7 @@ fn status(
             report.daemon.socket.display()
         ));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 #[cfg(unix)]

@@ -1,5 +1,5 @@
 //! One file per subcommand. Commands may call anything; they turn library
-//! results into output and exit codes.
+//! results into output and an `ExitStatus` (`exit.rs`).
 
 pub mod build;
 pub mod bump;
@@ -59,10 +59,7 @@ impl Context {
     }
 }
 
-/// Errors that mean "the command was used wrongly" (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+pub use crate::exit::UsageError;
 
 pub fn current_dir(directory: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;

@@ -1,14 +1,13 @@
 //! `tagpub plan <tag>`: what a release would do, and every check.
 
-use std::process::ExitCode;
-
 use crate::cli::PlanArgs;
 use crate::commands::Context;
+use crate::exit::ExitStatus;
 use crate::pipeline::index_state;
 use crate::pipeline::resolve::{CheckStatus, Plan, TagPlan, resolve, short};
 use crate::printer::Printer;
 
-pub fn run(ctx: &Context, args: &PlanArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
     let (repo, config) = ctx.repo_and_config_for_tag(&args.tag)?;
     let mut plan = resolve(&repo, &config, &args.tag, args.repository.as_deref())?;
     if !args.offline {
@@ -22,11 +21,7 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_plan(&ctx.printer, &plan);
     }
-    Ok(if plan.ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(ExitStatus::success_if(plan.ok()))
 }
 
 /// A package tag's plan as before groups; a group's as its header and one

@@ -2,10 +2,9 @@
 //! compare it with the index's files. Exit 0 when every file is
 //! byte-identical, 1 when something differs (the report says what).
 
-use std::process::ExitCode;
-
 use crate::cli::RebuildArgs;
 use crate::commands::{Context, UsageError};
+use crate::exit::ExitStatus;
 use crate::pipeline::rebuild::{Comparison, DifferenceKind, Outcome, Rebuild, RebuildError};
 use crate::pipeline::resolve::{CheckStatus, resolve};
 use crate::pipeline::{Reporter, Silent};
@@ -15,7 +14,7 @@ use crate::printer::Printer;
 /// (`--json` has them all).
 const SHOWN_PER_KIND: usize = 10;
 
-pub fn run(ctx: &Context, args: &RebuildArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &RebuildArgs) -> anyhow::Result<ExitStatus> {
     let (repo, config) = ctx.repo_and_config_for_tag(&args.tag)?;
     // Nothing is uploaded: a missing token does not matter.
     let plan = resolve(&repo, &config, &args.tag, args.repository.as_deref())?.for_dry_run();
@@ -60,11 +59,9 @@ pub fn run(ctx: &Context, args: &RebuildArgs) -> anyhow::Result<ExitCode> {
             print_comparison(&ctx.printer, comparison);
         }
     }
-    Ok(if comparisons.iter().all(|c| c.identical) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(ExitStatus::success_if(
+        comparisons.iter().all(|c| c.identical),
+    ))
 }
 
 fn short(sha: &Option<String>) -> &str {

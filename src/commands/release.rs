@@ -1,15 +1,14 @@
 //! `tagpub release <tag>`: plan → build → check → upload → verify.
 
-use std::process::ExitCode;
-
 use crate::cli::ReleaseArgs;
 use crate::commands::Context;
 use crate::commands::plan::print_plan;
+use crate::exit::ExitStatus;
 use crate::pipeline::release::{Release, ReleaseOptions, ReleaseStatus, TagSummary};
 use crate::pipeline::resolve::resolve;
 use crate::pipeline::{Reporter, Silent};
 
-pub fn run(ctx: &Context, args: &ReleaseArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &ReleaseArgs) -> anyhow::Result<ExitStatus> {
     let (repo, config) = ctx.repo_and_config_for_tag(&args.tag)?;
     let mut plan = resolve(&repo, &config, &args.tag, args.repository.as_deref())?;
     if args.dry_run {
@@ -36,7 +35,7 @@ pub fn run(ctx: &Context, args: &ReleaseArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_summary(ctx, &summary);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 pub fn print_summary(ctx: &Context, tag_summary: &TagSummary) {

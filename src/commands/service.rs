@@ -15,7 +15,6 @@
 //! never through a shell.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -23,6 +22,8 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use crate::commands::Context;
+use crate::env;
+use crate::exit::ExitStatus;
 use crate::ipc::{self, Request, Response};
 
 #[derive(Debug, Args)]
@@ -82,12 +83,11 @@ fn systemd_word(text: &str) -> String {
 /// service must use the same dirs as the CLI, or `tagpub status` and the
 /// daemon would not see each other.
 pub fn dir_overrides() -> Vec<(&'static str, PathBuf)> {
-    ["TAGPUB_DATA_DIR", "TAGPUB_CONFIG_DIR", "TAGPUB_RUNTIME_DIR"]
+    [env::DATA_DIR, env::CONFIG_DIR, env::RUNTIME_DIR]
         .into_iter()
-        .filter_map(|name| {
-            let value = std::env::var_os(name).filter(|v| !v.is_empty())?;
-            let path = PathBuf::from(value);
-            Some((name, std::path::absolute(&path).unwrap_or(path)))
+        .filter_map(|var| {
+            let path = PathBuf::from(var.non_empty()?);
+            Some((var.name, std::path::absolute(&path).unwrap_or(path)))
         })
         .collect()
 }
@@ -161,14 +161,14 @@ struct StatusReport {
     socket: PathBuf,
 }
 
-pub fn run(ctx: &Context, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &ServiceArgs) -> anyhow::Result<ExitStatus> {
     match &args.command {
         ServiceCommand::Install => platform::install(ctx),
         ServiceCommand::Uninstall => platform::uninstall(ctx),
         ServiceCommand::Status(status_args) => {
             let report = platform::status(ctx)?;
             print_status(ctx, &report, status_args.json)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
     }
 }
@@ -219,7 +219,9 @@ fn print_status(ctx: &Context, report: &StatusReport, json: bool) -> anyhow::Res
 
 #[cfg(not(target_os = "macos"))]
 mod platform {
-    use std::process::{Command, ExitCode, Stdio};
+    use std::process::{Command, Stdio};
+
+    use crate::exit::ExitStatus;
 
     use anyhow::{Context as _, bail};
 
@@ -228,7 +230,7 @@ mod platform {
 
     /// `$XDG_CONFIG_HOME/systemd/user`, or `TAGPUB_SYSTEMD_USER_DIR`.
     fn unit_dir() -> anyhow::Result<PathBuf> {
-        if let Some(dir) = std::env::var_os("TAGPUB_SYSTEMD_USER_DIR").filter(|v| !v.is_empty()) {
+        if let Some(dir) = crate::env::SYSTEMD_USER_DIR.non_empty() {
             return Ok(PathBuf::from(dir));
         }
         let base = directories::BaseDirs::new().context(
@@ -293,7 +295,7 @@ mod platform {
         Ok(())
     }
 
-    pub(super) fn install(ctx: &Context) -> anyhow::Result<ExitCode> {
+    pub(super) fn install(ctx: &Context) -> anyhow::Result<ExitStatus> {
         let path = unit_path()?;
         let unit = render_unit(&current_exe()?, &dir_overrides());
         let unchanged = std::fs::read(&path).is_ok_and(|old| old == unit.as_bytes());
@@ -312,7 +314,7 @@ mod platform {
                  it will be usable in a session with a user manager \
                  (then `systemctl --user enable --now {UNIT_NAME}`). Meanwhile {FALLBACK}"
             ));
-            return Ok(ExitCode::SUCCESS);
+            return Ok(ExitStatus::Success);
         }
         if let Some(pid) = daemon_pid(ctx) {
             ctx.printer.warn(&format!(
@@ -325,10 +327,10 @@ mod platform {
         ctx.printer.success(&format!(
             "enabled and started {UNIT_NAME}: the daemon starts with your session (logs: `journalctl --user -u {UNIT_NAME}`)"
         ));
-        Ok(ExitCode::SUCCESS)
+        Ok(ExitStatus::Success)
     }
 
-    pub(super) fn uninstall(ctx: &Context) -> anyhow::Result<ExitCode> {
+    pub(super) fn uninstall(ctx: &Context) -> anyhow::Result<ExitStatus> {
         let path = unit_path()?;
         let reach = reachable();
         if reach.is_ok() {
@@ -365,7 +367,7 @@ mod platform {
                 "no user systemd is running ({why}): nothing to stop there; a daemon started with `tagpub daemon start` stops with `tagpub daemon stop`"
             ));
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(ExitStatus::Success)
     }
 
     pub(super) fn status(ctx: &Context) -> anyhow::Result<StatusReport> {
@@ -410,7 +412,9 @@ mod platform {
 /// launchd. Compiled on macOS only; not exercised by the (Linux) test suite.
 #[cfg(target_os = "macos")]
 mod platform {
-    use std::process::{Command, ExitCode, Stdio};
+    use std::process::{Command, Stdio};
+
+    use crate::exit::ExitStatus;
 
     use anyhow::{Context as _, bail};
 
@@ -439,7 +443,7 @@ mod platform {
         launchctl(&["list", AGENT_LABEL], None).is_ok_and(|out| out.status.success())
     }
 
-    pub(super) fn install(ctx: &Context) -> anyhow::Result<ExitCode> {
+    pub(super) fn install(ctx: &Context) -> anyhow::Result<ExitStatus> {
         let path = plist_path()?;
         let log = crate::commands::daemon::log_path(&ctx.dirs);
         crate::fsutil::create_private_dir(&ctx.dirs.data)
@@ -462,17 +466,17 @@ mod platform {
         }
         ctx.printer
             .success(&format!("loaded {AGENT_LABEL}: the daemon starts at login"));
-        Ok(ExitCode::SUCCESS)
+        Ok(ExitStatus::Success)
     }
 
-    pub(super) fn uninstall(ctx: &Context) -> anyhow::Result<ExitCode> {
+    pub(super) fn uninstall(ctx: &Context) -> anyhow::Result<ExitStatus> {
         let path = plist_path()?;
         if !path.exists() {
             ctx.printer.line(&format!(
                 "the launchd agent is not installed ({})",
                 path.display()
             ));
-            return Ok(ExitCode::SUCCESS);
+            return Ok(ExitStatus::Success);
         }
         if loaded() {
             let out = launchctl(&["unload", "-w"], Some(&path)).context("cannot run launchctl")?;
@@ -486,7 +490,7 @@ mod platform {
         std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
         ctx.printer
             .success(&format!("removed the launchd agent {}", path.display()));
-        Ok(ExitCode::SUCCESS)
+        Ok(ExitStatus::Success)
     }
 
     pub(super) fn status(ctx: &Context) -> anyhow::Result<StatusReport> {

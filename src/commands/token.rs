@@ -1,7 +1,6 @@
 //! `tagpub token set|get|delete|list`: tokens in the OS keychain.
 
 use std::io::{IsTerminal, Read};
-use std::process::ExitCode;
 
 use anyhow::Context as _;
 use secrecy::{ExposeSecret, SecretString};
@@ -11,8 +10,9 @@ use crate::cli::{TokenArgs, TokenCommand, TokenEntryArgs, TokenListArgs, TokenSe
 use crate::commands::{Context, UsageError};
 use crate::config::{BUILTIN_REPOSITORIES, Config};
 use crate::credentials::{self, TokenTarget, keychain, macaroon};
+use crate::exit::ExitStatus;
 
-pub fn run(ctx: &Context, args: &TokenArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &TokenArgs) -> anyhow::Result<ExitStatus> {
     match &args.command {
         TokenCommand::Set(args) => set(ctx, args),
         TokenCommand::Get(args) => get(ctx, args),
@@ -109,7 +109,7 @@ fn read_secret(args: &TokenSetArgs, what: &str) -> anyhow::Result<SecretString> 
     Ok(secret)
 }
 
-fn set(ctx: &Context, args: &TokenSetArgs) -> anyhow::Result<ExitCode> {
+fn set(ctx: &Context, args: &TokenSetArgs) -> anyhow::Result<ExitStatus> {
     let entry = choose_entry(ctx, &args.entry)?;
     let secret = read_secret(args, &entry.describe())?;
     let pypi_like = matches!(entry.repository.as_str(), "pypi" | "testpypi");
@@ -142,10 +142,10 @@ fn set(ctx: &Context, args: &TokenSetArgs) -> anyhow::Result<ExitCode> {
         entry.describe(),
         macaroon::redact(secret.expose_secret())
     ));
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
-fn get(ctx: &Context, args: &crate::cli::TokenGetArgs) -> anyhow::Result<ExitCode> {
+fn get(ctx: &Context, args: &crate::cli::TokenGetArgs) -> anyhow::Result<ExitStatus> {
     let entry = choose_entry(ctx, &args.entry)?;
     if args.show && !std::io::stdout().is_terminal() {
         return Err(UsageError(
@@ -158,7 +158,7 @@ fn get(ctx: &Context, args: &crate::cli::TokenGetArgs) -> anyhow::Result<ExitCod
             "no {} is stored in the keychain",
             entry.describe()
         ));
-        return Ok(ExitCode::from(1));
+        return Ok(ExitStatus::Failed);
     };
     let scope = macaroon::inspect(secret.expose_secret())
         .map(|info| format!(" ({})", info.summary()))
@@ -172,21 +172,21 @@ fn get(ctx: &Context, args: &crate::cli::TokenGetArgs) -> anyhow::Result<ExitCod
         ctx.printer
             .out_raw(&format!("{}\n", secret.expose_secret()))?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
-fn delete(ctx: &Context, args: &TokenEntryArgs) -> anyhow::Result<ExitCode> {
+fn delete(ctx: &Context, args: &TokenEntryArgs) -> anyhow::Result<ExitStatus> {
     let entry = choose_entry(ctx, args)?;
     if keychain::delete(&entry.service, &entry.user)? {
         ctx.printer
             .success(&format!("deleted {} from the keychain", entry.describe()));
-        Ok(ExitCode::SUCCESS)
+        Ok(ExitStatus::Success)
     } else {
         ctx.printer.line(&format!(
             "no {} is stored in the keychain; nothing deleted",
             entry.describe()
         ));
-        Ok(ExitCode::from(1))
+        Ok(ExitStatus::Failed)
     }
 }
 
@@ -201,7 +201,7 @@ struct TokenRow {
     problem: Option<String>,
 }
 
-fn list(ctx: &Context, args: &TokenListArgs) -> anyhow::Result<ExitCode> {
+fn list(ctx: &Context, args: &TokenListArgs) -> anyhow::Result<ExitStatus> {
     let (_, config) = ctx.repo_and_config()?;
     let mut rows = Vec::new();
     let mut keychain_problem = None;
@@ -229,7 +229,7 @@ fn list(ctx: &Context, args: &TokenListArgs) -> anyhow::Result<ExitCode> {
             "tokens": rows,
             "keychain_problem": keychain_problem,
         }))?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitStatus::Success);
     }
     for row in &rows {
         let head = format!("{} on {}", row.package, row.repository);
@@ -257,5 +257,5 @@ fn list(ctx: &Context, args: &TokenListArgs) -> anyhow::Result<ExitCode> {
                 .warning(&format!("the keychain was not searched: {problem}")),
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }

@@ -2,13 +2,13 @@
 //! daemon's repositories and jobs, from the command line.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::commands::{Context, UsageError};
 use crate::daemon::registry::{AddOutcome, Registry};
+use crate::exit::ExitStatus;
 use crate::git::Repo;
-use crate::ipc::{self, Request, Response};
+use crate::ipc::{self, DaemonState, Request, Response, StatusReply, WatchedRepo};
 use crate::ledger::{self, JobState};
 
 #[derive(Debug, clap::Args)]
@@ -55,7 +55,7 @@ fn nudge_daemon(ctx: &Context, git_dir: &std::path::Path) {
     let _ = ipc::send_nudge(&ctx.dirs.socket_path(), git_dir);
 }
 
-pub fn watch(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
+pub fn watch(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitStatus> {
     match &args.command {
         WatchCommand::Add { path } => {
             let repo = Repo::discover(&ctx.cwd.join(path.clone().unwrap_or_default()))?;
@@ -81,7 +81,7 @@ pub fn watch(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
                 ctx.printer
                     .line("  no daemon is running: start it with `tagpub daemon start`");
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
         WatchCommand::Remove { path } => {
             let path = ctx.cwd.join(path.clone().unwrap_or_default());
@@ -93,7 +93,7 @@ pub fn watch(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
                 ctx.printer
                     .success(&format!("no longer watching {}", key.display()));
                 nudge_daemon(ctx, &key);
-                Ok(ExitCode::SUCCESS)
+                Ok(ExitStatus::Success)
             } else {
                 Err(UsageError(format!(
                     "{} is not watched (see `tagpub watch list`)",
@@ -118,26 +118,37 @@ pub fn watch(ctx: &Context, args: &WatchArgs) -> anyhow::Result<ExitCode> {
                     ctx.printer.out(&format!("{}\n", repo.workdir.display()))?;
                 }
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
     }
 }
 
-pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitStatus> {
     // The daemon's view when it runs; the ledger's otherwise.
-    let value = match ipc::request(
+    let reply = match ipc::request(
         &ctx.dirs.socket_path(),
         Request::Status,
         Duration::from_secs(5),
     ) {
-        Ok(Response::Status(value)) => value,
-        _ => serde_json::json!({
-            "daemon": { "running": false },
-            "repos": Registry::load(&ctx.dirs).map(|r| r.repos().iter().map(|r| serde_json::json!({
-                "git_dir": r.git_dir, "workdir": r.workdir, "known_tags": r.known.len(),
-            })).collect::<Vec<_>>()).unwrap_or_default(),
-            "jobs": ledger::load_jobs(&ctx.dirs),
-        }),
+        Ok(Response::Status(reply)) => reply,
+        _ => StatusReply {
+            daemon: DaemonState::default(),
+            repos: Registry::load(&ctx.dirs)
+                .map(|r| {
+                    r.repos()
+                        .iter()
+                        .map(|r| WatchedRepo {
+                            git_dir: r.git_dir.clone(),
+                            workdir: r.workdir.clone(),
+                            known_tags: r.known.len(),
+                            problem: None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            jobs: ledger::load_jobs(&ctx.dirs),
+            ..StatusReply::default()
+        },
     };
     // Run inside a repository with a config: each release's next step.
     let releases: Vec<crate::bump::NextRelease> = match ctx.repo_and_config() {
@@ -148,32 +159,35 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
         Err(_) => Vec::new(),
     };
     if args.json {
-        let mut value = value;
-        if let Some(object) = value.as_object_mut() {
-            object.insert("releases".into(), serde_json::to_value(&releases)?);
+        /// The reply with each release's next step beside it.
+        #[derive(serde::Serialize)]
+        struct StatusOutput<'a> {
+            #[serde(flatten)]
+            reply: &'a StatusReply,
+            releases: &'a [crate::bump::NextRelease],
         }
-        ctx.printer.json(&value)?;
-        return Ok(ExitCode::SUCCESS);
+        ctx.printer.json(&StatusOutput {
+            reply: &reply,
+            releases: &releases,
+        })?;
+        return Ok(ExitStatus::Success);
     }
-    let running = value["daemon"]["running"].as_bool().unwrap_or(false);
-    ctx.printer.line(&if running {
-        format!("daemon: running (pid {})", value["daemon"]["pid"])
-    } else {
-        "daemon: not running (start it with `tagpub daemon start`)".to_string()
-    });
-    for repo in value["repos"].as_array().into_iter().flatten() {
-        let problem = repo["problem"]
-            .as_str()
+    ctx.printer
+        .line(&match (reply.daemon.running, reply.daemon.pid) {
+            (true, Some(pid)) => format!("daemon: running (pid {pid})"),
+            (true, None) => "daemon: running".to_string(),
+            (false, _) => "daemon: not running (start it with `tagpub daemon start`)".to_string(),
+        });
+    for repo in &reply.repos {
+        let problem = repo
+            .problem
+            .as_deref()
             .map(|p| format!(" — {p}"))
             .unwrap_or_default();
-        ctx.printer.line(&format!(
-            "watching {}{problem}",
-            repo["workdir"].as_str().unwrap_or("?")
-        ));
+        ctx.printer
+            .line(&format!("watching {}{problem}", repo.workdir.display()));
     }
-    let jobs: Vec<ledger::JobRecord> =
-        serde_json::from_value(value["jobs"].clone()).unwrap_or_default();
-    for job in jobs.iter().rev().take(20) {
+    for job in reply.jobs.iter().rev().take(20) {
         let mark = match job.state {
             JobState::Verified => ctx.printer.pass(""),
             JobState::Failed | JobState::Conflict => ctx.printer.fail(""),
@@ -200,15 +214,15 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
             release.command
         ));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
-pub fn log(ctx: &Context, args: &LogArgs) -> anyhow::Result<ExitCode> {
+pub fn log(ctx: &Context, args: &LogArgs) -> anyhow::Result<ExitStatus> {
     let path = ledger::job_log_path(&ctx.dirs, args.job);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             ctx.printer.out(&text)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
         Err(_) => Err(UsageError(format!(
             "job {} has no log (see `tagpub status` for job numbers; a job logs once it starts releasing)",
@@ -219,7 +233,7 @@ pub fn log(ctx: &Context, args: &LogArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `tagpub retry JOB` / `tagpub cancel JOB`: asks the running daemon.
-pub fn job_request(ctx: &Context, request: Request) -> anyhow::Result<ExitCode> {
+pub fn job_request(ctx: &Context, request: Request) -> anyhow::Result<ExitStatus> {
     let what = match &request {
         Request::Retry { job } => format!("job {job} is queued again"),
         Request::Cancel { job } => format!("job {job} is cancelled"),
@@ -228,7 +242,7 @@ pub fn job_request(ctx: &Context, request: Request) -> anyhow::Result<ExitCode> 
     match ipc::request(&ctx.dirs.socket_path(), request, Duration::from_secs(5))? {
         Response::Ok => {
             ctx.printer.success(&what);
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
         Response::Error { message } => Err(UsageError(message).into()),
         other => Err(anyhow::anyhow!(

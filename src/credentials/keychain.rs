@@ -35,7 +35,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Overrides [`DEFAULT_TIMEOUT`], in milliseconds (for tests).
-pub const TIMEOUT_ENV: &str = "TAGPUB_KEYCHAIN_TIMEOUT_MS";
+pub const TIMEOUT_ENV: &str = crate::env::KEYCHAIN_TIMEOUT_MS.name;
 
 /// The `application` attribute Python's keyring writes on Secret Service items.
 pub const PYTHON_KEYRING_APPLICATION: &str = "Python keyring library";
@@ -125,8 +125,8 @@ pub fn delete(service: &str, user: &str) -> Result<bool, KeychainError> {
 
 /// The configured timeout for one keychain call.
 pub fn timeout() -> Duration {
-    std::env::var(TIMEOUT_ENV)
-        .ok()
+    crate::env::KEYCHAIN_TIMEOUT_MS
+        .get()
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_millis)
         .unwrap_or(DEFAULT_TIMEOUT)

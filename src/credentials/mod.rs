@@ -342,7 +342,7 @@ pub fn is_secret_env_name(name: &str, extra: &[String]) -> bool {
             "TWINE_",
             "UV_PUBLISH_",
             "ACTIONS_ID_TOKEN_",
-            "TAGPUB_TOKEN",
+            crate::env::TOKEN_PREFIX,
         ]
         .iter()
         .any(|prefix| upper.starts_with(prefix))

@@ -29,7 +29,7 @@ use url::Url;
 
 /// The ID token variables read, in order (GitLab's `id_tokens:` entry, or
 /// any CI that can put an OIDC token in the environment).
-pub const ID_TOKEN_ENV: [&str; 2] = ["TAGPUB_ID_TOKEN", "PYPI_ID_TOKEN"];
+pub const ID_TOKEN_ENV: [&str; 2] = [crate::env::ID_TOKEN.name, "PYPI_ID_TOKEN"];
 
 const GITHUB_REQUEST_URL: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
 const GITHUB_REQUEST_TOKEN: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";

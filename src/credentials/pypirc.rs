@@ -12,7 +12,7 @@ pub struct PypircToken {
 
 /// The file twine reads: `~/.pypirc` (`TAGPUB_PYPIRC` overrides, for tests).
 pub fn default_path() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("TAGPUB_PYPIRC").filter(|p| !p.is_empty()) {
+    if let Some(path) = crate::env::PYPIRC.non_empty() {
         return Some(PathBuf::from(path));
     }
     directories::BaseDirs::new().map(|dirs| dirs.home_dir().join(".pypirc"))

@@ -23,7 +23,7 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use crate::config::Config;
 use crate::dirs::Dirs;
 use crate::git::Repo;
-use crate::ipc::{Request, Response};
+use crate::ipc::{DaemonState, Request, Response, StatusReply, WatchedRepo};
 use crate::ledger::JobState;
 use queue::Queue;
 use registry::{Registry, common_git_dir, diff};
@@ -39,8 +39,8 @@ const PUSH_POLL_WINDOW: Duration = Duration::from_secs(120);
 const DEFAULT_RESCAN: Duration = Duration::from_secs(300);
 
 fn rescan_interval() -> Duration {
-    std::env::var("TAGPUB_RESCAN_INTERVAL")
-        .ok()
+    crate::env::RESCAN_INTERVAL
+        .get()
         .and_then(|text| humantime::parse_duration(&text).ok())
         .unwrap_or(DEFAULT_RESCAN)
 }
@@ -267,34 +267,38 @@ impl Daemon {
         }
     }
 
-    fn status(&self) -> serde_json::Value {
+    fn status(&self) -> StatusReply {
         let registry = Registry::load(&self.dirs).unwrap_or_default();
         let problems = self.problems.lock().expect("not poisoned").clone();
-        let repos: Vec<_> = registry
+        let repos = registry
             .repos()
             .iter()
             .map(|r| {
                 let mut problem: Vec<String> =
                     problems.get(&r.git_dir).cloned().into_iter().collect();
                 problem.extend(self.queue.write_problems(&r.git_dir));
-                serde_json::json!({
-                    "git_dir": r.git_dir,
-                    "workdir": r.workdir,
-                    "known_tags": r.known.len(),
-                    "problem": (!problem.is_empty()).then(|| problem.join("; ")),
-                })
+                WatchedRepo {
+                    git_dir: r.git_dir.clone(),
+                    workdir: r.workdir.clone(),
+                    known_tags: r.known.len(),
+                    problem: (!problem.is_empty()).then(|| problem.join("; ")),
+                }
             })
             .collect();
         let jobs = self.queue.jobs();
         let queued = jobs.iter().filter(|j| j.state == JobState::Waiting).count();
         let running = jobs.iter().filter(|j| j.state == JobState::Running).count();
-        serde_json::json!({
-            "daemon": { "running": true, "pid": std::process::id(), "uptime_seconds": self.started.elapsed().as_secs() },
-            "repos": repos,
-            "queued": queued,
-            "running": running,
-            "jobs": jobs,
-        })
+        StatusReply {
+            daemon: DaemonState {
+                running: true,
+                pid: Some(std::process::id()),
+                uptime_secs: Some(self.started.elapsed().as_secs()),
+            },
+            repos,
+            queued: Some(queued),
+            running: Some(running),
+            jobs,
+        }
     }
 }
 

@@ -332,7 +332,8 @@ async fn write_response(
             line.push('\n');
             line
         }
-        // A handler's Status that is not a JSON object cannot be tagged.
+        // Not expected (every response is a struct or enum of plain
+        // fields), but the client gets an answer rather than silence.
         Err(err) => {
             Message::new(error(format!("the daemon cannot encode its answer: {err}"))).to_line()
         }
@@ -351,7 +352,7 @@ mod tests {
     impl Handler for Echo {
         fn handle(&self, request: Request) -> Response {
             match request {
-                Request::Status => Response::Status(serde_json::json!({"jobs": 0})),
+                Request::Status => Response::Status(ipc::StatusReply::default()),
                 Request::Nudge { .. } => Response::Ok,
                 _ => Response::Error {
                     message: "unexpected".into(),
@@ -401,7 +402,7 @@ mod tests {
         }
         assert_eq!(
             ipc::request(&socket, Request::Status, timeout).unwrap(),
-            Response::Status(serde_json::json!({"jobs": 0}))
+            Response::Status(ipc::StatusReply::default())
         );
 
         // Several lines on one connection; a nudge gets no answer, so the

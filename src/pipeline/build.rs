@@ -387,7 +387,7 @@ pub fn build_inputs(
 
 /// The Python to use: `TAGPUB_PYTHON`, else `python3`, else `python`.
 pub fn python_interpreter() -> Option<PathBuf> {
-    if let Some(explicit) = std::env::var_os("TAGPUB_PYTHON").filter(|v| !v.is_empty()) {
+    if let Some(explicit) = crate::env::PYTHON.non_empty() {
         return Some(PathBuf::from(explicit));
     }
     find_on_path("python3").or_else(|| find_on_path("python"))

@@ -37,6 +37,19 @@ pub enum ResolveError {
     Git(#[from] GitError),
 }
 
+/// A tag that names nothing releasable is the user's mistake (2); git
+/// failing under the resolve is not.
+impl crate::exit::Classify for ResolveError {
+    fn exit_status(&self) -> crate::exit::ExitStatus {
+        match self {
+            Self::NoSuchTag { .. } | Self::NoPackage { .. } | Self::InvalidVersion { .. } => {
+                crate::exit::ExitStatus::Usage
+            }
+            Self::Git(_) => crate::exit::ExitStatus::Failed,
+        }
+    }
+}
+
 const TOKEN_CHECK: &str = "token";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -9,13 +9,13 @@ mod skip;
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
-use std::process::ExitCode;
 
 use anyhow::Context as _;
 
 use crate::cli::InitArgs;
 use crate::commands::{Context, UsageError};
 use crate::config::{BUILTIN_REPOSITORIES, CONFIG_FILE, Config, join_repo_path};
+use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::pipeline::resolve::{Scope, resolve_for};
 use crate::version::{TagMatch, TagPattern, normalize_name};
@@ -398,7 +398,7 @@ fn summary(
     lines
 }
 
-pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitStatus> {
     if !BUILTIN_REPOSITORIES.contains(&args.repository.as_str()) {
         return Err(UsageError(format!(
             "--repository must be one of {}; add custom ones to tagpub.toml afterwards",
@@ -463,7 +463,7 @@ pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitCode> {
         std::io::stdin().lock().read_line(&mut answer)?;
         if matches!(answer.trim().to_ascii_lowercase().as_str(), "n" | "no") {
             ctx.printer.line("nothing written");
-            return Ok(ExitCode::from(1));
+            return Ok(ExitStatus::Failed);
         }
     } else {
         for line in &summary {
@@ -479,7 +479,7 @@ pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitCode> {
         kept.len(),
         if kept.len() == 1 { "" } else { "s" }
     ));
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitStatus::Success)
 }
 
 #[cfg(test)]

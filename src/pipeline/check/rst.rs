@@ -22,9 +22,9 @@ pub enum RstChoice {
 impl RstChoice {
     /// From `TAGPUB_RST`; an unknown value is a usage error.
     pub fn from_env() -> Result<RstChoice, RstError> {
-        match std::env::var("TAGPUB_RST") {
-            Err(_) => Ok(RstChoice::Auto),
-            Ok(value) => match value.as_str() {
+        match crate::env::RST.get() {
+            None => Ok(RstChoice::Auto),
+            Some(value) => match value.as_str() {
                 "" | "auto" => Ok(RstChoice::Auto),
                 "native" => Ok(RstChoice::Native),
                 "readme_renderer" | "readme-renderer" => Ok(RstChoice::ReadmeRenderer),
@@ -139,7 +139,7 @@ json.dump({"version": version, "results": results}, sys.stdout)
 "#;
 
 fn readme_renderer(texts: &[&str]) -> Result<(RstEngine, Vec<Vec<String>>), RstError> {
-    let python = std::env::var("TAGPUB_PYTHON").unwrap_or_else(|_| {
+    let python = crate::env::PYTHON.get().unwrap_or_else(|| {
         if cfg!(windows) {
             "python".to_string()
         } else {
