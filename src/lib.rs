@@ -141,17 +141,6 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<ExitStatus> {
         .or_else(|| ask::<pipeline::resolve::ResolveError>(cause))
 }
 
-// Here until `git.rs` (split at the same time as this change) takes it:
-// a directory that is no git repository is the user's mistake.
-impl Classify for git::GitError {
-    fn exit_status(&self) -> ExitStatus {
-        match self {
-            git::GitError::NotARepository { .. } => ExitStatus::Usage,
-            _ => ExitStatus::Failed,
-        }
-    }
-}
-
 /// Prints the error and those of its causes that its message does not
 /// already include (most of tagpub's messages embed their cause).
 fn report_error(err: &anyhow::Error) {

@@ -134,6 +134,16 @@ pub enum Backend {
     Cli,
 }
 
+// A directory that is no git repository is the user's mistake (exit 2).
+impl crate::exit::Classify for GitError {
+    fn exit_status(&self) -> crate::exit::ExitStatus {
+        match self {
+            GitError::NotARepository { .. } => crate::exit::ExitStatus::Usage,
+            _ => crate::exit::ExitStatus::Failed,
+        }
+    }
+}
+
 pub struct Repo {
     /// Always there: where git runs, and the engine for what only git can do.
     cli: cli::Git,
