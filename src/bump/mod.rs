@@ -165,7 +165,7 @@ impl BumpPlan {
         let mut edits = Vec::new();
         let mut warnings = Vec::new();
         for (package, source) in members.iter().zip(&sources) {
-            let (path, after) = match source {
+            let path = match source {
                 Source::Tag => {
                     warnings.push(format!(
                         "{}'s version comes from the tag: nothing to write, the tag {tag} sets it",
@@ -173,20 +173,17 @@ impl BumpPlan {
                     ));
                     continue;
                 }
-                Source::Pyproject { path, .. } => {
-                    let before = working_text(repo, &head, path)?;
-                    (path, write::pyproject_version(&before, &next.to_string()))
-                }
-                Source::File { path, text } => {
-                    let before = working_text(repo, &head, path)?;
-                    (path, write::version_file(&before, text, &next.to_string()))
-                }
+                Source::Pyproject { path, .. } | Source::File { path, .. } => path,
             };
-            let after = after.ok_or_else(|| BumpError::NotWritable {
+            let before = working_text(repo, &head, path)?;
+            let after = match source {
+                Source::File { text, .. } => write::version_file(&before, text, &next.to_string()),
+                _ => write::pyproject_version(&before, &next.to_string()),
+            }
+            .ok_or_else(|| BumpError::NotWritable {
                 package: package.name.clone(),
                 path: path.clone(),
             })?;
-            let before = working_text(repo, &head, path)?;
             if !edits.iter().any(|e: &Edit| &e.path == path) {
                 edits.push(Edit {
                     path: path.clone(),

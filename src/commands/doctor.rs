@@ -554,12 +554,7 @@ fn half_published_checks(
         if state.verified || !state.touched() {
             continue;
         }
-        let missing: Vec<&str> = record
-            .files
-            .iter()
-            .map(|f| f.filename.as_str())
-            .filter(|name| !listed.iter().any(|l| l.filename == *name))
-            .collect();
+        let missing = index_state::not_listed(&record, listed);
         if missing.is_empty() {
             continue;
         }

@@ -115,6 +115,18 @@ pub struct AttestedRelease {
     pub files: usize,
 }
 
+impl AttestedRelease {
+    /// What unattested files of `version` do to the provenance: `partial`
+    /// when this very release is attested, `lost` after an attested one.
+    pub fn effect_on(&self, version: &Version) -> &'static str {
+        if self.version == version.to_string() {
+            "partial"
+        } else {
+            "lost"
+        }
+    }
+}
+
 /// Whether uploading files without attestations for `version` would lose
 /// (or split) the project's provenance: the latest other release (by upload
 /// time, else by version) has attested files, or this version already has.
@@ -241,14 +253,7 @@ fn index_finding(
         );
     }
     // The files still to come are known once this tag was built here.
-    let missing: Option<Vec<&str>> = record.map(|record| {
-        record
-            .files
-            .iter()
-            .map(|f| f.filename.as_str())
-            .filter(|name| !names.contains(name))
-            .collect()
-    });
+    let missing: Option<Vec<&str>> = record.map(|record| not_listed(record, listed));
     if missing.as_ref().is_some_and(|m| m.is_empty()) {
         return (
             CheckStatus::Pass,
@@ -303,6 +308,16 @@ fn index_finding(
     }
 }
 
+/// The files built for `record` that the index does not list.
+pub fn not_listed<'a>(record: &'a ReleaseRecord, listed: &[IndexedFile]) -> Vec<&'a str> {
+    record
+        .files
+        .iter()
+        .map(|f| f.filename.as_str())
+        .filter(|name| !listed.iter().any(|l| l.filename == *name))
+        .collect()
+}
+
 /// A warning when the files would go up by token (no attestations: PyPI
 /// takes those only from trusted publishing) after an attested release.
 fn provenance_finding(plan: &Plan, config: &Config, listed: &[IndexedFile]) -> Option<String> {
@@ -319,11 +334,7 @@ fn provenance_finding(plan: &Plan, config: &Config, listed: &[IndexedFile]) -> O
         attested.files,
         plan.version,
         plan.repository,
-        if attested.version == plan.version.to_string() {
-            "partial"
-        } else {
-            "lost"
-        }
+        attested.effect_on(&plan.version)
     ))
 }
 

@@ -1127,7 +1127,7 @@ impl Release<'_> {
         let Some(attested) = index_state::attested_before(listed, &plan.version) else {
             return Ok(());
         };
-        let partial = attested.version == plan.version.to_string();
+        let effect = attested.effect_on(&plan.version);
         if options.allow_unattested || self.config.allow_unattested_for(&plan.package_config) {
             self.reporter.warn(&format!(
                 "uploading {} without attestations after {} {} had them (allow-unattested): {} shows the provenance as {}",
@@ -1135,7 +1135,7 @@ impl Release<'_> {
                 plan.package,
                 attested.version,
                 plan.repository,
-                if partial { "partial" } else { "lost" }
+                effect
             ));
             return Ok(());
         }
@@ -1148,7 +1148,7 @@ impl Release<'_> {
             total: attested.files,
             has: if unattested.len() == 1 { "has" } else { "have" },
             files: filenames(&unattested),
-            effect: if partial { "partial" } else { "lost" },
+            effect,
         })))
     }
 
