@@ -404,7 +404,7 @@ pub struct JobRecord {
     pub state: JobState,
     /// Why it failed, was cancelled or conflicts; the release summary when done.
     /// Masked of secrets wherever it is written or sent (record, socket).
-    #[serde(serialize_with = "crate::credentials::mask::serialize_masked")]
+    #[serde(serialize_with = "crate::secrets::mask::serialize_masked")]
     pub message: Option<String>,
     /// Unix seconds.
     pub created: u64,

@@ -28,9 +28,11 @@ pub mod logfile;
 pub mod pipeline;
 pub mod printer;
 pub mod process;
+pub mod report;
 pub mod repository;
 pub mod retry;
 pub mod sample;
+pub mod secrets;
 pub mod version;
 
 use std::process::ExitCode;
@@ -145,7 +147,7 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<ExitStatus> {
 /// already include (most of tagpub's messages embed their cause).
 fn report_error(err: &anyhow::Error) {
     // Masked again here: an error may quote an index's answer.
-    let mask = credentials::mask;
+    let mask = secrets::mask;
     let mut shown = err.to_string();
     printer::eprint_line(&format!("error: {}", mask(&shown)));
     for cause in err.chain().skip(1) {
@@ -163,7 +165,7 @@ fn init_logging(
     timestamps: bool,
     log_file: Option<logfile::RotatingLog>,
 ) {
-    use credentials::mask::MaskingMakeWriter;
+    use secrets::mask::MaskingMakeWriter;
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",

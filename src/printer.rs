@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
-use crate::pipeline::{NoProgress, Progress, ProgressLines, Reporter};
+use crate::report::{NoProgress, Progress, ProgressLines, Reporter};
 
 /// Whether a character may reach the terminal as it is. Newlines and tabs
 /// lay out tagpub's own multi-line messages; every other control character

@@ -9,8 +9,8 @@ use std::process::Command;
 
 use blake2::Digest;
 use secrecy::SecretString;
-use tagpub::pipeline::Silent;
 use tagpub::pipeline::check::{Artifact, ArtifactKind, Metadata};
+use tagpub::report::Silent;
 use tagpub::repository::{
     FileStatus, IndexedFile, Repository, RepositoryError, UploadOutcome, sha256_file,
     simple_url_for_upload,

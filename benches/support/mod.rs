@@ -278,7 +278,7 @@ impl Tools {
 pub fn clean_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut command = Command::new(program);
     for (name, _) in std::env::vars_os() {
-        if tagpub::credentials::is_secret_env_name(&name.to_string_lossy(), &[]) {
+        if tagpub::secrets::is_secret_env_name(&name.to_string_lossy(), &[]) {
             command.env_remove(name);
         }
     }

@@ -13,9 +13,9 @@ use crate::config::Config;
 use crate::credentials::{self, TokenTarget};
 use crate::exit::ExitStatus;
 use crate::git::Repo;
-use crate::pipeline::Reporter as _;
 use crate::pipeline::index_state::version_files;
 use crate::pipeline::upload::open_repository;
+use crate::report::Reporter as _;
 
 pub fn run(ctx: &Context, args: &BumpArgs) -> anyhow::Result<ExitStatus> {
     if args.sign && !args.tag {

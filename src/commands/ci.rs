@@ -247,7 +247,7 @@ fn gitlab_main_file(ctx: &Context, root: &Path) -> anyhow::Result<()> {
         }
         Some(text) if gitlab::includes_release_file(&text) => {}
         Some(_) => {
-            use crate::pipeline::Reporter as _;
+            use crate::report::Reporter as _;
             ctx.printer.warn(&format!(
                 "{} is yours and tagpub leaves it alone; add this to it so GitLab runs the release jobs:\n{}",
                 gitlab::MAIN_PATH,
@@ -261,7 +261,7 @@ fn gitlab_main_file(ctx: &Context, root: &Path) -> anyhow::Result<()> {
 /// A repository without trusted publishing and without any `token-env`
 /// has no token in CI.
 fn warn_tokenless(ctx: &Context, service: Service, targets: &[Target<'_>]) {
-    use crate::pipeline::Reporter as _;
+    use crate::report::Reporter as _;
     // One warning per repository, naming its jobs that have no token.
     let mut repositories: Vec<(&str, Vec<&str>)> = Vec::new();
     for target in targets {

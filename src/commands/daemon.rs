@@ -15,7 +15,7 @@ use crate::daemon::lifecycle::{self, Holder};
 use crate::dirs::Dirs;
 use crate::exit::ExitStatus;
 use crate::ipc::{self, Request, Response};
-use crate::pipeline::Reporter as _;
+use crate::report::Reporter as _;
 
 #[derive(Debug, Args)]
 pub struct DaemonArgs {

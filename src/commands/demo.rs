@@ -15,12 +15,13 @@ use crate::config::{CONFIG_FILE, Config};
 use crate::dirs::Dirs;
 use crate::exit::ExitStatus;
 use crate::git::{self, Repo};
-use crate::pipeline::Reporter;
-use crate::pipeline::build::{BuildTool, find_on_path, python_interpreter};
+use crate::pipeline::build::{BuildTool, python_interpreter};
 use crate::pipeline::install_check::venv_python;
 use crate::pipeline::release::{Release, ReleaseOptions};
 use crate::pipeline::resolve::resolve;
+use crate::process::find_on_path;
 use crate::process::{Child, RunError};
+use crate::report::Reporter;
 use crate::sample;
 
 pub fn run(ctx: &Context, args: &DemoArgs) -> anyhow::Result<ExitStatus> {

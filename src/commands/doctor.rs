@@ -427,7 +427,7 @@ fn build_check(
                 let path = repo.workdir().join(&package.path).join(program);
                 path.is_file().then_some(path)
             } else {
-                build::find_on_path(program)
+                crate::process::find_on_path(program)
             };
             match found {
                 Some(path) => Check::pass(

@@ -15,7 +15,7 @@ use crate::git::Repo;
 use crate::ledger::{self, PushedTag};
 use crate::pipeline::release::{Release, ReleaseOptions};
 use crate::pipeline::resolve::{ResolveError, Scope, free_tag, match_tag, resolve_for};
-use crate::pipeline::{Reporter, Silent};
+use crate::report::{Reporter, Silent};
 use crate::version::Version;
 
 pub fn run(ctx: &Context, args: &HookArgs) -> anyhow::Result<ExitStatus> {

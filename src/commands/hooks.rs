@@ -12,7 +12,7 @@ use crate::commands::Context;
 use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::hooks::{self, Installed, State, Uninstalled};
-use crate::pipeline::Reporter;
+use crate::report::Reporter;
 
 /// The first git that runs reference-transaction hooks.
 pub const REFERENCE_TRANSACTION_SINCE: (u32, u32, u32) = (2, 28, 0);

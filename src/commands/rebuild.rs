@@ -7,8 +7,8 @@ use crate::commands::{Context, UsageError};
 use crate::exit::ExitStatus;
 use crate::pipeline::rebuild::{Comparison, DifferenceKind, Outcome, Rebuild, RebuildError};
 use crate::pipeline::resolve::{CheckStatus, resolve};
-use crate::pipeline::{Reporter, Silent};
 use crate::printer::Printer;
+use crate::report::{Reporter, Silent};
 
 /// Member differences shown per kind and file before "… and N more"
 /// (`--json` has them all).

@@ -6,7 +6,7 @@ use crate::commands::plan::print_plan;
 use crate::exit::ExitStatus;
 use crate::pipeline::release::{Release, ReleaseOptions, ReleaseStatus, TagSummary};
 use crate::pipeline::resolve::resolve;
-use crate::pipeline::{Reporter, Silent};
+use crate::report::{Reporter, Silent};
 
 pub fn run(ctx: &Context, args: &ReleaseArgs) -> anyhow::Result<ExitStatus> {
     let (repo, config) = ctx.repo_and_config_for_tag(&args.tag)?;

@@ -226,7 +226,7 @@ mod platform {
     use anyhow::{Context as _, bail};
 
     use super::*;
-    use crate::pipeline::Reporter as _;
+    use crate::report::Reporter as _;
 
     /// `$XDG_CONFIG_HOME/systemd/user`, or `TAGPUB_SYSTEMD_USER_DIR`.
     fn unit_dir() -> anyhow::Result<PathBuf> {
@@ -419,7 +419,7 @@ mod platform {
     use anyhow::{Context as _, bail};
 
     use super::*;
-    use crate::pipeline::Reporter as _;
+    use crate::report::Reporter as _;
 
     fn plist_path() -> anyhow::Result<PathBuf> {
         let base = directories::BaseDirs::new()

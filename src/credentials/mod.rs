@@ -17,20 +17,18 @@
 //! Tokens are `SecretString` from the moment they are read; their `Debug`,
 //! their source and every message show at most a redacted form.
 
-pub mod held;
 pub mod keychain;
 pub mod macaroon;
-pub mod mask;
 pub mod oidc;
 pub mod pypirc;
-
-pub use mask::mask;
 
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use secrecy::{ExposeSecret, SecretString};
+
+pub use crate::secrets::TOKEN_USER;
 
 use crate::config::{Config, Package, RepositoryConfig};
 use crate::version::normalize_name;
@@ -40,10 +38,6 @@ pub const GENERIC_TOKEN_ENV: [&str; 3] = ["PYPI_API_TOKEN", "TWINE_PASSWORD", "U
 
 /// The keychain service of tagpub's package-scoped entries.
 pub const KEYCHAIN_SERVICE: &str = "tagpub";
-
-/// The user name indexes expect with an API token, and under which Python's
-/// `keyring` stores one.
-pub const TOKEN_USER: &str = "__token__";
 
 /// Where a token was (or would be) found. Never holds the token itself.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -204,7 +198,7 @@ pub fn lookup_token(package: &Package, target: &TokenTarget<'_>) -> Lookup {
     for (service, user) in entries {
         match keychain_get(&service, &user) {
             Ok(Some(secret)) => {
-                held::remember(&secret, None);
+                crate::secrets::held::remember(&secret, None);
                 return Lookup {
                     token: Some(Token {
                         secret,
@@ -261,7 +255,7 @@ pub fn lookup_token(package: &Package, target: &TokenTarget<'_>) -> Lookup {
             TokenSource::Env { name } => Some(name.as_str()),
             _ => None,
         };
-        held::remember(&token.secret, env_name);
+        crate::secrets::held::remember(&token.secret, env_name);
     }
     Lookup {
         token,
@@ -318,64 +312,18 @@ pub fn missing_token_help(package: &Package, target: &TokenTarget<'_>, lookup: &
     help
 }
 
-/// Removes from `command`'s environment every variable that may hold a
-/// credential ([`is_secret_env_name`]), plus the names in `extra`: builds,
-/// renderers, installers and notifiers tagpub runs get no token.
-pub fn scrub_secret_env(command: &mut std::process::Command, extra: &[String]) {
-    for (name, _) in std::env::vars_os() {
-        if let Some(name) = name.to_str()
-            && is_secret_env_name(name, extra)
-        {
-            command.env_remove(name);
-        }
-    }
-}
-
-/// Whether a build must not see this environment variable: anything that
-/// can hold an upload credential. Names tagpub read a token from are passed
-/// in `extra`.
-pub fn is_secret_env_name(name: &str, extra: &[String]) -> bool {
-    let upper = name.to_ascii_uppercase();
-    extra.iter().any(|e| e.eq_ignore_ascii_case(name))
-        || [
-            "PYPI_",
-            "TWINE_",
-            "UV_PUBLISH_",
-            "ACTIONS_ID_TOKEN_",
-            crate::env::TOKEN_PREFIX,
-        ]
-        .iter()
-        .any(|prefix| upper.starts_with(prefix))
-        || ["TOKEN", "PASSWORD", "SECRET", "API_KEY"]
-            .iter()
-            .any(|word| upper.contains(word))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn secret_names_are_recognised() {
-        for name in [
-            "PYPI_API_TOKEN_HF_LOCAL",
-            "TWINE_PASSWORD",
-            "UV_PUBLISH_TOKEN",
-            "GITHUB_TOKEN",
-            "MY_SECRET",
-        ] {
-            assert!(is_secret_env_name(name, &[]), "{name}");
-        }
-        for name in ["PATH", "HOME", "SOURCE_DATE_EPOCH", "LANG"] {
-            assert!(!is_secret_env_name(name, &[]), "{name}");
-        }
-        assert!(is_secret_env_name("RELEASE_KEY", &["RELEASE_KEY".into()]));
+    fn trusted_publishing_inputs_never_reach_a_build() {
         // Trusted publishing's inputs never reach a build either.
         for name in oidc::ID_TOKEN_ENV.into_iter().chain([
             "ACTIONS_ID_TOKEN_REQUEST_URL",
             "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
         ]) {
-            assert!(is_secret_env_name(name, &[]), "{name}");
+            assert!(crate::secrets::is_secret_env_name(name, &[]), "{name}");
         }
     }
 

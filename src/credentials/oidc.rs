@@ -223,15 +223,15 @@ pub fn mint(base: &Url, ambient: &Ambient, project: &str) -> Result<Minted, Oidc
     // The CI's credentials are secrets this process holds: masked wherever
     // an answer quotes them.
     match ambient {
-        Ambient::Env { name, token } => super::held::remember(token, Some(name.as_str())),
+        Ambient::Env { name, token } => crate::secrets::held::remember(token, Some(name.as_str())),
         Ambient::GitHub { request_token, .. } => {
-            super::held::remember(request_token, Some(GITHUB_REQUEST_TOKEN))
+            crate::secrets::held::remember(request_token, Some(GITHUB_REQUEST_TOKEN))
         }
     }
     let audience = fetch_audience(&client, base)?;
     tracing::debug!(%audience, "trusted publishing audience");
     let id_token = id_token(&client, ambient, &audience)?;
-    super::held::remember(&id_token, None);
+    crate::secrets::held::remember(&id_token, None);
     let mint_url = endpoint(base, "mint-token");
     let token = exchange(&client, base, &mint_url, &id_token, project, ambient)?;
     Ok(Minted { token, mint_url })
@@ -469,9 +469,9 @@ fn refusal_help(
 
 /// At most 300 characters of an answer, with every form of the given and
 /// the held secrets and anything shaped like a JWT or a PyPI token masked
-/// (`credentials::mask`): indexes echo their input.
+/// (`secrets::mask`): indexes echo their input.
 pub fn excerpt(text: &str, secrets: &[&SecretString]) -> String {
-    let text = super::mask::mask_with(text.trim(), secrets);
+    let text = crate::secrets::mask::mask_with(text.trim(), secrets);
     let mut chars = text.chars();
     let short: String = chars.by_ref().take(300).collect();
     if chars.next().is_some() {

@@ -26,9 +26,9 @@ use crate::daemon::registry::TagChange;
 use crate::dirs::Dirs;
 use crate::git::Repo;
 use crate::ledger::{self, JobRecord, JobState, TagChanged};
-use crate::pipeline::Reporter;
 use crate::pipeline::release::{Release, ReleaseOptions};
 use crate::pipeline::resolve::{ResolveError, match_tag, resolve, short};
+use crate::report::Reporter;
 
 /// How many releases run at once, across packages.
 pub const DEFAULT_WORKERS: usize = 2;
@@ -757,7 +757,7 @@ impl JobLog {
         let _ = writeln!(
             self.file.lock().expect("not poisoned"),
             "{}",
-            crate::credentials::mask(text)
+            crate::secrets::mask(text)
         );
     }
 }
@@ -772,16 +772,16 @@ impl Reporter for JobLog {
     fn warn(&self, message: &str) {
         self.line(&format!("  ! {message}"));
     }
-    fn transfer(&self, label: &str, total: u64) -> Box<dyn crate::pipeline::Progress> {
+    fn transfer(&self, label: &str, total: u64) -> Box<dyn crate::report::Progress> {
         match self.writer() {
-            Some(mut file) => crate::pipeline::ProgressLines::boxed(
+            Some(mut file) => crate::report::ProgressLines::boxed(
                 label,
                 total,
                 Box::new(move |line| {
                     let _ = writeln!(file, "  {line}");
                 }),
             ),
-            None => Box::new(crate::pipeline::NoProgress),
+            None => Box::new(crate::report::NoProgress),
         }
     }
 }

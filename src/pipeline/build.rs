@@ -23,11 +23,11 @@ use std::str::FromStr;
 use crate::config::{Config, EpochSource, Package, SandboxMode, SourceDateEpoch};
 use crate::git::{GitError, Repo};
 use crate::ledger::BuildInputs;
-use crate::pipeline::Reporter;
 use crate::pipeline::resolve::{Plan, VersionSource, pretend_version_env, short};
 use crate::pipeline::version_source::DynamicVersion;
 use crate::process::sandbox::{Sandbox, SandboxError};
 use crate::process::{Child, RunError};
+use crate::report::Reporter;
 use crate::version::Version;
 
 /// What builds the distributions.
@@ -45,7 +45,7 @@ impl BuildTool {
     /// `uv` if it is on PATH, else `python -m build` with `TAGPUB_PYTHON`
     /// or the first `python3`/`python` on PATH.
     pub fn detect() -> Result<BuildTool, BuildError> {
-        if let Some(uv) = find_on_path("uv") {
+        if let Some(uv) = crate::process::find_on_path("uv") {
             return Ok(BuildTool::Uv(uv));
         }
         python_interpreter()
@@ -151,7 +151,7 @@ impl BuildTool {
                 let program = if first.contains('/') {
                     PathBuf::from(first)
                 } else {
-                    find_on_path(first).unwrap_or_else(|| PathBuf::from(first))
+                    crate::process::find_on_path(first).unwrap_or_else(|| PathBuf::from(first))
                 };
                 let name = program
                     .file_name()
@@ -390,17 +390,7 @@ pub fn python_interpreter() -> Option<PathBuf> {
     if let Some(explicit) = crate::env::PYTHON.non_empty() {
         return Some(PathBuf::from(explicit));
     }
-    find_on_path("python3").or_else(|| find_on_path("python"))
-}
-
-pub fn find_on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).find_map(|dir| {
-        let candidate = dir.join(program);
-        #[cfg(windows)]
-        let candidate = candidate.with_extension("exe");
-        candidate.is_file().then_some(candidate)
-    })
+    crate::process::find_on_path("python3").or_else(|| crate::process::find_on_path("python"))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Instant;
 
-use crate::pipeline::build::{find_on_path, python_interpreter};
+use crate::pipeline::build::python_interpreter;
+use crate::process::find_on_path;
 use crate::process::{Child, RunError};
 
 #[derive(Debug, Clone, serde::Serialize)]

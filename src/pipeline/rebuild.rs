@@ -18,11 +18,11 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::dirs::Dirs;
 use crate::git::Repo;
-use crate::pipeline::Reporter;
 use crate::pipeline::build::{self, BuildError, PlanBuild};
 use crate::pipeline::check::{MAX_METADATA_BYTES, parse_sdist_filename, parse_wheel_filename};
 use crate::pipeline::resolve::Plan;
 use crate::pipeline::upload::open_repository;
+use crate::report::Reporter;
 use crate::repository::{IndexedFile, RepositoryError, sha256_file};
 use crate::version::Version;
 

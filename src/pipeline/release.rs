@@ -11,7 +11,6 @@ use crate::dirs::Dirs;
 use crate::fault;
 use crate::git::Repo;
 use crate::ledger::{BuiltFile, LedgerError, ReleaseDir, ReleaseLock, ReleaseRecord};
-use crate::pipeline::Reporter;
 use crate::pipeline::attest::{self, AttestationError, Attestations};
 use crate::pipeline::build::{self, BuildError, BuildSettings, BuildTool};
 use crate::pipeline::check::{self, Artifact, CheckReport, Expected};
@@ -20,6 +19,7 @@ use crate::pipeline::install_check::{self, InstallCheckError, InstallReport};
 use crate::pipeline::resolve::{Plan, TagPlan};
 use crate::pipeline::upload::open_repository;
 use crate::pipeline::verify::{self, VerifyError};
+use crate::report::Reporter;
 use crate::repository::{FileStatus, Repository, RepositoryError, UploadOutcome};
 use crate::version::normalize_name;
 

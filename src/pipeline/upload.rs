@@ -30,6 +30,6 @@ pub fn open_repository(config: &Config, name: &str, dirs: &Dirs) -> Option<Repos
             .repositories
             .get(name)
             .and_then(|r| r.username.clone())
-            .unwrap_or_else(|| crate::credentials::TOKEN_USER.to_string()),
+            .unwrap_or_else(|| crate::secrets::TOKEN_USER.to_string()),
     })
 }

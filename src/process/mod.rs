@@ -4,9 +4,9 @@
 //!
 //! At spawn (not at construction: a token read in between counts) the child's
 //! environment loses every variable
-//! - tagpub read a secret from (`credentials::held::env_names`),
+//! - tagpub read a secret from (`secrets::held::env_names`),
 //! - named as a `token-env` by any config this process loaded ([`withhold_env`]),
-//! - that looks like a credential by name (`credentials::is_secret_env_name`),
+//! - that looks like a credential by name (`secrets::is_secret_env_name`),
 //! - whose value is, or holds, one of the secrets tagpub holds,
 //!
 //! and, unless [`Child::keep_session`], the addresses of the user's session
@@ -25,7 +25,7 @@ use std::sync::Mutex;
 
 use secrecy::ExposeSecret;
 
-use crate::credentials::{held, is_secret_env_name};
+use crate::secrets::{held, is_secret_env_name};
 
 /// Variables that lead a child to the user's session services: the Secret
 /// Service (keychain) over D-Bus, ssh and gpg agents, Kerberos tickets.
@@ -53,6 +53,17 @@ pub fn withhold_env(name: &str) {
     if !names.iter().any(|n| n == name) {
         names.push(name.to_string());
     }
+}
+
+/// The first `program` on `PATH`, as a shell would find it.
+pub fn find_on_path(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).find_map(|dir| {
+        let candidate = dir.join(program);
+        #[cfg(windows)]
+        let candidate = candidate.with_extension("exe");
+        candidate.is_file().then_some(candidate)
+    })
 }
 
 /// Makes this process non-dumpable, as ssh-agent does: other processes of
@@ -138,6 +149,13 @@ impl Scrubber {
             }
         }
     }
+}
+
+/// Gives a `std` command the environment scrub a [`Child`] gets, keeping
+/// the session services: for callers that must hold a `std::process::Command`
+/// (the test harness's `tagpub` runs).
+pub fn scrub_secret_env(command: &mut Command) {
+    Scrubber::now(true).apply(command);
 }
 
 /// A child process to be started without secrets (see the module doc).

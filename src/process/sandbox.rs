@@ -442,7 +442,7 @@ fn prefixes(program: &Path) -> Vec<PathBuf> {
     let found = if program.is_absolute() {
         Some(program.to_path_buf())
     } else {
-        crate::pipeline::build::find_on_path(&program.to_string_lossy())
+        crate::process::find_on_path(&program.to_string_lossy())
     };
     let Some(found) = found else {
         return Vec::new();

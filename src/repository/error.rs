@@ -9,8 +9,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-use crate::credentials;
 use crate::http;
+use crate::secrets;
 
 /// For the plain connect probe that tells "refused" from other failures.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -130,17 +130,17 @@ pub(super) fn network_error(repo: &str, url: &Url, err: reqwest::Error) -> Repos
         RepositoryError::Tls { repo, url, reason } => RepositoryError::Tls {
             repo,
             url,
-            reason: credentials::mask(&reason),
+            reason: secrets::mask(&reason),
         },
         RepositoryError::Unreachable { repo, url, reason } => RepositoryError::Unreachable {
             repo,
             url,
-            reason: credentials::mask(&reason),
+            reason: secrets::mask(&reason),
         },
         RepositoryError::Network { repo, url, reason } => RepositoryError::Network {
             repo,
             url,
-            reason: credentials::mask(&reason),
+            reason: secrets::mask(&reason),
         },
         other => other,
     }
@@ -265,13 +265,13 @@ fn visible_text(html: &str) -> String {
 
 /// A short, readable excerpt of an error page: tags, styles and scripts
 /// dropped, whitespace collapsed, and every form of every secret masked
-/// (`credentials::mask`): servers echo what they were sent, headers included.
+/// (`secrets::mask`): servers echo what they were sent, headers included.
 pub(super) fn body_excerpt(body: &str, token: Option<&SecretString>) -> String {
     let text = visible_text(body)
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    let mut text = credentials::mask::mask_with(&text, &token.into_iter().collect::<Vec<_>>());
+    let mut text = secrets::mask::mask_with(&text, &token.into_iter().collect::<Vec<_>>());
     if text.is_empty() {
         return "(empty response)".to_owned();
     }
@@ -287,7 +287,7 @@ pub(super) fn body_excerpt(body: &str, token: Option<&SecretString>) -> String {
 pub fn redact_url(url: &Url) -> String {
     if url.password().is_none() && url.username().is_empty() {
         // A redirect's target comes from the index and may carry a secret.
-        return credentials::mask(url.as_str());
+        return secrets::mask(url.as_str());
     }
     let mut shown = url.clone();
     if shown.password().is_some() {

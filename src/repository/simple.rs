@@ -8,9 +8,9 @@ use url::Url;
 
 use super::IndexedFile;
 use super::error::{RepositoryError, body_excerpt, get_error, network_error, redact_url};
-use crate::credentials;
 use crate::http;
 use crate::retry;
+use crate::secrets;
 
 /// PEP 691 JSON first, HTML as fallback for indexes that only speak PEP 503.
 const SIMPLE_ACCEPT: &str = "application/vnd.pypi.simple.v1+json, text/html;q=0.1";
@@ -56,7 +56,7 @@ pub(super) fn remote_list(
             repo: repo.to_owned(),
             url: redact_url(&final_url),
             // serde_json quotes the values it did not expect.
-            reason: credentials::mask(&e.to_string()),
+            reason: secrets::mask(&e.to_string()),
         })
     } else {
         Ok(parse_simple_html(&body, &final_url))

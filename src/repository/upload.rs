@@ -12,11 +12,11 @@ use url::Url;
 
 use super::error::{RepositoryError, body_excerpt, io_error, network_error, redact_url};
 use super::{FileStatus, IndexedFile, Repository, UploadOutcome, local, with_retries};
-use crate::credentials;
 use crate::http;
 use crate::pipeline::check::{Artifact, ArtifactKind};
-use crate::pipeline::{Progress, Reporter};
+use crate::report::{Progress, Reporter};
 use crate::retry;
+use crate::secrets;
 use crate::version::is_valid_project_name;
 
 impl Repository {
@@ -241,8 +241,8 @@ fn send_upload_once(
         Some(token) => {
             // What goes into the Authorization header is what an index may
             // echo: both parts are registered for masking.
-            credentials::held::remember(token, None);
-            credentials::held::remember_user(username);
+            secrets::held::remember(token, None);
+            secrets::held::remember_user(username);
             // reqwest turns URL userinfo into its own Authorization header; the token wins.
             let mut url = upload_url.clone();
             let _ = url.set_username("");

@@ -197,7 +197,7 @@ impl Project {
             // of its index checks remove this.
             .env("TAGPUB_OFFLINE", "1")
             .stdin(std::process::Stdio::null());
-        tagpub::credentials::scrub_secret_env(&mut command, &[]);
+        tagpub::process::scrub_secret_env(&mut command);
         command
     }
 
