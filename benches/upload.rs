@@ -236,7 +236,7 @@ impl Bench<'_> {
             contender.label()
         );
         for (name, sha256, _) in &case.files {
-            let on_index = tagpub::repository::sha256_file(&self.server.packages.join(name))?;
+            let on_index = tagpub::dist::hash::sha256_file(&self.server.packages.join(name))?;
             ensure!(
                 &on_index == sha256,
                 "after {} the index's {name} has other bytes",

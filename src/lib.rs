@@ -15,6 +15,7 @@ pub mod config;
 pub mod credentials;
 pub mod daemon;
 pub mod dirs;
+pub mod dist;
 pub mod env;
 pub mod exit;
 pub mod fault;

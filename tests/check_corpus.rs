@@ -116,7 +116,7 @@ fn pinned_files(list: &str) -> Vec<(PathBuf, Option<String>)> {
                 path.display()
             )
         });
-        let (sha256, _) = tagpub::pipeline::check::digests(file).unwrap();
+        let (sha256, _) = tagpub::dist::hash::digests(file).unwrap();
         assert_eq!(
             sha256,
             hash,
@@ -457,8 +457,8 @@ fn recent_corpus_has_the_spread_it_claims() {
         versions.insert(meta.get("Metadata-Version").unwrap().to_string());
         if meta.get("License-Expression").is_some() && !meta.get_all("License-File").is_empty() {
             match inspected.artifact.kind {
-                tagpub::pipeline::check::ArtifactKind::Wheel => wheel_licenses += 1,
-                tagpub::pipeline::check::ArtifactKind::Sdist => sdist_licenses += 1,
+                tagpub::dist::ArtifactKind::Wheel => wheel_licenses += 1,
+                tagpub::dist::ArtifactKind::Sdist => sdist_licenses += 1,
             }
         }
         let content_type = meta.get("Description-Content-Type").unwrap_or("");

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
 
-use tagpub::pipeline::check::{ArtifactKind, Expected, check, inspect};
+use tagpub::dist::ArtifactKind;
+use tagpub::pipeline::check::{Expected, check, inspect};
 use tagpub::version::Version;
 
 fn venv() -> PathBuf {

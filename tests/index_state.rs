@@ -129,7 +129,7 @@ fn fixture(server: &PypiServer, defaults: &str) -> (Project, Listing, String, St
     project.run(&["release", "--dry-run", TAG]).assert_ok();
     let dist = find_file(&project.state.join("data/releases"), ".tar.gz")
         .expect("the dry run built an sdist");
-    let sha256 = tagpub::repository::sha256_file(&dist).unwrap();
+    let sha256 = tagpub::dist::hash::sha256_file(&dist).unwrap();
     let filename = dist.file_name().unwrap().to_string_lossy().into_owned();
     (project, listing, filename, sha256)
 }

@@ -466,7 +466,7 @@ fn attest_file(
     kind: &str,
     predicate: &str,
 ) -> serde_json::Value {
-    let sha256 = tagpub::repository::sha256_file(&dist.join(file)).unwrap();
+    let sha256 = tagpub::dist::hash::sha256_file(&dist.join(file)).unwrap();
     let text = attest::sample(file, &sha256, predicate);
     std::fs::write(dist.join(format!("{file}.{kind}.attestation")), &text).unwrap();
     serde_json::from_str(&text).unwrap()

@@ -9,11 +9,11 @@ use std::process::Command;
 
 use blake2::Digest;
 use secrecy::SecretString;
-use tagpub::pipeline::check::{Artifact, ArtifactKind, Metadata};
+use tagpub::dist::hash::sha256_file;
+use tagpub::dist::{Artifact, ArtifactKind, Metadata};
 use tagpub::report::Silent;
 use tagpub::repository::{
-    FileStatus, IndexedFile, Repository, RepositoryError, UploadOutcome, sha256_file,
-    simple_url_for_upload,
+    FileStatus, IndexedFile, Repository, RepositoryError, UploadOutcome, simple_url_for_upload,
 };
 use tagpub::retry::Backoff;
 use url::Url;

@@ -8,16 +8,17 @@
 //! reStructuredText description of the run in one go (`check/rst.rs`).
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::dist::filename::{FilenameError, parse_sdist_filename, parse_wheel_filename};
+use crate::dist::hash::digests;
+use crate::dist::{Artifact, ArtifactKind, Metadata, MetadataParseError};
 use crate::version::Version;
 
 mod archive;
 mod classifiers;
 mod fields;
-mod filename;
-mod metadata;
 mod platform;
 mod rst;
 mod rst_native;
@@ -26,88 +27,11 @@ mod rules;
 mod tests;
 mod zipframe;
 
-pub use filename::{SdistFilename, WheelFilename, parse_sdist_filename, parse_wheel_filename};
 pub use rst::{RstChoice, RstEngine, RstError};
 
 /// Most core metadata we will read from an archive member; a real METADATA
 /// with a long README is tens of KiB, so this only stops zip/gzip bombs.
 pub const MAX_METADATA_BYTES: u64 = 10 * 1024 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ArtifactKind {
-    Sdist,
-    Wheel,
-}
-
-impl ArtifactKind {
-    /// Decides the kind from the file name alone (no I/O).
-    pub fn from_filename(filename: &str) -> Option<ArtifactKind> {
-        if filename.ends_with(".whl") {
-            Some(ArtifactKind::Wheel)
-        } else if filename.ends_with(".tar.gz") || filename.ends_with(".zip") {
-            Some(ArtifactKind::Sdist)
-        } else {
-            None
-        }
-    }
-}
-
-/// Core metadata as read from PKG-INFO / METADATA.
-#[derive(Debug, Clone, Default)]
-pub struct Metadata {
-    /// Every header in file order; multi-use fields appear several times.
-    pub fields: Vec<(String, String)>,
-    /// The message body (the long description in Metadata 2.1+), if any.
-    pub body: Option<String>,
-}
-
-impl Metadata {
-    /// Parses RFC 822-style core metadata (see `check/metadata.rs`).
-    pub fn parse(bytes: &[u8]) -> Result<Metadata, MetadataParseError> {
-        metadata::parse(bytes)
-    }
-
-    /// First value of a header (case-insensitive name).
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-    /// All values of a multi-use header.
-    pub fn get_all(&self, name: &str) -> Vec<&str> {
-        self.fields
-            .iter()
-            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-            .collect()
-    }
-}
-
-/// Why a metadata file could not be parsed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MetadataParseError {
-    #[error("it is not valid UTF-8 (byte offset {offset})")]
-    NotUtf8 { offset: usize },
-    #[error("line {line} is neither a `Key: value` header nor a continuation line")]
-    MalformedLine { line: usize },
-    #[error("line {line} is a continuation line but no header precedes it")]
-    OrphanContinuation { line: usize },
-}
-
-/// A built file, opened and its metadata read.
-#[derive(Debug, Clone)]
-pub struct Artifact {
-    pub path: PathBuf,
-    pub filename: String,
-    pub kind: ArtifactKind,
-    pub metadata: Metadata,
-    pub sha256: String,
-    pub blake2_256: String,
-    /// For wheels, the python tag from the filename (`py3`); `source` for sdists.
-    pub pyversion: String,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
@@ -191,6 +115,16 @@ pub enum CheckError {
         #[source]
         source: MetadataParseError,
     },
+}
+
+impl From<FilenameError> for CheckError {
+    fn from(err: FilenameError) -> CheckError {
+        CheckError::InvalidFilename {
+            filename: err.filename,
+            kind: err.kind,
+            reason: err.reason,
+        }
+    }
 }
 
 impl CheckError {
@@ -315,25 +249,6 @@ fn inspect_with(path: &Path, with_digests: bool) -> Result<Inspected, CheckError
         problems,
         description,
     })
-}
-
-/// Hex sha256 and blake2b-256 of everything `reader` yields, in one pass.
-pub fn digests(mut reader: impl Read) -> io::Result<(String, String)> {
-    use blake2::Digest;
-    let mut sha = sha2::Sha256::new();
-    let mut blake = blake2::Blake2b::<blake2::digest::consts::U32>::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
-        };
-        sha.update(&buf[..n]);
-        blake.update(&buf[..n]);
-    }
-    Ok((hex::encode(sha.finalize()), hex::encode(blake.finalize())))
 }
 
 /// One error of a check, with the name of the rule that found it (the

@@ -17,13 +17,15 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::dirs::Dirs;
+use crate::dist::filename::{parse_sdist_filename, parse_wheel_filename};
+use crate::dist::hash::sha256_file;
 use crate::git::Repo;
 use crate::pipeline::build::{self, BuildError, PlanBuild};
-use crate::pipeline::check::{MAX_METADATA_BYTES, parse_sdist_filename, parse_wheel_filename};
+use crate::pipeline::check::MAX_METADATA_BYTES;
 use crate::pipeline::resolve::Plan;
 use crate::pipeline::upload::open_repository;
 use crate::report::Reporter;
-use crate::repository::{IndexedFile, RepositoryError, sha256_file};
+use crate::repository::{IndexedFile, RepositoryError};
 use crate::version::Version;
 
 #[derive(Debug, thiserror::Error)]

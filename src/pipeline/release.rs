@@ -8,12 +8,13 @@ use secrecy::SecretString;
 use crate::config::{Config, Verify};
 use crate::credentials::{self, TokenTarget};
 use crate::dirs::Dirs;
+use crate::dist::Artifact;
 use crate::fault;
 use crate::git::Repo;
 use crate::ledger::{BuiltFile, LedgerError, ReleaseDir, ReleaseLock, ReleaseRecord};
 use crate::pipeline::attest::{self, AttestationError, Attestations};
 use crate::pipeline::build::{self, BuildError, BuildSettings, BuildTool};
-use crate::pipeline::check::{self, Artifact, CheckReport, Expected};
+use crate::pipeline::check::{self, CheckReport, Expected};
 use crate::pipeline::index_state::{self, FileWindow};
 use crate::pipeline::install_check::{self, InstallCheckError, InstallReport};
 use crate::pipeline::resolve::{Plan, TagPlan};
@@ -818,7 +819,7 @@ impl Release<'_> {
                 self.reporter.info(&format!("✓ {}", report.file));
             }
             // The check read the archive; the ledger needs only its hash.
-            if let Ok(sha256) = crate::repository::sha256_file(path) {
+            if let Ok(sha256) = crate::dist::hash::sha256_file(path) {
                 files.push(BuiltFile {
                     filename: report.file.clone(),
                     sha256,
@@ -1272,7 +1273,7 @@ fn filenames(files: &[BuiltFile]) -> String {
 fn artifacts_intact(release_dir: &ReleaseDir, files: &[BuiltFile]) -> bool {
     !files.is_empty()
         && files.iter().all(|file| {
-            crate::repository::sha256_file(&release_dir.dist().join(&file.filename))
+            crate::dist::hash::sha256_file(&release_dir.dist().join(&file.filename))
                 .is_ok_and(|sha| sha == file.sha256)
         })
 }

@@ -12,12 +12,12 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::error::{RepositoryError, io_error};
-use super::hash::sha256_file;
 use super::simple::parse_simple_html;
 use super::upload::project_name;
 use super::{IndexedFile, UploadOutcome};
+use crate::dist::Artifact;
+use crate::dist::hash::sha256_file;
 use crate::fsutil;
-use crate::pipeline::check::Artifact;
 use crate::version::normalize_name;
 
 pub(super) fn local_simple_url(root: &Path) -> Url {

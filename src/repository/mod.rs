@@ -5,14 +5,14 @@
 //! file already on the index" (`Repository::file_status`); the jobs behind
 //! it live in submodules: `error` (errors, redaction, excerpts), `simple`
 //! (PEP 503/691 listings), `upload` (the legacy API with retries), `local`
-//! (the directory index) and `hash` (file digests).
+//! (the directory index).
 
 mod error;
-mod hash;
 mod local;
 mod simple;
 mod upload;
 
+use crate::dist::hash::sha256_file;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -21,7 +21,6 @@ use sha2::Sha256;
 use url::Url;
 
 pub use error::{RepositoryError, redact_url};
-pub use hash::{blake2_256_file, sha256_file};
 pub use simple::{parse_simple_html, parse_simple_json, simple_url_for_upload};
 pub use upload::form_field_name;
 
@@ -223,7 +222,7 @@ impl Repository {
                 response.status().as_u16()
             )));
         }
-        hash::hash_reader::<Sha256>(&mut response).map_err(|e| {
+        crate::dist::hash::hash_reader::<Sha256>(&mut response).map_err(|e| {
             unverifiable(format!(
                 "the index lists it without a sha256 and fetching it failed: {e}"
             ))

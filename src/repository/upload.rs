@@ -12,8 +12,8 @@ use url::Url;
 
 use super::error::{RepositoryError, body_excerpt, io_error, network_error, redact_url};
 use super::{FileStatus, IndexedFile, Repository, UploadOutcome, local, with_retries};
+use crate::dist::{Artifact, ArtifactKind};
 use crate::http;
-use crate::pipeline::check::{Artifact, ArtifactKind};
 use crate::report::{Progress, Reporter};
 use crate::retry;
 use crate::secrets;

@@ -61,8 +61,8 @@ fn parse_member(
     bytes: &[u8],
     filename: &str,
     member: &str,
-) -> Result<(Metadata, super::metadata::Raw), CheckError> {
-    super::metadata::parse_with_raw_description(bytes).map_err(|source| {
+) -> Result<(Metadata, crate::dist::metadata::Raw), CheckError> {
+    crate::dist::metadata::parse_with_raw_description(bytes).map_err(|source| {
         CheckError::MalformedMetadata {
             filename: filename.to_string(),
             member: member.to_string(),
@@ -85,7 +85,7 @@ fn read_zip_member(
     zip: &mut zip::ZipArchive<BufReader<File>>,
     filename: &str,
     member: &str,
-) -> Result<(Metadata, super::metadata::Raw), CheckError> {
+) -> Result<(Metadata, crate::dist::metadata::Raw), CheckError> {
     let entry = zip
         .by_name(member)
         .map_err(|err| not_an_archive(filename, "zip", format!("opening `{member}`: {err}")))?;
@@ -96,7 +96,7 @@ fn read_zip_member(
 /// What reading an archive found: its core metadata, the raw `Description`
 /// header (see `metadata::parse_with_raw_description`), and problems that
 /// do not stop the reading (unsafe members, RECORD mismatches).
-pub(super) type Scanned = ((Metadata, super::metadata::Raw), Vec<Problem>);
+pub(super) type Scanned = ((Metadata, crate::dist::metadata::Raw), Vec<Problem>);
 
 fn packed_size(file: &File, filename: &str) -> Result<u64, CheckError> {
     file.metadata()

@@ -9,7 +9,7 @@ const MULTILINE_FIELDS: &[&str] = &["description", "license"];
 
 /// What the parsed fields do not keep of the raw text.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Raw {
+pub struct Raw {
     /// The `Description` header with its continuation lines as they are.
     pub description: Option<String>,
     /// Headers that had continuation lines (folded into one line).
@@ -24,9 +24,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Metadata, MetadataParseError> {
 /// (and so `packaging`, twine and PyPI) reads it: continuation lines keep
 /// their indentation. That is the text PyPI renders, so it is what is
 /// checked, even where [`Metadata::get`] gives the unindented form.
-pub(super) fn parse_with_raw_description(
-    bytes: &[u8],
-) -> Result<(Metadata, Raw), MetadataParseError> {
+pub fn parse_with_raw_description(bytes: &[u8]) -> Result<(Metadata, Raw), MetadataParseError> {
     let text = std::str::from_utf8(bytes).map_err(|err| MetadataParseError::NotUtf8 {
         offset: err.valid_up_to(),
     })?;

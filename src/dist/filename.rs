@@ -3,7 +3,15 @@
 //! Versions stay strings here: whether they are valid PEP 440 is a check
 //! (reported with the other findings), not a reason to refuse to open the file.
 
-use super::CheckError;
+/// A file name that is not a wheel's or an sdist's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{filename}` is not a valid {kind} file name: {reason}")]
+pub struct FilenameError {
+    pub filename: String,
+    /// `wheel` or `sdist`.
+    pub kind: &'static str,
+    pub reason: String,
+}
 
 /// `{distribution}-{version}(-{build tag})?-{python tag}-{abi tag}-{platform tag}.whl`
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +33,8 @@ pub struct SdistFilename {
     pub version: String,
 }
 
-fn invalid(filename: &str, kind: &'static str, reason: impl Into<String>) -> CheckError {
-    CheckError::InvalidFilename {
+fn invalid(filename: &str, kind: &'static str, reason: impl Into<String>) -> FilenameError {
+    FilenameError {
         filename: filename.to_string(),
         kind,
         reason: reason.into(),
@@ -34,7 +42,7 @@ fn invalid(filename: &str, kind: &'static str, reason: impl Into<String>) -> Che
 }
 
 /// Mirrors `packaging.utils.parse_wheel_filename`.
-pub fn parse_wheel_filename(filename: &str) -> Result<WheelFilename, CheckError> {
+pub fn parse_wheel_filename(filename: &str) -> Result<WheelFilename, FilenameError> {
     let stem = filename
         .strip_suffix(".whl")
         .ok_or_else(|| invalid(filename, "wheel", "it does not end in `.whl`"))?;
@@ -93,7 +101,7 @@ pub fn parse_wheel_filename(filename: &str) -> Result<WheelFilename, CheckError>
 
 /// Mirrors `packaging.utils.parse_sdist_filename`: rpartition on `-`, since
 /// older sdists keep `-` in the name but versions never contain one.
-pub fn parse_sdist_filename(filename: &str) -> Result<SdistFilename, CheckError> {
+pub fn parse_sdist_filename(filename: &str) -> Result<SdistFilename, FilenameError> {
     let stem = filename
         .strip_suffix(".tar.gz")
         .or_else(|| filename.strip_suffix(".zip"))
