@@ -1260,13 +1260,13 @@ fn check_env_name(source: &SourceFile<'_>, name: Spanned<String>) -> Result<Stri
 }
 
 /// `allowed-signers`: each entry must be something a signature can be
-/// matched against (`pipeline::signature::AllowedSigner`).
+/// matched against ([`AllowedSigner`]).
 fn check_signers(
     source: &SourceFile<'_>,
     signers: &Spanned<Vec<String>>,
 ) -> Result<Vec<String>, ConfigError> {
     for entry in signers.get_ref() {
-        if let Err(reason) = crate::pipeline::signature::AllowedSigner::parse(entry) {
+        if let Err(reason) = AllowedSigner::parse(entry) {
             return Err(source.error(
                 signers.span(),
                 format!("allowed-signers entry `{entry}` {reason}"),
@@ -1275,6 +1275,43 @@ fn check_signers(
         }
     }
     Ok(signers.get_ref().clone())
+}
+
+/// One `allowed-signers` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedSigner {
+    /// A fingerprint (40 or 64 hex digits) or long key id (16), upper case.
+    OpenpgpKey(String),
+    /// `SHA256:…` as `ssh-keygen -l` and git print it.
+    SshKey(String),
+    /// A principal of the allowed-signers file (often an email address).
+    SshPrincipal(String),
+}
+
+impl AllowedSigner {
+    /// The error completes "allowed-signers entry `X` …".
+    pub fn parse(entry: &str) -> Result<AllowedSigner, String> {
+        let text = entry.trim();
+        if text.is_empty() || text.chars().any(char::is_whitespace) {
+            return Err("is empty or contains spaces (write fingerprints without spaces)".into());
+        }
+        if text.starts_with("SHA256:") {
+            return Ok(AllowedSigner::SshKey(text.to_string()));
+        }
+        let hex = text
+            .strip_prefix("0x")
+            .or_else(|| text.strip_prefix("0X"))
+            .unwrap_or(text);
+        if hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return match hex.len() {
+                16 | 40 | 64 => Ok(AllowedSigner::OpenpgpKey(hex.to_ascii_uppercase())),
+                // A short id is trivially forged by making a key with it.
+                8 => Err("is a short key id, which anyone can forge: use the full fingerprint (`gpg --fingerprint`)".into()),
+                _ => Err("looks like a key id but is neither 16 nor 40 hex digits: use the full fingerprint (`gpg --fingerprint`)".into()),
+            };
+        }
+        Ok(AllowedSigner::SshPrincipal(text.to_string()))
+    }
 }
 
 fn check_command(

@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::config::AllowedSigner;
 use crate::git::{GitError, Repo};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -277,42 +278,9 @@ fn parse_ssh(accepted: bool, output: &str) -> Option<Signature> {
     })
 }
 
-/// One `allowed-signers` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowedSigner {
-    /// A fingerprint (40 or 64 hex digits) or long key id (16), upper case.
-    OpenpgpKey(String),
-    /// `SHA256:…` as `ssh-keygen -l` and git print it.
-    SshKey(String),
-    /// A principal of the allowed-signers file (often an email address).
-    SshPrincipal(String),
-}
-
+/// Signature matching lives here, next to [`Signer`]; the entry type is
+/// config's, which refuses entries that do not parse when it reads them.
 impl AllowedSigner {
-    /// The error completes "allowed-signers entry `X` …".
-    pub fn parse(entry: &str) -> Result<AllowedSigner, String> {
-        let text = entry.trim();
-        if text.is_empty() || text.chars().any(char::is_whitespace) {
-            return Err("is empty or contains spaces (write fingerprints without spaces)".into());
-        }
-        if text.starts_with("SHA256:") {
-            return Ok(AllowedSigner::SshKey(text.to_string()));
-        }
-        let hex = text
-            .strip_prefix("0x")
-            .or_else(|| text.strip_prefix("0X"))
-            .unwrap_or(text);
-        if hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return match hex.len() {
-                16 | 40 | 64 => Ok(AllowedSigner::OpenpgpKey(hex.to_ascii_uppercase())),
-                // A short id is trivially forged by making a key with it.
-                8 => Err("is a short key id, which anyone can forge: use the full fingerprint (`gpg --fingerprint`)".into()),
-                _ => Err("looks like a key id but is neither 16 nor 40 hex digits: use the full fingerprint (`gpg --fingerprint`)".into()),
-            };
-        }
-        Ok(AllowedSigner::SshPrincipal(text.to_string()))
-    }
-
     pub fn matches(&self, signer: &Signer) -> bool {
         match (self, signer.format) {
             (AllowedSigner::OpenpgpKey(id), Format::Openpgp) => {
