@@ -1,4 +1,7 @@
-//! The command line, as clap definitions only. No logic here.
+//! The command line: the top of clap's definitions. Each command's own
+//! arguments (`*Args`) live in its module under `commands/`, beside the code
+//! that reads them; this module only puts them together, so the arrow goes
+//! one way (`cli` → `commands`, never back). No logic here.
 
 use std::path::PathBuf;
 
@@ -38,23 +41,23 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write tagpub.toml from the pyproject.toml files in the repository.
-    Init(InitArgs),
+    Init(crate::commands::init::InitArgs),
     /// Resolve a tag and show what releasing it would do, with every check.
-    Plan(PlanArgs),
+    Plan(crate::commands::plan::PlanArgs),
     /// Build a package from HEAD (committed state) for local testing.
-    Build(BuildArgs),
+    Build(crate::commands::build::BuildArgs),
     /// Check built distributions (wheels and sdists) the way the index would.
-    Check(CheckArgs),
+    Check(crate::commands::check::CheckArgs),
     /// Build, check, upload and verify the release a tag names.
-    Release(ReleaseArgs),
+    Release(crate::commands::release::ReleaseArgs),
     /// Write the next version and changelog section; commit, tag (signed), push.
-    Bump(BumpArgs),
+    Bump(crate::commands::bump::BumpArgs),
     /// Build a published release again from its tag and compare the files with the index's (exit 0: byte-identical, 1: something differs).
-    Rebuild(RebuildArgs),
+    Rebuild(crate::commands::rebuild::RebuildArgs),
     /// Store, show, delete and list upload tokens (OS keychain).
-    Token(TokenArgs),
+    Token(crate::commands::token::TokenArgs),
     /// Install, remove or inspect tagpub's git hooks (pre-push gate, tag nudge).
-    Hooks(HooksArgs),
+    Hooks(crate::commands::hooks::HooksArgs),
     /// Run, start, stop the background daemon that publishes new tags.
     Daemon(crate::commands::daemon::DaemonArgs),
     /// Install the daemon as a user service (systemd, launchd).
@@ -78,222 +81,23 @@ pub enum Command {
     Man(crate::commands::completions::ManArgs),
     /// Entry points the installed git hooks call (not for direct use).
     #[command(hide = true)]
-    Hook(HookArgs),
+    Hook(crate::commands::hook::HookArgs),
     /// Make a sample monorepo, tag it, publish to a local index, pip install it.
-    Demo(DemoArgs),
+    Demo(crate::commands::demo::DemoArgs),
     /// Check everything a release needs, per package, with the fix for each problem.
     Doctor(crate::commands::doctor::DoctorArgs),
 }
 
-#[derive(Debug, Args)]
-pub struct HooksArgs {
-    #[command(subcommand)]
-    pub command: HooksCommand,
-}
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
 
-#[derive(Debug, Subcommand)]
-pub enum HooksCommand {
-    /// Install the pre-push and reference-transaction hooks (chaining existing ones).
-    Install,
-    /// Remove tagpub's hooks and restore exactly what was there before.
-    Uninstall,
-    /// Show each hook's state, the hooks dir in use and whether the daemon hears nudges.
-    Status(HooksStatusArgs),
-}
+    use super::*;
 
-#[derive(Debug, Args)]
-pub struct HooksStatusArgs {
-    /// Print the status as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct HookArgs {
-    #[command(subcommand)]
-    pub command: HookCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum HookCommand {
-    /// git's pre-push: refs on stdin, remote name and URL as arguments.
-    PrePush {
-        remote: Option<String>,
-        url: Option<String>,
-    },
-    /// Tell the daemon that tags changed; never waits, never fails.
-    Nudge,
-}
-
-#[derive(Debug, Args)]
-pub struct TokenArgs {
-    #[command(subcommand)]
-    pub command: TokenCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Store a token in the keychain, read from a hidden prompt or --stdin (never from argv).
-    Set(TokenSetArgs),
-    /// Say whether a token is stored (redacted; --show prints it to a terminal).
-    Get(TokenGetArgs),
-    /// Remove exactly one keychain entry.
-    Delete(TokenEntryArgs),
-    /// For every package and repository: where the token comes from and what it may do.
-    List(TokenListArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct TokenEntryArgs {
-    /// The repository [default: the config's default, else pypi].
-    #[arg(short, long)]
-    pub repository: Option<String>,
-    /// A token for this package only; without it, the token for the whole
-    /// repository, stored where twine/keyring look (upload URL, __token__).
-    #[arg(short, long)]
-    pub package: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct TokenSetArgs {
-    #[command(flatten)]
-    pub entry: TokenEntryArgs,
-    /// Read the token from stdin instead of a hidden prompt.
-    #[arg(long)]
-    pub stdin: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct TokenGetArgs {
-    #[command(flatten)]
-    pub entry: TokenEntryArgs,
-    /// Print the token itself (only to a terminal).
-    #[arg(long)]
-    pub show: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct TokenListArgs {
-    /// Print the list as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct InitArgs {
-    /// Write without asking.
-    #[arg(short, long)]
-    pub yes: bool,
-    /// Overwrite an existing tagpub.toml.
-    #[arg(long)]
-    pub force: bool,
-    /// The default repository to write (pypi, testpypi, local).
-    #[arg(long, default_value = "pypi")]
-    pub repository: String,
-}
-
-#[derive(Debug, Args)]
-pub struct PlanArgs {
-    /// The release tag, e.g. `hf-local-v1.0.0`.
-    pub tag: String,
-    /// Publish to this repository instead of the configured one.
-    #[arg(short, long)]
-    pub repository: Option<String>,
-    /// Do not ask the index what it already has of the release (its files,
-    /// the deadline of a half-published release, provenance).
-    #[arg(long, env = crate::env::OFFLINE.name, value_parser = clap::builder::BoolishValueParser::new())]
-    pub offline: bool,
-    /// Print the plan as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct BuildArgs {
-    /// The package to build (name from tagpub.toml); may be left out when there is one.
-    pub package: Option<String>,
-    /// Where to put the files [default: dist/ in the package's directory].
-    #[arg(short, long)]
-    pub out_dir: Option<PathBuf>,
-    /// Print the result as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// Wheels (.whl) and sdists (.tar.gz, .zip).
-    #[arg(required = true)]
-    pub files: Vec<PathBuf>,
-    /// Print the reports as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// Like `twine check --strict`: a missing long description or content
-    /// type is an error, not a warning.
-    #[arg(long)]
-    pub strict: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct ReleaseArgs {
-    /// The release tag, e.g. `hf-local-v1.0.0`.
-    pub tag: String,
-    /// Build and check, but upload nothing.
-    #[arg(long, short = 'n')]
-    pub dry_run: bool,
-    /// Publish to this repository instead of the configured one.
-    #[arg(short, long)]
-    pub repository: Option<String>,
-    /// Upload files without PEP 740 attestations even though the project's
-    /// latest release had them (the index then shows its provenance as lost).
-    #[arg(long)]
-    pub allow_unattested: bool,
-    /// Print the result as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct BumpArgs {
-    /// The package or release group (its name, or a package's tag prefix such as `hf-local`).
-    pub target: String,
-    /// major, minor, patch, stable, a, b, rc, post, dev, or a PEP 440 version (`1.2.0rc1`).
-    pub level: String,
-    /// Commit exactly the files the bump changed.
-    #[arg(long)]
-    pub commit: bool,
-    /// Create the annotated release tag (the first tag pattern), the changelog section as its message.
-    #[arg(long)]
-    pub tag: bool,
-    /// Sign the tag with git's configured signing (OpenPGP or SSH, `gpg.format`).
-    #[arg(long)]
-    pub sign: bool,
-    /// Push the commit and the tag to the current branch's upstream.
-    #[arg(long)]
-    pub push: bool,
-    /// Print the diff and the git commands; write nothing.
-    #[arg(long, short = 'n')]
-    pub dry_run: bool,
-    /// Do not ask the index whether the version is new.
-    #[arg(long, env = crate::env::OFFLINE.name, value_parser = clap::builder::BoolishValueParser::new())]
-    pub offline: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct RebuildArgs {
-    /// The release tag, e.g. `hf-local-v1.0.0`.
-    pub tag: String,
-    /// Compare with this repository instead of the configured one.
-    #[arg(short, long)]
-    pub repository: Option<String>,
-    /// Print the comparison as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Keep the sample repository and index instead of deleting them.
-    #[arg(long)]
-    pub keep: bool,
+    #[test]
+    fn the_command_definitions_are_consistent() {
+        // clap's own checks (conflicting names, bad defaults, …), which the
+        // generators rely on.
+        Cli::command().debug_assert();
+    }
 }

@@ -38,6 +38,8 @@ pub mod version;
 
 use std::process::ExitCode;
 
+use clap::CommandFactory;
+
 use cli::{Cli, Command};
 use commands::Context;
 use exit::{Classify, ExitStatus, UsageError};
@@ -110,8 +112,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
             commands::watch::job_request(&ctx, ipc::Request::Cancel { job: args.job })
         }
         Command::Ci(args) => commands::ci::run(&ctx, args),
-        Command::Completions(args) => commands::completions::completions(&ctx, args),
-        Command::Man(args) => commands::completions::man(&ctx, args),
+        Command::Completions(args) => {
+            commands::completions::completions(&ctx, args, Cli::command())
+        }
+        Command::Man(args) => commands::completions::man(&ctx, args, Cli::command()),
         Command::Hook(args) => commands::hook::run(&ctx, args),
         Command::Demo(args) => commands::demo::run(&ctx, args),
         Command::Doctor(args) => commands::doctor::run(&ctx, args),

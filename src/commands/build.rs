@@ -1,11 +1,12 @@
 //! `tagpub build [PACKAGE]`: build a package from HEAD for local testing,
 //! the same way a release would (clean export, scrubbed environment).
 
+use clap::Args;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use anyhow::Context as _;
 
-use crate::cli::BuildArgs;
 use crate::commands::{Context, UsageError};
 use crate::exit::ExitStatus;
 use crate::pipeline::build::{
@@ -15,6 +16,18 @@ use crate::pipeline::build::{
 use crate::pipeline::check::{Expected, check_path};
 use crate::pipeline::resolve::{pretend_version_env, short};
 use crate::version::Version;
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The package to build (name from tagpub.toml); may be left out when there is one.
+    pub package: Option<String>,
+    /// Where to put the files [default: dist/ in the package's directory].
+    #[arg(short, long)]
+    pub out_dir: Option<PathBuf>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn run(ctx: &Context, args: &BuildArgs) -> anyhow::Result<ExitStatus> {
     let (repo, config) = ctx.repo_and_config()?;

@@ -4,10 +4,10 @@
 //! tags and pushes with the user's own git (signing keys, credentials).
 
 use anyhow::Context as _;
+use clap::Args;
 
 use crate::bump::level::Level;
 use crate::bump::{self, BumpPlan};
-use crate::cli::BumpArgs;
 use crate::commands::{Context, UsageError};
 use crate::config::Config;
 use crate::credentials::{self, TokenTarget};
@@ -16,6 +16,32 @@ use crate::git::Repo;
 use crate::pipeline::index_state::version_files;
 use crate::pipeline::upload::open_repository;
 use crate::report::Reporter as _;
+
+#[derive(Debug, Args)]
+pub struct BumpArgs {
+    /// The package or release group (its name, or a package's tag prefix such as `hf-local`).
+    pub target: String,
+    /// major, minor, patch, stable, a, b, rc, post, dev, or a PEP 440 version (`1.2.0rc1`).
+    pub level: String,
+    /// Commit exactly the files the bump changed.
+    #[arg(long)]
+    pub commit: bool,
+    /// Create the annotated release tag (the first tag pattern), the changelog section as its message.
+    #[arg(long)]
+    pub tag: bool,
+    /// Sign the tag with git's configured signing (OpenPGP or SSH, `gpg.format`).
+    #[arg(long)]
+    pub sign: bool,
+    /// Push the commit and the tag to the current branch's upstream.
+    #[arg(long)]
+    pub push: bool,
+    /// Print the diff and the git commands; write nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Do not ask the index whether the version is new.
+    #[arg(long, env = crate::env::OFFLINE.name, value_parser = clap::builder::BoolishValueParser::new())]
+    pub offline: bool,
+}
 
 pub fn run(ctx: &Context, args: &BumpArgs) -> anyhow::Result<ExitStatus> {
     if args.sign && !args.tag {

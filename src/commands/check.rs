@@ -1,10 +1,25 @@
 //! `tagpub check FILE...`: check distributions the way twine and the index
 //! would, in one run (one line per file, then which RST engine decided).
 
-use crate::cli::CheckArgs;
 use crate::commands::{Context, UsageError};
 use crate::exit::ExitStatus;
 use crate::pipeline::check::{CheckOptions, RstChoice, check_paths};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Wheels (.whl) and sdists (.tar.gz, .zip).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Print the reports as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Like `twine check --strict`: a missing long description or content
+    /// type is an error, not a warning.
+    #[arg(long)]
+    pub strict: bool,
+}
 
 pub fn run(ctx: &Context, args: &CheckArgs) -> anyhow::Result<ExitStatus> {
     let rst = RstChoice::from_env().map_err(|err| UsageError(err.to_string()))?;

@@ -2,12 +2,12 @@
 //! Makes the sample monorepo, writes its config with `init`'s logic, tags two
 //! packages, releases them to a `local` index and pip-installs the result.
 
+use clap::Args;
 use std::path::Path;
 use std::process::Output;
 
 use anyhow::{Context as _, bail};
 
-use crate::cli::DemoArgs;
 use crate::commands::Context;
 use crate::commands::init::{find_packages, render_config};
 use crate::commands::release::print_summary;
@@ -23,6 +23,13 @@ use crate::process::find_on_path;
 use crate::process::{Child, RunError};
 use crate::report::Reporter;
 use crate::sample;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the sample repository and index instead of deleting them.
+    #[arg(long)]
+    pub keep: bool,
+}
 
 pub fn run(ctx: &Context, args: &DemoArgs) -> anyhow::Result<ExitStatus> {
     let workspace = tempfile::Builder::new().prefix("tagpub-demo-").tempdir()?;

@@ -1,13 +1,13 @@
 //! The entry points the installed hooks call: `tagpub hook pre-push` (the
 //! release-tag gate) and `tagpub hook nudge` (tell the daemon tags changed).
 
+use clap::{Args, Subcommand};
 use std::io::Read;
 
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::cli::{HookArgs, HookCommand};
 use crate::commands::Context;
 use crate::config::{Config, PrePush, Trigger};
 use crate::exit::ExitStatus;
@@ -17,6 +17,23 @@ use crate::pipeline::release::{Release, ReleaseOptions};
 use crate::pipeline::resolve::{ResolveError, Scope, free_tag, match_tag, resolve_for};
 use crate::report::{Reporter, Silent};
 use crate::version::Version;
+
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    #[command(subcommand)]
+    pub command: HookCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// git's pre-push: refs on stdin, remote name and URL as arguments.
+    PrePush {
+        remote: Option<String>,
+        url: Option<String>,
+    },
+    /// Tell the daemon that tags changed; never waits, never fails.
+    Nudge,
+}
 
 pub fn run(ctx: &Context, args: &HookArgs) -> anyhow::Result<ExitStatus> {
     match &args.command {

@@ -2,17 +2,40 @@
 //! dir git actually uses (`core.hooksPath`, or the common git dir's `hooks/`,
 //! so every linked worktree shares them).
 
+use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::cli::{HooksArgs, HooksCommand, HooksStatusArgs};
 use crate::commands::Context;
 use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::hooks::{self, Installed, State, Uninstalled};
 use crate::report::Reporter;
+
+#[derive(Debug, Args)]
+pub struct HooksArgs {
+    #[command(subcommand)]
+    pub command: HooksCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HooksCommand {
+    /// Install the pre-push and reference-transaction hooks (chaining existing ones).
+    Install,
+    /// Remove tagpub's hooks and restore exactly what was there before.
+    Uninstall,
+    /// Show each hook's state, the hooks dir in use and whether the daemon hears nudges.
+    Status(HooksStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HooksStatusArgs {
+    /// Print the status as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// The first git that runs reference-transaction hooks.
 pub const REFERENCE_TRANSACTION_SINCE: (u32, u32, u32) = (2, 28, 0);

@@ -2,13 +2,25 @@
 //! compare it with the index's files. Exit 0 when every file is
 //! byte-identical, 1 when something differs (the report says what).
 
-use crate::cli::RebuildArgs;
 use crate::commands::{Context, UsageError};
 use crate::exit::ExitStatus;
 use crate::pipeline::rebuild::{Comparison, DifferenceKind, Outcome, Rebuild, RebuildError};
 use crate::pipeline::resolve::{CheckStatus, resolve};
 use crate::printer::Printer;
 use crate::report::{Reporter, Silent};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// The release tag, e.g. `hf-local-v1.0.0`.
+    pub tag: String,
+    /// Compare with this repository instead of the configured one.
+    #[arg(short, long)]
+    pub repository: Option<String>,
+    /// Print the comparison as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Member differences shown per kind and file before "… and N more"
 /// (`--json` has them all).

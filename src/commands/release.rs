@@ -1,12 +1,31 @@
 //! `tagpub release <tag>`: plan → build → check → upload → verify.
 
-use crate::cli::ReleaseArgs;
 use crate::commands::Context;
 use crate::commands::plan::print_plan;
 use crate::exit::ExitStatus;
 use crate::pipeline::release::{Release, ReleaseOptions, ReleaseStatus, TagSummary};
 use crate::pipeline::resolve::resolve;
 use crate::report::{Reporter, Silent};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// The release tag, e.g. `hf-local-v1.0.0`.
+    pub tag: String,
+    /// Build and check, but upload nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Publish to this repository instead of the configured one.
+    #[arg(short, long)]
+    pub repository: Option<String>,
+    /// Upload files without PEP 740 attestations even though the project's
+    /// latest release had them (the index then shows its provenance as lost).
+    #[arg(long)]
+    pub allow_unattested: bool,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn run(ctx: &Context, args: &ReleaseArgs) -> anyhow::Result<ExitStatus> {
     let (repo, config) = ctx.repo_and_config_for_tag(&args.tag)?;

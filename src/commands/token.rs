@@ -1,16 +1,70 @@
 //! `tagpub token set|get|delete|list`: tokens in the OS keychain.
 
+use clap::{Args, Subcommand};
 use std::io::{IsTerminal, Read};
 
 use anyhow::Context as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use crate::cli::{TokenArgs, TokenCommand, TokenEntryArgs, TokenListArgs, TokenSetArgs};
 use crate::commands::{Context, UsageError};
 use crate::config::{BUILTIN_REPOSITORIES, Config};
 use crate::credentials::{self, TokenTarget, keychain, macaroon};
 use crate::exit::ExitStatus;
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Store a token in the keychain, read from a hidden prompt or --stdin (never from argv).
+    Set(TokenSetArgs),
+    /// Say whether a token is stored (redacted; --show prints it to a terminal).
+    Get(TokenGetArgs),
+    /// Remove exactly one keychain entry.
+    Delete(TokenEntryArgs),
+    /// For every package and repository: where the token comes from and what it may do.
+    List(TokenListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenEntryArgs {
+    /// The repository [default: the config's default, else pypi].
+    #[arg(short, long)]
+    pub repository: Option<String>,
+    /// A token for this package only; without it, the token for the whole
+    /// repository, stored where twine/keyring look (upload URL, __token__).
+    #[arg(short, long)]
+    pub package: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenSetArgs {
+    #[command(flatten)]
+    pub entry: TokenEntryArgs,
+    /// Read the token from stdin instead of a hidden prompt.
+    #[arg(long)]
+    pub stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenGetArgs {
+    #[command(flatten)]
+    pub entry: TokenEntryArgs,
+    /// Print the token itself (only to a terminal).
+    #[arg(long)]
+    pub show: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    /// Print the list as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn run(ctx: &Context, args: &TokenArgs) -> anyhow::Result<ExitStatus> {
     match &args.command {
@@ -145,7 +199,7 @@ fn set(ctx: &Context, args: &TokenSetArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn get(ctx: &Context, args: &crate::cli::TokenGetArgs) -> anyhow::Result<ExitStatus> {
+fn get(ctx: &Context, args: &TokenGetArgs) -> anyhow::Result<ExitStatus> {
     let entry = choose_entry(ctx, &args.entry)?;
     if args.show && !std::io::stdout().is_terminal() {
         return Err(UsageError(

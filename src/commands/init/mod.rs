@@ -6,19 +6,32 @@
 mod scheme;
 mod skip;
 
+use clap::Args;
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::cli::InitArgs;
 use crate::commands::{Context, UsageError};
 use crate::config::{BUILTIN_REPOSITORIES, CONFIG_FILE, Config, join_repo_path};
 use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::pipeline::resolve::{Scope, resolve_for};
 use crate::version::{TagMatch, TagPattern, normalize_name};
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Write without asking.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Overwrite an existing tagpub.toml.
+    #[arg(long)]
+    pub force: bool,
+    /// The default repository to write (pypi, testpypi, local).
+    #[arg(long, default_value = "pypi")]
+    pub repository: String,
+}
 
 pub use scheme::{Choice, ReleaseTag, VcsScheme};
 
