@@ -13,7 +13,7 @@ use super::export::tree::{Unpack, unpack_tar};
 use super::listing::{
     ListedEntry, MODE_GITLINK, MODE_LINK, MODE_TREE, TreeListing, check_entry_name,
 };
-use super::{AnnotatedTag, Backend, GitError, Objects, TagInfo, check_hex};
+use super::{AnnotatedTag, Backend, GitError, Objects, TagInfo, check_hex, is_signed};
 
 /// A repository served by the git CLI: where git is pointed.
 pub(super) struct Git {
@@ -505,11 +505,6 @@ pub(super) fn trim_line(out: &[u8]) -> String {
 
 // ---- parsing git's raw output ---------------------------------------------
 
-const SIGNATURE_MARKERS: [&str; 2] = [
-    "-----BEGIN PGP SIGNATURE-----",
-    "-----BEGIN SSH SIGNATURE-----",
-];
-
 /// One record of `git ls-tree -z` (CLI backend).
 struct TreeEntry {
     mode: u32,
@@ -578,10 +573,6 @@ fn parse_ident(ident: &str) -> (Option<String>, Option<String>, Option<i64>) {
         .next()
         .and_then(|t| t.parse().ok());
     (Some(name), Some(email), time)
-}
-
-pub(super) fn is_signed(message: &str) -> bool {
-    SIGNATURE_MARKERS.iter().any(|m| message.contains(m))
 }
 
 /// `<mode> SP <type> SP <oid> TAB <name>` (one `ls-tree -z` record).

@@ -5,12 +5,13 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use super::cli::is_signed;
 use super::export::tree::write_listing;
 use super::listing::{
     ListedEntry, MODE_GITLINK, MODE_LINK, MODE_TREE, TreeListing, check_entry_name, join_path,
 };
-use super::{AnnotatedTag, Backend, GitError, Objects, TagInfo, check_hex};
+use super::{
+    AnnotatedTag, Backend, GitError, Objects, TagInfo, check_hex, is_signed, libgit2_error,
+};
 
 // git2::Repository is Send but not Sync; the Mutex keeps `Repo` shareable
 // across threads like any plain value.
@@ -41,16 +42,16 @@ impl Libgit2 {
             {
                 return Ok(None);
             }
-            Err(e) => return Err(libgit2(&format!("cannot read tag {name}"), e)),
+            Err(e) => return Err(libgit2_error(&format!("cannot read tag {name}"), e)),
         };
         let target = reference
             .resolve()
             .ok()
             .and_then(|r| r.target())
             .ok_or_else(|| GitError::Libgit2(format!("tag {name} is a dangling reference")))?;
-        let object = repo
-            .find_object(target, None)
-            .map_err(|e| libgit2(&format!("cannot read the object tag {name} points at"), e))?;
+        let object = repo.find_object(target, None).map_err(|e| {
+            libgit2_error(&format!("cannot read the object tag {name} points at"), e)
+        })?;
         let annotated = object.as_tag().map(|t| {
             let message =
                 String::from_utf8_lossy(t.message_bytes().unwrap_or_default()).into_owned();
@@ -93,10 +94,10 @@ impl Objects for Libgit2 {
         let repo = self.lock();
         let refs = repo
             .references_glob("refs/tags/*")
-            .map_err(|e| libgit2("cannot list tags", e))?;
+            .map_err(|e| libgit2_error("cannot list tags", e))?;
         let mut names = Vec::new();
         for r in refs {
-            let r = r.map_err(|e| libgit2("cannot list tags", e))?;
+            let r = r.map_err(|e| libgit2_error("cannot list tags", e))?;
             let full = String::from_utf8_lossy(r.name_bytes());
             if let Some(short) = full.strip_prefix("refs/tags/") {
                 names.push(short.to_string());
@@ -116,11 +117,11 @@ impl Objects for Libgit2 {
             Err(e) if e.code() == git2::ErrorCode::UnbornBranch => {
                 return Err(GitError::UnbornHead);
             }
-            Err(e) => return Err(libgit2("cannot read HEAD", e)),
+            Err(e) => return Err(libgit2_error("cannot read HEAD", e)),
         };
         let commit = head
             .peel_to_commit()
-            .map_err(|e| libgit2("HEAD does not point at a commit", e))?;
+            .map_err(|e| libgit2_error("HEAD does not point at a commit", e))?;
         Ok(commit.id().to_string())
     }
 
@@ -140,14 +141,14 @@ impl Objects for Libgit2 {
         let entry = match tree.get_path(Path::new(path.trim_end_matches('/'))) {
             Ok(e) => e,
             Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
-            Err(e) => return Err(libgit2(&format!("cannot look up {path}"), e)),
+            Err(e) => return Err(libgit2_error(&format!("cannot look up {path}"), e)),
         };
         if entry.kind() != Some(git2::ObjectType::Blob) {
             return Ok(None);
         }
         let blob = repo
             .find_blob(entry.id())
-            .map_err(|e| libgit2(&format!("cannot read {path}"), e))?;
+            .map_err(|e| libgit2_error(&format!("cannot read {path}"), e))?;
         Ok(Some(blob.content().to_vec()))
     }
 
@@ -160,13 +161,13 @@ impl Objects for Libgit2 {
             let entry = match root.get_path(Path::new(path.trim_end_matches('/'))) {
                 Ok(e) => e,
                 Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(vec![]),
-                Err(e) => return Err(libgit2(&format!("cannot look up {path}"), e)),
+                Err(e) => return Err(libgit2_error(&format!("cannot look up {path}"), e)),
             };
             if entry.kind() != Some(git2::ObjectType::Tree) {
                 return Ok(vec![]);
             }
             repo.find_tree(entry.id())
-                .map_err(|e| libgit2(&format!("cannot read directory {path}"), e))?
+                .map_err(|e| libgit2_error(&format!("cannot read directory {path}"), e))?
         };
         Ok(tree.iter().map(|e| e.name_bytes().to_vec()).collect())
     }
@@ -176,7 +177,7 @@ impl Objects for Libgit2 {
         let commit = find_commit(&repo, commit)?;
         let tree = commit
             .tree()
-            .map_err(|e| libgit2("cannot read the commit's tree", e))?;
+            .map_err(|e| libgit2_error("cannot read the commit's tree", e))?;
         Ok((commit.id().to_string(), listing_libgit2(&repo, &tree)?))
     }
 
@@ -192,10 +193,10 @@ impl Objects for Libgit2 {
         let repo = self.lock();
         let refs = repo
             .references_glob("refs/tags/*")
-            .map_err(|e| libgit2("cannot list tags", e))?;
+            .map_err(|e| libgit2_error("cannot list tags", e))?;
         let mut tags = Vec::new();
         for r in refs {
-            let r = r.map_err(|e| libgit2("cannot list tags", e))?;
+            let r = r.map_err(|e| libgit2_error("cannot list tags", e))?;
             let Some(short) = r.name_bytes().strip_prefix(b"refs/tags/") else {
                 continue;
             };
@@ -249,7 +250,7 @@ pub(super) fn listing_libgit2(
         let dir = String::from_utf8_lossy(&prefix).into_owned();
         let tree = repo
             .find_tree(id)
-            .map_err(|e| libgit2(&format!("cannot read directory {dir}"), e))?;
+            .map_err(|e| libgit2_error(&format!("cannot read directory {dir}"), e))?;
         for entry in tree.iter() {
             let name = entry.name_bytes();
             let path = join_path(&prefix, name);
@@ -265,7 +266,7 @@ pub(super) fn listing_libgit2(
                 MODE_LINK => {
                     let blob = repo
                         .find_blob(entry.id())
-                        .map_err(|e| libgit2(&format!("cannot read {rel}"), e))?;
+                        .map_err(|e| libgit2_error(&format!("cannot read {rel}"), e))?;
                     links.push((path.clone(), blob.content().to_vec()));
                 }
                 _ if mode & 0o170000 == 0o100000 => {}
@@ -286,17 +287,13 @@ pub(super) fn listing_libgit2(
     Ok(TreeListing::new(entries, links, submodules))
 }
 
-pub(super) fn libgit2(context: &str, e: git2::Error) -> GitError {
-    GitError::Libgit2(format!("{context}: {}", e.message()))
-}
-
 pub(super) fn commit_tree<'r>(
     repo: &'r git2::Repository,
     id: &str,
 ) -> Result<git2::Tree<'r>, GitError> {
     find_commit(repo, id)?
         .tree()
-        .map_err(|e| libgit2("cannot read the commit's tree", e))
+        .map_err(|e| libgit2_error("cannot read the commit's tree", e))
 }
 
 pub(super) fn find_commit<'r>(
@@ -308,7 +305,7 @@ pub(super) fn find_commit<'r>(
         .find_object_by_prefix(id, None)
         .map_err(|e| match e.code() {
             git2::ErrorCode::NotFound => GitError::UnknownCommit(id.to_string()),
-            _ => libgit2(&format!("cannot look up {id}"), e),
+            _ => libgit2_error(&format!("cannot look up {id}"), e),
         })?;
     object
         .peel_to_commit()

@@ -135,6 +135,21 @@ pub enum Backend {
 }
 
 // A directory that is no git repository is the user's mistake (exit 2).
+/// A libgit2 failure, with what tagpub was doing.
+pub(super) fn libgit2_error(context: &str, e: git2::Error) -> GitError {
+    GitError::Libgit2(format!("{context}: {}", e.message()))
+}
+
+const SIGNATURE_MARKERS: [&str; 2] = [
+    "-----BEGIN PGP SIGNATURE-----",
+    "-----BEGIN SSH SIGNATURE-----",
+];
+
+/// Whether a tag's message carries a signature (both backends ask).
+pub(super) fn is_signed(message: &str) -> bool {
+    SIGNATURE_MARKERS.iter().any(|m| message.contains(m))
+}
+
 impl crate::exit::Classify for GitError {
     fn exit_status(&self) -> crate::exit::ExitStatus {
         match self {

@@ -7,9 +7,8 @@ use std::io::Read;
 use std::path::{Component, Path};
 
 use super::check_dest_empty;
-use crate::git::libgit2::libgit2;
 use crate::git::listing::{MODE_EXEC, MODE_LINK, MODE_TREE, TreeListing};
-use crate::git::{GitError, Repo, io_err, os_str_from_bytes, path_bytes};
+use crate::git::{GitError, Repo, io_err, libgit2_error, os_str_from_bytes, path_bytes};
 
 impl Repo {
     /// Writes the commit's whole tree into `dest` (which must exist and be
@@ -42,7 +41,7 @@ pub(in crate::git) fn write_listing(
             mode => {
                 let blob = git2::Oid::from_str(&entry.oid)
                     .and_then(|id| repo.find_blob(id))
-                    .map_err(|e| libgit2(&format!("cannot read {}", rel()), e))?;
+                    .map_err(|e| libgit2_error(&format!("cannot read {}", rel()), e))?;
                 write_file(blob.content(), &target, mode == MODE_EXEC)?;
             }
         }
