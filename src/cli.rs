@@ -88,6 +88,13 @@ pub enum Command {
     Doctor(crate::commands::doctor::DoctorArgs),
 }
 
+impl Command {
+    /// `tagpub daemon run`: the process that logs to the daemon's log file.
+    pub fn runs_the_daemon(&self) -> bool {
+        matches!(self, Command::Daemon(args) if matches!(args.command, crate::commands::daemon::DaemonCommand::Run))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;

@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+/// The first git that runs reference-transaction hooks.
+pub const REFERENCE_TRANSACTION_SINCE: (u32, u32, u32) = (2, 28, 0);
+
 /// The hooks tagpub installs.
 pub const HOOK_NAMES: [&str; 2] = ["pre-push", "reference-transaction"];
 

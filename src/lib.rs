@@ -33,6 +33,7 @@ pub mod report;
 pub mod repository;
 pub mod retry;
 pub mod sample;
+pub mod scaffold;
 pub mod secrets;
 pub mod version;
 
@@ -46,16 +47,13 @@ use exit::{Classify, ExitStatus, UsageError};
 
 pub fn run(cli: Cli) -> ExitCode {
     // The daemon's log is its only voice: it says what it does by default.
-    let daemon = matches!(
-        &cli.command,
-        Command::Daemon(args) if matches!(args.command, commands::daemon::DaemonCommand::Run)
-    );
+    let daemon = cli.command.runs_the_daemon();
     // The daemon writes its own size-bounded log file in the data dir.
     let log_file = daemon
         .then(|| dirs::Dirs::from_env().ok())
         .flatten()
         .and_then(|dirs| {
-            let path = commands::daemon::log_path(&dirs);
+            let path = daemon::log_path(&dirs);
             logfile::RotatingLog::open(&path)
                 .map_err(|err| {
                     printer::eprint_line(&format!(

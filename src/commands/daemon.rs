@@ -63,11 +63,6 @@ pub fn run(ctx: &Context, args: &DaemonArgs) -> anyhow::Result<ExitStatus> {
     }
 }
 
-/// The daemon's log file (its stdout and stderr when started in the background).
-pub fn log_path(dirs: &Dirs) -> PathBuf {
-    dirs.data.join("daemon.log")
-}
-
 fn ping(dirs: &Dirs) -> Result<Response, ipc::IpcError> {
     ipc::request(&dirs.socket_path(), Request::Ping, PING_TIMEOUT)
 }
@@ -125,7 +120,7 @@ fn start(ctx: &Context) -> anyhow::Result<ExitStatus> {
         return already_running(ctx, dirs, &holder);
     }
     let mut child = spawn_detached(dirs)?;
-    let log = log_path(dirs);
+    let log = crate::daemon::log_path(dirs);
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         match ping(dirs) {
@@ -194,7 +189,7 @@ fn wait_child(
 /// this process uses passed on as absolute paths.
 fn spawn_detached(dirs: &Dirs) -> anyhow::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
-    let log = log_path(dirs);
+    let log = crate::daemon::log_path(dirs);
     let output = crate::fsutil::open_private_append(&log)
         .with_context(|| format!("cannot open the daemon log {}", log.display()))?;
     let exe = std::env::current_exe().context("cannot find the tagpub executable")?;
@@ -258,7 +253,7 @@ fn stop(ctx: &Context) -> anyhow::Result<ExitStatus> {
                 "the daemon ({}) did not stop within {} s: see {}",
                 pid.map_or("pid unknown".to_string(), |pid| format!("pid {pid}")),
                 STOP_TIMEOUT.as_secs(),
-                log_path(dirs).display()
+                crate::daemon::log_path(dirs).display()
             );
         }
         std::thread::sleep(POLL);
@@ -314,7 +309,7 @@ fn status(ctx: &Context, args: &DaemonStatusArgs) -> anyhow::Result<ExitStatus> 
         version: None,
         uptime_secs: None,
         socket: dirs.socket_path(),
-        log: log_path(dirs),
+        log: crate::daemon::log_path(dirs),
         problem: None,
     };
     match ping(dirs) {

@@ -9,7 +9,6 @@ use std::process::Output;
 use anyhow::{Context as _, bail};
 
 use crate::commands::Context;
-use crate::commands::init::{find_packages, render_config};
 use crate::commands::release::print_summary;
 use crate::config::{CONFIG_FILE, Config};
 use crate::dirs::Dirs;
@@ -23,6 +22,7 @@ use crate::process::find_on_path;
 use crate::process::{Child, RunError};
 use crate::report::Reporter;
 use crate::sample;
+use crate::scaffold::{find_packages, render_config};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {

@@ -17,12 +17,12 @@ use serde::Serialize;
 
 use crate::bump;
 use crate::commands::Context;
-use crate::commands::hooks::REFERENCE_TRANSACTION_SINCE;
 use crate::config::{Config, ConfigError, Package};
 use crate::credentials::{self, KEYCHAIN_SERVICE, TokenTarget, keychain};
 use crate::daemon::registry::{Registry, common_git_dir};
 use crate::exit::ExitStatus;
 use crate::git::Repo;
+use crate::hooks::REFERENCE_TRANSACTION_SINCE;
 use crate::hooks::{self, State};
 use crate::ipc::{self, Request, Response};
 use crate::ledger::ReleaseDir;

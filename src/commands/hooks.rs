@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::commands::Context;
 use crate::exit::ExitStatus;
 use crate::git::Repo;
+use crate::hooks::REFERENCE_TRANSACTION_SINCE;
 use crate::hooks::{self, Installed, State, Uninstalled};
 use crate::report::Reporter;
 
@@ -36,9 +37,6 @@ pub struct HooksStatusArgs {
     #[arg(long)]
     pub json: bool,
 }
-
-/// The first git that runs reference-transaction hooks.
-pub const REFERENCE_TRANSACTION_SINCE: (u32, u32, u32) = (2, 28, 0);
 
 pub fn run(ctx: &Context, args: &HooksArgs) -> anyhow::Result<ExitStatus> {
     let repo = ctx.repo()?;

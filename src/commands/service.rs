@@ -445,7 +445,7 @@ mod platform {
 
     pub(super) fn install(ctx: &Context) -> anyhow::Result<ExitStatus> {
         let path = plist_path()?;
-        let log = crate::commands::daemon::log_path(&ctx.dirs);
+        let log = crate::daemon::log_path(&ctx.dirs);
         crate::fsutil::create_private_dir(&ctx.dirs.data)
             .with_context(|| format!("cannot create {}", ctx.dirs.data.display()))?;
         let plist = render_plist(&current_exe()?, &std::path::absolute(&log).unwrap_or(log));

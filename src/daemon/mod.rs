@@ -30,6 +30,11 @@ use registry::{Registry, common_git_dir, diff};
 use server::{Handler, Shutdown};
 use watcher::{RefWatcher, debounce};
 
+/// The daemon's log file (its stdout and stderr when started in the background).
+pub fn log_path(dirs: &Dirs) -> PathBuf {
+    dirs.data.join("daemon.log")
+}
+
 /// How long the daemon lets ref events settle before rescanning.
 const DEBOUNCE: Duration = Duration::from_millis(5);
 /// How often, and for how long after activity, pushes are looked for.

@@ -1,37 +1,22 @@
-//! `tagpub init`: write tagpub.toml from the pyproject.toml files found,
-//! with the tag scheme the repository already uses (`scheme.rs`), leaving
-//! out what is never released (`skip.rs`), and saying how many existing
-//! release tags the proposal would accept.
+//! The tagpub.toml a repository would get: the pyproject.toml files found,
+//! the tag scheme the repository already uses (`scheme.rs`), what is never
+//! released left out (`skip.rs`), and how many existing release tags the
+//! proposal accepts (by running `plan` on them). `tagpub init` shows and
+//! writes it; the demo writes its sample's config with it.
 
 mod scheme;
 mod skip;
 
-use clap::Args;
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::commands::{Context, UsageError};
-use crate::config::{BUILTIN_REPOSITORIES, CONFIG_FILE, Config, join_repo_path};
-use crate::exit::ExitStatus;
+use crate::config::{Config, join_repo_path};
+use crate::exit::UsageError;
 use crate::git::Repo;
 use crate::pipeline::resolve::{Scope, resolve_for};
 use crate::version::{TagMatch, TagPattern, normalize_name};
-
-#[derive(Debug, Args)]
-pub struct InitArgs {
-    /// Write without asking.
-    #[arg(short, long)]
-    pub yes: bool,
-    /// Overwrite an existing tagpub.toml.
-    #[arg(long)]
-    pub force: bool,
-    /// The default repository to write (pypi, testpypi, local).
-    #[arg(long, default_value = "pypi")]
-    pub repository: String,
-}
 
 pub use scheme::{Choice, ReleaseTag, VcsScheme};
 
@@ -53,7 +38,8 @@ impl FoundPackage {
         join_repo_path(&self.path, "pyproject.toml")
     }
 
-    fn display_path(&self) -> &str {
+    /// Its directory as shown to a person (`.` for the root).
+    pub fn display_path(&self) -> &str {
         if self.path.is_empty() {
             "."
         } else {
@@ -360,75 +346,24 @@ fn evaluate(repo: &Repo, config: &Config, tags: &[ReleaseTag]) -> Vec<PatternRep
     reports
 }
 
-/// What init found and learned, for a person.
-fn summary(
-    kept: &[FoundPackage],
-    choices: &[Choice],
-    skipped: &[(FoundPackage, String)],
-    lightweight: Option<&[String]>,
-    reports: &[PatternReport],
-) -> Vec<String> {
-    let mut lines = Vec::new();
-    for (package, choice) in kept.iter().zip(choices) {
-        lines.push(format!(
-            "{} ({}): {} ({})",
-            package.name,
-            package.display_path(),
-            choice.pattern,
-            choice.why
-        ));
-    }
-    for (package, reason) in skipped {
-        lines.push(format!(
-            "skipped {} ({}): {reason}",
-            package.name,
-            package.display_path()
-        ));
-    }
-    if let Some(names) = lightweight {
-        lines.push(format!(
-            "lightweight release tags ({}): writing require-annotated = false",
-            names.join(", ")
-        ));
-    }
-    for report in reports {
-        let plan = if report.last == 0 {
-            "no release tag to try plan on".to_string()
-        } else {
-            format!(
-                "{} of the last {} release tags pass plan",
-                report.passed, report.last
-            )
-        };
-        lines.push(format!(
-            "`{}` → {}: matches {} of {} release tags; {plan}",
-            report.pattern, report.target, report.matching, report.total
-        ));
-        if let Some((tag, why)) = &report.failure {
-            lines.push(format!("  ✗ {tag}: {why}"));
-        }
-    }
-    lines
+/// What `tagpub init` proposes for a repository: the packages kept and
+/// left out, the tag scheme chosen for each, the config text, and how the
+/// proposed patterns fare on the repository's own release tags.
+pub struct Proposal {
+    pub kept: Vec<FoundPackage>,
+    pub skipped: Vec<(FoundPackage, String)>,
+    pub choices: Vec<Choice>,
+    /// Lightweight tags among the newest release tags (`None`: all annotated).
+    pub lightweight: Option<Vec<String>>,
+    /// The tagpub.toml to write; it loads (checked against `target`).
+    pub text: String,
+    pub reports: Vec<PatternReport>,
 }
 
-pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitStatus> {
-    if !BUILTIN_REPOSITORIES.contains(&args.repository.as_str()) {
-        return Err(UsageError(format!(
-            "--repository must be one of {}; add custom ones to tagpub.toml afterwards",
-            BUILTIN_REPOSITORIES.join(", ")
-        ))
-        .into());
-    }
-    let repo = ctx.repo()?;
+/// Proposes the config for the repository `repo` with `repository` as the
+/// default index; `target` is where it would be written (for messages).
+pub fn propose(repo: &Repo, target: &Path, repository: &str) -> anyhow::Result<Proposal> {
     let root = repo.workdir();
-    let target = root.join(CONFIG_FILE);
-    if target.exists() && !args.force {
-        return Err(UsageError(format!(
-            "{} already exists; pass --force to overwrite it",
-            target.display()
-        ))
-        .into());
-    }
     let (kept, skipped): (Vec<FoundPackage>, Vec<FoundPackage>) = find_packages(root)
         .into_iter()
         .partition(|p| skip::skip_reason(&p.path, &p.classifiers).is_none());
@@ -455,44 +390,22 @@ pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitStatus> {
         ))
         .into());
     }
-    let tags = scheme::release_tags(&repo)?;
-    let choices = scheme::choose(&repo, &kept, &tags, fallback_for(&kept))?;
+    let tags = scheme::release_tags(repo)?;
+    let choices = scheme::choose(repo, &kept, &tags, fallback_for(&kept))?;
     let lightweight = lightweight_tags(&choices, &tags);
-    let text = render(&kept, &choices, &args.repository, lightweight.as_deref());
+    let text = render(&kept, &choices, repository, lightweight.as_deref());
     // Validate before writing, so init never leaves a config that fails to load.
-    let config = Config::parse(&target, &text)
+    let config = Config::parse(target, &text)
         .context("the proposed configuration is invalid; write tagpub.toml by hand")?;
-    let reports = evaluate(&repo, &config, &tags);
-    let summary = summary(&kept, &choices, &skipped, lightweight.as_deref(), &reports);
-
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    if !args.yes && interactive {
-        crate::printer::eprint_prompt(&format!(
-            "{text}\n{}\nWrite this to {}? [Y/n] ",
-            summary.join("\n"),
-            target.display()
-        ));
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if matches!(answer.trim().to_ascii_lowercase().as_str(), "n" | "no") {
-            ctx.printer.line("nothing written");
-            return Ok(ExitStatus::Failed);
-        }
-    } else {
-        for line in &summary {
-            ctx.printer.line(line);
-        }
-    }
-    crate::fsutil::write_atomic(&target, text.as_bytes())
-        .with_context(|| format!("cannot write {}", target.display()))?;
-    ctx.printer.out(&text)?;
-    ctx.printer.success(&format!(
-        "wrote {} with {} package{}",
-        target.display(),
-        kept.len(),
-        if kept.len() == 1 { "" } else { "s" }
-    ));
-    Ok(ExitStatus::Success)
+    let reports = evaluate(repo, &config, &tags);
+    Ok(Proposal {
+        kept,
+        skipped,
+        choices,
+        lightweight,
+        text,
+        reports,
+    })
 }
 
 #[cfg(test)]
