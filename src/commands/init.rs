@@ -113,7 +113,7 @@ pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitStatus> {
     }
     crate::fsutil::write_atomic(&target, text.as_bytes())
         .with_context(|| format!("cannot write {}", target.display()))?;
-    ctx.printer.out(&text)?;
+    ctx.printer.out(text)?;
     ctx.printer.success(&format!(
         "wrote {} with {} package{}",
         target.display(),
