@@ -24,11 +24,14 @@ pub mod git;
 pub mod hooks;
 pub mod http;
 pub mod ipc;
+#[cfg(test)]
+mod layering;
 pub mod ledger;
 pub mod logfile;
 pub mod pipeline;
 pub mod printer;
 pub mod process;
+pub mod render;
 pub mod report;
 pub mod repository;
 pub mod retry;

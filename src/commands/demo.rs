@@ -9,7 +9,6 @@ use std::process::Output;
 use anyhow::{Context as _, bail};
 
 use crate::commands::Context;
-use crate::commands::release::print_summary;
 use crate::config::{CONFIG_FILE, Config};
 use crate::dirs::Dirs;
 use crate::exit::ExitStatus;
@@ -20,6 +19,7 @@ use crate::pipeline::release::{Release, ReleaseOptions};
 use crate::pipeline::resolve::resolve;
 use crate::process::find_on_path;
 use crate::process::{Child, RunError};
+use crate::render::{print_plan, print_summary};
 use crate::report::Reporter;
 use crate::sample;
 use crate::scaffold::{find_packages, render_config};
@@ -86,9 +86,9 @@ fn demo(ctx: &Context, root: &Path) -> anyhow::Result<ExitStatus> {
     for tag in tags {
         printer.line("");
         let plan = resolve(&repo, &config, tag, None)?;
-        crate::commands::plan::print_plan(printer, &plan);
+        print_plan(printer, &plan);
         let summary = release.run(&plan, &options)?;
-        print_summary(ctx, &summary);
+        print_summary(printer, &summary);
         simple_url = summary.members[0].simple_url.clone();
     }
 

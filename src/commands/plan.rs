@@ -3,8 +3,8 @@
 use crate::commands::Context;
 use crate::exit::ExitStatus;
 use crate::pipeline::index_state;
-use crate::pipeline::resolve::{CheckStatus, Plan, TagPlan, resolve, short};
-use crate::printer::Printer;
+use crate::pipeline::resolve::resolve;
+use crate::render::print_plan;
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -38,76 +38,4 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
         print_plan(&ctx.printer, &plan);
     }
     Ok(ExitStatus::success_if(plan.ok()))
-}
-
-/// A package tag's plan as before groups; a group's as its header and one
-/// block per member.
-pub fn print_plan(printer: &Printer, tag_plan: &TagPlan) {
-    let Some(group) = &tag_plan.group else {
-        for plan in &tag_plan.members {
-            print_member(printer, plan, false);
-        }
-        return;
-    };
-    let first = &tag_plan.members[0];
-    for (key, value) in [
-        ("tag", tag_plan.tag.clone()),
-        (
-            "group",
-            format!(
-                "{group} {} ({} packages, released together)",
-                tag_plan.version,
-                tag_plan.members.len()
-            ),
-        ),
-        ("commit", short(&first.commit).to_string()),
-        ("config", first.config.clone()),
-    ] {
-        printer.line(&format!("{key:<11}{value}"));
-    }
-    for plan in &tag_plan.members {
-        print_member(printer, plan, true);
-    }
-}
-
-fn print_member(printer: &Printer, plan: &Plan, in_group: bool) {
-    let token = plan
-        .token_source
-        .as_deref()
-        .unwrap_or(if plan.repository == "local" {
-            "not needed"
-        } else {
-            "not found"
-        });
-    let mut fields = vec![
-        ("tag", plan.tag.clone()),
-        ("package", format!("{} {}", plan.package, plan.version)),
-        ("path", plan.path.clone()),
-        ("commit", short(&plan.commit).to_string()),
-        ("repository", plan.repository.clone()),
-        ("token", token.to_string()),
-        ("config", plan.config.clone()),
-    ];
-    // In a group, the tag, commit and config are the group's header.
-    let indent = if in_group {
-        fields.retain(|(key, _)| !matches!(*key, "tag" | "commit" | "config"));
-        printer.line("");
-        "  "
-    } else {
-        ""
-    };
-    for (key, value) in fields {
-        printer.line(&format!("{indent}{key:<11}{value}"));
-    }
-    for check in &plan.checks {
-        let text = format!("{}: {}", check.name, check.message);
-        printer.line(&format!(
-            "{indent}  {}",
-            match check.status {
-                CheckStatus::Pass => printer.pass(&text),
-                CheckStatus::Warn => printer.warning(&text),
-                CheckStatus::Fail => printer.fail(&text),
-            }
-        ));
-    }
 }

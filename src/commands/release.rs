@@ -1,10 +1,10 @@
 //! `tagpub release <tag>`: plan → build → check → upload → verify.
 
 use crate::commands::Context;
-use crate::commands::plan::print_plan;
 use crate::exit::ExitStatus;
-use crate::pipeline::release::{Release, ReleaseOptions, ReleaseStatus, TagSummary};
+use crate::pipeline::release::{Release, ReleaseOptions};
 use crate::pipeline::resolve::resolve;
+use crate::render::{print_plan, print_summary};
 use crate::report::{Reporter, Silent};
 use clap::Args;
 
@@ -52,62 +52,7 @@ pub fn run(ctx: &Context, args: &ReleaseArgs) -> anyhow::Result<ExitStatus> {
     if args.json {
         ctx.printer.json(&summary)?;
     } else {
-        print_summary(ctx, &summary);
+        print_summary(&ctx.printer, &summary);
     }
     Ok(ExitStatus::Success)
-}
-
-pub fn print_summary(ctx: &Context, tag_summary: &TagSummary) {
-    for summary in &tag_summary.members {
-        print_member(ctx, summary);
-    }
-    if let Some(group) = &tag_summary.group {
-        ctx.printer.success(&format!(
-            "group {group} {}: {} packages {}",
-            tag_summary.version,
-            tag_summary.members.len(),
-            if tag_summary
-                .members
-                .iter()
-                .all(|m| m.status == ReleaseStatus::DryRun)
-            {
-                "built and checked"
-            } else {
-                "published and verified, in this order"
-            }
-        ));
-    }
-}
-
-fn print_member(ctx: &Context, summary: &crate::pipeline::release::ReleaseSummary) {
-    let files = summary
-        .files
-        .iter()
-        .map(|f| f.filename.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let what = format!("{} {}", summary.package, summary.version);
-    match summary.status {
-        ReleaseStatus::DryRun => {
-            ctx.printer.success(&format!(
-                "dry run: {what} built and checked ({files}); nothing uploaded"
-            ));
-            ctx.printer
-                .line(&format!("  artifacts: {}", summary.artifacts_dir.display()));
-        }
-        ReleaseStatus::AlreadyComplete => ctx.printer.success(&format!(
-            "{what} is already complete on {}: every file is there with the same sha256, nothing uploaded",
-            summary.repository
-        )),
-        ReleaseStatus::Published => {
-            ctx.printer.success(&format!(
-                "published {what} to {} and verified: {files}",
-                summary.repository
-            ));
-            ctx.printer.line(&format!(
-                "  install: pip install --index-url {} {}=={}",
-                summary.simple_url, summary.package, summary.version
-            ));
-        }
-    }
 }
