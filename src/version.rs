@@ -410,22 +410,14 @@ fn invalid_ref_part(literal: &str) -> Option<String> {
     None
 }
 
-/// PEP 503 normalized project name: lowercase, runs of `-_.` become `-`.
+/// PEP 503 normalized project name: lowercase, runs of `-_.` become `-`
+/// (pep508_rs's `PackageName`, as uv normalizes). Text that is no project
+/// name at all (a typo on the command line) is only lowercased: no index
+/// has a project of that name, so it matches nothing but itself.
 pub fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_separator = false;
-    for ch in name.chars() {
-        if matches!(ch, '-' | '_' | '.') {
-            in_separator = true;
-        } else {
-            if in_separator && !out.is_empty() {
-                out.push('-');
-            }
-            in_separator = false;
-            out.push(ch.to_ascii_lowercase());
-        }
-    }
-    out
+    pep508_rs::PackageName::new(name.to_string())
+        .map(|valid| valid.to_string())
+        .unwrap_or_else(|_| name.to_ascii_lowercase())
 }
 
 /// Whether `name` is a valid project name per PEP 508 / core metadata.
@@ -606,6 +598,8 @@ mod tests {
     #[test]
     fn normalizes_names() {
         assert_eq!(normalize_name("Open_Ticket.AI--hf"), "open-ticket-ai-hf");
+        assert_eq!(normalize_name("A._-b"), "a-b");
+        assert_eq!(normalize_name("-Not a name"), "-not a name");
         assert!(is_valid_project_name("open-ticket-ai"));
         assert!(!is_valid_project_name("-bad"));
         assert!(!is_valid_project_name(""));
