@@ -13,13 +13,16 @@ use std::path::{Path, PathBuf};
 
 use crate::dist::filename::{FilenameError, parse_sdist_filename, parse_wheel_filename};
 use crate::dist::hash::digests;
-use crate::dist::{Artifact, ArtifactKind, Metadata, MetadataParseError};
+use crate::dist::{Artifact, ArtifactKind, MetadataParseError};
 use crate::version::Version;
 
 mod archive;
 mod classifiers;
+mod contents;
 mod fields;
+mod member;
 mod platform;
+mod record;
 mod rst;
 mod rst_native;
 mod rules;

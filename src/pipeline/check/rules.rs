@@ -4,10 +4,9 @@
 
 use std::str::FromStr;
 
-use super::{
-    Artifact, ArtifactKind, CheckOptions, CheckReport, Expected, Inspected, Problem,
-    parse_sdist_filename, parse_wheel_filename,
-};
+use super::{CheckOptions, CheckReport, Expected, Inspected, Problem};
+use crate::dist::filename::{parse_sdist_filename, parse_wheel_filename};
+use crate::dist::{Artifact, ArtifactKind};
 use crate::version::{Version, is_valid_project_name, normalize_name};
 
 /// Metadata versions PyPI accepts, oldest first: Warehouse's

@@ -8,6 +8,7 @@ use sha2::Digest;
 use zip::write::SimpleFileOptions;
 
 use super::*;
+use crate::dist::Metadata;
 
 const METADATA: &str = "\
 Metadata-Version: 2.1
