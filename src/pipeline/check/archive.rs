@@ -62,11 +62,11 @@ fn parse_member(
     filename: &str,
     member: &str,
 ) -> Result<(Metadata, super::metadata::Raw), CheckError> {
-    super::metadata::parse_with_raw_description(bytes).map_err(|source| {
+    super::metadata::parse_with_raw_description(bytes).map_err(|reason| {
         CheckError::MalformedMetadata {
             filename: filename.to_string(),
             member: member.to_string(),
-            source,
+            reason,
         }
     })
 }
