@@ -29,7 +29,7 @@ pub enum ConfigError {
         "no tagpub configuration in {root}: neither {CONFIG_FILE} nor [tool.tagpub] in {PYPROJECT_FILE}. Run `tagpub init` to write one"
     )]
     Missing { root: PathBuf },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         #[source]

@@ -38,7 +38,7 @@ const TEMPLATES: [(&str, &str); 2] = [
 
 #[derive(Debug, thiserror::Error)]
 pub enum HooksError {
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

@@ -26,23 +26,26 @@ pub const CA_BUNDLE_ENVS: [&str; 2] = ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpSetupError {
-    #[error("{var}={path}: cannot read the CA bundle: {source}")]
+    #[error("{var}={path}: cannot read the CA bundle")]
     ReadBundle {
         var: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{var}={path} holds no PEM certificate: {reason}")]
+    #[error("{var}={path} holds no PEM certificate: no `-----BEGIN CERTIFICATE-----` block")]
+    EmptyBundle { var: &'static str, path: PathBuf },
+    #[error("{var}={path} holds no PEM certificate tagpub can read")]
     BadBundle {
         var: &'static str,
         path: PathBuf,
-        reason: String,
+        #[source]
+        source: reqwest::Error,
     },
     #[error("{0}=`{1}` is not a duration (use e.g. 30s or 2m)")]
     BadTimeout(&'static str, String),
-    #[error("cannot set up the HTTP client: {0}")]
-    Client(String),
+    #[error("cannot set up the HTTP client")]
+    Client(#[source] reqwest::Error),
 }
 
 /// A client for requests outside an index's upload and simple pages (the
@@ -70,9 +73,7 @@ fn built_once(
     if let Some(client) = cell.get() {
         return Ok(client.clone());
     }
-    let client = builder()?
-        .build()
-        .map_err(|e| HttpSetupError::Client(e.to_string()))?;
+    let client = builder()?.build().map_err(HttpSetupError::Client)?;
     Ok(cell.get_or_init(|| client).clone())
 }
 
@@ -90,18 +91,15 @@ fn with_ca_bundles(
             path: path.clone(),
             source,
         })?;
-        let certificates =
-            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| HttpSetupError::BadBundle {
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+            HttpSetupError::BadBundle {
                 var,
                 path: path.clone(),
-                reason: e.to_string(),
-            })?;
+                source,
+            }
+        })?;
         if certificates.is_empty() {
-            return Err(HttpSetupError::BadBundle {
-                var,
-                path,
-                reason: "no `-----BEGIN CERTIFICATE-----` block".to_string(),
-            });
+            return Err(HttpSetupError::EmptyBundle { var, path });
         }
         for certificate in certificates {
             builder = builder.add_root_certificate(certificate);

@@ -121,7 +121,7 @@ impl<T: Serialize> Message<T> {
 #[derive(Debug, thiserror::Error)]
 pub enum IpcError {
     #[error(
-        "no daemon is running ({socket}: {source}): start one with `tagpub daemon start`",
+        "no daemon is running ({socket}): start one with `tagpub daemon start`",
         socket = socket.display()
     )]
     NotRunning {
@@ -140,7 +140,7 @@ pub enum IpcError {
     )]
     NoAnswer { socket: PathBuf },
     #[error(
-        "talking to the daemon at {socket} failed: {source}",
+        "talking to the daemon at {socket} failed",
         socket = socket.display()
     )]
     Io {
@@ -148,7 +148,7 @@ pub enum IpcError {
         source: std::io::Error,
     },
     #[error(
-        "the daemon at {socket} answered something this tagpub does not understand ({source}): restart the daemon after upgrading tagpub",
+        "the daemon at {socket} answered something this tagpub does not understand: restart the daemon after upgrading tagpub",
         socket = socket.display()
     )]
     Malformed {

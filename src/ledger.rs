@@ -149,7 +149,7 @@ pub struct ReleaseDir {
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error(
-        "cannot write release state {path}: {source}. Check that tagpub's data dir is writable (TAGPUB_DATA_DIR)"
+        "cannot write release state {path}: check that tagpub's data dir is writable (TAGPUB_DATA_DIR)"
     )]
     Write {
         path: PathBuf,

@@ -76,7 +76,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(status) => status.into(),
         // `tagpub … | head -1`: the reader has what it wanted.
         Err(err) if err.chain().any(|cause| cause.is::<printer::StdoutClosed>()) => {
-            ExitCode::SUCCESS
+            ExitStatus::Success.into()
         }
         Err(err) => {
             report_error(&err);
@@ -149,20 +149,15 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<ExitStatus> {
         .or_else(|| ask::<pipeline::resolve::ResolveError>(cause))
 }
 
-/// Prints the error and those of its causes that its message does not
-/// already include (most of tagpub's messages embed their cause).
+/// Prints the error and each of its causes, once each.
 fn report_error(err: &anyhow::Error) {
-    // Masked again here: an error may quote an index's answer.
-    let mask = secrets::mask;
-    let mut shown = err.to_string();
-    printer::eprint_line(&format!("error: {}", mask(&shown)));
-    for cause in err.chain().skip(1) {
-        let text = cause.to_string();
-        if !shown.contains(&text) {
-            printer::eprint_line(&format!("  caused by: {}", mask(&text)));
-            shown.push_str(&text);
-        }
-    }
+    printer::eprint_line(&error_report(err));
+}
+
+/// What the CLI prints for an error: `error: …`, then `  caused by: …`
+/// per cause (`exit::chain_text`, which also masks every layer).
+fn error_report(err: &anyhow::Error) -> String {
+    format!("error: {}", exit::chain_text(err.as_ref()))
 }
 
 fn init_logging(
@@ -213,6 +208,132 @@ mod tests {
     use super::*;
     use anyhow::Context as _;
     use pipeline::resolve::ResolveError;
+
+    /// `classify` is a list because anyhow erases types; this keeps the
+    /// list whole: every type in `src/` that implements `Classify` is asked.
+    #[test]
+    fn every_classifying_type_is_asked() {
+        let lib = include_str!("lib.rs");
+        let body = &lib[lib.find("fn classify(").unwrap()..];
+        let body = &body[..body.find("\n}\n").unwrap()];
+        let mut dirs = vec![std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src"
+        ))];
+        let mut found = Vec::new();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for (at, _) in text.match_indices("Classify for ") {
+                        let name: String = text[at + 13..]
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect();
+                        if !name.is_empty() {
+                            found.push(name);
+                        }
+                    }
+                }
+            }
+        }
+        assert!(found.len() >= 4, "{found:?}");
+        for name in &found {
+            assert!(
+                body.contains(&format!("{name}>")),
+                "{name} implements Classify but lib.rs::classify does not ask it"
+            );
+        }
+    }
+
+    /// Each layer of a printed chain once: a retried upload that failed.
+    #[test]
+    fn an_upload_that_gave_up_prints_each_layer_once() {
+        use pipeline::release::{IncompleteUpload, ReleaseError};
+        use repository::RepositoryError;
+        let server = RepositoryError::Server {
+            repo: "pypi".into(),
+            url: "https://upload.pypi.org/legacy/".into(),
+            status: 503,
+            message: "down for maintenance".into(),
+            retry_after: None,
+        };
+        let err = anyhow::Error::new(ReleaseError::Upload(Box::new(IncompleteUpload {
+            repository: "pypi".into(),
+            file: "demo-1.0-py3-none-any.whl".into(),
+            tag: "v1.0".into(),
+            uploaded: "demo-1.0.tar.gz".into(),
+            missing: "demo-1.0-py3-none-any.whl".into(),
+            source: RepositoryError::GaveUp {
+                attempts: 3,
+                source: Box::new(server),
+            },
+        })));
+        assert_eq!(
+            error_report(&err),
+            "error: uploading demo-1.0-py3-none-any.whl to pypi failed. The release is incomplete. \
+             On the index: demo-1.0.tar.gz. Missing: demo-1.0-py3-none-any.whl. Fix the cause below \
+             and run `tagpub release v1.0` again: it uploads only the missing files\n\
+             \x20 caused by: gave up after 3 attempts\n\
+             \x20 caused by: pypi answered HTTP 503 for https://upload.pypi.org/legacy/: down for maintenance"
+        );
+    }
+
+    #[test]
+    fn a_config_error_prints_its_cause_below_it() {
+        let err = anyhow::Error::new(config::ConfigError::Read {
+            path: "/r/tagpub.toml".into(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        });
+        assert_eq!(
+            error_report(&err),
+            "error: cannot read /r/tagpub.toml\n  caused by: permission denied"
+        );
+        assert_eq!(exit_status(&err), ExitStatus::Usage);
+    }
+
+    #[test]
+    fn a_git_error_under_a_build_prints_three_layers() {
+        let missing = std::path::Path::new("/nonexistent/tagpub-test");
+        let git = git::Repo::discover(missing)
+            .err()
+            .expect("no repository there");
+        let err = anyhow::Error::new(pipeline::build::BuildError::Export {
+            commit: "0123abc".into(),
+            source: git,
+        })
+        .context("building demo 1.0");
+        assert_eq!(
+            error_report(&err),
+            "error: building demo 1.0\n\
+             \x20 caused by: cannot export 0123abc for building\n\
+             \x20 caused by: cannot look for a git repository at /nonexistent/tagpub-test\n\
+             \x20 caused by: entity not found"
+        );
+    }
+
+    /// A secret in any layer is masked, not only in the first.
+    #[test]
+    fn every_layer_is_masked() {
+        let secret = "pypi-AgEIcHlwaS5vcmcCJGNoYWluLXRlc3Q";
+        let err = anyhow::Error::new(repository::RepositoryError::Server {
+            repo: "testindex".into(),
+            url: "https://index.example/legacy/".into(),
+            status: 500,
+            message: format!("bad token {secret}"),
+            retry_after: None,
+        })
+        .context("uploading demo");
+        let text = error_report(&err);
+        assert_eq!(
+            text,
+            "error: uploading demo\n  caused by: testindex answered HTTP 500 for \
+             https://index.example/legacy/: bad token [redacted]"
+        );
+    }
 
     fn not_a_repo() -> git::GitError {
         git::GitError::NotARepository {

@@ -233,7 +233,9 @@ fn remote_unreachable_port_is_unreachable() {
         matches!(**source, RepositoryError::Unreachable { .. }),
         "{err:?}"
     );
-    let message = err.to_string();
+    // The whole printed chain: "gave up", then the cause under it.
+    let message = tagpub::exit::chain_text(&err);
+    assert!(message.contains("gave up after 3 attempts"), "{message}");
     assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
     assert!(message.contains("check the URL"), "{message}");
     assert!(!message.contains("hunter2"), "{message}");
@@ -243,7 +245,8 @@ fn remote_unreachable_port_is_unreachable() {
         matches!(&err, RepositoryError::GaveUp { attempts: 3, source } if matches!(**source, RepositoryError::Unreachable { .. })),
         "{err:?}"
     );
-    assert!(!err.to_string().contains("hunter2"), "{err}");
+    let message = tagpub::exit::chain_text(&err);
+    assert!(!message.contains("hunter2"), "{message}");
 }
 
 #[test]

@@ -75,7 +75,7 @@ pub enum BumpError {
     Dirty { path: String },
     #[error("{path}: {reason}")]
     Changelog { path: String, reason: String },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: String,
         source: std::io::Error,

@@ -215,13 +215,19 @@ fn release_checks(
             && !args.offline
         {
             match index.list_files_once(name) {
-                Ok(listed) if !version_files(&listed, &plan.next).is_empty() => failures.push(
-                    format!("{repository} already has {name} {}: pick another version", plan.next),
-                ),
+                Ok(listed) if !version_files(&listed, &plan.next).is_empty() => {
+                    failures.push(format!(
+                        "{repository} already has {name} {}: pick another version",
+                        plan.next
+                    ))
+                }
                 Ok(_) => {}
-                Err(err) => failures.push(format!(
-                    "cannot ask {repository} whether {name} {} is new ({err}); --offline skips this",
-                    plan.next
+                Err(err) => failures.push(crate::exit::chain_text_in(
+                    &format!(
+                        "cannot ask {repository} whether {name} {} is new (--offline skips this)",
+                        plan.next
+                    ),
+                    &err,
                 )),
             }
         }

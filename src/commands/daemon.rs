@@ -336,8 +336,8 @@ fn status(ctx: &Context, args: &DaemonStatusArgs) -> anyhow::Result<ExitStatus> 
                 report.running = true;
                 report.pid = holder.pid;
                 report.problem = Some(match elsewhere(dirs, &holder) {
-                    Err(elsewhere) => elsewhere.to_string(),
-                    Ok(()) => err.to_string(),
+                    Err(elsewhere) => crate::exit::chain_text(elsewhere.as_ref()),
+                    Ok(()) => crate::exit::chain_text(&err),
                 });
             }
         }

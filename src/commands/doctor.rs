@@ -150,7 +150,7 @@ pub fn diagnose(ctx: &Context, repo: &Repo) -> Report {
             });
             checks.push(Check::fail(
                 "config",
-                err.to_string(),
+                crate::exit::chain_text(err.as_ref()),
                 if missing {
                     "tagpub init".to_string()
                 } else {
@@ -214,7 +214,7 @@ fn git_check(repo: &Repo) -> Check {
         ),
         Err(err) => Check::fail(
             "git",
-            format!("cannot run git: {err}"),
+            crate::exit::chain_text_in("cannot run git", &err),
             "install git 2.28 or later and put it on PATH",
         ),
     }
@@ -389,7 +389,7 @@ fn build_check(
                            or `python3 -m pip install build`";
     let tool = match BuildTool::for_package(config, package, None) {
         Ok(tool) => tool,
-        Err(err) => return Check::fail("build tool", err.to_string(), INSTALL),
+        Err(err) => return Check::fail("build tool", crate::exit::chain_text(&err), INSTALL),
     };
     let described = tool.describe();
     if let Some(check) = tools.get(&described) {
@@ -523,7 +523,7 @@ fn repository_check(
         Err(err) => (
             Check::fail(
                 "repository",
-                err.to_string(),
+                crate::exit::chain_text(&err),
                 match config.repositories.get(name) {
                     Some(_) => format!(
                         "check that the index is up and that url / simple-url of [repository.{name}] in {} are right",
@@ -642,11 +642,14 @@ fn keychain_check(all_tokens_found: bool) -> Check {
             if all_tokens_found {
                 Check::warn(
                     "keychain",
-                    format!("{err} (every package has a token from elsewhere)"),
+                    format!(
+                        "{} (every package has a token from elsewhere)",
+                        crate::exit::chain_text(&err)
+                    ),
                     fix,
                 )
             } else {
-                Check::fail("keychain", err.to_string(), fix)
+                Check::fail("keychain", crate::exit::chain_text(&err), fix)
             }
         }
     }
@@ -655,11 +658,23 @@ fn keychain_check(all_tokens_found: bool) -> Check {
 fn hooks_check(repo: &Repo) -> Check {
     let dir = match repo.hooks_dir() {
         Ok(dir) => dir,
-        Err(err) => return Check::fail("hooks", err.to_string(), "tagpub hooks install"),
+        Err(err) => {
+            return Check::fail(
+                "hooks",
+                crate::exit::chain_text(&err),
+                "tagpub hooks install",
+            );
+        }
     };
     let statuses = match hooks::status(&dir) {
         Ok(statuses) => statuses,
-        Err(err) => return Check::fail("hooks", err.to_string(), "tagpub hooks install"),
+        Err(err) => {
+            return Check::fail(
+                "hooks",
+                crate::exit::chain_text(&err),
+                "tagpub hooks install",
+            );
+        }
     };
     let describe = |state: State| match state {
         State::Installed => "installed",
@@ -715,7 +730,7 @@ fn daemon_checks(ctx: &Context, repo: &Repo) -> (Check, Check) {
         ),
         Err(err) => Check::fail(
             "daemon",
-            err.to_string(),
+            crate::exit::chain_text(&err),
             "tagpub daemon stop && tagpub daemon start",
         ),
     };
@@ -752,7 +767,7 @@ fn daemon_checks(ctx: &Context, repo: &Repo) -> (Check, Check) {
                 "this repository is not on the daemon's watch list",
                 watch_fix,
             ),
-            Err(err) => Check::fail("watch", err.to_string(), watch_fix),
+            Err(err) => Check::fail("watch", crate::exit::chain_text(&err), watch_fix),
         }
     };
     (daemon, watch)

@@ -50,6 +50,7 @@ pub fn run(ctx: &Context, args: &HookArgs) -> anyhow::Result<ExitStatus> {
 fn nudge(ctx: &Context) {
     let git_dir = hook_git_dir(&ctx.cwd);
     if let Err(err) = crate::ipc::send_nudge(&ctx.dirs.socket_path(), &git_dir) {
+        let err = crate::exit::chain_text(&err);
         tracing::debug!(%err, "no daemon heard the nudge");
     }
 }
@@ -178,7 +179,8 @@ fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitStatus> {
             Err(err) => {
                 refused += 1;
                 printer.always(&format!(
-                    "tagpub: refusing to push {tag}: the tagpub config is invalid:\n{err}"
+                    "tagpub: refusing to push {tag}: the tagpub config is invalid:\n{}",
+                    crate::exit::chain_text(&err)
                 ));
                 continue;
             }
@@ -194,7 +196,10 @@ fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitStatus> {
             }
             Err(err) => {
                 refused += 1;
-                printer.always(&format!("tagpub: refusing to push {tag}:\n  ✗ {err}"));
+                printer.always(&format!(
+                    "tagpub: refusing to push {tag}:\n  ✗ {}",
+                    crate::exit::chain_text(&err)
+                ));
                 continue;
             }
             Ok(_) => {}
@@ -203,7 +208,10 @@ fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitStatus> {
             Ok(plan) => plan,
             Err(err) => {
                 refused += 1;
-                printer.always(&format!("tagpub: refusing to push {tag}:\n  ✗ {err}"));
+                printer.always(&format!(
+                    "tagpub: refusing to push {tag}:\n  ✗ {}",
+                    crate::exit::chain_text(&err)
+                ));
                 continue;
             }
         };
@@ -231,7 +239,8 @@ fn pre_push(ctx: &Context, remote: &str) -> anyhow::Result<ExitStatus> {
             if let Err(err) = release.run(&plan.clone().for_dry_run(), &options) {
                 refused += 1;
                 printer.always(&format!(
-                    "tagpub: refusing to push {tag}: it does not build cleanly:\n  ✗ {err}"
+                    "tagpub: refusing to push {tag}: it does not build cleanly:\n  ✗ {}",
+                    crate::exit::chain_text(&err)
                 ));
                 continue;
             }

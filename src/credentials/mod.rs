@@ -182,7 +182,7 @@ fn keychain_get(service: &str, user: &str) -> Result<Option<SecretString>, Strin
         return Err(problem);
     }
     keychain::get(service, user).map_err(|err| {
-        let problem = err.to_string();
+        let problem = crate::exit::chain_text(&err);
         *KEYCHAIN_FAILURE.lock().expect("not poisoned") = Some(problem.clone());
         problem
     })

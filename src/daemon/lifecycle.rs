@@ -43,7 +43,7 @@ pub enum LifecycleError {
         lock = lock.display()
     )]
     SocketInUse { socket: PathBuf, lock: PathBuf },
-    #[error("cannot prepare {}: {source}", path.display())]
+    #[error("cannot prepare {}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,

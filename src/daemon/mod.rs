@@ -180,7 +180,7 @@ impl Daemon {
         let registry = match Registry::load(&self.dirs) {
             Ok(registry) => registry,
             Err(err) => {
-                tracing::error!(%err, "cannot read the watch list");
+                tracing::error!(err = %crate::exit::chain_text(&err), "cannot read the watch list");
                 return;
             }
         };
@@ -197,7 +197,8 @@ impl Daemon {
                     tracing::info!(git_dir = %new.display(), "watching");
                     watched.insert(new);
                 }
-                Err(err) => self.problem(&new, format!("cannot watch: {err}")),
+                // The error says "cannot watch …" itself.
+                Err(err) => self.problem(&new, crate::exit::chain_text(&err)),
             }
         }
     }
@@ -224,24 +225,27 @@ impl Daemon {
         let Some(workdir) = self.workdir_of(git_dir) else {
             return;
         };
-        let scanned = Repo::discover(&workdir)
-            .map_err(|e| e.to_string())
-            .and_then(|repo| repo.tag_targets().map_err(|e| e.to_string()));
+        let scanned = Repo::discover(&workdir).and_then(|repo| repo.tag_targets());
         let now = match scanned {
             Ok(now) => now,
-            Err(err) => return self.problem(git_dir, format!("cannot read tags: {err}")),
+            Err(err) => {
+                return self.problem(
+                    git_dir,
+                    crate::exit::chain_text_in("cannot read tags", &err),
+                );
+            }
         };
         // A broken config stops this repository only; its tags wait (not
         // recorded as known) until the config loads again.
         let config = match Config::discover(&workdir) {
             Ok(config) => config,
-            Err(err) => return self.problem(git_dir, err.to_string()),
+            Err(err) => return self.problem(git_dir, crate::exit::chain_text(&err)),
         };
         self.problems.lock().expect("not poisoned").remove(git_dir);
         let repo = Repo::discover(&workdir).ok();
         // Each new tag is matched with the config its release will use.
         let config_for = |tag: &str| match &repo {
-            Some(repo) => Config::for_tag(repo, tag).map_err(|e| e.to_string()),
+            Some(repo) => Config::for_tag(repo, tag).map_err(|e| crate::exit::chain_text(&e)),
             None => Ok(config.clone()),
         };
         let mut started = Registry::update(&self.dirs, |registry| {
@@ -268,7 +272,10 @@ impl Daemon {
                 }
             }
             Ok(None) => {}
-            Err(err) => self.problem(git_dir, format!("cannot record the tags: {err}")),
+            Err(err) => self.problem(
+                git_dir,
+                crate::exit::chain_text_in("cannot record the tags", &err),
+            ),
         }
     }
 

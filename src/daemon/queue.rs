@@ -135,9 +135,12 @@ impl Queue {
         next.updated = now_unix();
         let key = (next.git_dir.clone(), next.tag.clone());
         if let Err(err) = ledger::save_job(&self.dirs, &next) {
-            let problem = format!(
-                "cannot record job {} ({}, now {:?}): {err}",
-                next.id, next.tag, next.state
+            let problem = crate::exit::chain_text_in(
+                &format!(
+                    "cannot record job {} ({}, now {:?})",
+                    next.id, next.tag, next.state
+                ),
+                &err,
             );
             tracing::error!(job = next.id, "{problem}");
             lock(&self.write_problems).insert(key, problem.clone());
@@ -184,9 +187,12 @@ impl Queue {
         job.updated = now_unix();
         let key = (job.git_dir.clone(), job.tag.clone());
         if let Err(err) = ledger::save_job(&self.dirs, &job) {
-            let problem = format!(
-                "cannot record a job for tag {}: {err}. The tag is not released yet; the daemon tries again at its next rescan",
-                job.tag
+            let problem = crate::exit::chain_text_in(
+                &format!(
+                    "cannot record a job for tag {}: the tag is not released yet; the daemon tries again at its next rescan",
+                    job.tag
+                ),
+                &err,
             );
             tracing::error!(tag = %job.tag, "{problem}");
             lock(&self.write_problems).insert(key, problem);
@@ -398,7 +404,7 @@ impl Queue {
                     target,
                     "",
                     JobState::Failed,
-                    Some(err.to_string()),
+                    Some(crate::exit::chain_text(&err)),
                 );
                 return self.insert(job).is_some();
             }
@@ -482,7 +488,10 @@ impl Queue {
                     });
                 }
                 Ok(None) => {}
-                Err(err) => tracing::debug!(%err, tag = %job.tag, %remote, "cannot ask the remote"),
+                Err(err) => {
+                    let err = crate::exit::chain_text(&err);
+                    tracing::debug!(%err, tag = %job.tag, %remote, "cannot ask the remote");
+                }
             }
         }
         ready
@@ -791,18 +800,24 @@ impl Reporter for JobLog {
 fn run_release(dirs: &Dirs, job: &JobRecord, workdir: &Path) -> Result<String, (JobState, String)> {
     let failed = |message: String| (JobState::Failed, message);
     let log_path = ledger::job_log_path(dirs, job.id);
-    let file = crate::fsutil::open_private_append(&log_path)
-        .map_err(|err| failed(format!("cannot open {}: {err}", log_path.display())))?;
+    let file = crate::fsutil::open_private_append(&log_path).map_err(|err| {
+        failed(crate::exit::chain_text_in(
+            &format!("cannot open {}", log_path.display()),
+            &err,
+        ))
+    })?;
     let log = JobLog {
         file: Mutex::new(file),
     };
     log.line(&format!("job {}: {} ({})", job.id, job.tag, job.package));
     let attempt = || {
-        let repo = Repo::discover(workdir).map_err(|e| failed(e.to_string()))?;
+        let repo = Repo::discover(workdir).map_err(|e| failed(crate::exit::chain_text(&e)))?;
         // The tag must still be the one the job was made for.
         tag_unchanged(&repo, job)?;
-        let config = Config::for_tag(&repo, &job.tag).map_err(|e| failed(e.to_string()))?;
-        let plan = resolve(&repo, &config, &job.tag, None).map_err(|e| failed(e.to_string()))?;
+        let config =
+            Config::for_tag(&repo, &job.tag).map_err(|e| failed(crate::exit::chain_text(&e)))?;
+        let plan = resolve(&repo, &config, &job.tag, None)
+            .map_err(|e| failed(crate::exit::chain_text(&e)))?;
         let release = Release {
             repo: &repo,
             config: &config,
@@ -817,7 +832,7 @@ fn run_release(dirs: &Dirs, job: &JobRecord, workdir: &Path) -> Result<String, (
                 // the job a conflict (or cancels it), not a failure to retry.
                 match tag_unchanged(&repo, job) {
                     Err(changed @ (JobState::Conflict | JobState::Cancelled, _)) => changed,
-                    _ => failed(err.to_string()),
+                    _ => failed(crate::exit::chain_text(&err)),
                 }
             })?;
         Ok(summary.outcome())
@@ -852,6 +867,6 @@ fn tag_unchanged(repo: &Repo, job: &JobRecord) -> Result<(), (JobState, String)>
             ),
         )),
         Ok(Some(_)) => Ok(()),
-        Err(err) => Err((JobState::Failed, err.to_string())),
+        Err(err) => Err((JobState::Failed, crate::exit::chain_text(&err))),
     }
 }

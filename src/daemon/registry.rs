@@ -76,7 +76,7 @@ pub enum AddOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error(
-        "cannot read the watch list {path}: {source}. Check that tagpub's data dir is readable (TAGPUB_DATA_DIR)"
+        "cannot read the watch list {path}: check that tagpub's data dir is readable (TAGPUB_DATA_DIR)"
     )]
     Read {
         path: PathBuf,
@@ -92,20 +92,20 @@ pub enum RegistryError {
     )]
     NewerFormat { path: PathBuf, found: u32 },
     #[error(
-        "cannot write the watch list {path}: {source}. Check that tagpub's data dir is writable (TAGPUB_DATA_DIR)"
+        "cannot write the watch list {path}: check that tagpub's data dir is writable (TAGPUB_DATA_DIR)"
     )]
     Write {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot find the git dir of {path}: {source}")]
+    #[error("cannot find the git dir of {path}")]
     GitDir {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot record the existing tags of {path} as the baseline: {source}")]
+    #[error("cannot record the existing tags of {path} as the baseline")]
     Baseline {
         path: PathBuf,
         #[source]
@@ -438,7 +438,7 @@ mod tests {
         let result = rx
             .recv_timeout(std::time::Duration::from_secs(5))
             .expect("reading a FIFO commondir must not block");
-        let err = result.unwrap_err().to_string();
+        let err = crate::exit::chain_text(&result.unwrap_err());
         assert!(err.contains("is not a regular file"), "{err}");
     }
 

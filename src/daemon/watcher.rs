@@ -28,16 +28,16 @@ use tokio::time::Instant;
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
     #[error(
-        "cannot start watching the filesystem: {0}. The daemon still finds new tags through the git hooks and its periodic rescan"
+        "cannot start watching the filesystem; the daemon still finds new tags through the git hooks and its periodic rescan"
     )]
     Start(#[source] notify::Error),
-    #[error("cannot watch {path}: {source}{hint}", hint = limit_hint(source))]
+    #[error("cannot watch {path}{hint}", hint = limit_hint(source))]
     Watch {
         path: PathBuf,
         #[source]
         source: notify::Error,
     },
-    #[error("cannot watch {path}: {source}")]
+    #[error("cannot watch {path}")]
     GitDir {
         path: PathBuf,
         #[source]

@@ -42,7 +42,7 @@ pub enum GitError {
     Spawn(std::io::Error),
     #[error("{0}")]
     Libgit2(String),
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

@@ -36,7 +36,7 @@ pub struct Attestations {
 #[derive(Debug, thiserror::Error)]
 pub enum AttestationError {
     #[error(
-        "cannot read the attestation {}: {source}",
+        "cannot read the attestation {}",
         path.display()
     )]
     Read {

@@ -49,7 +49,7 @@ pub enum CheckError {
         kind: &'static str,
         reason: String,
     },
-    #[error("cannot read `{}`: {source}", path.display())]
+    #[error("cannot read `{}`", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -110,13 +110,13 @@ pub enum CheckError {
         packed: u64,
     },
     #[error(
-        "`{member}` in `{filename}` cannot be parsed: {source}; rebuild with a current build backend"
+        "`{member}` in `{filename}` cannot be parsed: {reason}; rebuild with a current build backend"
     )]
     MalformedMetadata {
         filename: String,
         member: String,
-        #[source]
-        source: MetadataParseError,
+        /// A detail of the message (a line number), not a cause of its own.
+        reason: MetadataParseError,
     },
 }
 
@@ -287,11 +287,11 @@ impl CheckReport {
     }
 
     /// A file that could not be opened or read as an archive.
-    pub fn unreadable(path: &Path, err: &dyn std::fmt::Display) -> CheckReport {
+    pub fn unreadable(path: &Path, err: &dyn std::error::Error) -> CheckReport {
         CheckReport::unreadable_by(path, "readable", err)
     }
 
-    fn unreadable_by(path: &Path, rule: &'static str, err: &dyn std::fmt::Display) -> CheckReport {
+    fn unreadable_by(path: &Path, rule: &'static str, err: &dyn std::error::Error) -> CheckReport {
         let mut report = CheckReport {
             file: path
                 .file_name()
@@ -299,7 +299,7 @@ impl CheckReport {
                 .unwrap_or_else(|| path.display().to_string()),
             ..CheckReport::default()
         };
-        report.fail(rule, err.to_string());
+        report.fail(rule, crate::exit::chain_text(err));
         report
     }
 }

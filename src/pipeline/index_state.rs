@@ -181,7 +181,10 @@ pub fn add_plan_checks(tag_plan: &mut TagPlan, config: &Config, dirs: &Dirs) {
                 plan.push(
                     INDEX_CHECK,
                     CheckStatus::Warn,
-                    format!("cannot list it ({err}); the release lists it again before uploading"),
+                    crate::exit::chain_text_in(
+                        "cannot list it; the release lists it again before uploading",
+                        &err,
+                    ),
                 );
                 continue;
             }

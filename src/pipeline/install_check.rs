@@ -28,8 +28,12 @@ pub struct InstallReport {
 pub enum InstallCheckError {
     #[error("no Python to make a venv with: install python3 or set TAGPUB_PYTHON")]
     NoPython,
-    #[error("cannot {what}: {reason}")]
-    Run { what: String, reason: String },
+    #[error("cannot {what}")]
+    Run {
+        what: String,
+        #[source]
+        source: RunError,
+    },
     #[error("{what} failed ({status}). Last lines of its output:\n{tail}")]
     Failed {
         what: String,
@@ -175,7 +179,7 @@ fn run(command: &mut Child, what: &str) -> Result<Output, InstallCheckError> {
             },
             other => InstallCheckError::Run {
                 what: what.to_string(),
-                reason: other.to_string(),
+                source: other,
             },
         })
 }

@@ -34,21 +34,21 @@ pub enum RebuildError {
     UnknownRepository(String),
     #[error(transparent)]
     Build(#[from] BuildError),
-    #[error("cannot read {package}'s files on {repository}: {source}")]
+    #[error("cannot read {package}'s files on {repository}")]
     Index {
         package: String,
         repository: String,
         #[source]
         source: Box<RepositoryError>,
     },
-    #[error("cannot unpack {file} to compare it: {source}. It is not a readable {kind}")]
+    #[error("cannot unpack {file} to compare it: it is not a readable {kind}")]
     Unpack {
         file: String,
         kind: &'static str,
         #[source]
         source: io::Error,
     },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

@@ -56,7 +56,7 @@ pub enum ReleaseError {
         sha256: String,
         index_sha256: String,
     },
-    #[error("cannot reach {repository} before uploading, so nothing was uploaded: {source}")]
+    #[error("cannot reach {repository} before uploading, so nothing was uploaded")]
     Index {
         repository: String,
         #[source]
@@ -67,7 +67,7 @@ pub enum ReleaseError {
     #[error(transparent)]
     Verify(#[from] VerifyError),
     #[error(
-        "{package} {version} is published on {repository}, but installing it from there failed: {source}\nFix the package or its dependencies and publish a new version; `tagpub release {tag}` checks the install again"
+        "{package} {version} is published on {repository}, but installing it from there failed. Fix the package or its dependencies and publish a new version; `tagpub release {tag}` checks the install again"
     )]
     Install {
         package: String,
@@ -97,7 +97,7 @@ pub enum ReleaseError {
     },
     #[error(transparent)]
     FileWindowClosed(Box<ClosedWindow>),
-    #[error("{0}. Nothing was uploaded")]
+    #[error("an attestation beside the built files would be refused, so nothing was uploaded")]
     Attestation(#[from] AttestationError),
     #[error(
         "{files} {has} PEP 740 attestations ({paths}), and {repository} takes attestations only with a trusted-publishing token, but the credential here is {credential}. Nothing was uploaded. Publish from CI with trusted publishing (`tagpub ci github` or `tagpub ci gitlab`), or remove the attestation files to upload without them"
@@ -115,7 +115,7 @@ pub enum ReleaseError {
     Member(Box<MemberFailed>),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]
@@ -126,7 +126,7 @@ pub enum ReleaseError {
 /// An upload failed part-way: what is on the index and what is not.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "uploading {file} to {repository} failed: {source}\nThe release is incomplete. On the index: {uploaded}. Missing: {missing}. Fix the cause and run `tagpub release {tag}` again: it uploads only the missing files"
+    "uploading {file} to {repository} failed. The release is incomplete. On the index: {uploaded}. Missing: {missing}. Fix the cause below and run `tagpub release {tag}` again: it uploads only the missing files"
 )]
 pub struct IncompleteUpload {
     pub repository: String,
@@ -173,7 +173,7 @@ pub struct LostProvenance {
 /// A group release stopped at one member: which members are done.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "{package}: {source}\nThe release of {group} is incomplete. Published and verified: {done}. Not yet: {pending}. Run `tagpub release {tag}` again: it finishes only what is missing"
+    "{package} failed. The release of {group} is incomplete. Published and verified: {done}. Not yet: {pending}. Run `tagpub release {tag}` again: it finishes only what is missing"
 )]
 pub struct MemberFailed {
     pub tag: String,
@@ -587,7 +587,11 @@ impl Release<'_> {
         for (member, result) in members.iter().zip(results) {
             match result.into_inner().expect("not poisoned") {
                 Some(Ok(record)) => records.push(record),
-                Some(Err(err)) => failures.push(format!("{}: {err}", member.plan.package)),
+                Some(Err(err)) => failures.push(format!(
+                    "{}: {}",
+                    member.plan.package,
+                    crate::exit::chain_text(&err)
+                )),
                 None => failures.push(format!("{}: the build did not run", member.plan.package)),
             }
         }
@@ -888,7 +892,7 @@ impl Release<'_> {
             let path = release_dir.dist().join(&file.filename);
             let artifact: Artifact = check::inspect(&path).map_err(|err| ReleaseError::Io {
                 context: format!("cannot reopen {}", path.display()),
-                source: std::io::Error::other(err.to_string()),
+                source: std::io::Error::other(err),
             })?;
             self.ensure_tag_unmoved(plan)?;
             self.reporter.step(&format!(
@@ -1222,7 +1226,7 @@ impl Release<'_> {
             .tag(&plan.tag)
             .map_err(|err| ReleaseError::Io {
                 context: format!("cannot read {} again before uploading", plan.tag),
-                source: std::io::Error::other(err.to_string()),
+                source: std::io::Error::other(err),
             })?
             .map(|info| info.ref_target);
         if found.as_deref() == Some(plan.tag_target.as_str()) {
@@ -1243,7 +1247,7 @@ fn upload_timeout(repository: &Repository) -> Result<std::time::Duration, Releas
     }
     crate::http::upload_timeout().map_err(|err| ReleaseError::Io {
         context: "cannot read the upload timeout".to_string(),
-        source: std::io::Error::other(err.to_string()),
+        source: std::io::Error::other(err),
     })
 }
 

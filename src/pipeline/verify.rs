@@ -25,7 +25,7 @@ pub enum VerifyError {
         sha256: String,
         index_sha256: String,
     },
-    #[error("cannot verify the release: {0}")]
+    #[error("cannot verify the release")]
     Index(#[from] RepositoryError),
 }
 

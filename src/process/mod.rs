@@ -169,7 +169,7 @@ pub struct Child {
 /// Why a child did not run to success.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("cannot start {program}: {source}")]
+    #[error("cannot start {program}")]
     Start {
         program: String,
         #[source]

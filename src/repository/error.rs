@@ -91,7 +91,7 @@ pub enum RepositoryError {
     },
     #[error("cannot publish {filename}: {reason}")]
     InvalidArtifact { filename: String, reason: String },
-    #[error("{source} (gave up after {attempts} attempts)")]
+    #[error("gave up after {attempts} attempts")]
     GaveUp {
         attempts: u32,
         #[source]
@@ -99,7 +99,7 @@ pub enum RepositoryError {
     },
     #[error(transparent)]
     Setup(#[from] crate::http::HttpSetupError),
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

@@ -318,7 +318,7 @@ fn evaluate(repo: &Repo, config: &Config, tags: &[ReleaseTag]) -> Vec<PatternRep
                 let verdict = match resolve_for(repo, config, &tag.name, None, Scope::Push) {
                     Ok(plan) if plan.ok() => Ok(()),
                     Ok(plan) => Err(plan.failure_lines()),
-                    Err(err) => Err(err.to_string()),
+                    Err(err) => Err(crate::exit::chain_text(&err)),
                 };
                 match verdict {
                     Ok(()) => passed += 1,

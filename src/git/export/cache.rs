@@ -35,7 +35,8 @@ impl Repo {
                 }
                 Err(err @ GitError::MissingObject { .. }) => return Err(err),
                 Err(err) => {
-                    tracing::warn!(error = %err, "the checkout cache failed; using a temporary checkout")
+                    let error = crate::exit::chain_text(&err);
+                    tracing::warn!(%error, "the checkout cache failed; using a temporary checkout")
                 }
             }
         }
@@ -92,7 +93,8 @@ impl Repo {
                 Err(err @ GitError::MissingObject { .. }) => return Err(err),
                 // Whatever broke the slot, a new clone does not have it.
                 Err(err) => {
-                    tracing::info!(slot = %slot.display(), error = %err, "cached checkout unusable: cloning it again");
+                    let error = crate::exit::chain_text(&err);
+                    tracing::info!(slot = %slot.display(), %error, "cached checkout unusable: cloning it again");
                     remove_all(&slot)?;
                     self.reset_slot(&slot, &common, oid, listing)?
                 }

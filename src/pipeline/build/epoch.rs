@@ -100,7 +100,7 @@ pub fn source_date_epoch(
     let git_failed = |context: String| {
         move |err: GitError| BuildError::Io {
             context,
-            source: std::io::Error::other(err.to_string()),
+            source: std::io::Error::other(err),
         }
     };
     let pyproject_path = plan.package_config.pyproject_path();

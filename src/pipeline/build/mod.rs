@@ -109,7 +109,7 @@ pub enum BuildError {
     )]
     NoBuildTool,
     #[error(
-        "could not start {tool}: {source}. This is the build environment, not the package: install it, or fix build-command (or TAGPUB_PYTHON, which picks the Python of `python -m build`) in tagpub.toml, then run the release again"
+        "could not start {tool}. This is the build environment, not the package: install it, or fix build-command (or TAGPUB_PYTHON, which picks the Python of `python -m build`) in tagpub.toml, then run the release again"
     )]
     Spawn {
         tool: String,
@@ -137,13 +137,13 @@ pub enum BuildError {
     Sandbox(#[from] SandboxError),
     #[error("the build succeeded but wrote no .tar.gz or .whl into {0}: check the build command")]
     NoArtifacts(PathBuf),
-    #[error("cannot export {commit} for building: {source}")]
+    #[error("cannot export {commit} for building")]
     Export {
         commit: String,
         #[source]
         source: GitError,
     },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]
@@ -313,7 +313,7 @@ fn build_in(
         // status() reports a failed exit as a status, not as this.
         other @ RunError::Failed { .. } => BuildError::Spawn {
             tool: tool.clone(),
-            source: std::io::Error::other(other.to_string()),
+            source: std::io::Error::other(other),
         },
     })?;
     if !status.success() {

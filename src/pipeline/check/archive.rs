@@ -35,11 +35,11 @@ fn parse_member(
     filename: &str,
     member: &str,
 ) -> Result<(Metadata, crate::dist::metadata::Raw), CheckError> {
-    crate::dist::metadata::parse_with_raw_description(bytes).map_err(|source| {
+    crate::dist::metadata::parse_with_raw_description(bytes).map_err(|reason| {
         CheckError::MalformedMetadata {
             filename: filename.to_string(),
             member: member.to_string(),
-            source,
+            reason,
         }
     })
 }
