@@ -3,8 +3,9 @@
 use crate::cli::PlanArgs;
 use crate::commands::Context;
 use crate::exit::ExitStatus;
+use crate::finding;
 use crate::pipeline::index_state;
-use crate::pipeline::resolve::{CheckStatus, Plan, TagPlan, resolve, short};
+use crate::pipeline::resolve::{Plan, TagPlan, resolve, short};
 use crate::printer::Printer;
 
 pub fn run(ctx: &Context, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
@@ -83,15 +84,7 @@ fn print_member(printer: &Printer, plan: &Plan, in_group: bool) {
     for (key, value) in fields {
         printer.line(&format!("{indent}{key:<11}{value}"));
     }
-    for check in &plan.checks {
-        let text = format!("{}: {}", check.name, check.message);
-        printer.line(&format!(
-            "{indent}  {}",
-            match check.status {
-                CheckStatus::Pass => printer.pass(&text),
-                CheckStatus::Warn => printer.warning(&text),
-                CheckStatus::Fail => printer.fail(&text),
-            }
-        ));
+    for line in finding::lines(&plan.checks, indent) {
+        printer.line(&line);
     }
 }
