@@ -12,8 +12,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundation",
         &[
-            "env", "exit", "report", "version", "dist", "sample", "secrets", "fault", "retry",
-            "http", "printer", "fsutil", "process", "dirs", "logfile",
+            "env", "exit", "report", "finding", "version", "dist", "sample", "secrets", "fault",
+            "retry", "http", "printer", "fsutil", "process", "dirs", "logfile",
         ],
     ),
     (

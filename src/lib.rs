@@ -19,6 +19,7 @@ pub mod dist;
 pub mod env;
 pub mod exit;
 pub mod fault;
+pub mod finding;
 pub mod fsutil;
 pub mod git;
 pub mod hooks;

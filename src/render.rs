@@ -1,8 +1,9 @@
 //! What a person reads of a plan and of a release, shared by the commands
 //! that show them (`plan`, `release`, `demo`) so each reads the same.
 
+use crate::finding;
 use crate::pipeline::release::{ReleaseStatus, ReleaseSummary, TagSummary};
-use crate::pipeline::resolve::{CheckStatus, Plan, TagPlan, short};
+use crate::pipeline::resolve::{Plan, TagPlan, short};
 use crate::printer::Printer;
 
 /// A package tag's plan as before groups; a group's as its header and one
@@ -64,16 +65,8 @@ fn print_plan_member(printer: &Printer, plan: &Plan, in_group: bool) {
     for (key, value) in fields {
         printer.line(&format!("{indent}{key:<11}{value}"));
     }
-    for check in &plan.checks {
-        let text = format!("{}: {}", check.name, check.message);
-        printer.line(&format!(
-            "{indent}  {}",
-            match check.status {
-                CheckStatus::Pass => printer.pass(&text),
-                CheckStatus::Warn => printer.warning(&text),
-                CheckStatus::Fail => printer.fail(&text),
-            }
-        ));
+    for line in finding::lines(&plan.checks, indent) {
+        printer.line(&line);
     }
 }
 

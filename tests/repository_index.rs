@@ -13,7 +13,8 @@ use tagpub::dist::hash::sha256_file;
 use tagpub::dist::{Artifact, ArtifactKind, Metadata};
 use tagpub::report::Silent;
 use tagpub::repository::{
-    FileStatus, IndexedFile, Repository, RepositoryError, UploadOutcome, simple_url_for_upload,
+    FileStatus, IndexedFile, Repository, RepositoryError, UploadOutcome, UploadRequest,
+    simple_url_for_upload,
 };
 use tagpub::retry::Backoff;
 use url::Url;
@@ -97,7 +98,7 @@ fn remote_upload_is_listed_with_its_sha256() {
 
     assert_eq!(repo.list_files("demo-pkg").unwrap(), vec![]);
     let outcome = repo
-        .upload(&sdist, None, Some(&token(&server)), &Silent)
+        .upload(&UploadRequest::new(&sdist, Some(&token(&server)), &Silent))
         .unwrap();
     assert_eq!(outcome, UploadOutcome::Uploaded, "{}", server.logs());
     assert_eq!(
@@ -135,11 +136,13 @@ fn remote_reupload_same_bytes_is_already_present_and_other_bytes_conflict() {
     );
     let token = token(&server);
     assert_eq!(
-        repo.upload(&wheel, None, Some(&token), &Silent).unwrap(),
+        repo.upload(&UploadRequest::new(&wheel, Some(&token), &Silent))
+            .unwrap(),
         UploadOutcome::Uploaded
     );
     assert_eq!(
-        repo.upload(&wheel, None, Some(&token), &Silent).unwrap(),
+        repo.upload(&UploadRequest::new(&wheel, Some(&token), &Silent))
+            .unwrap(),
         UploadOutcome::AlreadyPresent
     );
 
@@ -152,7 +155,7 @@ fn remote_reupload_same_bytes_is_already_present_and_other_bytes_conflict() {
         "1.0.0",
     );
     let err = repo
-        .upload(&changed, None, Some(&token), &Silent)
+        .upload(&UploadRequest::new(&changed, Some(&token), &Silent))
         .unwrap_err();
     assert!(matches!(err, RepositoryError::Conflict { .. }), "{err:?}");
     let message = err.to_string();
@@ -183,7 +186,11 @@ fn remote_wrong_token_is_an_auth_error_without_the_token() {
     let wrong = "pypi-wrong-token-0123456789";
 
     let err = repo
-        .upload(&sdist, None, Some(&SecretString::from(wrong)), &Silent)
+        .upload(&UploadRequest::new(
+            &sdist,
+            Some(&SecretString::from(wrong)),
+            &Silent,
+        ))
         .unwrap_err();
     assert!(matches!(err, RepositoryError::Auth { .. }), "{err:?}");
     let message = err.to_string();
@@ -193,7 +200,9 @@ fn remote_wrong_token_is_an_auth_error_without_the_token() {
     assert!(!format!("{err:?}").contains(wrong));
     assert!(!message.contains(&server.token), "{message}");
 
-    let err = repo.upload(&sdist, None, None, &Silent).unwrap_err();
+    let err = repo
+        .upload(&UploadRequest::new(&sdist, None, &Silent))
+        .unwrap_err();
     assert!(
         matches!(err, RepositoryError::TokenRequired { .. }),
         "{err:?}"
@@ -222,7 +231,11 @@ fn remote_unreachable_port_is_unreachable() {
     );
 
     let err = repo
-        .upload(&sdist, None, Some(&SecretString::from("pypi-x")), &Silent)
+        .upload(&UploadRequest::new(
+            &sdist,
+            Some(&SecretString::from("pypi-x")),
+            &Silent,
+        ))
         .unwrap_err();
     // Retried, then given up with the cause.
     let RepositoryError::GaveUp { attempts, source } = &err else {
@@ -257,7 +270,7 @@ fn remote_rejection_shows_status_and_a_clean_excerpt() {
     // pypiserver refuses names that are not distribution files.
     let bad = artifact(tmp.path(), "demo_pkg-1.0.0.txt", b"x", "demo-pkg", "1.0.0");
     let err = repo
-        .upload(&bad, None, Some(&token(&server)), &Silent)
+        .upload(&UploadRequest::new(&bad, Some(&token(&server)), &Silent))
         .unwrap_err();
     let RepositoryError::Rejected {
         status, message, ..
@@ -305,11 +318,13 @@ fn local_upload_list_already_present_and_conflict() {
 
     assert_eq!(repo.list_files("demo-pkg").unwrap(), vec![]);
     assert_eq!(
-        repo.upload(&sdist, None, None, &Silent).unwrap(),
+        repo.upload(&UploadRequest::new(&sdist, None, &Silent))
+            .unwrap(),
         UploadOutcome::Uploaded
     );
     assert_eq!(
-        repo.upload(&wheel, None, None, &Silent).unwrap(),
+        repo.upload(&UploadRequest::new(&wheel, None, &Silent))
+            .unwrap(),
         UploadOutcome::Uploaded
     );
     let mut listed = repo.list_files("DEMO_pkg").unwrap();
@@ -340,7 +355,8 @@ fn local_upload_list_already_present_and_conflict() {
     assert!(stray.is_empty(), "{stray:?}");
 
     assert_eq!(
-        repo.upload(&sdist, None, None, &Silent).unwrap(),
+        repo.upload(&UploadRequest::new(&sdist, None, &Silent))
+            .unwrap(),
         UploadOutcome::AlreadyPresent
     );
 
@@ -352,7 +368,9 @@ fn local_upload_list_already_present_and_conflict() {
         "demo-pkg",
         "1.0.0",
     );
-    let err = repo.upload(&changed, None, None, &Silent).unwrap_err();
+    let err = repo
+        .upload(&UploadRequest::new(&changed, None, &Silent))
+        .unwrap_err();
     assert!(matches!(err, RepositoryError::Conflict { .. }), "{err:?}");
     assert!(
         err.to_string()
@@ -378,7 +396,8 @@ fn local_index_is_readable_by_pip() {
         "1.0.0",
     );
     assert_eq!(
-        repo.upload(&wheel, None, None, &Silent).unwrap(),
+        repo.upload(&UploadRequest::new(&wheel, None, &Silent))
+            .unwrap(),
         UploadOutcome::Uploaded
     );
 

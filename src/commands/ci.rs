@@ -13,7 +13,7 @@ use crate::commands::{Context, UsageError};
 use crate::config::Config;
 use crate::exit::ExitStatus;
 use crate::git::Repo;
-use crate::pipeline::resolve::{CheckStatus, ResolveError, resolve};
+use crate::pipeline::resolve::{ResolveError, resolve};
 
 #[derive(Debug, Args)]
 pub struct CiArgs {
@@ -324,32 +324,12 @@ fn resolve_tag(ctx: &Context, args: &ResolveArgs) -> anyhow::Result<ExitStatus> 
     // The token is the release job's business: it has the environment's
     // secrets and the OIDC token; this job has neither.
     let mut failed = false;
-    let in_group = plan.group.is_some();
-    let checks = plan.members.iter().flat_map(|member| {
-        member
-            .checks
-            .iter()
-            .filter(|c| c.name != "token")
-            .map(move |c| {
-                let name = if in_group {
-                    format!("{}: {}", member.package, c.name)
-                } else {
-                    c.name.to_string()
-                };
-                (name, c)
-            })
-    });
-    for (name, check) in checks {
-        let text = format!("{name}: {}", check.message);
-        let shown = match check.status {
-            CheckStatus::Pass => ctx.printer.pass(&text),
-            CheckStatus::Warn => ctx.printer.warning(&text),
-            CheckStatus::Fail => {
-                failed = true;
-                ctx.printer.fail(&text)
-            }
-        };
-        ctx.printer.always(&format!("  {shown}"));
+    for member in &plan.members {
+        let prefix = plan.member_prefix(member);
+        for check in member.checks.iter().filter(|c| c.name != "token") {
+            failed |= check.failed();
+            ctx.printer.always(&format!("  {}", check.marked(&prefix)));
+        }
     }
     if failed {
         ctx.printer.always(&format!(

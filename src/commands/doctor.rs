@@ -21,6 +21,7 @@ use crate::config::{Config, ConfigError, Package};
 use crate::credentials::{self, KEYCHAIN_SERVICE, TokenTarget, keychain};
 use crate::daemon::registry::{Registry, common_git_dir};
 use crate::exit::ExitStatus;
+use crate::finding::{self, Finding, Status};
 use crate::git::Repo;
 use crate::hooks::REFERENCE_TRANSACTION_SINCE;
 use crate::hooks::{self, State};
@@ -41,71 +42,23 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    Pass,
-    /// Worth knowing; does not stop a release.
-    Warn,
-    Fail,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    pub name: &'static str,
-    pub status: Status,
-    pub message: String,
-    /// The command (or edit) that fixes it; every failure has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fix: Option<String>,
-}
-
-impl Check {
-    fn pass(name: &'static str, message: impl Into<String>) -> Check {
-        Check {
-            name,
-            status: Status::Pass,
-            message: message.into(),
-            fix: None,
-        }
-    }
-
-    fn warn(name: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Check {
-        Check {
-            name,
-            status: Status::Warn,
-            message: message.into(),
-            fix: Some(fix.into()),
-        }
-    }
-
-    fn fail(name: &'static str, message: impl Into<String>, fix: impl Into<String>) -> Check {
-        Check {
-            name,
-            status: Status::Fail,
-            message: message.into(),
-            fix: Some(fix.into()),
-        }
-    }
-}
-
 #[derive(Debug, Serialize)]
 pub struct PackageReport {
     pub name: String,
     pub repository: String,
-    pub checks: Vec<Check>,
+    pub checks: Vec<Finding>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub ok: bool,
     pub workdir: PathBuf,
-    pub checks: Vec<Check>,
+    pub checks: Vec<Finding>,
     pub packages: Vec<PackageReport>,
 }
 
 impl Report {
-    fn all(&self) -> impl Iterator<Item = &Check> {
+    fn all(&self) -> impl Iterator<Item = &Finding> {
         self.checks
             .iter()
             .chain(self.packages.iter().flat_map(|p| p.checks.iter()))
@@ -127,7 +80,7 @@ pub fn diagnose(ctx: &Context, repo: &Repo) -> Report {
     let mut checks = vec![git_check(repo)];
     let config = match ctx.config(repo) {
         Ok(config) => {
-            checks.push(Check::pass(
+            checks.push(Finding::pass(
                 "config",
                 format!(
                     "{}: {} package(s){}, valid",
@@ -148,7 +101,7 @@ pub fn diagnose(ctx: &Context, repo: &Repo) -> Report {
                     Some(ConfigError::Missing { .. })
                 )
             });
-            checks.push(Check::fail(
+            checks.push(Finding::fail(
                 "config",
                 crate::exit::chain_text(err.as_ref()),
                 if missing {
@@ -196,15 +149,15 @@ pub fn diagnose(ctx: &Context, repo: &Repo) -> Report {
     report
 }
 
-fn git_check(repo: &Repo) -> Check {
+fn git_check(repo: &Repo) -> Finding {
     match repo.git_version() {
         Ok(version @ (major, minor, patch)) if version >= REFERENCE_TRANSACTION_SINCE => {
-            Check::pass(
+            Finding::pass(
                 "git",
                 format!("git {major}.{minor}.{patch}: runs the reference-transaction hook"),
             )
         }
-        Ok((major, minor, patch)) => Check::warn(
+        Ok((major, minor, patch)) => Finding::warn(
             "git",
             format!(
                 "git {major}.{minor}.{patch} is older than 2.28 and never runs the reference-transaction hook: \
@@ -212,7 +165,7 @@ fn git_check(repo: &Repo) -> Check {
             ),
             "upgrade git to 2.28 or later",
         ),
-        Err(err) => Check::fail(
+        Err(err) => Finding::fail(
             "git",
             crate::exit::chain_text_in("cannot run git", &err),
             "install git 2.28 or later and put it on PATH",
@@ -220,17 +173,17 @@ fn git_check(repo: &Repo) -> Check {
     }
 }
 
-fn python_check() -> Check {
+fn python_check() -> Finding {
     let Some(python) = build::python_interpreter() else {
-        return Check::warn(
+        return Finding::warn(
             "python",
             "no python3 or python on PATH (uv build brings its own; python -m build cannot run)",
             "install Python 3, or set TAGPUB_PYTHON=/path/to/python",
         );
     };
     match command_output(&python, &["--version"]) {
-        Ok(version) => Check::pass("python", format!("{version} ({})", python.display())),
-        Err(problem) => Check::fail(
+        Ok(version) => Finding::pass("python", format!("{version} ({})", python.display())),
+        Err(problem) => Finding::fail(
             "python",
             format!("{} does not run: {problem}", python.display()),
             "install Python 3, or set TAGPUB_PYTHON=/path/to/python",
@@ -268,7 +221,7 @@ fn package_report(
     repo: &Repo,
     config: &Config,
     package: &Package,
-    tools: &mut HashMap<String, Check>,
+    tools: &mut HashMap<String, Finding>,
 ) -> PackageReport {
     let repository = config.repository_for(package, None).to_string();
     let (repository_check, listed) = repository_check(ctx, config, package, &repository);
@@ -293,7 +246,7 @@ fn package_report(
     checks.extend(
         crate::ci::publisher::setup_lines(repo, config, &package.name)
             .into_iter()
-            .map(|line| Check::pass("trusted-publisher", line)),
+            .map(|line| Finding::pass("trusted-publisher", line)),
     );
     PackageReport {
         name: package.name.clone(),
@@ -305,7 +258,7 @@ fn package_report(
 /// The release loop for the package (its group's when it has one): where
 /// it stands and the `tagpub bump` that releases it next; with
 /// `require-signed`, whether git can sign.
-fn loop_check(repo: &Repo, config: &Config, package: &Package) -> Check {
+fn loop_check(repo: &Repo, config: &Config, package: &Package) -> Finding {
     let target = match package
         .group
         .as_deref()
@@ -339,7 +292,7 @@ fn loop_check(repo: &Repo, config: &Config, package: &Package) -> Check {
         };
         let ssh = setting("gpg.format").as_deref() == Some("ssh");
         if ssh && setting("user.signingkey").is_none() {
-            return Check::warn(
+            return Finding::warn(
                 "release loop",
                 format!(
                     "{message}; tags must be signed (require-signed), but git signs with SSH (gpg.format = ssh) and has no user.signingkey"
@@ -348,11 +301,11 @@ fn loop_check(repo: &Repo, config: &Config, package: &Package) -> Check {
             );
         }
     }
-    Check::pass("release loop", message)
+    Finding::pass("release loop", message)
 }
 
 /// Which tags release the package: its own patterns and its group's.
-fn tags_check(config: &Config, package: &Package) -> Check {
+fn tags_check(config: &Config, package: &Package) -> Finding {
     let listed = |patterns: &[crate::version::TagPattern]| {
         patterns
             .iter()
@@ -376,20 +329,20 @@ fn tags_check(config: &Config, package: &Package) -> Check {
             group.members.join(", ")
         ));
     }
-    Check::pass("tags", format!("released by {}", ways.join("; ")))
+    Finding::pass("tags", format!("released by {}", ways.join("; ")))
 }
 
 fn build_check(
     repo: &Repo,
     config: &Config,
     package: &Package,
-    tools: &mut HashMap<String, Check>,
-) -> Check {
+    tools: &mut HashMap<String, Finding>,
+) -> Finding {
     const INSTALL: &str = "install uv (https://docs.astral.sh/uv/getting-started/installation/) \
                            or `python3 -m pip install build`";
     let tool = match BuildTool::for_package(config, package, None) {
         Ok(tool) => tool,
-        Err(err) => return Check::fail("build tool", crate::exit::chain_text(&err), INSTALL),
+        Err(err) => return Finding::fail("build tool", crate::exit::chain_text(&err), INSTALL),
     };
     let described = tool.describe();
     if let Some(check) = tools.get(&described) {
@@ -397,11 +350,11 @@ fn build_check(
     }
     let check = match &tool {
         BuildTool::Uv(uv) => match command_output(uv, &["--version"]) {
-            Ok(version) => Check::pass(
+            Ok(version) => Finding::pass(
                 "build tool",
                 format!("uv build ({version}, {})", uv.display()),
             ),
-            Err(problem) => Check::fail(
+            Err(problem) => Finding::fail(
                 "build tool",
                 format!("{} does not run: {problem}", uv.display()),
                 INSTALL,
@@ -409,11 +362,11 @@ fn build_check(
         },
         BuildTool::PythonBuild(python) => {
             match command_output(python, &["-m", "build", "--version"]) {
-                Ok(version) => Check::pass(
+                Ok(version) => Finding::pass(
                     "build tool",
                     format!("{} -m build ({version})", python.display()),
                 ),
-                Err(problem) => Check::fail(
+                Err(problem) => Finding::fail(
                     "build tool",
                     format!("{} -m build does not run: {problem}", python.display()),
                     format!("{} -m pip install build, or install uv", python.display()),
@@ -430,11 +383,11 @@ fn build_check(
                 crate::process::find_on_path(program)
             };
             match found {
-                Some(path) => Check::pass(
+                Some(path) => Finding::pass(
                     "build tool",
                     format!("build-command `{described}` ({})", path.display()),
                 ),
-                None => Check::fail(
+                None => Finding::fail(
                     "build tool",
                     format!("build-command `{described}`: `{program}` is not found"),
                     format!(
@@ -449,9 +402,9 @@ fn build_check(
     check
 }
 
-fn token_check(config: &Config, package: &Package, repository: &str) -> Check {
+fn token_check(config: &Config, package: &Package, repository: &str) -> Finding {
     if repository == "local" {
-        return Check::pass("token", "the local index needs no token");
+        return Finding::pass("token", "the local index needs no token");
     }
     let set_command = format!(
         "tagpub token set --repository {repository} --package {}",
@@ -460,7 +413,7 @@ fn token_check(config: &Config, package: &Package, repository: &str) -> Check {
     let target = TokenTarget::new(config, repository);
     let lookup = credentials::lookup_token(package, &target);
     let Some(token) = lookup.token else {
-        return Check::fail(
+        return Finding::fail(
             "token",
             format!(
                 "no token for {repository}: {}",
@@ -471,16 +424,16 @@ fn token_check(config: &Config, package: &Package, repository: &str) -> Check {
     };
     let shown = format!("{} ({})", token.source, token.redacted());
     if let Some(refusal) = token.refusal(&package.name) {
-        return Check::fail(
+        return Finding::fail(
             "token",
             format!("the token from {shown} would be refused: {refusal}"),
             set_command,
         );
     }
     match token.info() {
-        Some(info) => Check::pass("token", format!("{shown}: {}", info.summary())),
+        Some(info) => Finding::pass("token", format!("{shown}: {}", info.summary())),
         // Not a PyPI macaroon (another index's token): present, scope unknown.
-        None => Check::pass(
+        None => Finding::pass(
             "token",
             format!("{shown}: not a PyPI token, its scope is known only to the index"),
         ),
@@ -493,9 +446,9 @@ fn repository_check(
     config: &Config,
     package: &Package,
     name: &str,
-) -> (Check, Option<Vec<IndexedFile>>) {
+) -> (Finding, Option<Vec<IndexedFile>>) {
     let Some(repository) = open_repository(config, name, &ctx.dirs) else {
-        let check = Check::fail(
+        let check = Finding::fail(
             "repository",
             format!("unknown repository `{name}`"),
             format!(
@@ -510,7 +463,7 @@ fn repository_check(
     // One attempt: a doctor reports, it does not wait out retries.
     match repository.list_files_once(&package.name) {
         Ok(files) => (
-            Check::pass(
+            Finding::pass(
                 "repository",
                 format!(
                     "{name} ({simple}) answers; {} file(s) of {} listed",
@@ -521,7 +474,7 @@ fn repository_check(
             Some(files),
         ),
         Err(err) => (
-            Check::fail(
+            Finding::fail(
                 "repository",
                 crate::exit::chain_text(&err),
                 match config.repositories.get(name) {
@@ -545,7 +498,7 @@ fn half_published_checks(
     package: &Package,
     repository: &str,
     listed: &[IndexedFile],
-) -> Vec<Check> {
+) -> Vec<Finding> {
     let mut checks = Vec::new();
     for record in ReleaseDir::records_of(&ctx.dirs, &package.name) {
         let Some(state) = record.repositories.get(repository) else {
@@ -576,12 +529,12 @@ fn half_published_checks(
                 .unwrap_or_default()
         );
         checks.push(match window {
-            Some(window) if !window.is_open() => Check::fail(
+            Some(window) if !window.is_open() => Finding::fail(
                 "half-published",
                 message,
                 "the missing files can no longer join this release: bump the version and tag it",
             ),
-            _ => Check::warn(
+            _ => Finding::warn(
                 "half-published",
                 message,
                 format!("tagpub release {}", record.tag),
@@ -598,7 +551,7 @@ fn provenance_check(
     package: &Package,
     repository: &str,
     listed: &[IndexedFile],
-) -> Option<Check> {
+) -> Option<Finding> {
     let attested = index_state::latest_attested(listed, None)?;
     let token = credentials::lookup_token(package, &TokenTarget::new(config, repository)).token;
     let trusted = matches!(
@@ -606,7 +559,7 @@ fn provenance_check(
         Some(credentials::TokenSource::TrustedPublishing { .. })
     );
     if trusted || config.allow_unattested_for(package) {
-        return Some(Check::pass(
+        return Some(Finding::pass(
             "provenance",
             format!(
                 "{} {} on {repository} carries PEP 740 attestations; {}",
@@ -620,7 +573,7 @@ fn provenance_check(
             ),
         ));
     }
-    Some(Check::warn(
+    Some(Finding::warn(
         "provenance",
         format!(
             "{} {} on {repository} carries PEP 740 attestations ({} of {} files). A release from here uploads with a token, which sends none, so {repository} would show the next version's provenance as lost; `tagpub release` refuses that without --allow-unattested",
@@ -633,14 +586,14 @@ fn provenance_check(
     ))
 }
 
-fn keychain_check(all_tokens_found: bool) -> Check {
+fn keychain_check(all_tokens_found: bool) -> Finding {
     match keychain::get(KEYCHAIN_SERVICE, "tagpub-doctor/probe") {
-        Ok(_) => Check::pass("keychain", "reachable, unlocked"),
+        Ok(_) => Finding::pass("keychain", "reachable, unlocked"),
         Err(err) => {
             let fix = "start a Secret Service (gnome-keyring, KeePassXC) in this session, \
                        or give tokens through the environment (PYPI_API_TOKEN or the package's token-env)";
             if all_tokens_found {
-                Check::warn(
+                Finding::warn(
                     "keychain",
                     format!(
                         "{} (every package has a token from elsewhere)",
@@ -649,17 +602,17 @@ fn keychain_check(all_tokens_found: bool) -> Check {
                     fix,
                 )
             } else {
-                Check::fail("keychain", crate::exit::chain_text(&err), fix)
+                Finding::fail("keychain", crate::exit::chain_text(&err), fix)
             }
         }
     }
 }
 
-fn hooks_check(repo: &Repo) -> Check {
+fn hooks_check(repo: &Repo) -> Finding {
     let dir = match repo.hooks_dir() {
         Ok(dir) => dir,
         Err(err) => {
-            return Check::fail(
+            return Finding::fail(
                 "hooks",
                 crate::exit::chain_text(&err),
                 "tagpub hooks install",
@@ -669,7 +622,7 @@ fn hooks_check(repo: &Repo) -> Check {
     let statuses = match hooks::status(&dir) {
         Ok(statuses) => statuses,
         Err(err) => {
-            return Check::fail(
+            return Finding::fail(
                 "hooks",
                 crate::exit::chain_text(&err),
                 "tagpub hooks install",
@@ -692,15 +645,15 @@ fn hooks_check(repo: &Repo) -> Check {
         .iter()
         .all(|h| matches!(h.state, State::Installed | State::Chained))
     {
-        Check::pass("hooks", message)
+        Finding::pass("hooks", message)
     } else {
         // `install` chains a foreign hook as `.legacy`, so it is the fix for both.
-        Check::fail("hooks", message, "tagpub hooks install")
+        Finding::fail("hooks", message, "tagpub hooks install")
     }
 }
 
 /// Whether the daemon runs, and whether it watches this repository.
-fn daemon_checks(ctx: &Context, repo: &Repo) -> (Check, Check) {
+fn daemon_checks(ctx: &Context, repo: &Repo) -> (Finding, Finding) {
     let socket = ctx.dirs.socket_path();
     let git_dir = common_git_dir(repo.git_dir()).unwrap_or_else(|_| repo.git_dir().to_path_buf());
     let watch_fix = format!("tagpub watch add {}", repo.workdir().display());
@@ -709,7 +662,7 @@ fn daemon_checks(ctx: &Context, repo: &Repo) -> (Check, Check) {
             pid,
             tagpub_version,
             ..
-        }) if tagpub_version != env!("CARGO_PKG_VERSION") => Check::warn(
+        }) if tagpub_version != env!("CARGO_PKG_VERSION") => Finding::warn(
             "daemon",
             format!(
                 "running (pid {pid}) but it is tagpub {tagpub_version}, this is {}",
@@ -717,18 +670,18 @@ fn daemon_checks(ctx: &Context, repo: &Repo) -> (Check, Check) {
             ),
             "tagpub daemon stop && tagpub daemon start",
         ),
-        Ok(Response::Pong { pid, .. }) => Check::pass("daemon", format!("running (pid {pid})")),
-        Ok(other) => Check::fail(
+        Ok(Response::Pong { pid, .. }) => Finding::pass("daemon", format!("running (pid {pid})")),
+        Ok(other) => Finding::fail(
             "daemon",
             format!("answered {other:?} to a ping"),
             "tagpub daemon stop && tagpub daemon start",
         ),
-        Err(err) if err.is_not_running() => Check::fail(
+        Err(err) if err.is_not_running() => Finding::fail(
             "daemon",
             format!("not running (nothing listens on {})", socket.display()),
             "tagpub daemon start   (or `tagpub service install` to start it at login)",
         ),
-        Err(err) => Check::fail(
+        Err(err) => Finding::fail(
             "daemon",
             crate::exit::chain_text(&err),
             "tagpub daemon stop && tagpub daemon start",
@@ -743,14 +696,14 @@ fn daemon_checks(ctx: &Context, repo: &Repo) -> (Check, Check) {
         let entry = status.repos.iter().find(|r| same(&r.git_dir));
         match entry {
             Some(entry) => match entry.problem.as_deref() {
-                Some(problem) => Check::fail(
+                Some(problem) => Finding::fail(
                     "watch",
                     format!("the daemon watches this repository but: {problem}"),
                     "fix the problem above; the daemon retries on its next rescan",
                 ),
-                None => Check::pass("watch", "the daemon watches this repository"),
+                None => Finding::pass("watch", "the daemon watches this repository"),
             },
-            None => Check::fail(
+            None => Finding::fail(
                 "watch",
                 "the daemon does not watch this repository",
                 watch_fix,
@@ -758,16 +711,16 @@ fn daemon_checks(ctx: &Context, repo: &Repo) -> (Check, Check) {
         }
     } else {
         match Registry::load(&ctx.dirs) {
-            Ok(registry) if registry.repos().iter().any(|r| same(&r.git_dir)) => Check::pass(
+            Ok(registry) if registry.repos().iter().any(|r| same(&r.git_dir)) => Finding::pass(
                 "watch",
                 "on the watch list (the daemon watches it once it runs)",
             ),
-            Ok(_) => Check::fail(
+            Ok(_) => Finding::fail(
                 "watch",
                 "this repository is not on the daemon's watch list",
                 watch_fix,
             ),
-            Err(err) => Check::fail("watch", crate::exit::chain_text(&err), watch_fix),
+            Err(err) => Finding::fail("watch", crate::exit::chain_text(&err), watch_fix),
         }
     };
     (daemon, watch)
@@ -775,25 +728,16 @@ fn daemon_checks(ctx: &Context, repo: &Repo) -> (Check, Check) {
 
 fn print(ctx: &Context, report: &Report) {
     let p = &ctx.printer;
-    let show = |check: &Check| {
-        let text = format!("{}: {}", check.name, check.message);
-        p.line(&format!(
-            "  {}",
-            match check.status {
-                Status::Pass => p.pass(&text),
-                Status::Warn => p.warning(&text),
-                Status::Fail => p.fail(&text),
-            }
-        ));
-        if let (Some(fix), false) = (&check.fix, check.status == Status::Pass) {
-            p.line(&format!("      fix: {fix}"));
+    let show = |checks: &[Finding]| {
+        for line in finding::lines(checks, "") {
+            p.line(&line);
         }
     };
     p.line(&format!("tagpub doctor: {}", report.workdir.display()));
-    report.checks.iter().for_each(show);
+    show(&report.checks);
     for package in &report.packages {
         p.line(&format!("{} → {}", package.name, package.repository));
-        package.checks.iter().for_each(show);
+        show(&package.checks);
     }
     let failures = report.all().filter(|c| c.status == Status::Fail).count();
     if failures == 0 {

@@ -5,7 +5,7 @@
 use crate::commands::{Context, UsageError};
 use crate::exit::ExitStatus;
 use crate::pipeline::rebuild::{Comparison, DifferenceKind, Outcome, Rebuild, RebuildError};
-use crate::pipeline::resolve::{CheckStatus, resolve};
+use crate::pipeline::resolve::resolve;
 use crate::printer::Printer;
 use crate::report::{Reporter, Silent};
 use clap::Args;
@@ -34,15 +34,8 @@ pub fn run(ctx: &Context, args: &RebuildArgs) -> anyhow::Result<ExitStatus> {
     // A failed plan check (e.g. a changelog entry) is no reason not to
     // compare a published release; it is shown, and the build decides.
     for member in &plan.members {
-        for check in member
-            .checks
-            .iter()
-            .filter(|c| c.status == CheckStatus::Fail)
-        {
-            reporter.warn(&format!(
-                "{}: {}: {}",
-                member.package, check.name, check.message
-            ));
+        for check in member.failures() {
+            reporter.warn(&check.text(&format!("{}: ", member.package)));
         }
     }
     let rebuild = Rebuild {

@@ -10,8 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::Config;
 use crate::dirs::Dirs;
+use crate::finding::Status;
 use crate::ledger::{ReleaseDir, ReleaseRecord};
-use crate::pipeline::resolve::{CheckStatus, Plan, TagPlan};
+use crate::pipeline::resolve::{Plan, TagPlan};
 use crate::pipeline::upload::open_repository;
 use crate::repository::IndexedFile;
 use crate::version::Version;
@@ -180,7 +181,7 @@ pub fn add_plan_checks(tag_plan: &mut TagPlan, config: &Config, dirs: &Dirs) {
             Err(err) => {
                 plan.push(
                     INDEX_CHECK,
-                    CheckStatus::Warn,
+                    Status::Warn,
                     crate::exit::chain_text_in(
                         "cannot list it; the release lists it again before uploading",
                         &err,
@@ -201,7 +202,7 @@ pub fn add_plan_checks(tag_plan: &mut TagPlan, config: &Config, dirs: &Dirs) {
         let (status, message) = index_finding(plan, config, &listed, record.as_ref());
         plan.push(INDEX_CHECK, status, message);
         if let Some(message) = provenance_finding(plan, config, &listed) {
-            plan.push("provenance", CheckStatus::Warn, message);
+            plan.push("provenance", Status::Warn, message);
         }
     }
 }
@@ -213,7 +214,7 @@ fn index_finding(
     config: &Config,
     listed: &[IndexedFile],
     record: Option<&ReleaseRecord>,
-) -> (CheckStatus, String) {
+) -> (Status, String) {
     let (repository, what) = (
         &plan.repository,
         format!("{} {}", plan.package, plan.version),
@@ -221,7 +222,7 @@ fn index_finding(
     let present = version_files(listed, &plan.version);
     if present.is_empty() {
         return (
-            CheckStatus::Pass,
+            Status::Pass,
             format!("{repository} has no file of {what} yet"),
         );
     }
@@ -248,7 +249,7 @@ fn index_finding(
         .unwrap_or_default();
     if !conflicts.is_empty() {
         return (
-            CheckStatus::Fail,
+            Status::Fail,
             format!(
                 "{repository} has {} of {what} with other bytes than the files built here: a version is published only once. Bump the version and tag it",
                 conflicts.join(", ")
@@ -259,7 +260,7 @@ fn index_finding(
     let missing: Option<Vec<&str>> = record.map(|record| not_listed(record, listed));
     if missing.as_ref().is_some_and(|m| m.is_empty()) {
         return (
-            CheckStatus::Pass,
+            Status::Pass,
             format!(
                 "{what} is complete on {repository} ({}): a release only verifies it",
                 names.join(", ")
@@ -277,7 +278,7 @@ fn index_finding(
         .and_then(|days| FileWindow::of(listed, &plan.version, days));
     match window {
         Some(window) if window.is_open() => (
-            CheckStatus::Warn,
+            Status::Warn,
             format!(
                 "{repository} has {} of {what} since {} ({rest}); {}. Run `tagpub release {}` before then",
                 names.join(", "),
@@ -290,9 +291,9 @@ fn index_finding(
             // Known missing files can no longer be added; unknown ones may
             // all be there already.
             if missing.is_some() {
-                CheckStatus::Fail
+                Status::Fail
             } else {
-                CheckStatus::Warn
+                Status::Warn
             },
             format!(
                 "{repository} has {} of {what} since {} ({rest}); {}: a file still missing can only be published in a new version",
@@ -302,7 +303,7 @@ fn index_finding(
             ),
         ),
         None => (
-            CheckStatus::Warn,
+            Status::Warn,
             format!(
                 "{repository} already has {} of {what} ({rest})",
                 names.join(", ")

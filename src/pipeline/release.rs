@@ -21,7 +21,7 @@ use crate::pipeline::resolve::{Plan, TagPlan};
 use crate::pipeline::upload::open_repository;
 use crate::pipeline::verify::{self, VerifyError};
 use crate::report::Reporter;
-use crate::repository::{FileStatus, Repository, RepositoryError, UploadOutcome};
+use crate::repository::{FileStatus, Repository, RepositoryError, UploadOutcome, UploadRequest};
 use crate::version::normalize_name;
 
 #[derive(Debug, thiserror::Error)]
@@ -907,10 +907,15 @@ impl Release<'_> {
                 .start_upload(&file.filename, timeout);
             release_dir.save(record)?;
             fault::point(format_args!("before-upload-{}", index + 1));
-            let attested = attestations
-                .get(&file.filename)
-                .map(|a| a.form_value.as_str());
-            match repository.upload(&artifact, attested, token, self.reporter) {
+            let request = UploadRequest {
+                artifact: &artifact,
+                attestations: attestations
+                    .get(&file.filename)
+                    .map(|a| a.form_value.as_str()),
+                token,
+                reporter: self.reporter,
+            };
+            match repository.upload(&request) {
                 Ok(outcome) => {
                     // The index has the file; the ledger does not know yet.
                     fault::point(format_args!("after-upload-{}", index + 1));

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Group, Package, SignaturePolicy, join_repo_path};
 use crate::credentials::{self, TokenTarget};
+use crate::finding::{Finding, Status};
 use crate::git::{GitError, Repo, TagInfo};
 use crate::pipeline::signature::{self, Signature};
 use crate::pipeline::version_source::{DynamicVersion, dynamic_version};
@@ -52,22 +53,6 @@ impl crate::exit::Classify for ResolveError {
 
 const TOKEN_CHECK: &str = "token";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckStatus {
-    Pass,
-    Warn,
-    Fail,
-}
-
-/// One reported check: what was checked and what was found.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlanCheck {
-    pub name: &'static str,
-    pub status: CheckStatus,
-    pub message: String,
-}
-
 /// Where the version to release comes from at the tagged commit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "value", rename_all = "lowercase")]
@@ -111,7 +96,7 @@ pub struct Plan {
     /// none is required; absent for a lightweight tag.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<Signature>,
-    pub checks: Vec<PlanCheck>,
+    pub checks: Vec<Finding>,
     #[serde(skip)]
     pub package_config: Package,
     /// The patterns of what the tag releases (the group's or the
@@ -210,6 +195,15 @@ impl TagPlan {
             .unwrap_or_else(|| &self.members[0].package)
     }
 
+    /// What goes before a member's check names: `package: ` in a group
+    /// (whose members' checks are listed together), else nothing.
+    pub fn member_prefix(&self, plan: &Plan) -> String {
+        match &self.group {
+            Some(_) => format!("{}: ", plan.package),
+            None => String::new(),
+        }
+    }
+
     pub fn for_dry_run(self) -> TagPlan {
         TagPlan {
             members: self.members.into_iter().map(Plan::for_dry_run).collect(),
@@ -222,10 +216,8 @@ impl TagPlan {
         self.members
             .iter()
             .flat_map(|plan| {
-                plan.failures().map(move |c| match &self.group {
-                    Some(_) => format!("  ✗ {}: {}: {}", plan.package, c.name, c.message),
-                    None => format!("  ✗ {}: {}", c.name, c.message),
-                })
+                plan.failures()
+                    .map(move |c| format!("  {}", c.marked(&self.member_prefix(plan))))
             })
             .collect::<Vec<_>>()
             .join("\n")
@@ -238,18 +230,18 @@ fn serialize_display<S: serde::Serializer>(value: &Version, s: S) -> Result<S::O
 
 impl Plan {
     pub fn ok(&self) -> bool {
-        self.checks.iter().all(|c| c.status != CheckStatus::Fail)
+        !self.checks.iter().any(Finding::failed)
     }
 
-    pub fn failures(&self) -> impl Iterator<Item = &PlanCheck> {
-        self.checks.iter().filter(|c| c.status == CheckStatus::Fail)
+    pub fn failures(&self) -> impl Iterator<Item = &Finding> {
+        self.checks.iter().filter(|c| c.failed())
     }
 
     /// A dry run uploads nothing, so a missing token is no reason to stop it.
     pub fn for_dry_run(mut self) -> Plan {
         for check in &mut self.checks {
-            if check.name == TOKEN_CHECK && check.status == CheckStatus::Fail {
-                check.status = CheckStatus::Warn;
+            if check.name == TOKEN_CHECK && check.status == Status::Fail {
+                check.status = Status::Warn;
                 check.message.push_str(" (not needed for a dry run)");
             }
         }
@@ -260,17 +252,8 @@ impl Plan {
         matches!(self.version_source, Some(VersionSource::Dynamic(_)))
     }
 
-    pub(crate) fn push(
-        &mut self,
-        name: &'static str,
-        status: CheckStatus,
-        message: impl Into<String>,
-    ) {
-        self.checks.push(PlanCheck {
-            name,
-            status,
-            message: message.into(),
-        });
+    pub(crate) fn push(&mut self, name: &'static str, status: Status, message: impl Into<String>) {
+        self.checks.push(Finding::new(name, status, message));
     }
 }
 
@@ -462,7 +445,7 @@ fn check_tag_object(
             )?;
             plan.push(
                 "annotated",
-                CheckStatus::Fail,
+                Status::Fail,
                 format!(
                     "`{}` is a lightweight tag, and the config requires annotated release tags. If this repository releases from lightweight tags, set `require-annotated = false` under [defaults] in {} (commit it); otherwise leave this tag as it is and annotate the next release: git tag -a {next} -m \"Release {next}\"",
                     info.name,
@@ -472,18 +455,18 @@ fn check_tag_object(
         }
         None => plan.push(
             "annotated",
-            CheckStatus::Warn,
+            Status::Warn,
             format!(
                 "`{}` is a lightweight tag (allowed: require-annotated = false)",
                 info.name
             ),
         ),
         Some(annotated) => {
-            plan.push("annotated", CheckStatus::Pass, "annotated tag");
+            plan.push("annotated", Status::Pass, "annotated tag");
             if annotated.object_name == info.name {
                 plan.push(
                     "tag name",
-                    CheckStatus::Pass,
+                    Status::Pass,
                     "the tag object's own name matches the ref",
                 );
             } else {
@@ -495,7 +478,7 @@ fn check_tag_object(
                 )?;
                 plan.push(
                     "tag name",
-                    CheckStatus::Fail,
+                    Status::Fail,
                     format!(
                         "the ref is `{}` but the tag object calls itself `{}` (a renamed tag), so nothing can be released from it. Release the next version from a tag of its own: git tag -a {next} -m \"Release {next}\"",
                         info.name,
@@ -564,11 +547,7 @@ fn check_signature(
                 .map(|(package, _)| package.as_str())
                 .collect();
             if refused.is_empty() {
-                plan.push(
-                    CHECK,
-                    CheckStatus::Pass,
-                    format!("good signature by {signer}"),
-                );
+                plan.push(CHECK, Status::Pass, format!("good signature by {signer}"));
                 return Ok(());
             }
             let list = policy
@@ -617,11 +596,11 @@ fn check_signature(
         ),
     };
     if policy.required {
-        plan.push(CHECK, CheckStatus::Fail, problem);
+        plan.push(CHECK, Status::Fail, problem);
     } else {
         plan.push(
             CHECK,
-            CheckStatus::Warn,
+            Status::Warn,
             format!("{problem} (a warning: no signature is required)"),
         );
     }
@@ -639,7 +618,7 @@ fn check_pyproject(
     let Some(bytes) = repo.read_file(&plan.commit, &path)? else {
         plan.push(
             "pyproject",
-            CheckStatus::Fail,
+            Status::Fail,
             format!(
                 "{path} does not exist at {at}: check the package's `path` in the tagpub config"
             ),
@@ -654,7 +633,7 @@ fn check_pyproject(
         Err(err) => {
             plan.push(
                 "pyproject",
-                CheckStatus::Fail,
+                Status::Fail,
                 format!("{path} at {at} is not valid TOML: {}", err.trim()),
             );
             return Ok(());
@@ -672,11 +651,11 @@ fn check_pyproject(
         .and_then(|n| n.as_str());
     match declared_name {
         Some(name) if normalize_name(name) == normalize_name(&package.name) => {
-            plan.push("name", CheckStatus::Pass, format!("{path} names `{name}`"));
+            plan.push("name", Status::Pass, format!("{path} names `{name}`"));
         }
         Some(name) => plan.push(
             "name",
-            CheckStatus::Fail,
+            Status::Fail,
             format!(
                 "{path} at {at} names `{name}` but the tagpub config says `{}`: fix the package's `name` or `path`",
                 package.name
@@ -684,7 +663,7 @@ fn check_pyproject(
         ),
         None => plan.push(
             "name",
-            CheckStatus::Fail,
+            Status::Fail,
             format!("{path} at {at} has no [project] name: add one"),
         ),
     }
@@ -706,29 +685,29 @@ fn check_pyproject(
             );
             let (status, message) = match &source {
                 DynamicVersion::Tag { plugin } => (
-                    CheckStatus::Pass,
+                    Status::Pass,
                     format!("{path} declares a dynamic version from the tag ({plugin}): {told}"),
                 ),
                 DynamicVersion::Build { how } => (
-                    CheckStatus::Pass,
+                    Status::Pass,
                     format!(
                         "{path} declares a dynamic version{} that only the build can compute: {told}",
                         how.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
                     ),
                 ),
                 DynamicVersion::Unreadable { file, how, reason } => (
-                    CheckStatus::Fail,
+                    Status::Fail,
                     format!(
                         "{path} at {at} reads its version from {file} ({how}), but {reason}: the build would fail. Fix {file} (or the setting), commit, then tag that commit"
                     ),
                 ),
                 DynamicVersion::File { file, text, how } => match Version::from_str(text) {
                     Ok(declared) if &declared == version => (
-                        CheckStatus::Pass,
+                        Status::Pass,
                         format!("{file} at {at} says {text} ({how})"),
                     ),
                     Ok(_) => (
-                        CheckStatus::Fail,
+                        Status::Fail,
                         format!(
                             "tag {} says {version} but {file} at {at} says {text} (the version source of {path}: {how}): set it to {version} in {file} and commit, then move the tag or create {}",
                             plan.tag,
@@ -736,7 +715,7 @@ fn check_pyproject(
                         ),
                     ),
                     Err(err) => (
-                        CheckStatus::Fail,
+                        Status::Fail,
                         format!(
                             "{file} at {at} says `{text}` ({how}), which is not PEP 440 ({err}): set it to {version}"
                         ),
@@ -751,12 +730,12 @@ fn check_pyproject(
             match Version::from_str(text) {
                 Ok(declared) if &declared == version => plan.push(
                     "version",
-                    CheckStatus::Pass,
+                    Status::Pass,
                     format!("{path} at {at} says {text}"),
                 ),
                 Ok(_) => plan.push(
                     "version",
-                    CheckStatus::Fail,
+                    Status::Fail,
                     format!(
                         "tag {} says {version} but {path} at {at} says {text}: bump the version in pyproject.toml, then move the tag or create {}",
                         plan.tag,
@@ -765,14 +744,14 @@ fn check_pyproject(
                 ),
                 Err(err) => plan.push(
                     "version",
-                    CheckStatus::Fail,
+                    Status::Fail,
                     format!("{path} at {at} has version `{text}`, which is not PEP 440 ({err})"),
                 ),
             }
         }
         (false, None) => plan.push(
             "version",
-            CheckStatus::Fail,
+            Status::Fail,
             format!("{path} at {at} has neither [project] version nor dynamic = [\"version\"]: add version = \"{version}\""),
         ),
     }
@@ -790,7 +769,7 @@ fn check_symlinks(plan: &mut Plan, repo: &Repo) -> Result<(), ResolveError> {
         [] if links.total == 0 => {}
         [] => plan.push(
             "symlinks",
-            CheckStatus::Pass,
+            Status::Pass,
             format!(
                 "{} symlink{} at {at}, all inside the repository",
                 links.total,
@@ -809,7 +788,7 @@ fn check_symlinks(plan: &mut Plan, repo: &Repo) -> Result<(), ResolveError> {
             }
             plan.push(
                 "symlinks",
-                CheckStatus::Fail,
+                Status::Fail,
                 format!(
                     "{} at {at} lead{} outside the repository: {}. A build would package what {} on this machine: commit the file itself, or point the link inside the repository",
                     if escaping.len() == 1 { "a symlink".to_string() } else { format!("{} symlinks", escaping.len()) },
@@ -907,15 +886,11 @@ fn check_changelog(
             .unwrap_or_default();
         let tag_text = plan.tag.clone();
         let mentions = changelog_mentions(&text, version, &tag_text);
-        let failing = if required {
-            CheckStatus::Fail
-        } else {
-            CheckStatus::Warn
-        };
+        let failing = if required { Status::Fail } else { Status::Warn };
         if mentions {
             plan.push(
                 "changelog",
-                CheckStatus::Pass,
+                Status::Pass,
                 format!("{path} mentions {version}"),
             );
         } else {
@@ -930,7 +905,7 @@ fn check_changelog(
     if required {
         plan.push(
             "changelog",
-            CheckStatus::Fail,
+            Status::Fail,
             format!(
                 "require-changelog is set but neither {} nor the repository root has a CHANGELOG, CHANGES or HISTORY file",
                 package.display_path()
@@ -958,7 +933,7 @@ fn check_repository(plan: &mut Plan, config: &Config, package: &Package, reposit
     if !config.knows_repository(repository) {
         plan.push(
             "repository",
-            CheckStatus::Fail,
+            Status::Fail,
             format!(
                 "unknown repository `{repository}`: use one of {}",
                 config.repository_names().join(", ")
@@ -967,11 +942,7 @@ fn check_repository(plan: &mut Plan, config: &Config, package: &Package, reposit
         return;
     }
     if repository == "local" {
-        plan.push(
-            TOKEN_CHECK,
-            CheckStatus::Pass,
-            "the local index needs no token",
-        );
+        plan.push(TOKEN_CHECK, Status::Pass, "the local index needs no token");
         return;
     }
     let target = TokenTarget::new(config, repository);
@@ -986,7 +957,7 @@ fn check_repository(plan: &mut Plan, config: &Config, package: &Package, reposit
             match token.refusal(&package.name) {
                 Some(refusal) => plan.push(
                     TOKEN_CHECK,
-                    CheckStatus::Fail,
+                    Status::Fail,
                     format!(
                         "the token from {} would be refused: {refusal}. Store one for this project with `tagpub token set --repository {repository} --package {}`",
                         token.source, package.name
@@ -994,14 +965,14 @@ fn check_repository(plan: &mut Plan, config: &Config, package: &Package, reposit
                 ),
                 None => plan.push(
                     TOKEN_CHECK,
-                    CheckStatus::Pass,
+                    Status::Pass,
                     format!("token from {} ({})", token.source, token.redacted()),
                 ),
             }
         }
         None => plan.push(
             TOKEN_CHECK,
-            CheckStatus::Fail,
+            Status::Fail,
             format!(
                 "no token for `{}` on {repository}: {}",
                 package.name,

@@ -22,7 +22,7 @@ use url::Url;
 
 pub use error::{RepositoryError, redact_url};
 pub use simple::{parse_simple_html, parse_simple_json, simple_url_for_upload};
-pub use upload::form_field_name;
+pub use upload::{UploadRequest, form_field_name};
 
 use crate::retry::{self, Backoff};
 use crate::version::normalize_name;

@@ -19,22 +19,45 @@ use crate::retry;
 use crate::secrets;
 use crate::version::is_valid_project_name;
 
+/// One file to upload and what goes with it, passed whole from the release
+/// down to the POST.
+#[derive(Clone, Copy)]
+pub struct UploadRequest<'a> {
+    pub artifact: &'a Artifact,
+    /// The PEP 740 `attestations` form value, if any (`pipeline::attest`);
+    /// a local index keeps none.
+    pub attestations: Option<&'a str>,
+    /// For a remote, `None` sends no credentials (an index open for
+    /// uploads); callers check `needs_token` first.
+    pub token: Option<&'a SecretString>,
+    /// Warnings (retries) and the transfer's progress.
+    pub reporter: &'a dyn Reporter,
+}
+
+impl<'a> UploadRequest<'a> {
+    /// A request without attestations.
+    pub fn new(
+        artifact: &'a Artifact,
+        token: Option<&'a SecretString>,
+        reporter: &'a dyn Reporter,
+    ) -> UploadRequest<'a> {
+        UploadRequest {
+            artifact,
+            attestations: None,
+            token,
+            reporter,
+        }
+    }
+}
+
 impl Repository {
-    /// Uploads one artifact. For a remote, `None` sends no credentials (an
-    /// index open for uploads); callers check `needs_token` first.
+    /// Uploads one artifact.
     ///
     /// Failures that may pass (no connection, timeout, reset, 5xx, 429) are
     /// retried with backoff; before each retry the index is asked whether
     /// the file arrived after all, so a file is never sent twice.
-    /// `attestations`: the PEP 740 `attestations` form value, if any
-    /// (`pipeline::attest`); a local index keeps none.
-    pub fn upload(
-        &self,
-        artifact: &Artifact,
-        attestations: Option<&str>,
-        token: Option<&SecretString>,
-        reporter: &dyn Reporter,
-    ) -> Result<UploadOutcome, RepositoryError> {
+    pub fn upload(&self, request: &UploadRequest<'_>) -> Result<UploadOutcome, RepositoryError> {
+        let artifact = request.artifact;
         check_filename(&artifact.filename)?;
         match self {
             Repository::Local { name, root } => local::local_upload(name, root, artifact),
@@ -58,16 +81,9 @@ impl Repository {
                 with_retries(
                     &format!("uploading {} to {name}", artifact.filename),
                     *backoff,
-                    &|message| reporter.warn(message),
+                    &|message| request.reporter.warn(message),
                     || {
-                        let outcome = self.remote_upload(
-                            upload_url,
-                            username,
-                            artifact,
-                            attestations,
-                            token,
-                            reporter,
-                        );
+                        let outcome = self.remote_upload(upload_url, username, request);
                         let outcome = outcome.map(ours);
                         sent.set(true);
                         outcome
@@ -121,23 +137,15 @@ impl Repository {
         &self,
         upload_url: &Url,
         username: &str,
-        artifact: &Artifact,
-        attestations: Option<&str>,
-        token: Option<&SecretString>,
-        reporter: &dyn Reporter,
+        request: &UploadRequest<'_>,
     ) -> Result<UploadOutcome, RepositoryError> {
+        let UploadRequest {
+            artifact, token, ..
+        } = *request;
         let repo = self.name();
         let shown = redact_url(upload_url);
         tracing::info!(repo, url = %shown, file = %artifact.filename, "uploading");
-        let response = send_upload_once(
-            repo,
-            upload_url,
-            username,
-            artifact,
-            attestations,
-            token,
-            reporter,
-        )?;
+        let response = send_upload_once(repo, upload_url, username, request)?;
         let status = response.status();
         if status.is_success() {
             tracing::info!(repo, file = %artifact.filename, "uploaded");
@@ -226,18 +234,15 @@ fn send_upload_once(
     repo: &str,
     upload_url: &Url,
     username: &str,
-    artifact: &Artifact,
-    attestations: Option<&str>,
-    token: Option<&SecretString>,
-    reporter: &dyn Reporter,
+    request: &UploadRequest<'_>,
 ) -> Result<Response, RepositoryError> {
     let client = http::index_client(upload_url)?;
     let timeout = http::upload_timeout()?;
-    let mut form = upload_form(artifact, reporter)?;
-    if let Some(attestations) = attestations {
+    let mut form = upload_form(request.artifact, request.reporter)?;
+    if let Some(attestations) = request.attestations {
         form = form.text("attestations", attestations.to_owned());
     }
-    let request = match token {
+    let post = match request.token {
         Some(token) => {
             // What goes into the Authorization header is what an index may
             // echo: both parts are registered for masking.
@@ -253,8 +258,7 @@ fn send_upload_once(
         }
         None => client.post(upload_url.clone()),
     };
-    request
-        .multipart(form)
+    post.multipart(form)
         .timeout(timeout)
         .send()
         .map_err(|e| network_error(repo, upload_url, e))
