@@ -33,6 +33,7 @@ pub struct Attestations {
     pub form_value: String,
 }
 
+/// Why a built file's attestations cannot be sent: PyPI would refuse them.
 #[derive(Debug, thiserror::Error)]
 pub enum AttestationError {
     #[error(

@@ -36,6 +36,8 @@ pub use rst::{RstChoice, RstEngine, RstError};
 /// with a long README is tens of KiB, so this only stops zip/gzip bombs.
 pub const MAX_METADATA_BYTES: u64 = 10 * 1024 * 1024;
 
+/// Why a file could not be opened as a distribution at all (each is a
+/// failure of the rule [`CheckError::rule`] names).
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
     #[error(

@@ -66,6 +66,7 @@ impl FileWindow {
         })
     }
 
+    /// Whether the index still takes new files of this version.
     pub fn is_open(&self) -> bool {
         SystemTime::now() <= self.closes
     }
@@ -75,6 +76,7 @@ impl FileWindow {
         humantime::format_rfc3339_seconds(self.first).to_string()
     }
 
+    /// When the window closes, `2026-07-22T09:10:11Z`.
     pub fn closes_text(&self) -> String {
         humantime::format_rfc3339_seconds(self.closes).to_string()
     }

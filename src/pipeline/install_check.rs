@@ -15,6 +15,7 @@ use crate::pipeline::build::python_interpreter;
 use crate::process::find_on_path;
 use crate::process::{Child, RunError};
 
+/// What `verify = "install"` did: the installer, the modules imported, how long.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InstallReport {
     /// `uv` or `pip`.
@@ -24,6 +25,7 @@ pub struct InstallReport {
     pub seconds: f64,
 }
 
+/// Why the installed release could not be imported.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallCheckError {
     #[error("no Python to make a venv with: install python3 or set TAGPUB_PYTHON")]

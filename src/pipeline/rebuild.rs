@@ -28,6 +28,7 @@ use crate::report::Reporter;
 use crate::repository::{IndexedFile, RepositoryError};
 use crate::version::Version;
 
+/// Why a rebuild could not compare (as opposed to finding differences).
 #[derive(Debug, thiserror::Error)]
 pub enum RebuildError {
     #[error("unknown repository `{0}`: name one from tagpub.toml, `pypi` or `local`")]
@@ -70,6 +71,7 @@ pub struct Comparison {
     pub files: Vec<FileComparison>,
 }
 
+/// How one file of the release compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
@@ -81,6 +83,7 @@ pub enum Outcome {
     IndexOnly,
 }
 
+/// One file, built here and/or on the index, compared.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileComparison {
     pub filename: String,
@@ -99,6 +102,7 @@ pub struct FileComparison {
     pub metadata_diff: Vec<String>,
 }
 
+/// What differs in one member of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DifferenceKind {
@@ -111,6 +115,7 @@ pub enum DifferenceKind {
 }
 
 impl DifferenceKind {
+    /// The kind as printed (`built only`, `content`, …).
     pub fn label(self) -> &'static str {
         match self {
             DifferenceKind::BuiltOnly => "built only",
@@ -134,6 +139,8 @@ pub struct MemberDifference {
     pub built: Option<String>,
 }
 
+/// Builds a published release again from its tag and compares it with the
+/// index's files ([`Rebuild::compare`]).
 pub struct Rebuild<'a> {
     pub repo: &'a Repo,
     pub config: &'a Config,

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::config::AllowedSigner;
 use crate::git::{GitError, Repo};
 
+/// The signature's kind, which decides how signers are matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
@@ -80,6 +81,7 @@ pub enum Signature {
 }
 
 impl Signature {
+    /// Who signed, when the verifier could tell.
     pub fn signer(&self) -> Option<&Signer> {
         match self {
             Signature::Good { signer }
@@ -281,6 +283,8 @@ fn parse_ssh(accepted: bool, output: &str) -> Option<Signature> {
 /// Signature matching lives here, next to [`Signer`]; the entry type is
 /// config's, which refuses entries that do not parse when it reads them.
 impl AllowedSigner {
+    /// Whether `signer` is this entry: a key (or its subkey) for OpenPGP, a
+    /// key fingerprint or principal for SSH.
     pub fn matches(&self, signer: &Signer) -> bool {
         match (self, signer.format) {
             (AllowedSigner::OpenpgpKey(id), Format::Openpgp) => {

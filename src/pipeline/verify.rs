@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::ledger::BuiltFile;
 use crate::repository::{FileStatus, Repository, RepositoryError};
 
+/// Why a published release was not confirmed on the index.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error(

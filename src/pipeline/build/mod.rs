@@ -102,6 +102,8 @@ pub fn build_inputs(
     BuildInputs::new(inputs)
 }
 
+/// Why a build gave no files to check; each says whether the environment or
+/// the package is at fault, and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(
@@ -208,6 +210,7 @@ impl PlanBuild {
         })
     }
 
+    /// The settings of one build of `plan` into `out_dir`, logged to `log_path`.
     pub fn settings<'a>(
         &'a self,
         plan: &'a Plan,

@@ -52,6 +52,8 @@ impl BuildTool {
         }
     }
 
+    /// The tool as the user configured it (`uv build`, `python -m build`,
+    /// the `build-command`), for messages and the build inputs.
     pub fn describe(&self) -> String {
         match self {
             BuildTool::Uv(path) => format!("uv build ({})", path.display()),
@@ -159,6 +161,7 @@ pub struct Placeholders<'a> {
 }
 
 impl Placeholders<'_> {
+    /// `word` with every placeholder replaced.
     pub fn expand(&self, word: &str) -> String {
         word.replace("{outdir}", &self.outdir.display().to_string())
             .replace("{version}", self.version)

@@ -11,6 +11,7 @@ use std::process::Stdio;
 
 use crate::process::Child;
 
+/// Which renderer checks reStructuredText descriptions (`TAGPUB_RST`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RstChoice {
     #[default]
@@ -57,6 +58,7 @@ impl std::fmt::Display for RstEngine {
     }
 }
 
+/// Why RST descriptions could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum RstError {
     #[error("TAGPUB_RST={0:?} is not one of native, readme_renderer, auto")]
