@@ -173,17 +173,6 @@ mod tests {
 
     use super::*;
 
-    fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                rust_files(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
-    }
-
     /// `TAGPUB_` followed by upper-case letters, digits and underscores.
     fn names_in(text: &str) -> BTreeSet<String> {
         let mut names = BTreeSet::new();
@@ -205,7 +194,7 @@ mod tests {
     fn every_tagpub_name_in_the_source_is_declared_here() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut files = Vec::new();
-        rust_files(&root, &mut files);
+        crate::layering::rust_files(&root, &mut files);
         assert!(files.len() > 20, "found only {files:?}");
         let declared: BTreeSet<&str> = ALL.iter().map(|v| v.name).collect();
         let mut undeclared = Vec::new();
