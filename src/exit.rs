@@ -3,7 +3,8 @@
 //! (1), and the one way an error and its causes become text ([`chain_text`]).
 //!
 //! A leaf: commands, the pipeline and `config.rs` import it; it imports
-//! only the secret masking (`credentials::mask`), itself a leaf.
+//! only the secret masking (`credentials::mask`, whose registry of held
+//! secrets imports nothing of tagpub's either).
 
 use std::process::ExitCode;
 
