@@ -1,6 +1,8 @@
 //! The one way tagpub starts a child process: builds, the RST renderer, the
-//! install check, the notifier, doctor's probes and the demo's pip all go
-//! through [`Child`], so no child can be started with a secret in reach.
+//! install check, the notifier, doctor's probes, the demo's pip, `bump`'s git
+//! and `systemctl`/`launchctl` all go through [`Child`], so no child can be
+//! started with a secret in reach (a unit test below refuses a
+//! `std::process::Command` anywhere else but `git/`).
 //!
 //! At spawn (not at construction: a token read in between counts) the child's
 //! environment loses every variable
