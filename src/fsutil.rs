@@ -135,12 +135,37 @@ pub fn commit(temp: NamedTempFile, dest: &Path, replace: bool) -> io::Result<boo
     Ok(true)
 }
 
-/// Replaces `path` with `bytes` atomically: readers see the old or the new
-/// content, never a mix, even if the process dies mid-write.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut temp = temp_file_in(parent_dir(path))?;
+/// A temp file in `dir` holding `bytes` with `mode` (Unix), ready for
+/// [`commit`]: the first half of every whole-file write, for callers that
+/// do something between writing and renaming (hooks move the old hook away).
+/// The mode is set explicitly, so the umask does not apply.
+pub fn prepare(dir: &Path, bytes: &[u8], mode: u32) -> io::Result<NamedTempFile> {
+    let mut temp = temp_file_in(dir)?;
     temp.write_all(bytes)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(fs::Permissions::from_mode(mode))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    Ok(temp)
+}
+
+/// Replaces `path` with `bytes` atomically, mode `mode`: readers see the
+/// old or the new content, never a mix, even if the process dies mid-write.
+/// A symlink at `path` is replaced, never followed (the rename replaces the
+/// name). The one whole-file writer: tagpub's state (0600, [`write_atomic`]),
+/// hook scripts (0755), CI pipeline files (0644).
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let temp = prepare(parent_dir(path), bytes, mode)?;
     commit(temp, path, true).map(drop)
+}
+
+/// [`write_atomic_mode`] with [`PRIVATE_FILE_MODE`].
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_mode(path, bytes, PRIVATE_FILE_MODE)
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -152,7 +177,7 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// Makes a rename durable. Directories cannot be opened for sync on Windows;
 /// there the rename itself is what NTFS journals.
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         File::open(dir)?.sync_all()?;
@@ -199,6 +224,20 @@ mod tests {
         assert_eq!(mode(&record), 0o600);
         assert_eq!(mode(&dir.path().join("a")), 0o700);
         assert_eq!(mode(&dir.path().join("a/b")), 0o700);
+
+        // Other modes are set as asked, whatever the umask, and a symlink
+        // in the way is replaced, not written through.
+        let hook = dir.path().join("hooks/pre-push");
+        write_atomic_mode(&hook, b"#!/bin/sh\n", 0o755).unwrap();
+        assert_eq!(mode(&hook), 0o755);
+        let target = dir.path().join("target");
+        fs::write(&target, "untouched").unwrap();
+        let link = dir.path().join("link.yml");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomic_mode(&link, b"new", 0o644).unwrap();
+        assert!(!fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(mode(&link), 0o644);
+        assert_eq!(fs::read(&target).unwrap(), b"untouched");
 
         let log = dir.path().join("logs/x.log");
         drop(open_private_append(&log).unwrap());

@@ -11,7 +11,7 @@
 //! look at `$0`), so tagpub refuses to rename them and says what to do.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -257,29 +257,15 @@ fn is_executable(_path: &Path) -> bool {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), HooksError> {
-    #[cfg(unix)]
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(format!("cannot sync {}", dir.display())))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    crate::fsutil::sync_dir(dir).map_err(io_err(format!("cannot sync {}", dir.display())))
 }
 
 /// A temp file in `dir` holding `content`, mode 0755, ready to be renamed.
 fn prepare(dir: &Path, content: &[u8]) -> Result<tempfile::NamedTempFile, HooksError> {
-    let ctx = || format!("cannot write a hook into {}", dir.display());
-    let mut temp = crate::fsutil::temp_file_in(dir).map_err(io_err(ctx()))?;
-    temp.write_all(content).map_err(io_err(ctx()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // Set explicitly: the creation mode is 0600 and the umask applies.
-        temp.as_file()
-            .set_permissions(fs::Permissions::from_mode(0o755))
-            .map_err(io_err(ctx()))?;
-    }
-    Ok(temp)
+    crate::fsutil::prepare(dir, content, 0o755).map_err(io_err(format!(
+        "cannot write a hook into {}",
+        dir.display()
+    )))
 }
 
 /// Installs tagpub's hooks into `dir` (created if missing), chaining any

@@ -16,7 +16,9 @@
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
-use crate::report::{NoProgress, Progress, ProgressLines, Reporter};
+use crate::report::{
+    FAIL_MARK, LineKind, LineSink, NoProgress, PASS_MARK, Progress, WARN_MARK, progress_lines,
+};
 
 /// Whether a character may reach the terminal as it is. Newlines and tabs
 /// lay out tagpub's own multi-line messages; every other control character
@@ -111,7 +113,7 @@ pub struct Printer {
 }
 
 /// The marks a line may start with, and their colours.
-const MARKS: [(char, &str); 3] = [('✓', "32"), ('✗', "31"), ('!', "33")];
+const MARKS: [(char, &str); 3] = [(PASS_MARK, "32"), (FAIL_MARK, "31"), (WARN_MARK, "33")];
 
 impl Printer {
     pub fn new(quiet: bool) -> Printer {
@@ -176,15 +178,15 @@ impl Printer {
     }
 
     pub fn pass(&self, text: &str) -> String {
-        format!("✓ {text}")
+        crate::report::passed(text)
     }
 
     pub fn fail(&self, text: &str) -> String {
-        format!("✗ {text}")
+        crate::report::failed(text)
     }
 
     pub fn warning(&self, text: &str) -> String {
-        format!("! {text}")
+        crate::report::warning(text)
     }
 
     /// Data for scripts, on stdout.
@@ -204,33 +206,25 @@ impl Printer {
     }
 }
 
-impl Reporter for Printer {
-    fn step(&self, message: &str) {
-        if !self.quiet {
-            self.emit(&format!("→ {message}"), Some("1"));
+/// The terminal: steps bold, marks coloured, everything but warnings
+/// left out with `-q` (warnings may need action).
+impl LineSink for Printer {
+    fn put(&self, kind: LineKind, line: &str) {
+        match kind {
+            LineKind::Warn => self.always(line),
+            LineKind::Step if !self.quiet => self.emit(line, Some("1")),
+            LineKind::Step => {}
+            LineKind::Info | LineKind::Progress => self.line(line),
         }
     }
 
-    fn info(&self, message: &str) {
-        self.line(&format!("  {message}"));
-    }
-
-    fn warn(&self, message: &str) {
-        // Warnings show even with -q: they may need action.
-        self.always(&format!("  {}", self.warning(message)));
-    }
-
-    fn transfer(&self, label: &str, total: u64) -> Box<dyn Progress> {
+    fn follow(&self, label: &str, total: u64) -> Box<dyn Progress> {
         if self.quiet {
             return Box::new(NoProgress);
         }
         let label = neutralize(label).into_owned();
         if !std::io::stderr().is_terminal() {
-            return ProgressLines::boxed(
-                &label,
-                total,
-                Box::new(|line| eprint_line(&format!("  {line}"))),
-            );
+            return progress_lines(&label, total, eprint_line);
         }
         let bar = indicatif::ProgressBar::new(total).with_style(
             indicatif::ProgressStyle::with_template(

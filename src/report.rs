@@ -1,7 +1,9 @@
 //! How long-running work tells what it does without printing: the pipeline,
-//! the upload client and the daemon's jobs talk to a [`Reporter`], which the
-//! terminal printer (`printer.rs`) and the daemon's job log implement. A leaf:
-//! it imports nothing from tagpub.
+//! the upload client and the daemon's jobs talk to a [`Reporter`]. The
+//! terminal printer (`printer.rs`) and the daemon's job log are both a
+//! [`LineSink`]: the line itself (its mark, its indentation) is made here
+//! once, each sink only says where it goes (a terminal with colour and `-q`,
+//! a log file with secrets masked). A leaf: it imports nothing from tagpub.
 
 /// Receives progress from the pipeline.
 pub trait Reporter: Sync {
@@ -16,6 +18,94 @@ pub trait Reporter: Sync {
     fn transfer(&self, _label: &str, _total: u64) -> Box<dyn Progress> {
         Box::new(NoProgress)
     }
+}
+
+/// The marks a line may start with (the printer colours them).
+pub const PASS_MARK: char = '✓';
+pub const FAIL_MARK: char = '✗';
+pub const WARN_MARK: char = '!';
+pub const STEP_MARK: char = '→';
+
+/// `✓ text`: something that passed or succeeded.
+pub fn passed(text: &str) -> String {
+    format!("{PASS_MARK} {text}")
+}
+
+/// `✗ text`: something that failed.
+pub fn failed(text: &str) -> String {
+    format!("{FAIL_MARK} {text}")
+}
+
+/// `! text`: something to look at.
+pub fn warning(text: &str) -> String {
+    format!("{WARN_MARK} {text}")
+}
+
+/// What a reporter's line is; decides its mark and indentation, the same on
+/// the terminal and in a job's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// `→ building`
+    Step,
+    /// `  built demo-1.0.tar.gz`
+    Info,
+    /// `  ! no changelog entry`
+    Warn,
+    /// `  demo.whl: 50% sent (…)`
+    Progress,
+}
+
+impl LineKind {
+    /// `message` as a line of this kind.
+    pub fn line(self, message: &str) -> String {
+        match self {
+            LineKind::Step => format!("{STEP_MARK} {message}"),
+            LineKind::Info | LineKind::Progress => format!("  {message}"),
+            LineKind::Warn => format!("  {}", warning(message)),
+        }
+    }
+}
+
+/// Where a [`Reporter`]'s lines go: every `LineSink` is a `Reporter` whose
+/// lines are made by [`LineKind::line`].
+pub trait LineSink: Sync {
+    /// Writes one line, already formatted; `kind` lets a terminal colour it
+    /// or leave it out (`-q`).
+    fn put(&self, kind: LineKind, line: &str);
+    /// Follows one transfer (see [`Reporter::transfer`]); lines of it are
+    /// best made with [`progress_lines`].
+    fn follow(&self, _label: &str, _total: u64) -> Box<dyn Progress> {
+        Box::new(NoProgress)
+    }
+}
+
+impl<S: LineSink> Reporter for S {
+    fn step(&self, message: &str) {
+        self.put(LineKind::Step, &LineKind::Step.line(message));
+    }
+    fn info(&self, message: &str) {
+        self.put(LineKind::Info, &LineKind::Info.line(message));
+    }
+    fn warn(&self, message: &str) {
+        self.put(LineKind::Warn, &LineKind::Warn.line(message));
+    }
+    fn transfer(&self, label: &str, total: u64) -> Box<dyn Progress> {
+        self.follow(label, total)
+    }
+}
+
+/// [`ProgressLines`] of a transfer, each a [`LineKind::Progress`] line
+/// given to `put` (from the HTTP client's thread).
+pub fn progress_lines(
+    label: &str,
+    total: u64,
+    mut put: impl FnMut(&str) + Send + 'static,
+) -> Box<dyn Progress> {
+    ProgressLines::boxed(
+        label,
+        total,
+        Box::new(move |line| put(&LineKind::Progress.line(line))),
+    )
 }
 
 /// How far one transfer has got.
@@ -90,6 +180,33 @@ impl Reporter for Silent {
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
+
+    /// Records what a sink is given.
+    struct Recorder(Mutex<Vec<(LineKind, String)>>);
+
+    impl LineSink for Recorder {
+        fn put(&self, kind: LineKind, line: &str) {
+            self.0.lock().unwrap().push((kind, line.to_string()));
+        }
+    }
+
+    #[test]
+    fn every_sink_gets_the_same_lines() {
+        let recorder = Recorder(Mutex::new(Vec::new()));
+        let reporter: &dyn Reporter = &recorder;
+        reporter.step("building");
+        reporter.info(&passed("built demo-1.0.tar.gz"));
+        reporter.warn("no changelog entry");
+        assert_eq!(
+            *recorder.0.lock().unwrap(),
+            [
+                (LineKind::Step, "→ building".to_string()),
+                (LineKind::Info, "  ✓ built demo-1.0.tar.gz".to_string()),
+                (LineKind::Warn, "  ! no changelog entry".to_string()),
+            ]
+        );
+        assert_eq!(failed("x"), "✗ x");
+    }
 
     #[test]
     fn progress_lines_at_each_quarter_of_a_large_transfer_only() {

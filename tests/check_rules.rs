@@ -973,6 +973,48 @@ fn one_python_process_for_all_rst_descriptions_and_none_without_rst() {
     assert!(!log.exists(), "no Python without RST descriptions");
 }
 
+#[cfg(unix)]
+#[test]
+fn the_rst_renderer_gets_no_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let env_dump = tmp.path().join("renderer.env");
+    let python = tmp.path().join("python");
+    std::fs::write(
+        &python,
+        format!(
+            "#!/bin/sh\nenv > '{}'\nexec '{}' \"$@\"\n",
+            env_dump.display(),
+            common::venv_bin("python").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let files = [simple_wheel(
+        tmp.path(),
+        "demo_pkg-1.0-py3-none-any.whl",
+        RST_METADATA,
+    )];
+    let output = tagpub(
+        &files,
+        &["--json"],
+        &[
+            ("TAGPUB_PYTHON", python.to_str().unwrap()),
+            ("PYPI_API_TOKEN", "pypi-rst-renderer-leak"),
+            ("GITHUB_TOKEN", "ghp_rst_renderer_leak"),
+            ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/rst-renderer-bus"),
+            ("RST_RENDERER_PROBE", "kept"),
+        ],
+    );
+    let (json, _) = reports(&output);
+    assert_eq!(json["rst_engine"]["engine"], "readme_renderer", "{json}");
+    let env = std::fs::read_to_string(&env_dump).unwrap();
+    assert!(env.contains("RST_RENDERER_PROBE=kept"), "{env}");
+    for leaked in ["rst-renderer-leak", "rst_renderer_leak", "rst-renderer-bus"] {
+        assert!(!env.contains(leaked), "the renderer saw {leaked}:\n{env}");
+    }
+}
+
 #[test]
 fn without_readme_renderer_auto_falls_back_and_forced_is_a_usage_error() {
     let tmp = tempfile::tempdir().unwrap();

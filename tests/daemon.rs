@@ -757,20 +757,23 @@ fn one_broken_or_deleted_repository_does_not_stop_the_others() {
             String::from_utf8_lossy(&run.stderr)
         );
     }
-    // A notifier that records each finished job.
+    // A notifier that records each finished job, and the environment it
+    // was given (first, so it is there once the job is).
     let outcomes = good.temp.path().join("outcomes.jsonl");
+    let notifier_env = good.temp.path().join("notifier.env");
     let config = std::fs::read_to_string(good.root.join("tagpub.toml")).unwrap();
     good.write(
         "tagpub.toml",
         &format!(
-            "{config}\n[notify]\ncommand = [\"sh\", \"-c\", \"cat >> '{}'; echo >> '{}'\"]\n",
+            "{config}\n[notify]\ncommand = [\"sh\", \"-c\", \"env > '{}'; cat >> '{}'; echo >> '{}'\"]\n",
+            notifier_env.display(),
             outcomes.display(),
             outcomes.display()
         ),
     );
     good.commit("notify");
     good.run(&["watch", "add"]).assert_ok();
-    let _daemon = Daemon::start(&good, "2s");
+    let _daemon = Daemon::start_with(&good, "2s", &[("PYPI_API_TOKEN", "pypi-notifier-leak")]);
 
     broken.write("tagpub.toml", "[[package]]\nname = \"x\"\ntagz = []\n");
     broken.commit("break the config");
@@ -822,6 +825,12 @@ fn one_broken_or_deleted_repository_does_not_stop_the_others() {
     let outcome: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
     assert_eq!(outcome["tag"], "v1.0.0");
     assert_eq!(outcome["state"], "verified");
+    let seen = std::fs::read_to_string(&notifier_env).unwrap();
+    assert!(seen.contains("PATH="), "{seen}");
+    assert!(
+        !seen.contains("pypi-notifier-leak") && !seen.contains("PYPI_API_TOKEN"),
+        "the notifier got the token:\n{seen}"
+    );
 }
 
 #[test]

@@ -37,8 +37,9 @@ impl Env {
                 calls.display()
             )),
             Systemctl::Works => Some(format!(
-                "#!/bin/sh\necho \"$*\" >> '{}'\nif [ \"$2\" = is-active ]; then echo active; fi\nexit 0\n",
-                calls.display()
+                "#!/bin/sh\necho \"$*\" >> '{}'\n/usr/bin/env >> '{}'\nif [ \"$2\" = is-active ]; then echo active; fi\nexit 0\n",
+                calls.display(),
+                root.join("systemctl.env").display()
             )),
             Systemctl::Missing => None,
         };
@@ -63,6 +64,10 @@ impl Env {
     }
 
     fn tagpub(&self, args: &[&str]) -> Output {
+        self.tagpub_with(args, &[])
+    }
+
+    fn tagpub_with(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_tagpub"))
             .args(args)
             .current_dir(&self.root)
@@ -74,6 +79,7 @@ impl Env {
             .env("TAGPUB_CONFIG_DIR", self.root.join("config"))
             .env("TAGPUB_RUNTIME_DIR", self.root.join("run"))
             .env("TAGPUB_SYSTEMD_USER_DIR", self.root.join("systemd-user"))
+            .envs(envs.iter().copied())
             .output()
             .unwrap()
     }
@@ -223,4 +229,36 @@ fn with_a_user_manager_install_enables_and_uninstall_disables() {
         ],
         "{calls}"
     );
+}
+
+#[test]
+fn systemctl_keeps_the_session_bus_but_gets_no_token() {
+    let env = Env::new(Systemctl::Works);
+    ok(&env.tagpub_with(
+        &["service", "status", "--json"],
+        &[
+            ("PYPI_API_TOKEN", "pypi-systemctl-leak"),
+            ("GITHUB_TOKEN", "ghp_systemctl_leak"),
+            ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/systemctl-bus"),
+            ("XDG_RUNTIME_DIR", "/systemctl-runtime"),
+        ],
+    ));
+    let seen = fs::read_to_string(env.root.join("systemctl.env")).unwrap();
+    // `systemctl --user` finds the user manager over the session bus.
+    assert!(
+        seen.contains("DBUS_SESSION_BUS_ADDRESS=unix:path=/systemctl-bus"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("XDG_RUNTIME_DIR=/systemctl-runtime"),
+        "{seen}"
+    );
+    for leaked in [
+        "systemctl-leak",
+        "systemctl_leak",
+        "PYPI_API_TOKEN",
+        "GITHUB_TOKEN",
+    ] {
+        assert!(!seen.contains(leaked), "systemctl saw {leaked}:\n{seen}");
+    }
 }

@@ -188,13 +188,13 @@ fn wait_child(
 /// log, in `/` (it must not keep the caller's directory busy), with the dirs
 /// this process uses passed on as absolute paths.
 fn spawn_detached(dirs: &Dirs) -> anyhow::Result<std::process::Child> {
-    use std::os::unix::process::CommandExt;
     let log = crate::daemon::log_path(dirs);
     let output = crate::fsutil::open_private_append(&log)
         .with_context(|| format!("cannot open the daemon log {}", log.display()))?;
-    let exe = std::env::current_exe().context("cannot find the tagpub executable")?;
+    let mut daemon =
+        crate::process::Child::tagpub_itself().context("cannot find the tagpub executable")?;
     let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    std::process::Command::new(&exe)
+    daemon
         .args(["daemon", "run"])
         .env(crate::env::DATA_DIR.name, absolute(&dirs.data))
         .env(crate::env::CONFIG_DIR.name, absolute(&dirs.config))
@@ -203,9 +203,12 @@ fn spawn_detached(dirs: &Dirs) -> anyhow::Result<std::process::Child> {
         .stdin(Stdio::null())
         .stdout(output.try_clone()?)
         .stderr(output)
-        .process_group(0)
+        .own_process_group();
+    let program = daemon.program().to_string();
+    daemon
         .spawn()
-        .with_context(|| format!("cannot start {} daemon run", exe.display()))
+        .map_err(crate::process::RunError::into_io)
+        .with_context(|| format!("cannot start {program} daemon run"))
 }
 
 fn last_line(path: &Path) -> Option<String> {

@@ -11,8 +11,9 @@
 //! loaded with `launchctl load -w`. That code is compiled on macOS only and
 //! has not been run by the test suite (which runs on Linux).
 //!
-//! Every external program is run with [`std::process::Command`] arguments,
-//! never through a shell.
+//! Every external program is run through `process::Child` (secrets withheld;
+//! the session bus kept: `systemctl --user` and launchctl talk to the user's
+//! manager over it), with arguments, never through a shell.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -219,7 +220,9 @@ fn print_status(ctx: &Context, report: &StatusReport, json: bool) -> anyhow::Res
 
 #[cfg(not(target_os = "macos"))]
 mod platform {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
+
+    use crate::process::{Child, RunError};
 
     use crate::exit::ExitStatus;
 
@@ -245,11 +248,13 @@ mod platform {
 
     /// `systemctl --user ARGS`, output captured.
     fn systemctl(args: &[&str]) -> std::io::Result<std::process::Output> {
-        Command::new("systemctl")
+        Child::new("systemctl")
             .arg("--user")
             .args(args)
             .stdin(Stdio::null())
+            .keep_session()
             .output()
+            .map_err(RunError::into_io)
     }
 
     fn first_line(bytes: &[u8]) -> String {
@@ -412,7 +417,9 @@ mod platform {
 /// launchd. Compiled on macOS only; not exercised by the (Linux) test suite.
 #[cfg(target_os = "macos")]
 mod platform {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
+
+    use crate::process::{Child, RunError};
 
     use crate::exit::ExitStatus;
 
@@ -431,12 +438,16 @@ mod platform {
     }
 
     fn launchctl(args: &[&str], plist: Option<&Path>) -> std::io::Result<std::process::Output> {
-        let mut command = Command::new("launchctl");
+        let mut command = Child::new("launchctl");
         command.args(args);
         if let Some(plist) = plist {
             command.arg(plist);
         }
-        command.stdin(Stdio::null()).output()
+        command
+            .stdin(Stdio::null())
+            .keep_session()
+            .output()
+            .map_err(RunError::into_io)
     }
 
     fn loaded() -> bool {

@@ -28,7 +28,6 @@ use crate::git::Repo;
 use crate::ledger::{self, JobRecord, JobState, TagChanged};
 use crate::pipeline::release::{Release, ReleaseOptions};
 use crate::pipeline::resolve::{ResolveError, match_tag, resolve, short};
-use crate::report::Reporter;
 
 /// How many releases run at once, across packages.
 pub const DEFAULT_WORKERS: usize = 2;
@@ -695,31 +694,18 @@ fn run_notifier(command: &[String], input: &[u8]) -> std::io::Result<()> {
         .split_first()
         .ok_or_else(|| std::io::Error::other("empty command"))?;
     // The one runner withholds every secret; the user's notifier keeps the
-    // desktop bus (notify-send and the like need it).
-    let mut child = crate::process::Child::new(program)
+    // desktop bus (notify-send and the like need it). Its exit status is
+    // its own business.
+    crate::process::Child::new(program)
         .args(args)
-        .stdin(std::process::Stdio::piped())
+        .input(input.to_vec())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .keep_session()
-        .spawn()
-        .map_err(std::io::Error::other)?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input)?;
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if child.try_wait()?.is_some() {
-            return Ok(());
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            return Err(std::io::Error::other(
-                "it ran longer than 30 s and was stopped",
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        .timeout(Duration::from_secs(30))
+        .output()
+        .map(drop)
+        .map_err(crate::process::RunError::into_io)
 }
 
 fn new_job(
@@ -771,25 +757,17 @@ impl JobLog {
     }
 }
 
-impl Reporter for JobLog {
-    fn step(&self, message: &str) {
-        self.line(&format!("→ {message}"));
+/// A job's log file: every line masked.
+impl crate::report::LineSink for JobLog {
+    fn put(&self, _: crate::report::LineKind, line: &str) {
+        self.line(line);
     }
-    fn info(&self, message: &str) {
-        self.line(&format!("  {message}"));
-    }
-    fn warn(&self, message: &str) {
-        self.line(&format!("  ! {message}"));
-    }
-    fn transfer(&self, label: &str, total: u64) -> Box<dyn crate::report::Progress> {
+
+    fn follow(&self, label: &str, total: u64) -> Box<dyn crate::report::Progress> {
         match self.writer() {
-            Some(mut file) => crate::report::ProgressLines::boxed(
-                label,
-                total,
-                Box::new(move |line| {
-                    let _ = writeln!(file, "  {line}");
-                }),
-            ),
+            Some(mut file) => crate::report::progress_lines(label, total, move |line| {
+                let _ = writeln!(file, "{}", crate::secrets::mask(line));
+            }),
             None => Box::new(crate::report::NoProgress),
         }
     }
@@ -842,8 +820,8 @@ fn run_release(dirs: &Dirs, job: &JobRecord, workdir: &Path) -> Result<String, (
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(attempt))
         .unwrap_or_else(|payload| Err(failed(panic_message(job.id, payload.as_ref()))));
     match &result {
-        Ok(summary) => log.line(&format!("✓ {summary}")),
-        Err((state, message)) => log.line(&format!("✗ {state:?}: {message}")),
+        Ok(summary) => log.line(&crate::report::passed(summary)),
+        Err((state, message)) => log.line(&crate::report::failed(&format!("{state:?}: {message}"))),
     }
     result
 }

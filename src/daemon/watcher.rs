@@ -361,7 +361,9 @@ mod tests {
         assert_eq!(dirty_repos(&roots, Err(err)), vec![PathBuf::from(GIT)]);
     }
 
-    #[tokio::test]
+    // Paused time: the sleeps advance a virtual clock, so a loaded machine
+    // cannot stretch a 50 ms gap past the quiet period.
+    #[tokio::test(start_paused = true)]
     async fn debounce_collects_then_returns_once() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let quiet = Duration::from_millis(100);
@@ -383,7 +385,7 @@ mod tests {
         assert!(debounce(&mut rx, quiet).await.is_empty(), "closed channel");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn debounce_cuts_an_endless_stream() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let quiet = Duration::from_millis(20);

@@ -106,6 +106,20 @@ impl Git {
             .current_dir(&self.workdir);
         cmd
     }
+
+    /// [`Git::git_command`] through `process::Child` (every secret and the
+    /// session's agent/bus addresses withheld): for the git call that runs
+    /// the user's programs (gpg, ssh-keygen for `verify-tag`).
+    pub(super) fn git_child(&self) -> crate::process::Child {
+        let mut child = crate::process::Child::new("git");
+        child
+            .envs(FIXED_ENV)
+            .env("GIT_DIR", &self.git_dir)
+            .env_remove("GIT_WORK_TREE")
+            .current_dir(&self.workdir)
+            .stdin(Stdio::null());
+        child
+    }
     /// Full object id of `rev^{kind}`; `rev` must be hex so it cannot be
     /// read as an option or as revision syntax.
     pub(super) fn resolve(&self, rev: &str, kind: &str) -> Result<String, GitError> {
@@ -462,13 +476,17 @@ pub(super) fn run_with_input(mut cmd: Command, input: Vec<u8>) -> Result<Vec<u8>
     }
 }
 
+/// What every git child gets: stable, parseable messages and never a
+/// prompt; everything else of the user's setup (config, safe.directory,
+/// object quarantine in hooks) is respected.
+const FIXED_ENV: [(&str, &str); 2] = [("LC_ALL", "C"), ("GIT_TERMINAL_PROMPT", "0")];
+
+/// The one builder of a git command (the repository-pinned
+/// [`Git::git_command`], the export's `git_isolated` and the demo's writes
+/// start here).
 pub(super) fn git_base() -> Command {
     let mut cmd = Command::new("git");
-    // Stable, parseable messages; everything else of the user's setup
-    // (config, safe.directory, object quarantine in hooks) is respected.
-    cmd.env("LC_ALL", "C")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(Stdio::null());
+    cmd.envs(FIXED_ENV).stdin(Stdio::null());
     cmd
 }
 

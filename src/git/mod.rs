@@ -24,7 +24,6 @@ mod write;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 pub use export::cache::Checkout;
 pub use listing::EscapingLink;
@@ -444,13 +443,10 @@ impl Repo {
     /// token and the session's agent/bus addresses (verifying needs no agent).
     pub fn verify_tag_raw(&self, object: &str) -> Result<(bool, String), GitError> {
         check_hex(object)?;
-        let output = crate::process::Child::new("git")
+        let output = self
+            .cli
+            .git_child()
             .args(["verify-tag", "--raw", object])
-            .env("GIT_DIR", &self.cli.git_dir)
-            .env("LC_ALL", "C")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .current_dir(&self.cli.workdir)
-            .stdin(Stdio::null())
             .output()
             .map_err(|e| match e {
                 crate::process::RunError::Start { source, .. } => GitError::Spawn(source),

@@ -1,6 +1,8 @@
 //! The one way tagpub starts a child process: builds, the RST renderer, the
-//! install check, the notifier, doctor's probes and the demo's pip all go
-//! through [`Child`], so no child can be started with a secret in reach.
+//! install check, the notifier, doctor's probes, the demo's pip, `bump`'s git
+//! and `systemctl`/`launchctl` all go through [`Child`], so no child can be
+//! started with a secret in reach (a unit test below refuses a
+//! `std::process::Command` anywhere else but `git/`).
 //!
 //! At spawn (not at construction: a token read in between counts) the child's
 //! environment loses every variable
@@ -13,15 +15,19 @@
 //! services (D-Bus with its keychain, ssh/gpg agents: [`SESSION_ENV`]).
 //! A build also runs in the sandbox of [`sandbox`].
 //!
-//! Git is the exception: `git/` runs it with its own fixed environment.
+//! Two documented exceptions, each with one builder: git (`git/` runs it with
+//! its own fixed environment, `git::cli::git_base`) and tagpub itself
+//! ([`Child::tagpub_itself`]: `daemon start` re-executes this program, which
+//! holds the same secrets and needs its tokens).
 
 pub mod sandbox;
 
 use std::ffi::{OsStr, OsString};
-use std::io;
+use std::io::{self, Read, Write};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 
@@ -163,7 +169,18 @@ pub struct Child {
     command: Command,
     program: String,
     keep_session: bool,
+    /// Only for [`Child::tagpub_itself`]: the environment passes whole.
+    is_tagpub: bool,
     sandbox: Option<sandbox::Sandbox>,
+    /// Bytes for stdin, written from a thread while the output is read.
+    input: Option<Vec<u8>>,
+    /// Killed after this long ([`RunError::TimedOut`]).
+    timeout: Option<Duration>,
+    /// Whether the caller chose stdin/stdout/stderr (else [`Child::output`]
+    /// closes stdin and captures both outputs, as `std` does).
+    stdin_set: bool,
+    stdout_set: bool,
+    stderr_set: bool,
 }
 
 /// Why a child did not run to success.
@@ -177,6 +194,14 @@ pub enum RunError {
     },
     #[error(transparent)]
     Sandbox(#[from] sandbox::SandboxError),
+    #[error("cannot wait for {program}")]
+    Wait {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{program} ran longer than {} s and was stopped", .after.as_secs())]
+    TimedOut { program: String, after: Duration },
     #[error("{program} failed ({status}). Last lines of its output:\n{tail}")]
     Failed {
         program: String,
@@ -186,14 +211,49 @@ pub enum RunError {
     },
 }
 
+impl RunError {
+    /// As an `io::Error`; a failure to start keeps its kind (`NotFound`:
+    /// the program is not installed).
+    pub fn into_io(self) -> io::Error {
+        match self {
+            RunError::Start { source, .. } => source,
+            other => io::Error::other(other),
+        }
+    }
+}
+
 impl Child {
     pub fn new(program: impl AsRef<OsStr>) -> Child {
         Child {
             command: Command::new(program.as_ref()),
             program: Path::new(program.as_ref()).display().to_string(),
             keep_session: false,
+            is_tagpub: false,
             sandbox: None,
+            input: None,
+            timeout: None,
+            stdin_set: false,
+            stdout_set: false,
+            stderr_set: false,
         }
+    }
+
+    /// This program again (`daemon start` → `tagpub daemon run`): the one
+    /// child that keeps the whole environment, secrets and session included,
+    /// since it is tagpub itself, which reads and holds them anyway (the
+    /// daemon needs the tokens and the keychain's bus).
+    pub fn tagpub_itself() -> io::Result<Child> {
+        let mut child = Child::new(std::env::current_exe()?);
+        child.is_tagpub = true;
+        Ok(child)
+    }
+
+    /// Starts the child in a process group of its own, so a Ctrl-C in the
+    /// starting terminal does not reach it.
+    #[cfg(unix)]
+    pub fn own_process_group(&mut self) -> &mut Child {
+        std::os::unix::process::CommandExt::process_group(&mut self.command, 0);
+        self
     }
 
     pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Child {
@@ -216,6 +276,22 @@ impl Child {
         self
     }
 
+    /// Sets these variables; each still withheld at spawn if it is a secret.
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Child
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        self.command.envs(vars);
+        self
+    }
+
+    pub fn env_remove(&mut self, name: impl AsRef<OsStr>) -> &mut Child {
+        self.command.env_remove(name);
+        self
+    }
+
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Child {
         self.command.current_dir(dir);
         self
@@ -223,16 +299,35 @@ impl Child {
 
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Child {
         self.command.stdin(cfg);
+        self.stdin_set = true;
         self
     }
 
     pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Child {
         self.command.stdout(cfg);
+        self.stdout_set = true;
         self
     }
 
     pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Child {
         self.command.stderr(cfg);
+        self.stderr_set = true;
+        self
+    }
+
+    /// Gives [`Child::output`] these bytes on stdin, written from a thread
+    /// while the output is read (a large input cannot deadlock against a
+    /// full stdout pipe). A child that exits without reading them all is
+    /// judged by its exit status and output, not by the broken pipe.
+    pub fn input(&mut self, bytes: Vec<u8>) -> &mut Child {
+        self.input = Some(bytes);
+        self
+    }
+
+    /// Makes [`Child::output`] kill the child after `limit` and fail with
+    /// [`RunError::TimedOut`].
+    pub fn timeout(&mut self, limit: Duration) -> &mut Child {
+        self.timeout = Some(limit);
         self
     }
 
@@ -257,7 +352,9 @@ impl Child {
     /// Scrubs the environment and arms the sandbox; the guard must outlive
     /// the spawn (it holds the sandbox's ruleset).
     fn prepare(&mut self) -> Result<Option<sandbox::Armed>, RunError> {
-        Scrubber::now(self.keep_session).apply(&mut self.command);
+        if !self.is_tagpub {
+            Scrubber::now(self.keep_session).apply(&mut self.command);
+        }
         match &self.sandbox {
             Some(sandbox) => Ok(sandbox.arm(&mut self.command)?),
             None => Ok(None),
@@ -278,13 +375,82 @@ impl Child {
             .map_err(|source| self.start_error(source))
     }
 
-    /// Runs to the end with stdout and stderr captured (stdin is null
-    /// unless set).
+    /// Runs to the end with stdout and stderr captured unless set (stdin is
+    /// null unless set, or the [`Child::input`] bytes), within the
+    /// [`Child::timeout`] if one is set.
     pub fn output(&mut self) -> Result<Output, RunError> {
-        let _armed = self.prepare()?;
-        self.command
-            .output()
-            .map_err(|source| self.start_error(source))
+        if self.input.is_none() && self.timeout.is_none() {
+            let _armed = self.prepare()?;
+            return self
+                .command
+                .output()
+                .map_err(|source| self.start_error(source));
+        }
+        let input = self.input.take();
+        if input.is_some() {
+            self.command.stdin(Stdio::piped());
+        } else if !self.stdin_set {
+            self.command.stdin(Stdio::null());
+        }
+        if !self.stdout_set {
+            self.command.stdout(Stdio::piped());
+        }
+        if !self.stderr_set {
+            self.command.stderr(Stdio::piped());
+        }
+        let mut child = self.spawn()?;
+        let writer = input.zip(child.stdin.take()).map(|(bytes, mut stdin)| {
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&bytes);
+            })
+        });
+        let read_all = |pipe: Option<Box<dyn Read + Send>>| {
+            pipe.map(|mut pipe| {
+                std::thread::spawn(move || {
+                    let mut bytes = Vec::new();
+                    let _ = pipe.read_to_end(&mut bytes);
+                    bytes
+                })
+            })
+        };
+        let stdout = read_all(child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = read_all(child.stderr.take().map(|p| Box::new(p) as _));
+        let waited = match self.timeout {
+            None => child.wait().map(Some),
+            Some(limit) => wait_within(&mut child, limit),
+        };
+        let status = match waited {
+            Ok(Some(status)) => status,
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                // The readers are left to finish on their own: something the
+                // child started may still hold its pipes.
+                return Err(RunError::TimedOut {
+                    program: self.program.clone(),
+                    after: self.timeout.unwrap_or_default(),
+                });
+            }
+            Err(source) => {
+                return Err(RunError::Wait {
+                    program: self.program.clone(),
+                    source,
+                });
+            }
+        };
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
+        let collect = |reader: Option<std::thread::JoinHandle<Vec<u8>>>| {
+            reader
+                .map(|r| r.join().unwrap_or_default())
+                .unwrap_or_default()
+        };
+        Ok(Output {
+            status,
+            stdout: collect(stdout),
+            stderr: collect(stderr),
+        })
     }
 
     /// [`Child::output`], with a failed exit as [`RunError::Failed`] carrying
@@ -318,6 +484,20 @@ impl Child {
             program: self.program.clone(),
             source,
         }
+    }
+}
+
+/// Waits for `child` up to `limit`; `Ok(None)` when it is still running.
+fn wait_within(child: &mut std::process::Child, limit: Duration) -> io::Result<Option<ExitStatus>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -385,6 +565,81 @@ mod tests {
             .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nowhere")
             .keep_session();
         assert!(env_of(&mut notifier).contains("DBUS_SESSION_BUS_ADDRESS="));
+    }
+
+    #[test]
+    fn input_reaches_stdin_and_a_timeout_stops_the_child() {
+        // More than a pipe holds, echoed back: written while it is read.
+        let input = vec![b'x'; 1 << 20];
+        let output = Child::new("cat").input(input.clone()).output().unwrap();
+        assert!(output.status.success());
+        assert_eq!(output.stdout, input);
+
+        let started = Instant::now();
+        match Child::new("sleep")
+            .arg("30")
+            .timeout(Duration::from_millis(200))
+            .output()
+        {
+            Err(RunError::TimedOut { program, .. }) => assert_eq!(program, "sleep"),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(10));
+        // The scrub applies on this path too.
+        let secret = secrecy::SecretString::from("process-test-input-secret-2".to_string());
+        held::remember(&secret, Some("PROCESS_TEST_INPUT_HELD"));
+        let output = Child::new("env")
+            .env("PROCESS_TEST_INPUT_HELD", "process-test-input-secret-2")
+            .env("PROCESS_TEST_INPUT_KEPT", "kept")
+            .input(Vec::new())
+            .timeout(Duration::from_secs(30))
+            .output()
+            .unwrap();
+        let env = String::from_utf8_lossy(&output.stdout);
+        assert!(env.contains("PROCESS_TEST_INPUT_KEPT=kept"), "{env}");
+        assert!(!env.contains("process-test-input-secret-2"), "{env}");
+    }
+
+    /// The class of bug, not the instance: a child started any other way
+    /// would skip the scrub.
+    #[test]
+    fn only_process_and_git_build_commands() {
+        fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        walk(&src, &mut files);
+        let mut offenders = Vec::new();
+        for file in files {
+            let relative = file.strip_prefix(&src).unwrap();
+            if relative.starts_with("process") || relative.starts_with("git") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).unwrap();
+            // Test modules may run what they like.
+            let code = text.split("#[cfg(test)]\nmod ").next().unwrap_or_default();
+            for needle in ["Command::new", "process::Command", "CommandExt"] {
+                if code.contains(needle) {
+                    offenders.push(format!("{}: {needle}", relative.display()));
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "start children with process::Child: {offenders:?}"
+        );
+        assert!(
+            src.join("commands/service.rs").is_file(),
+            "the walk looked at the sources"
+        );
     }
 
     #[test]

@@ -231,23 +231,22 @@ fn page(title: &str, links: &str) -> String {
     )
 }
 
+/// `&`, `<`, `>` and `"` escaped: fit for text and double-quoted attributes.
 fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    html_escape::encode_double_quoted_attribute(s).into_owned()
 }
 
+/// Every byte but ASCII letters, digits and `-._~+!` percent-encoded.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'+')
+    .remove(b'!');
+
 fn encode_path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~+!".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, PATH_SEGMENT).to_string()
 }
 
 #[cfg(test)]
@@ -257,5 +256,10 @@ mod tests {
     #[test]
     fn filenames_are_percent_encoded_in_links() {
         assert_eq!(encode_path_segment("a b+c.whl"), "a%20b+c.whl");
+        assert_eq!(
+            encode_path_segment("x/é~!_-.%&\"<"),
+            "x%2F%C3%A9~!_-.%25%26%22%3C"
+        );
+        assert_eq!(escape_html("a&b<c>d\"e'f"), "a&amp;b&lt;c&gt;d&quot;e'f");
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::git_isolated;
+use super::{clone_shared, git_isolated};
 use crate::git::cli::{run, run_with_input};
 use crate::git::listing::TreeListing;
 use crate::git::{GitError, Repo, io_err, path_bytes};
@@ -158,20 +158,7 @@ impl Repo {
             remove_all(slot)?;
             crate::fsutil::create_private_dir(slot)
                 .map_err(io_err(format!("cannot create {}", slot.display())))?;
-            let mut cmd = git_isolated();
-            cmd.args([
-                "clone",
-                "--quiet",
-                "--shared",
-                "--no-checkout",
-                "--template=",
-            ])
-            .arg("--separate-git-dir")
-            .arg(&git_dir)
-            .arg("--")
-            .arg(common)
-            .arg(&work);
-            run(cmd)?;
+            clone_shared(common, &work, Some(&git_dir))?;
             for (from, to) in [
                 (git_dir.join("config"), &pristine_config),
                 (alternates.clone(), &pristine_alternates),

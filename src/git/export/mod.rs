@@ -132,20 +132,7 @@ impl Repo {
     /// `git clone --shared --no-checkout` of this repository into `dest`:
     /// alternates point at our object store, refs (every tag) are copied.
     pub(in crate::git) fn clone_shared(&self, dest: &Path) -> Result<(), GitError> {
-        let common = self.common_dir()?;
-        let mut cmd = git_isolated();
-        cmd.args([
-            "clone",
-            "--quiet",
-            "--shared",
-            "--no-checkout",
-            // No hooks or other template files in the clone.
-            "--template=",
-            "--",
-        ])
-        .arg(&common)
-        .arg(dest);
-        run(cmd).map(drop)
+        clone_shared(&self.common_dir()?, dest, None)
     }
 
     /// A partial clone's missing objects come from its promisor remotes:
@@ -253,6 +240,30 @@ pub(in crate::git) fn git_isolated() -> Command {
     // objects: a checkout writes exactly the commit's tree.
     cmd.env("GIT_NO_REPLACE_OBJECTS", "1");
     cmd
+}
+
+/// The one `git clone --shared` (the export's temporary clone and the
+/// checkout cache's slots): no object copied (alternates point at
+/// `common`'s store), no checkout, no hooks or other template files;
+/// `separate_git_dir` keeps the git dir apart from the work tree `dest`.
+pub(in crate::git) fn clone_shared(
+    common: &Path,
+    dest: &Path,
+    separate_git_dir: Option<&Path>,
+) -> Result<(), GitError> {
+    let mut cmd = git_isolated();
+    cmd.args([
+        "clone",
+        "--quiet",
+        "--shared",
+        "--no-checkout",
+        "--template=",
+    ]);
+    if let Some(git_dir) = separate_git_dir {
+        cmd.arg("--separate-git-dir").arg(git_dir);
+    }
+    cmd.arg("--").arg(common).arg(dest);
+    run(cmd).map(drop)
 }
 
 fn checkout_in(dest: &Path, oid: &str) -> Result<(), GitError> {

@@ -313,11 +313,14 @@ fn build_in(
             tool: tool.clone(),
             source,
         },
-        // status() reports a failed exit as a status, not as this.
-        other @ RunError::Failed { .. } => BuildError::Spawn {
-            tool: tool.clone(),
-            source: std::io::Error::other(other),
-        },
+        // status() reports a failed exit as a status, and sets no time
+        // limit: neither is this.
+        other @ (RunError::Failed { .. } | RunError::Wait { .. } | RunError::TimedOut { .. }) => {
+            BuildError::Spawn {
+                tool: tool.clone(),
+                source: std::io::Error::other(other),
+            }
+        }
     })?;
     if !status.success() {
         let hint = sandboxed

@@ -6,9 +6,6 @@
 //! `TAGPUB_RST=native|readme_renderer|auto` (default auto) forces one;
 //! `TAGPUB_PYTHON` names the interpreter (default `python3`).
 
-use std::io::Write;
-use std::process::Stdio;
-
 use crate::process::Child;
 
 /// Which renderer checks reStructuredText descriptions (`TAGPUB_RST`).
@@ -152,23 +149,14 @@ fn readme_renderer(texts: &[&str]) -> Result<(RstEngine, Vec<Vec<String>>), RstE
         python: python.clone(),
         detail,
     };
+    let input = serde_json::to_vec(texts).map_err(|err| unavailable(err.to_string()))?;
     // Started by the one runner: the renderer never needs a credential (the
     // release runs this too).
-    let mut child = Child::new(&python)
+    let output = Child::new(&python)
         .args(["-I", "-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .input(input)
+        .output()
         .map_err(|err| unavailable(err.to_string()))?;
-    let input = serde_json::to_vec(texts).map_err(|err| unavailable(err.to_string()))?;
-    // Write from a thread: a large input must not deadlock against stdout.
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child
-        .wait_with_output()
-        .map_err(|err| unavailable(err.to_string()))?;
-    let _ = writer.join();
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let detail = stderr.lines().last().unwrap_or("").trim().to_string();
