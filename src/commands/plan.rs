@@ -2,6 +2,7 @@
 
 use crate::cli::PlanArgs;
 use crate::commands::Context;
+use crate::config::RepositoryTarget;
 use crate::exit::ExitStatus;
 use crate::finding;
 use crate::pipeline::index_state;
@@ -56,14 +57,13 @@ pub fn print_plan(printer: &Printer, tag_plan: &TagPlan) {
 }
 
 fn print_member(printer: &Printer, plan: &Plan, in_group: bool) {
-    let token = plan
-        .token_source
-        .as_deref()
-        .unwrap_or(if plan.repository == "local" {
+    let token = plan.token_source.as_deref().unwrap_or(
+        if matches!(plan.target, Some(RepositoryTarget::Local)) {
             "not needed"
         } else {
             "not found"
-        });
+        },
+    );
     let mut fields = vec![
         ("tag", plan.tag.clone()),
         ("package", format!("{} {}", plan.package, plan.version)),

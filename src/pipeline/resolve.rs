@@ -4,8 +4,8 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::config::{Config, Group, Package, SignaturePolicy, join_repo_path};
-use crate::credentials::{self, TokenTarget};
+use crate::config::{Config, Group, Package, RepositoryTarget, SignaturePolicy, join_repo_path};
+use crate::credentials;
 use crate::finding::{Finding, Status};
 use crate::git::{GitError, Repo, TagInfo};
 use crate::pipeline::signature::{self, Signature};
@@ -78,7 +78,12 @@ pub struct Plan {
     pub tag_target: String,
     /// SOURCE_DATE_EPOCH for the build: the tagger date, else the commit date.
     pub source_date_epoch: i64,
+    /// The repository's name.
     pub repository: String,
+    /// The repository resolved; `None` when the config does not know the
+    /// name (a `--repository`), and the `repository` check failed.
+    #[serde(skip)]
+    pub target: Option<RepositoryTarget>,
     /// Where the token would come from; `None` when not needed or not found.
     pub token_source: Option<String>,
     /// Whether that token is minted by trusted publishing (the only kind
@@ -398,7 +403,8 @@ fn plan_member(
             .as_ref()
             .and_then(|a| a.tagger_time)
             .unwrap_or(info.commit_time),
-        repository: repository.clone(),
+        target: config.repository(&repository),
+        repository,
         token_source: None,
         trusted_publishing: false,
         version_source: None,
@@ -421,7 +427,7 @@ fn plan_member(
         config.defaults.require_changelog,
     )?;
     if scope == Scope::Release {
-        check_repository(&mut plan, config, package, &repository);
+        check_repository(&mut plan, config, package);
     }
     Ok(plan)
 }
@@ -929,23 +935,26 @@ fn changelog_mentions(text: &str, version: &Version, tag: &str) -> bool {
     .any(|found| &found == version)
 }
 
-fn check_repository(plan: &mut Plan, config: &Config, package: &Package, repository: &str) {
-    if !config.knows_repository(repository) {
-        plan.push(
-            "repository",
-            Status::Fail,
-            format!(
-                "unknown repository `{repository}`: use one of {}",
-                config.repository_names().join(", ")
-            ),
-        );
-        return;
-    }
-    if repository == "local" {
-        plan.push(TOKEN_CHECK, Status::Pass, "the local index needs no token");
-        return;
-    }
-    let target = TokenTarget::new(config, repository);
+fn check_repository(plan: &mut Plan, config: &Config, package: &Package) {
+    let repository = plan.repository.clone();
+    let target = match &plan.target {
+        None => {
+            plan.push(
+                "repository",
+                Status::Fail,
+                format!(
+                    "unknown repository `{repository}`: use one of {}",
+                    config.repository_names().join(", ")
+                ),
+            );
+            return;
+        }
+        Some(RepositoryTarget::Local) => {
+            plan.push(TOKEN_CHECK, Status::Pass, "the local index needs no token");
+            return;
+        }
+        Some(RepositoryTarget::Remote(remote)) => remote.clone(),
+    };
     let lookup = credentials::lookup_token(package, &target);
     match &lookup.token {
         Some(token) => {
