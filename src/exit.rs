@@ -1,7 +1,7 @@
 //! How a command ends: the exit status a command returns, and the one trait
 //! by which an error says whether it is the user's mistake (2) or a failure (1).
 //!
-//! A leaf: commands, the pipeline and `config.rs` import it; it imports
+//! A leaf: commands, the pipeline and `config/` import it; it imports
 //! nothing of tagpub's.
 
 use std::process::ExitCode;

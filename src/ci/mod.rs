@@ -163,7 +163,7 @@ pub fn targets<'a>(config: &'a Config, config_name: &str) -> Result<Vec<Target<'
         let Some(first) = members.first() else {
             continue;
         };
-        // A group publishes to one repository (config.rs checks it): that
+        // A group publishes to one repository (config/validate.rs checks it): that
         // of its first member.
         let repository = config.repository_for(first, None).to_string();
         let remote = config
