@@ -2,7 +2,7 @@
 //! by which an error says whether it is the user's mistake (2) or a failure
 //! (1), and the one way an error and its causes become text ([`chain_text`]).
 //!
-//! A leaf: commands, the pipeline and `config.rs` import it; it imports
+//! A leaf: commands, the pipeline and `config/` import it; it imports
 //! only the secret masking (`secrets::mask`), itself a leaf.
 
 use std::process::ExitCode;

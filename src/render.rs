@@ -1,6 +1,7 @@
 //! What a person reads of a plan and of a release, shared by the commands
 //! that show them (`plan`, `release`, `demo`) so each reads the same.
 
+use crate::config::RepositoryTarget;
 use crate::finding;
 use crate::pipeline::release::{ReleaseStatus, ReleaseSummary, TagSummary};
 use crate::pipeline::resolve::{Plan, TagPlan, short};
@@ -37,14 +38,13 @@ pub fn print_plan(printer: &Printer, tag_plan: &TagPlan) {
 }
 
 fn print_plan_member(printer: &Printer, plan: &Plan, in_group: bool) {
-    let token = plan
-        .token_source
-        .as_deref()
-        .unwrap_or(if plan.repository == "local" {
+    let token = plan.token_source.as_deref().unwrap_or(
+        if matches!(plan.target, Some(RepositoryTarget::Local)) {
             "not needed"
         } else {
             "not found"
-        });
+        },
+    );
     let mut fields = vec![
         ("tag", plan.tag.clone()),
         ("package", format!("{} {}", plan.package, plan.version)),

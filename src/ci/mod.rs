@@ -13,7 +13,7 @@ pub mod github;
 pub mod gitlab;
 pub mod publisher;
 
-use crate::config::{Config, Package};
+use crate::config::{Config, Package, RepositoryTarget, Warehouse};
 use crate::version::{PEP440_PATTERN, TagPattern, VERSION_PLACEHOLDER};
 
 /// uv, pinned in the generated jobs: tagpub builds with `uv build` when uv
@@ -68,6 +68,8 @@ fi"#;
 pub struct Target<'a> {
     /// The repository name from the config (`pypi`, `testpypi`, `internal`).
     pub repository: String,
+    /// PyPI or TestPyPI: the indexes that take trusted publishing.
+    pub warehouse: Option<Warehouse>,
     /// The package's name, or the group's.
     pub name: String,
     pub group: bool,
@@ -99,7 +101,7 @@ impl Target<'_> {
 
     /// Whether the index takes trusted publishing at all: PyPI and TestPyPI.
     pub fn index_has_trusted_publishing(&self) -> bool {
-        index_base(&self.repository).is_some()
+        self.warehouse.is_some()
     }
 
     /// Whether this job publishes by trusted publishing (an OIDC token from
@@ -113,25 +115,13 @@ impl Target<'_> {
 
     /// The audience of the OIDC token the index accepts.
     pub fn oidc_audience(&self) -> Option<&'static str> {
-        match self.repository.as_str() {
-            "pypi" => Some("pypi"),
-            "testpypi" => Some("testpypi"),
-            _ => None,
-        }
+        self.warehouse.map(Warehouse::audience)
     }
 
     /// Where a release is shown, for the environment's link.
     pub fn project_url_base(&self) -> Option<String> {
-        index_base(&self.repository).map(|base| format!("{base}/project/"))
-    }
-}
-
-/// The web origin of an index with trusted publishing.
-fn index_base(repository: &str) -> Option<&'static str> {
-    match repository {
-        "pypi" => Some("https://pypi.org"),
-        "testpypi" => Some("https://test.pypi.org"),
-        _ => None,
+        self.warehouse
+            .map(|warehouse| format!("{}/project/", warehouse.origin()))
     }
 }
 
@@ -147,7 +137,9 @@ pub enum CiError {
 /// config order, then each group.
 pub fn targets<'a>(config: &'a Config, config_name: &str) -> Result<Vec<Target<'a>>, CiError> {
     for package in &config.packages {
-        if config.repository_for(package, None) == "local" {
+        if let Some(RepositoryTarget::Local) =
+            config.repository(config.repository_for(package, None))
+        {
             return Err(CiError::LocalRepository {
                 config: config_name.to_string(),
                 package: package.name.clone(),
@@ -171,18 +163,18 @@ pub fn targets<'a>(config: &'a Config, config_name: &str) -> Result<Vec<Target<'
         let Some(first) = members.first() else {
             continue;
         };
-        // A group publishes to one repository (config.rs checks it): that
+        // A group publishes to one repository (config/validate.rs checks it): that
         // of its first member.
         let repository = config.repository_for(first, None).to_string();
+        let remote = config
+            .repository(&repository)
+            .as_ref()
+            .and_then(RepositoryTarget::remote)
+            .cloned();
         let mut envs: Vec<String> = members
             .iter()
             .filter_map(|p| p.token_env.clone())
-            .chain(
-                config
-                    .repositories
-                    .get(&repository)
-                    .and_then(|r| r.token_env.clone()),
-            )
+            .chain(remote.as_ref().and_then(|r| r.settings.token_env.clone()))
             .collect();
         envs.sort();
         envs.dedup();
@@ -196,6 +188,7 @@ pub fn targets<'a>(config: &'a Config, config_name: &str) -> Result<Vec<Target<'
         used.push(environment.clone());
         targets.push(Target {
             repository,
+            warehouse: remote.and_then(|r| r.warehouse),
             name: name.to_string(),
             group,
             packages: members,

@@ -134,7 +134,7 @@ pub fn publishers(targets: &[Target<'_>], forge: Option<&Forge>) -> Vec<Publishe
 
 fn publisher(target: &Target<'_>, project: &str, forge: Option<&Forge>) -> Publisher {
     let form_url = forge.and_then(|forge| {
-        let base = super::index_base(&target.repository)?;
+        let base = target.warehouse?.origin();
         let mut url = url::Url::parse(base).ok()?;
         url.path_segments_mut().ok()?.extend([
             "manage",

@@ -9,8 +9,8 @@ use clap::Args;
 use crate::bump::level::Level;
 use crate::bump::{self, BumpPlan};
 use crate::commands::{Context, UsageError};
-use crate::config::Config;
-use crate::credentials::{self, TokenTarget};
+use crate::config::{Config, RepositoryTarget};
+use crate::credentials;
 use crate::exit::ExitStatus;
 use crate::git::Repo;
 use crate::pipeline::index_state::version_files;
@@ -211,7 +211,10 @@ fn release_checks(
             continue;
         };
         let repository = config.repository_for(package, None);
-        if let Some(index) = open_repository(config, repository, &ctx.dirs)
+        let target = config.repository(repository);
+        if let Some(index) = target
+            .as_ref()
+            .and_then(|target| open_repository(target, &ctx.dirs))
             && !args.offline
         {
             match index.list_files_once(name) {
@@ -231,9 +234,8 @@ fn release_checks(
                 )),
             }
         }
-        if repository != "local" {
-            let target = TokenTarget::new(config, repository);
-            let lookup = credentials::lookup_token(package, &target);
+        if let Some(RepositoryTarget::Remote(target)) = &target {
+            let lookup = credentials::lookup_token(package, target);
             if lookup.token.is_none() {
                 match &ci_pipeline {
                     // CI publishes the pushed tag by trusted publishing.
@@ -242,7 +244,7 @@ fn release_checks(
                     )),
                     None => failures.push(format!(
                         "no token for `{name}` on {repository}: {}",
-                        credentials::missing_token_help(package, &target, &lookup)
+                        credentials::missing_token_help(package, target, &lookup)
                     )),
                 }
             }

@@ -300,7 +300,7 @@ fn resolve_tag(ctx: &Context, args: &ResolveArgs) -> anyhow::Result<ExitStatus> 
         }
         Err(err) => return Err(err.into()),
     };
-    // A group publishes to one repository (config.rs checks it).
+    // A group publishes to one repository (config/validate.rs checks it).
     let repository = plan.members[0].repository.clone();
     let released = match &plan.group {
         Some(group) => format!(

@@ -17,8 +17,8 @@ use serde::Serialize;
 
 use crate::bump;
 use crate::commands::Context;
-use crate::config::{Config, ConfigError, Package};
-use crate::credentials::{self, KEYCHAIN_SERVICE, TokenTarget, keychain};
+use crate::config::{Config, ConfigError, Package, RepositoryTarget};
+use crate::credentials::{self, KEYCHAIN_SERVICE, keychain};
 use crate::daemon::registry::{Registry, common_git_dir};
 use crate::exit::ExitStatus;
 use crate::finding::{self, Finding, Status};
@@ -224,23 +224,26 @@ fn package_report(
     tools: &mut HashMap<String, Finding>,
 ) -> PackageReport {
     let repository = config.repository_for(package, None).to_string();
-    let (repository_check, listed) = repository_check(ctx, config, package, &repository);
+    // The config checked its repository names: this finds each.
+    let target = config.repository(&repository);
+    let (repository_check, listed) =
+        repository_check(ctx, config, package, &repository, target.as_ref());
     let mut checks = vec![
         tags_check(config, package),
         loop_check(repo, config, package),
         build_check(repo, config, package, tools),
-        token_check(config, package, &repository),
+        token_check(package, &repository, target.as_ref()),
         repository_check,
     ];
-    if let Some(listed) = listed {
+    if let (Some(listed), Some(target)) = (listed, &target) {
         checks.extend(half_published_checks(
             ctx,
-            config,
             package,
             &repository,
+            target,
             &listed,
         ));
-        checks.extend(provenance_check(config, package, &repository, &listed));
+        checks.extend(provenance_check(config, package, target, &listed));
     }
     // The CI pipeline's trusted publisher(s) for it, with PyPI's form link.
     checks.extend(
@@ -402,22 +405,32 @@ fn build_check(
     check
 }
 
-fn token_check(config: &Config, package: &Package, repository: &str) -> Finding {
-    if repository == "local" {
-        return Finding::pass("token", "the local index needs no token");
-    }
+fn token_check(package: &Package, repository: &str, target: Option<&RepositoryTarget>) -> Finding {
+    let target = match target {
+        Some(RepositoryTarget::Remote(remote)) => remote,
+        Some(RepositoryTarget::Local) => {
+            return Finding::pass("token", "the local index needs no token");
+        }
+        // The `repository` check says what to do about it.
+        None => {
+            return Finding::fail(
+                "token",
+                format!("no token can be looked up for the unknown repository `{repository}`"),
+                format!("define [repository.{repository}] with a url"),
+            );
+        }
+    };
     let set_command = format!(
         "tagpub token set --repository {repository} --package {}",
         package.name
     );
-    let target = TokenTarget::new(config, repository);
-    let lookup = credentials::lookup_token(package, &target);
+    let lookup = credentials::lookup_token(package, target);
     let Some(token) = lookup.token else {
         return Finding::fail(
             "token",
             format!(
                 "no token for {repository}: {}",
-                credentials::missing_token_help(package, &target, &lookup)
+                credentials::missing_token_help(package, target, &lookup)
             ),
             set_command,
         );
@@ -446,8 +459,9 @@ fn repository_check(
     config: &Config,
     package: &Package,
     name: &str,
+    target: Option<&RepositoryTarget>,
 ) -> (Finding, Option<Vec<IndexedFile>>) {
-    let Some(repository) = open_repository(config, name, &ctx.dirs) else {
+    let Some(repository) = target.and_then(|target| open_repository(target, &ctx.dirs)) else {
         let check = Finding::fail(
             "repository",
             format!("unknown repository `{name}`"),
@@ -477,12 +491,12 @@ fn repository_check(
             Finding::fail(
                 "repository",
                 crate::exit::chain_text(&err),
-                match config.repositories.get(name) {
-                    Some(_) => format!(
+                match target.and_then(RepositoryTarget::remote) {
+                    Some(remote) if remote.warehouse.is_none() => format!(
                         "check that the index is up and that url / simple-url of [repository.{name}] in {} are right",
                         config.source.display()
                     ),
-                    None => format!("check the network connection to {simple}"),
+                    _ => format!("check the network connection to {simple}"),
                 },
             ),
             None,
@@ -494,9 +508,9 @@ fn repository_check(
 /// with the deadline for the rest (PyPI's 14-day window).
 fn half_published_checks(
     ctx: &Context,
-    config: &Config,
     package: &Package,
     repository: &str,
+    target: &RepositoryTarget,
     listed: &[IndexedFile],
 ) -> Vec<Finding> {
     let mut checks = Vec::new();
@@ -514,8 +528,8 @@ fn half_published_checks(
         let Ok(version) = record.version.parse::<Version>() else {
             continue;
         };
-        let window = config
-            .file_window(repository)
+        let window = target
+            .file_window()
             .and_then(|days| FileWindow::of(listed, &version, days));
         let message = format!(
             "{} {} ({}) is half-published on {repository}: not yet {}{}",
@@ -549,11 +563,14 @@ fn half_published_checks(
 fn provenance_check(
     config: &Config,
     package: &Package,
-    repository: &str,
+    target: &RepositoryTarget,
     listed: &[IndexedFile],
 ) -> Option<Finding> {
     let attested = index_state::latest_attested(listed, None)?;
-    let token = credentials::lookup_token(package, &TokenTarget::new(config, repository)).token;
+    // The local index keeps no attestations.
+    let remote = target.remote()?;
+    let repository = &remote.name;
+    let token = credentials::lookup_token(package, remote).token;
     let trusted = matches!(
         token.as_ref().map(|t| &t.source),
         Some(credentials::TokenSource::TrustedPublishing { .. })

@@ -8,8 +8,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use crate::commands::{Context, UsageError};
-use crate::config::{BUILTIN_REPOSITORIES, Config};
-use crate::credentials::{self, TokenTarget, keychain, macaroon};
+use crate::config::{BUILTIN_REPOSITORIES, Config, RepositoryTarget, Warehouse};
+use crate::credentials::{self, keychain, macaroon};
 use crate::exit::ExitStatus;
 
 #[derive(Debug, Args)]
@@ -87,6 +87,8 @@ struct EntryChoice {
     service: String,
     user: String,
     repository: String,
+    /// PyPI or TestPyPI, whose tokens are all `pypi-` macaroons.
+    warehouse: Option<Warehouse>,
     package: Option<String>,
 }
 
@@ -97,28 +99,32 @@ fn choose_entry(ctx: &Context, args: &TokenEntryArgs) -> anyhow::Result<EntryCho
         .clone()
         .or_else(|| config.as_ref().map(|c| c.defaults.repository.clone()))
         .unwrap_or_else(|| "pypi".to_string());
-    if repository == "local" {
-        return Err(UsageError("the local index needs no token".into()).into());
-    }
-    let upload_url = match &config {
-        Some(config) => config.repository_urls(&repository),
-        None => Config::builtin_repository_urls(&repository),
+    let target = match &config {
+        Some(config) => config.repository(&repository),
+        None => RepositoryTarget::builtin(&repository),
     };
-    let Some((upload_url, _)) = upload_url else {
-        return Err(UsageError(format!(
-            "unknown repository `{repository}`: use {} or one defined in tagpub.toml",
-            BUILTIN_REPOSITORIES.join(", ")
-        ))
-        .into());
+    let remote = match target {
+        Some(RepositoryTarget::Remote(remote)) => remote,
+        Some(RepositoryTarget::Local) => {
+            return Err(UsageError("the local index needs no token".into()).into());
+        }
+        None => {
+            return Err(UsageError(format!(
+                "unknown repository `{repository}`: use {} or one defined in tagpub.toml",
+                BUILTIN_REPOSITORIES.join(", ")
+            ))
+            .into());
+        }
     };
     let (service, user) = match &args.package {
         Some(package) => credentials::package_entry(&repository, package),
-        None => credentials::repository_entry(&upload_url),
+        None => credentials::repository_entry(remote.upload_url()),
     };
     Ok(EntryChoice {
         service,
         user,
         repository,
+        warehouse: remote.warehouse,
         package: args.package.clone(),
     })
 }
@@ -166,7 +172,7 @@ fn read_secret(args: &TokenSetArgs, what: &str) -> anyhow::Result<SecretString> 
 fn set(ctx: &Context, args: &TokenSetArgs) -> anyhow::Result<ExitStatus> {
     let entry = choose_entry(ctx, &args.entry)?;
     let secret = read_secret(args, &entry.describe())?;
-    let pypi_like = matches!(entry.repository.as_str(), "pypi" | "testpypi");
+    let pypi_like = entry.warehouse.is_some();
     let info = match macaroon::inspect(secret.expose_secret()) {
         Ok(info) => Some(info),
         Err(why) if pypi_like || secret.expose_secret().starts_with(macaroon::PYPI_PREFIX) => {
@@ -261,10 +267,9 @@ fn list(ctx: &Context, args: &TokenListArgs) -> anyhow::Result<ExitStatus> {
     let mut keychain_problem = None;
     for package in &config.packages {
         for repository in config.repository_names() {
-            if repository == "local" {
+            let Some(RepositoryTarget::Remote(target)) = config.repository(&repository) else {
                 continue;
-            }
-            let target = TokenTarget::new(&config, &repository);
+            };
             let lookup = credentials::lookup_token(package, &target);
             keychain_problem = keychain_problem.or(lookup.keychain_problem);
             let token = lookup.token;

@@ -22,8 +22,8 @@ use std::time::Duration;
 use crate::version::TagPattern;
 
 pub use repository::{
-    BUILTIN_REPOSITORIES, PYPI_SIMPLE, PYPI_UPLOAD, RepositoryConfig, TESTPYPI_SIMPLE,
-    TESTPYPI_UPLOAD,
+    BUILTIN_REPOSITORIES, PYPI_SIMPLE, PYPI_UPLOAD, RemoteRepository, RepositoryConfig,
+    RepositoryTarget, TESTPYPI_SIMPLE, TESTPYPI_UPLOAD, Warehouse,
 };
 pub use settings::{EpochSource, PrePush, SandboxMode, SourceDateEpoch, Trigger, Verify};
 pub use signers::{AllowedSigner, SignaturePolicy};

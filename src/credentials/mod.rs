@@ -30,7 +30,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use crate::secrets::TOKEN_USER;
 
-use crate::config::{Config, Package, RepositoryConfig};
+use crate::config::{Package, RemoteRepository, RepositoryConfig};
 use crate::version::normalize_name;
 
 /// The generic variables twine, uv and the seed's CI workflows use.
@@ -116,25 +116,6 @@ impl Token {
     }
 }
 
-/// The repository a token is for.
-pub struct TokenTarget<'a> {
-    /// Its name in the config (`pypi`, `internal`).
-    pub name: &'a str,
-    /// The upload URL: the keychain service under which twine finds it.
-    pub upload_url: Option<String>,
-    pub config: Option<&'a RepositoryConfig>,
-}
-
-impl<'a> TokenTarget<'a> {
-    pub fn new(config: &'a Config, repository: &'a str) -> TokenTarget<'a> {
-        TokenTarget {
-            name: repository,
-            upload_url: config.repository_urls(repository).map(|(upload, _)| upload),
-            config: config.repositories.get(repository),
-        }
-    }
-}
-
 /// The keychain entry `tagpub token set --package` writes.
 pub fn package_entry(repository: &str, package: &str) -> (String, String) {
     (
@@ -189,12 +170,12 @@ fn keychain_get(service: &str, user: &str) -> Result<Option<SecretString>, Strin
 }
 
 /// The token for publishing `package` to `target`: the first found wins.
-pub fn lookup_token(package: &Package, target: &TokenTarget<'_>) -> Lookup {
+pub fn lookup_token(package: &Package, target: &RemoteRepository) -> Lookup {
     let mut keychain_problem = None;
-    let mut entries = vec![package_entry(target.name, &package.name)];
-    if let Some(url) = &target.upload_url {
-        entries.push(repository_entry(url));
-    }
+    let entries = [
+        package_entry(&target.name, &package.name),
+        repository_entry(target.upload_url()),
+    ];
     for (service, user) in entries {
         match keychain_get(&service, &user) {
             Ok(Some(secret)) => {
@@ -216,7 +197,7 @@ pub fn lookup_token(package: &Package, target: &TokenTarget<'_>) -> Lookup {
             }
         }
     }
-    let from_env = token_env_names(package, target.config)
+    let from_env = token_env_names(package, Some(&target.settings))
         .into_iter()
         .find_map(|name| {
             let value = std::env::var(&name).ok()?;
@@ -228,7 +209,7 @@ pub fn lookup_token(package: &Package, target: &TokenTarget<'_>) -> Lookup {
         });
     let token = from_env.or_else(|| {
         let path = pypirc::default_path()?;
-        match pypirc::lookup(&path, target.name, target.upload_url.as_deref()) {
+        match pypirc::lookup(&path, &target.name, Some(target.upload_url())) {
             Ok(found) => found.map(|found| Token {
                 secret: found.secret,
                 source: TokenSource::Pypirc {
@@ -268,18 +249,15 @@ pub fn lookup_token(package: &Package, target: &TokenTarget<'_>) -> Lookup {
 /// this process runs in a CI that has one.
 fn trusted_publishing(
     package: &Package,
-    target: &TokenTarget<'_>,
+    target: &RemoteRepository,
 ) -> Result<Option<Token>, oidc::OidcError> {
-    let Some(upload_url) = &target.upload_url else {
-        return Ok(None);
-    };
     let ambient = match oidc::detect_env() {
         oidc::Detected::None => return Ok(None),
         oidc::Detected::GitHubWithoutPermission => return Err(oidc::OidcError::NoPermission),
         oidc::Detected::Available(ambient) => ambient,
     };
-    let configured = target.config.and_then(|c| c.oidc_url.as_deref());
-    let base = oidc::oidc_base(upload_url, configured)?;
+    let configured = target.settings.oidc_url.as_deref();
+    let base = oidc::oidc_base(target.upload_url(), configured)?;
     let minted = oidc::mint_cached(&base, &ambient, &package.name)?;
     tracing::info!(provider = %ambient.provider(), "minted a short-lived upload token");
     Ok(Some(Token {
@@ -292,8 +270,8 @@ fn trusted_publishing(
 }
 
 /// How to give tagpub a token, for "no token" errors.
-pub fn missing_token_help(package: &Package, target: &TokenTarget<'_>, lookup: &Lookup) -> String {
-    let names = token_env_names(package, target.config);
+pub fn missing_token_help(package: &Package, target: &RemoteRepository, lookup: &Lookup) -> String {
+    let names = token_env_names(package, Some(&target.settings));
     // In CI, trusted publishing was the way meant; its failure comes first.
     let mut help = match &lookup.trusted_publishing_problem {
         Some(problem) => format!("{problem}. Or "),

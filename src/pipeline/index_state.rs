@@ -8,7 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::config::Config;
+use crate::config::{Config, RepositoryTarget};
 use crate::dirs::Dirs;
 use crate::finding::Status;
 use crate::ledger::{ReleaseDir, ReleaseRecord};
@@ -175,7 +175,11 @@ pub fn latest_attested(
 /// project its provenance, a `provenance` warning. One listing a member.
 pub fn add_plan_checks(tag_plan: &mut TagPlan, config: &Config, dirs: &Dirs) {
     for plan in &mut tag_plan.members {
-        let Some(repository) = open_repository(config, &plan.repository, dirs) else {
+        let Some(repository) = plan
+            .target
+            .as_ref()
+            .and_then(|target| open_repository(target, dirs))
+        else {
             continue; // the plan's `repository` check already failed
         };
         let listed = match repository.list_files_once(&plan.package) {
@@ -201,7 +205,7 @@ pub fn add_plan_checks(tag_plan: &mut TagPlan, config: &Config, dirs: &Dirs) {
         .load()
         .ok()
         .flatten();
-        let (status, message) = index_finding(plan, config, &listed, record.as_ref());
+        let (status, message) = index_finding(plan, &listed, record.as_ref());
         plan.push(INDEX_CHECK, status, message);
         if let Some(message) = provenance_finding(plan, config, &listed) {
             plan.push("provenance", Status::Warn, message);
@@ -213,7 +217,6 @@ const INDEX_CHECK: &str = "index";
 
 fn index_finding(
     plan: &Plan,
-    config: &Config,
     listed: &[IndexedFile],
     record: Option<&ReleaseRecord>,
 ) -> (Status, String) {
@@ -275,8 +278,10 @@ fn index_finding(
             "a release uploads only what it lacks and stops at a file with other bytes".to_string()
         }
     };
-    let window = config
-        .file_window(repository)
+    let window = plan
+        .target
+        .as_ref()
+        .and_then(RepositoryTarget::file_window)
         .and_then(|days| FileWindow::of(listed, &plan.version, days));
     match window {
         Some(window) if window.is_open() => (

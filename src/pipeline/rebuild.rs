@@ -152,7 +152,10 @@ impl Rebuild<'_> {
     /// Builds `plan`'s release into a temporary directory and compares it
     /// with the index's files of the same name and version.
     pub fn compare(&self, plan: &Plan) -> Result<Comparison, RebuildError> {
-        let repository = open_repository(self.config, &plan.repository, self.dirs)
+        let repository = plan
+            .target
+            .as_ref()
+            .and_then(|target| open_repository(target, self.dirs))
             .ok_or_else(|| RebuildError::UnknownRepository(plan.repository.clone()))?;
         let index_error = |source| RebuildError::Index {
             package: plan.package.clone(),

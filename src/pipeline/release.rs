@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use secrecy::SecretString;
 
-use crate::config::{Config, Verify};
-use crate::credentials::{self, TokenTarget};
+use crate::config::{Config, RepositoryTarget, Verify};
+use crate::credentials;
 use crate::dirs::Dirs;
 use crate::dist::Artifact;
 use crate::fault;
@@ -501,7 +501,10 @@ impl Release<'_> {
         plan: &'p Plan,
         options: &ReleaseOptions,
     ) -> Result<Member<'p>, ReleaseError> {
-        let repository = open_repository(self.config, &plan.repository, self.dirs)
+        let repository = plan
+            .target
+            .as_ref()
+            .and_then(|target| open_repository(target, self.dirs))
             .ok_or_else(|| ReleaseError::UnknownRepository(plan.repository.clone()))?;
         let token = if repository.needs_token() && !options.dry_run {
             let token = self.token(plan)?;
@@ -667,15 +670,17 @@ impl Release<'_> {
     /// The package's token for the plan's repository, from the lookup chain.
     fn token(&self, plan: &Plan) -> Result<credentials::Token, ReleaseError> {
         let package = &plan.package_config;
-        let target = TokenTarget::new(self.config, &plan.repository);
-        let mut lookup = credentials::lookup_token(package, &target);
+        let Some(target) = plan.target.as_ref().and_then(RepositoryTarget::remote) else {
+            return Err(ReleaseError::UnknownRepository(plan.repository.clone()));
+        };
+        let mut lookup = credentials::lookup_token(package, target);
         if let Some(token) = lookup.token.take() {
             return Ok(token);
         }
         Err(ReleaseError::NoToken {
             package: package.name.clone(),
             repository: plan.repository.clone(),
-            help: credentials::missing_token_help(package, &target, &lookup),
+            help: credentials::missing_token_help(package, target, &lookup),
         })
     }
 
@@ -1089,7 +1094,7 @@ impl Release<'_> {
     }
 
     /// PyPI takes no new file for a release more than 14 days after its
-    /// first one (`Config::file_window`): finishing or extending an older
+    /// first one (`RepositoryTarget::file_window`): finishing or extending an older
     /// release would fail at the index, so it is refused before any upload.
     fn check_file_window(
         &self,
@@ -1097,7 +1102,7 @@ impl Release<'_> {
         listed: &[crate::repository::IndexedFile],
         missing: &[BuiltFile],
     ) -> Result<(), ReleaseError> {
-        let Some(window) = self.config.file_window(&plan.repository) else {
+        let Some(window) = plan.target.as_ref().and_then(RepositoryTarget::file_window) else {
             return Ok(());
         };
         let Some(window) = FileWindow::of(listed, &plan.version, window) else {

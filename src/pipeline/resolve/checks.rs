@@ -1,432 +1,22 @@
-//! Tag → package → version, and every check that can be made before building.
+//! The checks each member of a plan gets before anything is built: the
+//! tag object, its signature, the pyproject at the tagged commit (name,
+//! version or its dynamic source), symlinks, the changelog, and where it
+//! would publish (repository, token).
 
 use std::str::FromStr;
 
-use serde::Serialize;
-
-use crate::config::{Config, Group, Package, SignaturePolicy, join_repo_path};
-use crate::credentials::{self, TokenTarget};
-use crate::finding::{Finding, Status};
-use crate::git::{GitError, Repo, TagInfo};
+use super::names::{next_patch, pretend_version_env, short, suggest_tag};
+use super::plan::TOKEN_CHECK;
+use super::{Plan, ResolveError, VersionSource};
+use crate::config::{Config, Package, RepositoryTarget, SignaturePolicy, join_repo_path};
+use crate::credentials;
+use crate::finding::Status;
+use crate::git::{Repo, TagInfo};
 use crate::pipeline::signature::{self, Signature};
 use crate::pipeline::version_source::{DynamicVersion, dynamic_version};
-use crate::version::{TagMatch, TagPattern, Version, normalize_name};
+use crate::version::{Version, normalize_name};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
-    #[error(
-        "tag `{tag}` does not exist in {repo}: create it with `git tag -a {tag} -m \"Release …\"`, or check the name with `git tag --list`"
-    )]
-    NoSuchTag { tag: String, repo: String },
-    #[error("tag `{tag}` matches no package or group in {config}. The patterns are:\n{patterns}")]
-    NoPackage {
-        tag: String,
-        config: String,
-        patterns: String,
-    },
-    #[error(
-        "tag `{tag}` matches the pattern `{pattern}` of `{package}`, but `{text}` is not a PEP 440 version ({reason}). Use a version like 1.0.0, 1.0.0rc1 or 1.0.0.post1"
-    )]
-    InvalidVersion {
-        tag: String,
-        pattern: String,
-        package: String,
-        text: String,
-        reason: String,
-    },
-    #[error(transparent)]
-    Git(#[from] GitError),
-}
-
-/// A tag that names nothing releasable is the user's mistake (2); git
-/// failing under the resolve is not.
-impl crate::exit::Classify for ResolveError {
-    fn exit_status(&self) -> crate::exit::ExitStatus {
-        match self {
-            Self::NoSuchTag { .. } | Self::NoPackage { .. } | Self::InvalidVersion { .. } => {
-                crate::exit::ExitStatus::Usage
-            }
-            Self::Git(_) => crate::exit::ExitStatus::Failed,
-        }
-    }
-}
-
-const TOKEN_CHECK: &str = "token";
-
-/// Where the version to release comes from at the tagged commit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", content = "value", rename_all = "lowercase")]
-pub enum VersionSource {
-    /// `[project] version` (or `[tool.poetry] version`).
-    Static(String),
-    /// `dynamic = ["version"]`: the build is told the version and the built
-    /// metadata is verified; where the backend gets it, as far as it can be
-    /// read without running anything.
-    Dynamic(DynamicVersion),
-}
-
-/// Everything known about a release before anything is built.
-#[derive(Debug, Clone, Serialize)]
-pub struct Plan {
-    pub tag: String,
-    pub package: String,
-    #[serde(serialize_with = "serialize_display")]
-    pub version: Version,
-    pub path: String,
-    pub commit: String,
-    /// The object the tag ref points at (identifies this exact tag).
-    pub tag_target: String,
-    /// SOURCE_DATE_EPOCH for the build: the tagger date, else the commit date.
-    pub source_date_epoch: i64,
-    pub repository: String,
-    /// Where the token would come from; `None` when not needed or not found.
-    pub token_source: Option<String>,
-    /// Whether that token is minted by trusted publishing (the only kind
-    /// PyPI takes attestations with).
-    #[serde(skip)]
-    pub trusted_publishing: bool,
-    pub version_source: Option<VersionSource>,
-    /// Which config decided this plan (`Config::origin_text`).
-    pub config: String,
-    /// The `[[group]]` this tag releases, when it is a group tag.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// What `git verify-tag` found (the `signature` check): `unsigned`
-    /// without asking git when the tag object carries no signature block and
-    /// none is required; absent for a lightweight tag.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signature: Option<Signature>,
-    pub checks: Vec<Finding>,
-    #[serde(skip)]
-    pub package_config: Package,
-    /// The patterns of what the tag releases (the group's or the
-    /// package's): where suggested tags come from.
-    #[serde(skip)]
-    pub tag_patterns: Vec<TagPattern>,
-}
-
-/// What a tag releases: one package, or every member of a group.
-#[derive(Debug, Clone, Copy)]
-pub enum Target<'a> {
-    Package(&'a Package),
-    Group(&'a Group),
-}
-
-impl<'a> Target<'a> {
-    /// The name jobs, locks and messages use: the group's or the package's.
-    pub fn name(&self) -> &'a str {
-        match self {
-            Target::Package(package) => &package.name,
-            Target::Group(group) => &group.name,
-        }
-    }
-
-    pub fn patterns(&self) -> &'a [TagPattern] {
-        match self {
-            Target::Package(package) => &package.tags,
-            Target::Group(group) => &group.tags,
-        }
-    }
-
-    /// The packages released, in config order.
-    pub fn members(&self, config: &'a Config) -> Vec<&'a Package> {
-        match self {
-            Target::Package(package) => vec![*package],
-            Target::Group(group) => group
-                .members
-                .iter()
-                .filter_map(|name| config.package(name))
-                .collect(),
-        }
-    }
-
-    pub fn group(&self) -> Option<&'a str> {
-        match self {
-            Target::Package(_) => None,
-            Target::Group(group) => Some(&group.name),
-        }
-    }
-}
-
-/// Everything known before building about the release of one tag: one
-/// plan per package it releases (a group tag has several). Serialized as
-/// the one plan for a package tag (the shape before groups existed).
-#[derive(Debug, Clone)]
-pub struct TagPlan {
-    pub tag: String,
-    pub group: Option<String>,
-    pub version: Version,
-    pub members: Vec<Plan>,
-}
-
-impl Serialize for TagPlan {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct GroupPlan<'a> {
-            tag: &'a str,
-            group: &'a str,
-            version: String,
-            ok: bool,
-            members: &'a [Plan],
-        }
-        match (&self.group, self.members.as_slice()) {
-            (None, [plan]) => plan.serialize(s),
-            (group, members) => GroupPlan {
-                tag: &self.tag,
-                group: group.as_deref().unwrap_or_default(),
-                version: self.version.to_string(),
-                ok: self.ok(),
-                members,
-            }
-            .serialize(s),
-        }
-    }
-}
-
-impl TagPlan {
-    pub fn ok(&self) -> bool {
-        self.members.iter().all(Plan::ok)
-    }
-
-    /// The group's name, else the one package's.
-    pub fn name(&self) -> &str {
-        self.group
-            .as_deref()
-            .unwrap_or_else(|| &self.members[0].package)
-    }
-
-    /// What goes before a member's check names: `package: ` in a group
-    /// (whose members' checks are listed together), else nothing.
-    pub fn member_prefix(&self, plan: &Plan) -> String {
-        match &self.group {
-            Some(_) => format!("{}: ", plan.package),
-            None => String::new(),
-        }
-    }
-
-    pub fn for_dry_run(self) -> TagPlan {
-        TagPlan {
-            members: self.members.into_iter().map(Plan::for_dry_run).collect(),
-            ..self
-        }
-    }
-
-    /// Every failed check, `  ✗ [package: ]name: message` a line.
-    pub fn failure_lines(&self) -> String {
-        self.members
-            .iter()
-            .flat_map(|plan| {
-                plan.failures()
-                    .map(move |c| format!("  {}", c.marked(&self.member_prefix(plan))))
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-fn serialize_display<S: serde::Serializer>(value: &Version, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(value)
-}
-
-impl Plan {
-    pub fn ok(&self) -> bool {
-        !self.checks.iter().any(Finding::failed)
-    }
-
-    pub fn failures(&self) -> impl Iterator<Item = &Finding> {
-        self.checks.iter().filter(|c| c.failed())
-    }
-
-    /// A dry run uploads nothing, so a missing token is no reason to stop it.
-    pub fn for_dry_run(mut self) -> Plan {
-        for check in &mut self.checks {
-            if check.name == TOKEN_CHECK && check.status == Status::Fail {
-                check.status = Status::Warn;
-                check.message.push_str(" (not needed for a dry run)");
-            }
-        }
-        self
-    }
-
-    pub fn dynamic_version(&self) -> bool {
-        matches!(self.version_source, Some(VersionSource::Dynamic(_)))
-    }
-
-    pub(crate) fn push(&mut self, name: &'static str, status: Status, message: impl Into<String>) {
-        self.checks.push(Finding::new(name, status, message));
-    }
-}
-
-/// Finds what a tag releases (a package or a group) and its version.
-pub fn match_tag<'a>(config: &'a Config, tag: &str) -> Result<(Target<'a>, Version), ResolveError> {
-    let targets = config
-        .packages
-        .iter()
-        .map(Target::Package)
-        .chain(config.groups.iter().map(Target::Group));
-    for target in targets {
-        for pattern in target.patterns() {
-            match pattern.matches(tag) {
-                Some(TagMatch::Version(version)) => return Ok((target, version)),
-                Some(TagMatch::InvalidVersion { text, reason }) => {
-                    return Err(ResolveError::InvalidVersion {
-                        tag: tag.to_string(),
-                        pattern: pattern.to_string(),
-                        package: target.name().to_string(),
-                        text,
-                        reason,
-                    });
-                }
-                None => {}
-            }
-        }
-    }
-    let listed = |name: &str, patterns: &[TagPattern]| {
-        let patterns: Vec<_> = patterns.iter().map(|t| format!("`{t}`")).collect();
-        format!("  {name}: {}", patterns.join(", "))
-    };
-    Err(ResolveError::NoPackage {
-        tag: tag.to_string(),
-        config: config.source.display().to_string(),
-        patterns: config
-            .packages
-            .iter()
-            .filter(|p| !p.tags.is_empty())
-            .map(|p| listed(&p.name, &p.tags))
-            .chain(
-                config
-                    .groups
-                    .iter()
-                    .map(|g| listed(&format!("group {}", g.name), &g.tags)),
-            )
-            .collect::<Vec<_>>()
-            .join("\n"),
-    })
-}
-
-/// What a plan is for: a release also checks where it would publish (the
-/// repository and its token); a push only checks the tag itself, and must not
-/// wait on a keychain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    Release,
-    Push,
-}
-
-/// Resolves `tag` and runs every pre-build check, for each package it
-/// releases. Check failures are in the plans (so they can all be shown);
-/// only a tag that cannot be resolved at all is an error.
-pub fn resolve(
-    repo: &Repo,
-    config: &Config,
-    tag: &str,
-    repository_override: Option<&str>,
-) -> Result<TagPlan, ResolveError> {
-    resolve_for(repo, config, tag, repository_override, Scope::Release)
-}
-
-pub fn resolve_for(
-    repo: &Repo,
-    config: &Config,
-    tag: &str,
-    repository_override: Option<&str>,
-    scope: Scope,
-) -> Result<TagPlan, ResolveError> {
-    let (target, version) = match_tag(config, tag)?;
-    let info = repo.tag(tag)?.ok_or_else(|| ResolveError::NoSuchTag {
-        tag: tag.to_string(),
-        repo: repo.workdir().display().to_string(),
-    })?;
-    let packages = target.members(config);
-    let policy = config.signature_policy(&packages);
-    // One verification per tag: every member is released by the same object.
-    let signature = match &info.annotated {
-        Some(annotated) if annotated.signed || policy.required => {
-            Some(signature::verify(repo, &info.ref_target)?)
-        }
-        Some(_) => Some(Signature::Unsigned),
-        None => None,
-    };
-    let members = packages
-        .into_iter()
-        .map(|package| {
-            plan_member(
-                repo,
-                config,
-                &info,
-                target,
-                package,
-                &version,
-                (&policy, signature.as_ref()),
-                repository_override,
-                scope,
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(TagPlan {
-        tag: tag.to_string(),
-        group: target.group().map(str::to_string),
-        version,
-        members,
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn plan_member(
-    repo: &Repo,
-    config: &Config,
-    info: &TagInfo,
-    target: Target<'_>,
-    package: &Package,
-    version: &Version,
-    (policy, signature): (&SignaturePolicy, Option<&Signature>),
-    repository_override: Option<&str>,
-    scope: Scope,
-) -> Result<Plan, ResolveError> {
-    let repository = config
-        .repository_for(package, repository_override)
-        .to_string();
-    let mut plan = Plan {
-        tag: info.name.clone(),
-        package: package.name.clone(),
-        version: version.clone(),
-        path: package.display_path().to_string(),
-        commit: info.commit.clone(),
-        tag_target: info.ref_target.clone(),
-        source_date_epoch: info
-            .annotated
-            .as_ref()
-            .and_then(|a| a.tagger_time)
-            .unwrap_or(info.commit_time),
-        repository: repository.clone(),
-        token_source: None,
-        trusted_publishing: false,
-        version_source: None,
-        config: config.origin_text(),
-        group: target.group().map(str::to_string),
-        signature: None,
-        checks: Vec::new(),
-        package_config: package.clone(),
-        tag_patterns: target.patterns().to_vec(),
-    };
-    check_tag_object(&mut plan, repo, config, info)?;
-    check_signature(&mut plan, repo, config, policy, signature)?;
-    check_pyproject(&mut plan, repo, package, version)?;
-    check_symlinks(&mut plan, repo)?;
-    check_changelog(
-        &mut plan,
-        repo,
-        package,
-        version,
-        config.defaults.require_changelog,
-    )?;
-    if scope == Scope::Release {
-        check_repository(&mut plan, config, package, &repository);
-    }
-    Ok(plan)
-}
-
-fn check_tag_object(
+pub(super) fn check_tag_object(
     plan: &mut Plan,
     repo: &Repo,
     config: &Config,
@@ -496,7 +86,7 @@ fn check_tag_object(
 /// `allowed-signers` list) anything but a good signature by an allowed
 /// signer fails; without one, an unsigned tag adds no check and a signature
 /// that does not verify only warns.
-fn check_signature(
+pub(super) fn check_signature(
     plan: &mut Plan,
     repo: &Repo,
     config: &Config,
@@ -607,7 +197,7 @@ fn check_signature(
     Ok(())
 }
 
-fn check_pyproject(
+pub(super) fn check_pyproject(
     plan: &mut Plan,
     repo: &Repo,
     package: &Package,
@@ -762,7 +352,7 @@ fn check_pyproject(
 /// build can reach every exported file) must resolve inside it, or the
 /// build would package a file of this machine's. The export refuses such a
 /// tree too; this says so before anything runs, for `plan` and the gates.
-fn check_symlinks(plan: &mut Plan, repo: &Repo) -> Result<(), ResolveError> {
+pub(super) fn check_symlinks(plan: &mut Plan, repo: &Repo) -> Result<(), ResolveError> {
     let links = repo.symlinks(&plan.commit)?;
     let at = short(&plan.commit).to_string();
     match links.escaping.as_slice() {
@@ -802,56 +392,6 @@ fn check_symlinks(plan: &mut Plan, repo: &Repo) -> Result<(), ResolveError> {
     Ok(())
 }
 
-/// `version` with its last release number raised: 1.0.1 → 1.0.2.
-pub fn next_patch(version: &Version) -> Version {
-    let mut release = version.release().to_vec();
-    if let Some(last) = release.last_mut() {
-        *last += 1;
-    }
-    Version::new(release)
-}
-
-/// The one way tagpub names a tag to create: `version` in the pattern
-/// `tag` matched (else the first of `patterns`), moved on patch by patch
-/// past every tag that already exists, so a suggestion never names a tag
-/// git would refuse or one that may already be published.
-pub fn suggest_tag(
-    repo: &Repo,
-    patterns: &[TagPattern],
-    tag: &str,
-    version: &Version,
-) -> Result<String, GitError> {
-    let pattern = patterns
-        .iter()
-        .find(|p| p.matches(tag).is_some())
-        .or(patterns.first());
-    match pattern {
-        Some(pattern) => free_tag(repo, pattern, version),
-        None => Ok("a new tag".to_string()),
-    }
-}
-
-/// `pattern` rendered at `version` or the first later patch no tag has.
-pub fn free_tag(repo: &Repo, pattern: &TagPattern, version: &Version) -> Result<String, GitError> {
-    let existing: std::collections::HashSet<String> = repo.tag_names()?.into_iter().collect();
-    let mut candidate = version.clone();
-    loop {
-        let name = pattern.render(&candidate);
-        if !existing.contains(&name) {
-            return Ok(name);
-        }
-        candidate = next_patch(&candidate);
-    }
-}
-
-/// `SETUPTOOLS_SCM_PRETEND_VERSION_FOR_<NAME>` as setuptools-scm spells it.
-pub fn pretend_version_env(name: &str) -> String {
-    format!(
-        "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{}",
-        normalize_name(name).replace('-', "_").to_ascii_uppercase()
-    )
-}
-
 pub(crate) fn is_changelog_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     ["CHANGELOG", "CHANGES", "HISTORY"]
@@ -859,7 +399,7 @@ pub(crate) fn is_changelog_name(name: &str) -> bool {
         .any(|stem| upper.starts_with(stem))
 }
 
-fn check_changelog(
+pub(super) fn check_changelog(
     plan: &mut Plan,
     repo: &Repo,
     package: &Package,
@@ -929,23 +469,26 @@ fn changelog_mentions(text: &str, version: &Version, tag: &str) -> bool {
     .any(|found| &found == version)
 }
 
-fn check_repository(plan: &mut Plan, config: &Config, package: &Package, repository: &str) {
-    if !config.knows_repository(repository) {
-        plan.push(
-            "repository",
-            Status::Fail,
-            format!(
-                "unknown repository `{repository}`: use one of {}",
-                config.repository_names().join(", ")
-            ),
-        );
-        return;
-    }
-    if repository == "local" {
-        plan.push(TOKEN_CHECK, Status::Pass, "the local index needs no token");
-        return;
-    }
-    let target = TokenTarget::new(config, repository);
+pub(super) fn check_repository(plan: &mut Plan, config: &Config, package: &Package) {
+    let repository = plan.repository.clone();
+    let target = match &plan.target {
+        None => {
+            plan.push(
+                "repository",
+                Status::Fail,
+                format!(
+                    "unknown repository `{repository}`: use one of {}",
+                    config.repository_names().join(", ")
+                ),
+            );
+            return;
+        }
+        Some(RepositoryTarget::Local) => {
+            plan.push(TOKEN_CHECK, Status::Pass, "the local index needs no token");
+            return;
+        }
+        Some(RepositoryTarget::Remote(remote)) => remote.clone(),
+    };
     let lookup = credentials::lookup_token(package, &target);
     match &lookup.token {
         Some(token) => {
@@ -982,10 +525,6 @@ fn check_repository(plan: &mut Plan, config: &Config, package: &Package, reposit
     }
 }
 
-pub fn short(id: &str) -> &str {
-    &id[..id.len().min(10)]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1002,13 +541,5 @@ mod tests {
         assert!(!changelog_mentions("## 1.0.0\n## 0.9.0", &v, "v1.0.0rc1"));
         let plain = Version::from_str("2.1").unwrap();
         assert!(changelog_mentions("Version 2.1.0: fixes.", &plain, "v2.1"));
-    }
-
-    #[test]
-    fn pretend_env_follows_setuptools_scm() {
-        assert_eq!(
-            pretend_version_env("Open_Ticket.AI-hf"),
-            "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_OPEN_TICKET_AI_HF"
-        );
     }
 }
