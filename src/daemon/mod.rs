@@ -7,6 +7,7 @@
 //! against what it knew. A periodic rescan catches anything both missed.
 
 pub mod desktop;
+mod job;
 pub mod lifecycle;
 pub mod queue;
 pub mod registry;
