@@ -135,7 +135,7 @@ fn start(ctx: &Context) -> anyhow::Result<ExitStatus> {
             Ok(Response::Pong { pid, .. }) => {
                 // Another daemon (a service manager's) won: ours exits on
                 // its own; wait for it so it leaves no zombie behind.
-                let _ = wait_child(&mut child, START_TIMEOUT);
+                let _ = crate::process::wait_within(&mut child, START_TIMEOUT);
                 ctx.printer
                     .line(&format!("the daemon is already running (pid {pid})"));
                 return Ok(ExitStatus::Success);
@@ -161,23 +161,6 @@ fn start(ctx: &Context) -> anyhow::Result<ExitStatus> {
                 START_TIMEOUT.as_secs(),
                 log.display()
             );
-        }
-        std::thread::sleep(POLL);
-    }
-}
-
-/// Waits up to `limit` for a child to exit (and reaps it).
-fn wait_child(
-    child: &mut std::process::Child,
-    limit: Duration,
-) -> std::io::Result<Option<std::process::ExitStatus>> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
-        }
-        if Instant::now() >= deadline {
-            return Ok(None);
         }
         std::thread::sleep(POLL);
     }

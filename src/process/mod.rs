@@ -488,7 +488,10 @@ impl Child {
 }
 
 /// Waits for `child` up to `limit`; `Ok(None)` when it is still running.
-fn wait_within(child: &mut std::process::Child, limit: Duration) -> io::Result<Option<ExitStatus>> {
+pub fn wait_within(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> io::Result<Option<ExitStatus>> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait()? {
