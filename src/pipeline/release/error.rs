@@ -8,6 +8,8 @@ use crate::pipeline::install_check::InstallCheckError;
 use crate::pipeline::verify::VerifyError;
 use crate::repository::RepositoryError;
 
+/// Why a release stopped, each with what to do next; nothing is half done
+/// that a rerun would not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
     #[error("{tag} cannot be released:\n{failures}")]

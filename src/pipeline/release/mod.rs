@@ -26,6 +26,8 @@ mod upload;
 pub use error::{ClosedWindow, IncompleteUpload, LostProvenance, MemberFailed, ReleaseError};
 use upload::{list_or_none, upload_order};
 
+/// How a release runs: a dry run or not, the build tool, how long to verify,
+/// whether files may go up without attestations.
 pub struct ReleaseOptions {
     pub dry_run: bool,
     /// `None`: the package's build-command, the default one, or detection.
@@ -48,6 +50,7 @@ impl Default for ReleaseOptions {
     }
 }
 
+/// How one member's release ended.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReleaseStatus {
@@ -59,6 +62,8 @@ pub enum ReleaseStatus {
     AlreadyComplete,
 }
 
+/// What a release did for one member: its files, where they went, how to
+/// install them.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ReleaseSummary {
     pub status: ReleaseStatus,
@@ -75,6 +80,8 @@ pub struct ReleaseSummary {
     pub installed: Option<InstallReport>,
 }
 
+/// Releases resolved tags ([`Release::run`]): the one entry point the CLI,
+/// CI and the daemon share.
 pub struct Release<'a> {
     pub repo: &'a Repo,
     pub config: &'a Config,

@@ -21,6 +21,8 @@ use checks::{
 pub use names::{free_tag, next_patch, pretend_version_env, short, suggest_tag};
 pub use plan::{Plan, TagPlan, Target, VersionSource};
 
+/// Why a tag could not be planned at all (as opposed to a plan whose checks
+/// fail).
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     #[error(
@@ -128,6 +130,8 @@ pub fn resolve(
     resolve_for(repo, config, tag, repository_override, Scope::Release)
 }
 
+/// [`resolve`] for a purpose: a release, the pre-push gate (no token
+/// needed), CI's resolve job.
 pub fn resolve_for(
     repo: &Repo,
     config: &Config,

@@ -54,6 +54,7 @@ pub fn pretend_version_env(name: &str) -> String {
     )
 }
 
+/// An object id shortened to 10 characters for people.
 pub fn short(id: &str) -> &str {
     &id[..id.len().min(10)]
 }

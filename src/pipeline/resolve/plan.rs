@@ -85,6 +85,7 @@ impl<'a> Target<'a> {
         }
     }
 
+    /// The tag patterns that release this target.
     pub fn patterns(&self) -> &'a [TagPattern] {
         match self {
             Target::Package(package) => &package.tags,
@@ -104,6 +105,7 @@ impl<'a> Target<'a> {
         }
     }
 
+    /// The group's name, for a group.
     pub fn group(&self) -> Option<&'a str> {
         match self {
             Target::Package(_) => None,
@@ -148,6 +150,7 @@ impl Serialize for TagPlan {
 }
 
 impl TagPlan {
+    /// Whether every member's checks passed.
     pub fn ok(&self) -> bool {
         self.members.iter().all(Plan::ok)
     }
@@ -168,6 +171,7 @@ impl TagPlan {
         }
     }
 
+    /// The plan of a dry run: every member's, without the token requirement.
     pub fn for_dry_run(self) -> TagPlan {
         TagPlan {
             members: self.members.into_iter().map(Plan::for_dry_run).collect(),
@@ -193,10 +197,12 @@ fn serialize_display<S: serde::Serializer>(value: &Version, s: S) -> Result<S::O
 }
 
 impl Plan {
+    /// Whether every check passed.
     pub fn ok(&self) -> bool {
         !self.checks.iter().any(Finding::failed)
     }
 
+    /// The checks that failed.
     pub fn failures(&self) -> impl Iterator<Item = &Finding> {
         self.checks.iter().filter(|c| c.failed())
     }
@@ -212,6 +218,8 @@ impl Plan {
         self
     }
 
+    /// Whether the version comes from the build (a VCS plugin or code), not
+    /// from a file tagpub can read.
     pub fn dynamic_version(&self) -> bool {
         matches!(self.version_source, Some(VersionSource::Dynamic(_)))
     }
