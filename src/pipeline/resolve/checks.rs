@@ -11,10 +11,21 @@ use super::{Plan, ResolveError, VersionSource};
 use crate::config::{Config, Package, RepositoryTarget, SignaturePolicy, join_repo_path};
 use crate::credentials;
 use crate::finding::Status;
-use crate::git::{Repo, TagInfo};
+use crate::git::{GitError, Repo, TagInfo};
 use crate::pipeline::signature::{self, Signature};
 use crate::pipeline::version_source::{DynamicVersion, dynamic_version};
 use crate::version::{Version, normalize_name};
+
+/// The tag to advise for the next release: the next patch version's, free
+/// under this plan's patterns (never this tag moved or deleted).
+fn next_release_tag(plan: &Plan, repo: &Repo, info: &TagInfo) -> Result<String, GitError> {
+    suggest_tag(
+        repo,
+        &plan.tag_patterns,
+        &info.name,
+        &next_patch(&plan.version),
+    )
+}
 
 pub(super) fn check_tag_object(
     plan: &mut Plan,
@@ -27,12 +38,7 @@ pub(super) fn check_tag_object(
         // Never advise deleting or moving the tag: it may be published
         // already (and fetched by others); the fix is for what comes next.
         None if require_annotated => {
-            let next = suggest_tag(
-                repo,
-                &plan.tag_patterns,
-                &info.name,
-                &next_patch(&plan.version),
-            )?;
+            let next = next_release_tag(plan, repo, info)?;
             plan.push(
                 "annotated",
                 Status::Fail,
@@ -60,12 +66,7 @@ pub(super) fn check_tag_object(
                     "the tag object's own name matches the ref",
                 );
             } else {
-                let next = suggest_tag(
-                    repo,
-                    &plan.tag_patterns,
-                    &info.name,
-                    &next_patch(&plan.version),
-                )?;
+                let next = next_release_tag(plan, repo, info)?;
                 plan.push(
                     "tag name",
                     Status::Fail,
