@@ -265,36 +265,18 @@ impl Git {
             check_hex(oid)?;
         }
         let mut cmd = self.git_command();
-        cmd.args(["cat-file", "--batch"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(GitError::Spawn)?;
-        let mut stdin = child.stdin.take().expect("piped");
+        cmd.args(["cat-file", "--batch"]);
         let input: Vec<u8> = oids
             .iter()
             .flat_map(|o| o.bytes().chain(std::iter::once(b'\n')))
             .collect();
-        // Written from a thread: git answers while it reads, and a full
-        // stdout pipe would otherwise block both sides.
-        let writer = std::thread::spawn(move || {
-            use std::io::Write;
-            stdin.write_all(&input)
-        });
-        let output = child.wait_with_output().map_err(GitError::Spawn)?;
-        let _ = writer.join();
+        let stdout = run_with_input(cmd, input)?;
         let failed = |why: String| GitError::Command {
             args: "cat-file --batch".into(),
             stderr: why,
         };
-        if !output.status.success() {
-            return Err(command_error(
-                &[OsStr::new("cat-file"), OsStr::new("--batch")],
-                &output.stderr,
-            ));
-        }
         // `<oid> SP <type> SP <size> LF <contents> LF` per object.
-        let mut rest = output.stdout.as_slice();
+        let mut rest = stdout.as_slice();
         let mut blobs = Vec::with_capacity(oids.len());
         for oid in oids {
             let newline = rest

@@ -8,11 +8,10 @@
 pub(super) mod cache;
 pub(super) mod tree;
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use super::cli::{command_error, git_base, run, trim_line};
+use super::cli::{git_base, run, run_with_input, trim_line};
 use super::listing::{ListedEntry, MODE_TREE, TreeListing};
 use super::{GitError, Repo, os_str_from_bytes, split_path};
 
@@ -293,31 +292,14 @@ fn missing_blobs<'l>(
     cmd.arg("-C")
         .arg(dest)
         .args(["cat-file", "--batch-check=%(objectname)"])
-        .env("GIT_NO_LAZY_FETCH", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(GitError::Spawn)?;
-    let mut stdin = child.stdin.take().expect("piped");
+        .env("GIT_NO_LAZY_FETCH", "1");
     let input: Vec<u8> = blobs
         .iter()
         .flat_map(|e| e.oid.bytes().chain(std::iter::once(b'\n')))
         .collect();
-    // From a thread: git answers while it reads.
-    let writer = std::thread::spawn(move || {
-        use std::io::Write;
-        stdin.write_all(&input)
-    });
-    let output = child.wait_with_output().map_err(GitError::Spawn)?;
-    let _ = writer.join();
-    if !output.status.success() {
-        return Err(command_error(
-            &[OsStr::new("cat-file"), OsStr::new("--batch-check")],
-            &output.stderr,
-        ));
-    }
+    let stdout = run_with_input(cmd, input)?;
     // One line per object, in order: its id, or `<oid> missing`.
-    let answers = String::from_utf8_lossy(&output.stdout);
+    let answers = String::from_utf8_lossy(&stdout);
     Ok(blobs
         .into_iter()
         .zip(answers.lines())
