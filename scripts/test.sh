@@ -19,6 +19,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TAGPUB_DEV_CACHE/target}"
 # uv, python -m build and twine for the builds the tests run.
 export PATH="$TAGPUB_DEV_VENV/bin:$PATH"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# insta never writes snapshots (tests/it/snapshots) in CI: a missing or
+# changed one fails the run. Locally it leaves `.snap.new` files to review.
+if [ -n "${CI:-}" ]; then
+    export INSTA_UPDATE=no
+fi
 
 echo "== cargo fmt --check" >&2
 cargo fmt --check

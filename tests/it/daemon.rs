@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::daemon::{Daemon, daemon_log};
 use crate::common::project::{Project, files_in, git};
+use crate::common::snapshot;
 
 /// The sample monorepo publishing to the local index with a short grace.
 fn project(grace: &str) -> Project {
@@ -176,13 +177,10 @@ fn a_moved_tag_is_a_conflict_and_never_republished() {
     wait_for_state(&project, "v1.0.0", "conflict", Duration::from_secs(10));
     std::thread::sleep(Duration::from_secs(5));
     assert!(index_files(&project, "open-ticket-ai").is_empty());
+    // The whole status screen: the job in conflict, never republished.
     let status = project.run(&["status"]);
-    assert!(
-        status.stderr.contains("never republished") || status.stdout.contains("never republished"),
-        "{}{}",
-        status.stdout,
-        status.stderr
-    );
+    snapshot::settings(&project)
+        .bind(|| insta::assert_snapshot!("status_conflict", snapshot::transcript(&status)));
 }
 
 fn job_id(project: &Project, tag: &str) -> String {

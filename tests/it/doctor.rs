@@ -13,6 +13,7 @@ use std::process::Command;
 
 use crate::common::PypiServer;
 use crate::common::project::{Project, Run};
+use crate::common::snapshot;
 use serde_json::Value;
 use tagpub::credentials::macaroon;
 
@@ -136,16 +137,10 @@ fn healthy_fixture_is_all_green() {
     // The token itself never shows, only its redacted form.
     assert!(!run.stdout.contains(&server.token));
 
+    // The whole screen: every line ✓, everything in place.
     let human = project.run(&["doctor"]);
-    human.assert_ok();
-    assert!(!human.stderr.contains('✗'), "{}", human.stderr);
-    assert!(
-        human
-            .stderr
-            .contains("everything a release needs is in place"),
-        "{}",
-        human.stderr
-    );
+    snapshot::settings(&project)
+        .bind(|| insta::assert_snapshot!("healthy_screen", snapshot::transcript(&human)));
 }
 
 /// A directory with only `git` in it, for a PATH without uv or Python.
@@ -282,11 +277,9 @@ fn broken_fixture_names_each_fault_and_its_fix() {
             human.stderr
         );
     }
-    assert!(
-        human.stderr.contains("✗ 12 problems found"),
-        "{}",
-        human.stderr
-    );
+    // The whole screen: each fault, its fix, "✗ 12 problems found".
+    snapshot::settings(&project)
+        .bind(|| insta::assert_snapshot!("broken_screen", snapshot::transcript(&human)));
     assert!(!human.stderr.contains(&token));
 }
 

@@ -6,6 +6,7 @@
 //! real git repository, then `plan` on the tags with the config it wrote.
 
 use crate::common::project::{Project, Run, git_command};
+use crate::common::snapshot;
 
 /// An empty git repository in a temp dir.
 fn repository() -> Project {
@@ -48,16 +49,6 @@ fn assert_has(run: &Run, text: &str) {
     assert!(
         run.stdout.contains(text) || run.stderr.contains(text),
         "expected `{text}` in the output\nstdout:\n{}\nstderr:\n{}",
-        run.stdout,
-        run.stderr
-    );
-}
-
-#[track_caller]
-fn assert_lacks(run: &Run, text: &str) {
-    assert!(
-        !run.stdout.contains(text) && !run.stderr.contains(text),
-        "did not expect `{text}` in the output\nstdout:\n{}\nstderr:\n{}",
         run.stdout,
         run.stderr
     );
@@ -130,43 +121,18 @@ fn one_v_tag_for_setuptools_scm_packages_becomes_one_group() {
 
     let init = project.run(&["init", "--yes", "--repository", "local"]);
     init.assert_ok();
+    // The whole config and report: the group of all three with no
+    // patterns of their own, no retired prefixes, no demo.
     let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
-    assert!(
-        config.contains(
-            "[[group]]\nname = \"open-ticket-ai\"\ntags = [\"v{version}\"]\n\
-             packages = [\"open-ticket-ai\", \"otai-base\", \"otai-hf-local\"]\n"
-        ),
-        "{config}"
-    );
-    // Members carry no patterns of their own, and the retired prefixes are gone.
-    assert!(!config.contains("tags = [\"otai-base-v"), "{config}");
-    assert!(!config.contains("hf-local-v{version}"), "{config}");
-    assert!(config.contains("require-annotated = true"), "{config}");
-    assert!(!config.contains("otobo-demo"), "{config}");
-    assert_has(
-        &init,
-        "otai-base (packages/otai_base): v{version} (setuptools-scm tag_regex = '^v(?P<version>\\d+\\.\\d+\\.\\d+)$' in packages/otai_base/pyproject.toml)",
-    );
-    assert_has(
-        &init,
-        "skipped otobo-demo (deployment/demo): a deployment (under deployment/)",
-    );
-    assert_has(
-        &init,
-        "`v{version}` → group open-ticket-ai (3 packages): matches 4 of 6 release tags; 4 of the last 4 release tags pass plan",
-    );
+    let settings = snapshot::settings(&project);
+    settings.bind(|| {
+        insta::assert_snapshot!("scm_group_config", config);
+        insta::assert_snapshot!("scm_group_init", snapshot::transcript(&init));
+    });
 
     // The newest release tag plans for every member, and no demo.
     let plan = project.run(&["plan", "v1.5.14"]);
-    plan.assert_ok();
-    assert_has(
-        &plan,
-        "open-ticket-ai 1.5.14 (3 packages, released together)",
-    );
-    for member in ["open-ticket-ai", "otai-base", "otai-hf-local"] {
-        assert_has(&plan, &format!("package    {member} 1.5.14"));
-    }
-    assert_lacks(&plan, "otobo-demo");
+    settings.bind(|| insta::assert_snapshot!("scm_group_plan", snapshot::transcript(&plan)));
 }
 
 const HATCH_ROOT: &str = r#"[project]
@@ -243,55 +209,13 @@ fn lightweight_per_package_tags_keep_their_prefixes() {
 
     let init = project.run(&["init", "--yes", "--repository", "local"]);
     init.assert_ok();
+    // The whole config and report: two packages with their own prefixes,
+    // require-annotated = false and why, no group, no datadog fixture.
     let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
-    assert!(
-        config.contains("name = \"hatch\"\npath = \".\"\n"),
-        "{config}"
-    );
-    assert!(config.contains("tags = [\"hatch-v{version}\"]"), "{config}");
-    assert!(
-        config.contains("name = \"hatchling\"\npath = \"backend\"\n"),
-        "{config}"
-    );
-    assert!(
-        config.contains("tags = [\"hatchling-v{version}\"]"),
-        "{config}"
-    );
-    assert!(config.contains("\nrequire-annotated = false\n"), "{config}");
-    assert!(
-        config.contains("# Recent release tags here are lightweight"),
-        "{config}"
-    );
-    assert_has(
-        &init,
-        "lightweight release tags (hatch-v1.11.0, hatch-v1.10.0, hatch-v1.9.0, and 11 more): writing require-annotated = false",
-    );
-    assert!(!config.contains("[[group]]"), "{config}");
-    assert!(!config.contains("datadog"), "{config}");
-    assert_has(
-        &init,
-        "skipped datadog (backend/tests/downstream/datadogpy): a test fixture (under tests/)",
-    );
-    assert_has(
-        &init,
-        "hatch (.): hatch-v{version} (hatch-vcs git_describe_command --match 'hatch-v*' in pyproject.toml)",
-    );
-    assert_has(
-        &init,
-        "hatchling (backend): hatchling-v{version} (4 recent tags like hatchling-v1.3.0)",
-    );
-    assert_has(
-        &init,
-        "`hatch-v{version}` → hatch: matches 12 of 16 release tags; 10 of the last 10 release tags pass plan",
-    );
-    assert_has(
-        &init,
-        "`hatchling-v{version}` → hatchling: matches 4 of 16 release tags; 3 of the last 4 release tags pass plan",
-    );
-    assert_has(
-        &init,
-        "✗ hatchling-v1.2.0: version: tag hatchling-v1.2.0 says 1.2.0 but backend/src/hatchling/__about__.py",
-    );
+    snapshot::settings(&project).bind(|| {
+        insta::assert_snapshot!("hatch_config", config);
+        insta::assert_snapshot!("hatch_init", snapshot::transcript(&init));
+    });
 
     for tag in ["hatch-v1.11.0", "hatchling-v1.3.0"] {
         let plan = project.run(&["plan", tag]);

@@ -5,6 +5,7 @@ use crate::common;
 
 use crate::common::PypiServer;
 use crate::common::project::{Project, Run, files_in, git};
+use crate::common::snapshot;
 
 const HF_FILES: [&str; 2] = [
     "open_ticket_ai_hf_local-1.0.0-py3-none-any.whl",
@@ -40,16 +41,10 @@ fn init_then_release_publishes_exactly_that_package_and_pip_installs_it() {
     let project = Project::sample(&[]);
     let init = project.run(&["init", "--yes"]);
     init.assert_ok();
-    assert!(
-        init.stdout.contains("tags = [\"hf-local-v{version}\"]"),
-        "{}",
-        init.stdout
-    );
-    assert!(
-        init.stdout.contains("tags = [\"otobo-znuny-v{version}\"]"),
-        "{}",
-        init.stdout
-    );
+    // The whole config it proposes (each package with its own tags) and
+    // what it says about it.
+    let settings = snapshot::settings(&project);
+    settings.bind(|| insta::assert_snapshot!("init_sample", snapshot::transcript(&init)));
     // A second init refuses to overwrite.
     project
         .run(&["init", "--yes"])
@@ -72,13 +67,8 @@ fn init_then_release_publishes_exactly_that_package_and_pip_installs_it() {
         &server.token,
     );
     release.assert_ok();
-    assert!(
-        release
-            .stderr
-            .contains("published open-ticket-ai-hf-local 1.0.0 to testindex and verified"),
-        "{}",
-        release.stderr
-    );
+    // The whole summary: published to testindex and verified.
+    settings.bind(|| insta::assert_snapshot!("release_sample", snapshot::transcript(&release)));
     assert_eq!(files_in(&server.packages_dir), HF_FILES);
     assert!(!release.stderr.contains(&server.token) && !release.stdout.contains(&server.token));
 
@@ -171,26 +161,15 @@ fn package_token_env_is_used_and_dry_run_uploads_nothing() {
         "PYPI_API_TOKEN_HF_LOCAL",
         &server.token,
     );
-    plan.assert_ok();
-    assert!(
-        plan.stderr
-            .contains("environment variable PYPI_API_TOKEN_HF_LOCAL"),
-        "{}",
-        plan.stderr
-    );
+    // The whole plan: the token comes from the package's `token-env`.
+    let settings = snapshot::settings(&project);
+    settings.bind(|| insta::assert_snapshot!("plan_token_env", snapshot::transcript(&plan)));
 
     let dry = project.run(&["release", "--dry-run", "hf-local-v1.0.0"]);
-    dry.assert_ok();
-    assert!(dry.stderr.contains("nothing uploaded"), "{}", dry.stderr);
+    // The whole dry-run summary: nothing uploaded, and where the files are
+    // ([TEMP]/state/data/releases/open-ticket-ai-hf-local/1.0.0).
+    settings.bind(|| insta::assert_snapshot!("release_dry_run", snapshot::transcript(&dry)));
     assert_nothing_published(&server);
-    let artifacts = project
-        .state
-        .join("data/releases/open-ticket-ai-hf-local/1.0.0");
-    assert!(
-        dry.stderr.contains(&artifacts.display().to_string()),
-        "{}",
-        dry.stderr
-    );
 
     project
         .run_with_token(
@@ -207,21 +186,10 @@ fn plan_reports_every_check_as_text_and_json() {
     let (project, _server) = project_with_server("");
     project.tag("v1.0.0");
     let plan = project.run(&["plan", "v1.0.0"]);
-    // No token in the environment: the plan fails on exactly that.
-    plan.assert_fails(1, "✗ token: no token for `open-ticket-ai` on testindex");
-    for line in [
-        "✓ annotated",
-        "✓ tag name",
-        "✓ name",
-        "✓ version",
-        "✓ changelog: CHANGELOG.md mentions 1.0.0",
-    ] {
-        assert!(
-            plan.stderr.contains(line),
-            "missing {line}:\n{}",
-            plan.stderr
-        );
-    }
+    // No token in the environment: the plan fails on exactly that, every
+    // other check passes (the whole text).
+    snapshot::settings(&project)
+        .bind(|| insta::assert_snapshot!("plan_without_token", snapshot::transcript(&plan)));
     let json = project.run(&["plan", "v1.0.0", "--json", "--repository", "local"]);
     json.assert_ok();
     let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
@@ -249,13 +217,8 @@ fn changelog_without_the_version_warns_or_fails_when_required() {
     project.commit("old changelog");
     project.tag("v1.0.0");
     let plan = project.run(&["plan", "v1.0.0", "--repository", "local"]);
-    plan.assert_ok();
-    assert!(
-        plan.stderr
-            .contains("! changelog: CHANGELOG.md does not mention 1.0.0"),
-        "{}",
-        plan.stderr
-    );
+    let settings = snapshot::settings(&project);
+    settings.bind(|| insta::assert_snapshot!("plan_changelog_warns", snapshot::transcript(&plan)));
 
     let config = std::fs::read_to_string(project.root.join("tagpub.toml")).unwrap();
     project.write(
@@ -263,9 +226,9 @@ fn changelog_without_the_version_warns_or_fails_when_required() {
         &config.replace("[defaults]\n", "[defaults]\nrequire-changelog = true\n"),
     );
     retag(&project, "v1.0.0");
-    project
-        .run(&["plan", "v1.0.0", "--repository", "local"])
-        .assert_fails(1, "✗ changelog: CHANGELOG.md does not mention 1.0.0");
+    let plan = project.run(&["plan", "v1.0.0", "--repository", "local"]);
+    settings
+        .bind(|| insta::assert_snapshot!("plan_changelog_required", snapshot::transcript(&plan)));
 }
 
 // ---- bad input: a clear message, a non-zero exit, nothing published ----
@@ -274,16 +237,14 @@ fn changelog_without_the_version_warns_or_fails_when_required() {
 fn lightweight_tag_is_refused() {
     let (project, server) = project_with_server("");
     git(&project.root, &["tag", "hf-local-v1.0.0"]);
-    project
-        .run_with_token(
-            &["release", "hf-local-v1.0.0"],
-            "PYPI_API_TOKEN",
-            &server.token,
-        )
-        .assert_fails(
-            1,
-            "is a lightweight tag, and the config requires annotated release tags",
-        );
+    let run = project.run_with_token(
+        &["release", "hf-local-v1.0.0"],
+        "PYPI_API_TOKEN",
+        &server.token,
+    );
+    // The whole refusal: a lightweight tag, the config requires annotated ones.
+    snapshot::settings(&project)
+        .bind(|| insta::assert_snapshot!("refused_lightweight_tag", snapshot::transcript(&run)));
     assert_nothing_published(&server);
 }
 
@@ -313,29 +274,25 @@ fn tag_version_must_equal_pyproject_at_the_tagged_commit() {
 #[test]
 fn tags_that_are_not_releases_are_refused_with_the_patterns() {
     let (project, server) = project_with_server("");
+    let settings = snapshot::settings(&project);
     project.tag("hf-local-vnext");
-    project
-        .run_with_token(
-            &["release", "hf-local-vnext"],
-            "PYPI_API_TOKEN",
-            &server.token,
-        )
-        .assert_fails(2, "`next` is not a PEP 440 version");
+    let run = project.run_with_token(
+        &["release", "hf-local-vnext"],
+        "PYPI_API_TOKEN",
+        &server.token,
+    );
+    // Each whole refusal (exit 2): `next` is not a PEP 440 version; a tag
+    // that matches no package, with every package's patterns; no such tag.
+    settings.bind(|| insta::assert_snapshot!("refused_not_a_version", snapshot::transcript(&run)));
     project.tag("nightly-2026");
-    project
-        .run_with_token(
-            &["release", "nightly-2026"],
-            "PYPI_API_TOKEN",
-            &server.token,
-        )
-        .assert_fails(2, "matches no package")
-        .assert_fails(
-            2,
-            "open-ticket-ai-hf-local: `hf-local-v{version}`, `open-ticket-ai-hf-local-v{version}`",
-        );
-    project
-        .run(&["plan", "v9.9.9"])
-        .assert_fails(2, "tag `v9.9.9` does not exist");
+    let run = project.run_with_token(
+        &["release", "nightly-2026"],
+        "PYPI_API_TOKEN",
+        &server.token,
+    );
+    settings.bind(|| insta::assert_snapshot!("refused_no_package", snapshot::transcript(&run)));
+    let run = project.run(&["plan", "v9.9.9"]);
+    settings.bind(|| insta::assert_snapshot!("refused_no_such_tag", snapshot::transcript(&run)));
     assert_nothing_published(&server);
 }
 

@@ -27,6 +27,7 @@ pub mod daemon;
 pub mod devpi;
 pub mod project;
 pub mod proxy;
+pub mod snapshot;
 
 /// xorshift64*: a seeded generator for the random-kill tests, so a failing
 /// run can be replayed with `TAGPUB_CRASH_SEED`.
