@@ -10,9 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use base64::Engine;
-use sha2::Digest;
-use zip::write::SimpleFileOptions;
+use tagpub_fixtures::archive::{self, Member, member, record, write_zip};
 
 const GOOD_METADATA: &str = "\
 Metadata-Version: 2.4
@@ -48,22 +46,6 @@ A *demo* package with a ``literal``.
 .. bogus:: directive
 ";
 
-/// One archive member.
-#[derive(Clone)]
-struct Member {
-    name: String,
-    data: Vec<u8>,
-    symlink: bool,
-}
-
-fn member(name: &str, data: &[u8]) -> Member {
-    Member {
-        name: name.to_string(),
-        data: data.to_vec(),
-        symlink: false,
-    }
-}
-
 /// `demo_pkg-1.0.dist-info` members for `metadata`, without RECORD.
 fn wheel_members(dist_info: &str, metadata: &str, tag: &str) -> Vec<Member> {
     vec![
@@ -75,33 +57,6 @@ fn wheel_members(dist_info: &str, metadata: &str, tag: &str) -> Vec<Member> {
                 .as_bytes(),
         ),
     ]
-}
-
-/// RECORD listing `members` with their real sha256 and size.
-fn record(dist_info: &str, members: &[Member]) -> Member {
-    let mut text = String::new();
-    for m in members {
-        let digest =
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&m.data));
-        text.push_str(&format!("{},sha256={digest},{}\n", m.name, m.data.len()));
-    }
-    text.push_str(&format!("{dist_info}/RECORD,,\n"));
-    member(&format!("{dist_info}/RECORD"), text.as_bytes())
-}
-
-fn write_zip(path: &Path, members: &[Member]) {
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
-    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    for m in members {
-        if m.symlink {
-            zip.add_symlink(m.name.as_str(), String::from_utf8_lossy(&m.data), options)
-                .unwrap();
-        } else {
-            zip.start_file(m.name.as_str(), options).unwrap();
-            zip.write_all(&m.data).unwrap();
-        }
-    }
-    zip.finish().unwrap();
 }
 
 /// A wheel whose RECORD matches its members; `edit` changes the members
@@ -158,44 +113,24 @@ fn simple_wheel(dir: &Path, filename: &str, metadata: &str) -> PathBuf {
     wheel(dir, filename, metadata, |_| {}, |_| {})
 }
 
-/// A `.tar.gz` sdist: `entries` are (name, data); links via `links`.
+/// A `.tar.gz` sdist: `entries` are (name, data); links via `links`
+/// (name, target, hard).
 fn tar_gz(
     dir: &Path,
     filename: &str,
     entries: &[(&str, &[u8])],
     links: &[(&str, &str, bool)],
 ) -> PathBuf {
-    let path = dir.join(filename);
-    let gzip = flate2::write::GzEncoder::new(
-        std::fs::File::create(&path).unwrap(),
-        flate2::Compression::default(),
-    );
-    let mut tar = tar::Builder::new(gzip);
-    for (name, data) in entries {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        // `append_data` refuses `..` names, so the path goes in raw.
-        header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
-        header.set_cksum();
-        tar.append(&header, *data).unwrap();
-    }
-    for (name, target, hard) in links {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(0);
-        header.set_mode(0o777);
-        header.set_entry_type(if *hard {
-            tar::EntryType::Link
+    let mut members: Vec<Member> = entries.iter().map(|(n, d)| member(n, d)).collect();
+    let mut hard = Vec::new();
+    for (name, target, is_hard) in links {
+        if *is_hard {
+            hard.push((*name, *target));
         } else {
-            tar::EntryType::Symlink
-        });
-        header.set_path(name).unwrap();
-        header.as_gnu_mut().unwrap().linkname[..target.len()].copy_from_slice(target.as_bytes());
-        header.set_cksum();
-        tar.append(&header, std::io::empty()).unwrap();
+            members.push(archive::symlink(name, target));
+        }
     }
-    tar.into_inner().unwrap().finish().unwrap();
-    path
+    archive::write_tar_gz(&dir.join(filename), &members, &hard)
 }
 
 fn sdist(dir: &Path, filename: &str, pkg_info: &str) -> PathBuf {
