@@ -371,6 +371,10 @@ fn the_daemon_log_rotates_while_the_daemon_runs() {
         let _ = env.ping();
     }
     assert_eq!(env.wait_for_pong(), pid, "the same daemon still answers");
+    // Each nudge is served on its own connection, concurrently: on a busy
+    // machine some are still being logged when the loop ends, and lines
+    // logged after the stop's could rotate it out of the current file.
+    wait_until_quiet(&env.dirs.data.join("daemon.log"));
     env.run(&["daemon", "stop"]).assert_ok();
 
     let rotated: Vec<PathBuf> = (1..=4)
@@ -394,6 +398,29 @@ fn the_daemon_log_rotates_while_the_daemon_runs() {
         current.contains("stopping"),
         "the stop is logged in the current file:\n{current}"
     );
+}
+
+/// Waits (at most 30 s) until `log` and its first rotation have not
+/// changed for half a second.
+fn wait_until_quiet(log: &Path) {
+    let state = || {
+        [log.to_path_buf(), log.with_extension("log.1")].map(|path| {
+            std::fs::metadata(path)
+                .ok()
+                .map(|m| (m.len(), m.modified().ok()))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = state();
+    let mut since = Instant::now();
+    while Instant::now() < deadline && since.elapsed() < Duration::from_millis(500) {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = state();
+        if now != last {
+            last = now;
+            since = Instant::now();
+        }
+    }
 }
 
 /// The live (not zombie) `tagpub daemon run` processes whose data dir is
