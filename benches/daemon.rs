@@ -51,36 +51,18 @@ struct Env {
 impl Env {
     fn tagpub(&self, dir: &Path, args: &[&str]) -> Command {
         let mut command = Command::new(&self.tagpub);
-        command
+        tagpub_fixtures::dirs::isolate(&mut command, &self.state)
             .args(args)
             .current_dir(dir)
-            .env("TAGPUB_DATA_DIR", self.state.join("data"))
-            .env("TAGPUB_CONFIG_DIR", self.state.join("config"))
-            .env("TAGPUB_RUNTIME_DIR", self.state.join("run"))
             .stdin(Stdio::null());
         command
     }
 
+    /// git (the fixtures' fixed identity) whose hooks reach this daemon.
     fn git(&self, dir: &Path, args: &[&str]) -> Result<String> {
-        let output = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "Bench")
-            .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
-            .env("GIT_COMMITTER_NAME", "Bench")
-            .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
-            .env("TAGPUB_DATA_DIR", self.state.join("data"))
-            .env("TAGPUB_RUNTIME_DIR", self.state.join("run"))
-            .stdin(Stdio::null())
-            .output()?;
-        ensure!(
-            output.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Ok(String::from_utf8(output.stdout)?.trim().to_string())
+        let mut command = tagpub_fixtures::git::command(dir, args);
+        tagpub_fixtures::dirs::isolate(&mut command, &self.state).stdin(Stdio::null());
+        tagpub_fixtures::git::output(command).map_err(anyhow::Error::msg)
     }
 
     fn ok(&self, mut command: Command, what: &str) -> Result<String> {

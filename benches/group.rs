@@ -113,7 +113,7 @@ fn tagpub(
 fn run(write_docs: bool) -> Result<()> {
     let options = Options::from_args(3, 1)?;
     let tools = Tools::find()?;
-    let server = PypiServer::start(&tools)?;
+    let server = support::start_server(&tools)?;
     let temp = tempfile::tempdir()?;
     let (grouped, single) = (temp.path().join("grouped"), temp.path().join("single"));
     repository(&grouped, &server, true)?;

@@ -36,10 +36,7 @@ fn main() -> ExitCode {
 /// tagpub dirs (for the hooks it runs).
 fn git(dir: &Path, args: &[&str], state: &Path) -> Command {
     let mut command = support::git_command(dir, args);
-    command
-        .env("TAGPUB_DATA_DIR", state.join("data"))
-        .env("TAGPUB_CONFIG_DIR", state.join("config"))
-        .env("TAGPUB_RUNTIME_DIR", state.join("run"))
+    tagpub_fixtures::dirs::isolate(&mut command, state)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

@@ -237,7 +237,7 @@ fn machine_facts(tools: &Tools, files: &[PathBuf]) -> Vec<(&'static str, String)
 fn run(args: &[String]) -> Result<()> {
     let options = Options::parse(args, DEFAULT_ITERATIONS, MIN_ITERATIONS)?;
     let tools = Tools::find()?;
-    let server = PypiServer::start(&tools)?;
+    let server = support::start_server(&tools)?;
     let fixture = Fixture::new(&server, INITIAL_VERSION)?;
     eprintln!(
         "release bench: {} iterations per contender, index {}, fixture {}",

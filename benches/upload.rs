@@ -217,14 +217,14 @@ impl Bench<'_> {
     }
 
     fn clear_index(&self) -> Result<()> {
-        for entry in fs::read_dir(&self.server.packages)? {
+        for entry in fs::read_dir(&self.server.packages_dir)? {
             fs::remove_file(entry?.path())?;
         }
         Ok(())
     }
 
     fn assert_stored(&self, contender: Contender, case: &Case) -> Result<()> {
-        let mut stored: Vec<String> = fs::read_dir(&self.server.packages)?
+        let mut stored: Vec<String> = fs::read_dir(&self.server.packages_dir)?
             .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
             .collect::<Result<_, _>>()?;
         stored.sort();
@@ -236,7 +236,7 @@ impl Bench<'_> {
             contender.label()
         );
         for (name, sha256, _) in &case.files {
-            let on_index = tagpub::dist::hash::sha256_file(&self.server.packages.join(name))?;
+            let on_index = tagpub::dist::hash::sha256_file(&self.server.packages_dir.join(name))?;
             ensure!(
                 &on_index == sha256,
                 "after {} the index's {name} has other bytes",
@@ -413,7 +413,7 @@ fn fixed_costs(tools: &Tools, dir: &Path) -> Result<FixedCosts> {
 
 fn run(options: Options) -> Result<()> {
     let tools = Tools::find()?;
-    let server = PypiServer::start(&tools)?;
+    let server = support::start_server(&tools)?;
     let fixture = Fixture::new(&server, INITIAL_VERSION)?;
     eprintln!(
         "upload bench: {} iterations per contender, {BIG_RUNS} with the {BIG_MIB} MiB wheel, index {}",

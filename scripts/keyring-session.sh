@@ -27,7 +27,7 @@ if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-run-session
     apt_install gnome-keyring dbus dbus-daemon dbus-bin
 fi
 
-# tests/signed_tags.rs signs and verifies tags with real gpg and ssh-keygen.
+# tests/it/signed_tags.rs signs and verifies tags with real gpg and ssh-keygen.
 if ! command -v gpg >/dev/null || ! command -v gpgconf >/dev/null ||
     ! command -v ssh-keygen >/dev/null; then
     echo "== installing gnupg and openssh-client" >&2

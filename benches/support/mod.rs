@@ -3,15 +3,15 @@
 //! tools they run, a pypiserver on 127.0.0.1 and the sample monorepo
 //! configured for it, and the machine facts.
 
+// Each bench is its own binary (`harness = false`, its own `main`) and uses
+// part of this module; what is shared with the tests is in tagpub-fixtures.
 #![allow(dead_code)]
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use tagpub::sample::{HF_LOCAL, HF_LOCAL_PATH};
@@ -309,104 +309,21 @@ pub fn timed(command: &mut Command, what: &str) -> Result<Duration> {
 
 // ---------------------------------------------------------------- pypiserver
 
-/// A compact copy of the test harness's `PypiServer`: htpasswd (apr1) with
-/// user `__token__`, reads open, no fallback; killed on drop.
-pub struct PypiServer {
-    pub url: String,
-    pub token: String,
-    /// The directory it serves and stores uploads in.
-    pub packages: PathBuf,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
+pub use tagpub_fixtures::PypiServer;
 
-impl PypiServer {
-    pub fn start(tools: &Tools) -> Result<PypiServer> {
-        let dir = tempfile::tempdir()?;
-        let packages = dir.path().join("packages");
-        fs::create_dir_all(&packages)?;
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
-        let token = format!("pypi-bench-{nanos:x}{:x}", std::process::id());
-
-        // The password goes through stdin, not argv.
-        let mut openssl = Command::new("openssl")
-            .args(["passwd", "-apr1", "-stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("cannot run openssl passwd")?;
-        openssl
-            .stdin
-            .take()
-            .context("openssl stdin")?
-            .write_all(format!("{token}\n").as_bytes())?;
-        let hash = openssl.wait_with_output()?;
-        ensure!(hash.status.success(), "openssl passwd -apr1 failed");
-        let htpasswd = dir.path().join("htpasswd");
-        fs::write(
-            &htpasswd,
-            format!("__token__:{}\n", String::from_utf8(hash.stdout)?.trim()),
-        )?;
-
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let log = fs::File::create(dir.path().join("pypiserver.out"))?;
-        let child = Command::new(tools.bin("pypi-server"))
-            .arg("run")
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .arg("-P")
-            .arg(&htpasswd)
-            .args(["-a", "update", "--disable-fallback"])
-            // Lists the directory on every request (no cache to go stale), so
-            // files removed behind its back are gone from the next listing.
-            .args(["--backend", "simple-dir"])
-            .arg(&packages)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("cannot start pypi-server")?;
-        let mut server = PypiServer {
-            url: format!("http://127.0.0.1:{port}/"),
-            token,
-            packages,
-            child,
-            _dir: dir,
-        };
-        server.wait_ready(Duration::from_secs(15))?;
-        Ok(server)
-    }
-
-    fn wait_ready(&mut self, limit: Duration) -> Result<()> {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()?;
-        let simple = format!("{}simple/", self.url);
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("pypi-server exited ({status}) before answering");
-            }
-            if client
-                .get(&simple)
-                .send()
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return Ok(());
-            }
-            ensure!(
-                started.elapsed() < limit,
-                "pypi-server did not answer {simple} within {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for PypiServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The test harness's pypiserver (tagpub-fixtures), listing its directory
+/// on every request (no cache to go stale), so files removed behind its
+/// back are gone from the next listing; requests are not logged.
+pub fn start_server(tools: &Tools) -> Result<PypiServer> {
+    PypiServer::start_in(
+        &tools.venv,
+        tagpub_fixtures::pypi::Options {
+            simple_dir: true,
+            log_requests: false,
+            ..Default::default()
+        },
+    )
+    .map_err(anyhow::Error::msg)
 }
 
 // ---------------------------------------------------------------- fixture
@@ -419,20 +336,10 @@ pub struct Fixture {
     pub version: String,
 }
 
-/// A git command in `dir` with a fixed identity and no user or system config.
+/// A git command in `dir` with the fixtures' fixed identity and no user or
+/// system config.
 pub fn git_command(dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new("git");
-    command
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.invalid");
-    command
+    tagpub_fixtures::git::command(dir, args)
 }
 
 pub fn git(dir: &Path, args: &[&str]) -> Result<String> {

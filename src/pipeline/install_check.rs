@@ -189,15 +189,11 @@ fn run(command: &mut Child, what: &str) -> Result<Output, InstallCheckError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
     #[test]
     fn top_level_modules_are_packages_and_modules_not_metadata() {
         let dir = tempfile::tempdir().unwrap();
-        let wheel = dir.path().join("demo-1.0-py3-none-any.whl");
-        let mut zip = zip::ZipWriter::new(std::fs::File::create(&wheel).unwrap());
-        let options = zip::write::SimpleFileOptions::default();
-        for name in [
+        let members: Vec<_> = [
             "demo/__init__.py",
             "demo/sub/x.py",
             "helper.py",
@@ -207,11 +203,14 @@ mod tests {
             "demo-1.0.data/scripts/tool",
             "not-a-module.py",
             "README.txt",
-        ] {
-            zip.start_file(name, options).unwrap();
-            zip.write_all(b"").unwrap();
-        }
-        zip.finish().unwrap();
+        ]
+        .iter()
+        .map(|name| tagpub_fixtures::archive::member(name, b""))
+        .collect();
+        let wheel = tagpub_fixtures::archive::write_zip(
+            &dir.path().join("demo-1.0-py3-none-any.whl"),
+            &members,
+        );
         assert_eq!(
             top_level_modules(&wheel).unwrap(),
             ["_speedups", "demo", "helper", "ns_pkg"]

@@ -4,7 +4,7 @@ file given, in one Python process.
 `twine check` stops at the first file whose metadata it refuses, so this
 runs twine's own check once per file (same code path as the command) and
 prints {filename: {"ok": bool, "detail": str}} as JSON. Used by
-tests/check_corpus.rs and benches/check.rs.
+tests/it/check_corpus.rs and benches/check.rs.
 """
 
 import contextlib

@@ -1,11 +1,11 @@
 //! Unit tests: real archives written with the zip/tar/flate2 crates.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use sha2::Digest;
-use zip::write::SimpleFileOptions;
+
+use tagpub_fixtures::archive;
 
 use super::*;
 use crate::dist::Metadata;
@@ -27,32 +27,13 @@ Long description.
 ";
 
 fn write_zip(dir: &Path, filename: &str, entries: &[(&str, &[u8])]) -> PathBuf {
-    let path = dir.join(filename);
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-    for (name, content) in entries {
-        zip.start_file(*name, SimpleFileOptions::default()).unwrap();
-        zip.write_all(content).unwrap();
-    }
-    zip.finish().unwrap();
-    path
+    let members: Vec<_> = entries.iter().map(|(n, c)| archive::member(n, c)).collect();
+    archive::write_zip(&dir.join(filename), &members)
 }
 
 fn write_tar_gz(dir: &Path, filename: &str, entries: &[(&str, &[u8])]) -> PathBuf {
-    let path = dir.join(filename);
-    let gzip = flate2::write::GzEncoder::new(
-        std::fs::File::create(&path).unwrap(),
-        flate2::Compression::default(),
-    );
-    let mut tar = tar::Builder::new(gzip);
-    for (name, content) in entries {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, name, *content).unwrap();
-    }
-    tar.into_inner().unwrap().finish().unwrap();
-    path
+    let members: Vec<_> = entries.iter().map(|(n, c)| archive::member(n, c)).collect();
+    archive::write_tar_gz(&dir.join(filename), &members, &[])
 }
 
 fn wheel(dir: &Path, metadata: &str) -> PathBuf {
