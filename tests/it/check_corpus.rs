@@ -188,7 +188,7 @@ struct TagpubRun {
 }
 
 fn tagpub(files: &[PathBuf], mode: Mode, engine: &str) -> TagpubRun {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tagpub"));
+    let mut command = Command::new(crate::common::project::tagpub_bin());
     command
         .arg("check")
         .arg("--json")

@@ -150,7 +150,7 @@ fn sdist(dir: &Path, filename: &str, pkg_info: &str) -> PathBuf {
 }
 
 fn tagpub(files: &[PathBuf], args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tagpub"));
+    let mut command = Command::new(crate::common::project::tagpub_bin());
     command.arg("check").args(args).args(files);
     command.env("TAGPUB_PYTHON", common::venv_bin("python"));
     command.env_remove("TAGPUB_RST");

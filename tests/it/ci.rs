@@ -794,7 +794,7 @@ fn the_workflow_scripts_run_and_its_artifact_path_names_the_built_files() {
     let workflow = read(&project, WORKFLOW);
     project.tag("hf-local-v1.0.0");
     let runner_temp = tempfile::tempdir().unwrap();
-    let bin_dir = Path::new(common::project::TAGPUB).parent().unwrap();
+    let bin_dir = common::project::tagpub_bin().parent().unwrap();
     let path = std::env::join_paths(
         std::iter::once(bin_dir.to_path_buf())
             .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
@@ -946,7 +946,7 @@ fn the_trusted_publishing_steps_sign_each_built_file_once_and_release_reuses_the
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&signer, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let bin_dir = Path::new(common::project::TAGPUB).parent().unwrap();
+    let bin_dir = common::project::tagpub_bin().parent().unwrap();
     let path = std::env::join_paths(
         [fake_bin.clone(), bin_dir.to_path_buf()]
             .into_iter()

@@ -15,8 +15,6 @@ use tagpub::daemon::lifecycle;
 use tagpub::dirs::Dirs;
 use tagpub::ipc::{self, Message, Request, Response};
 
-const TAGPUB: &str = env!("CARGO_BIN_EXE_tagpub");
-
 /// Isolated dirs for one test; kills a daemon the test left running.
 struct Env {
     temp: tempfile::TempDir,
@@ -59,7 +57,7 @@ impl Env {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(TAGPUB);
+        let mut command = Command::new(crate::common::project::tagpub_bin());
         command
             .args(args)
             .current_dir(self.temp.path())

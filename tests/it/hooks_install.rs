@@ -137,7 +137,10 @@ fn a_fresh_repository_gets_both_hooks() {
         );
         // The binary is called by the path recorded at install time.
         assert!(
-            text.contains(&format!("TAGPUB='{}'\n", common::project::TAGPUB)),
+            text.contains(&format!(
+                "TAGPUB='{}'\n",
+                common::project::tagpub_bin().display()
+            )),
             "{text}"
         );
     }
@@ -390,7 +393,7 @@ fn a_missing_tagpub_never_blocks_git() {
     for name in tagpub::hooks::HOOK_NAMES {
         let text = fs::read_to_string(dir.join(name)).unwrap();
         let moved = text.replace(
-            &format!("TAGPUB='{}'", common::project::TAGPUB),
+            &format!("TAGPUB='{}'", common::project::tagpub_bin().display()),
             &format!("TAGPUB='{}'", gone.display()),
         );
         assert_ne!(moved, text);

@@ -3,23 +3,24 @@
 //!
 //! `pip_install_builds_a_working_tagpub` compiles the crate through maturin
 //! (pyproject.toml) with the dev profile in this test binary's Cargo target
-//! dir, where `cargo test` has just built the same binary with the same
-//! flags: cargo finds it fresh, so the test packs and installs a wheel
-//! without compiling or relinking anything (and never rewrites the binary
-//! the other tests run). Set `TAGPUB_SKIP_PIP_INSTALL_TEST=1` to leave it out.
+//! dir, where `cargo test` has just built the same crates: cargo reuses them
+//! and only re-links the binary (maturin's `cargo rustc` flags differ). The
+//! other tests run their own hard link of the test build
+//! (`common::project::tagpub_bin`), so that re-link cannot pull the binary
+//! from under them. Set `TAGPUB_SKIP_PIP_INSTALL_TEST=1` to leave it out.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::project::{Run, TAGPUB};
+use crate::common::project::{Run, tagpub_bin};
 use crate::common::venv_bin;
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 fn tagpub(args: &[&str]) -> Run {
     Run::from_output(
-        Command::new(TAGPUB)
+        Command::new(tagpub_bin())
             .args(args)
             .env("NO_COLOR", "1")
             .output()
@@ -62,6 +63,9 @@ fn pip_install_builds_a_working_tagpub() {
         eprintln!("TAGPUB_SKIP_PIP_INSTALL_TEST=1: not testing `pip install .`");
         return;
     }
+    // Before cargo re-links target/debug/tagpub below: every other test
+    // runs this link of the test build.
+    tagpub_bin();
     let temp = tempfile::tempdir().unwrap();
     let venv = temp.path().join("venv");
     let status = Command::new(venv_bin("python"))
@@ -131,6 +135,11 @@ fn pip_install_builds_a_working_tagpub() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+
+    // Whatever cargo did to target/debug/tagpub, the other tests' link
+    // still runs the test build.
+    assert_ne!(tagpub_bin(), Path::new(env!("CARGO_BIN_EXE_tagpub")));
+    tagpub(&["--version"]).assert_ok();
 
     let installed = venv.join("bin/tagpub");
     let version = Command::new(&installed)

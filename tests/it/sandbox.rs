@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::PypiServer;
-use crate::common::project::{Project, Run, TAGPUB, files_in};
+use crate::common::project::{Project, Run, files_in, tagpub_bin};
 
 /// Reads every place a hostile build would look for a secret, prints what it
 /// found as one JSON line (into the build log), then builds with uv.
@@ -346,7 +346,7 @@ fn tagpub_is_not_dumpable() {
     let temp = tempfile::tempdir().unwrap();
     let root = temp.path();
     let bin = root.join("tagpub");
-    std::fs::copy(TAGPUB, &bin).unwrap();
+    std::fs::copy(tagpub_bin(), &bin).unwrap();
     let report = root.join("report.txt");
     // A build command that reads its parent's (tagpub's) environment and
     // its grandparent's (the shell's); it builds nothing.

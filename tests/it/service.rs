@@ -68,7 +68,7 @@ impl Env {
     }
 
     fn tagpub_with(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_tagpub"))
+        Command::new(exe())
             .args(args)
             .current_dir(&self.root)
             .env_clear()
@@ -97,7 +97,7 @@ fn ok(output: &Output) -> String {
 }
 
 fn exe() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_tagpub"))
+    crate::common::project::tagpub_bin()
 }
 
 #[test]

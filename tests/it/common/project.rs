@@ -4,7 +4,55 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const TAGPUB: &str = env!("CARGO_BIN_EXE_tagpub");
+/// The tagpub binary the tests run: a hard link, made once per test
+/// process, to the one cargo built for this run.
+///
+/// `install::pip_install_builds_a_working_tagpub` builds tagpub through
+/// maturin in this target dir, and cargo re-links `target/debug/tagpub`
+/// (remove, then link) because maturin's `cargo rustc` flags differ from
+/// `cargo test`'s. A test that started tagpub in that moment got ENOENT, or
+/// ran the other build. The link keeps this build's file whatever cargo does
+/// to the path. `install` takes it before it starts maturin.
+pub fn tagpub_bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let built = Path::new(env!("CARGO_BIN_EXE_tagpub"));
+        let links = built.with_file_name("tagpub-for-tests");
+        remove_links_of_finished_runs(&links);
+        let dir = links.join(std::process::id().to_string());
+        std::fs::create_dir_all(&dir).expect("a dir for the test binary");
+        let link = dir.join("tagpub");
+        let _ = std::fs::remove_file(&link);
+        if std::fs::hard_link(built, &link).is_err() {
+            std::fs::copy(built, &link).expect("a copy of the tagpub binary");
+        }
+        link
+    })
+}
+
+/// Each run's link holds its build's file on disk: a dir whose process is
+/// gone (or, without `/proc`, older than a day) is removed.
+fn remove_links_of_finished_runs(links: &Path) {
+    let Ok(entries) = std::fs::read_dir(links) else {
+        return;
+    };
+    let has_proc = Path::new("/proc/self").exists();
+    for entry in entries.flatten() {
+        let finished = if has_proc {
+            !Path::new("/proc").join(entry.file_name()).exists()
+        } else {
+            entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600))
+        };
+        if finished {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
 
 pub use tagpub_fixtures::git::{command_with as git_command, git};
 
@@ -156,7 +204,7 @@ impl Project {
 
     /// A tagpub command with isolated dirs and no token in the environment.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(TAGPUB);
+        let mut command = Command::new(tagpub_bin());
         self.with_tagpub_dirs(&mut command)
             .args(args)
             .current_dir(&self.root)
