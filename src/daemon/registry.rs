@@ -514,12 +514,7 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         let from_sub = Repo::discover(&dir.path().join("sub")).unwrap();
         assert_eq!(registry.add(&from_sub).unwrap(), AddOutcome::AlreadyWatched);
-        let wt = tempfile::tempdir().unwrap();
-        let wt_path = wt.path().join("wt");
-        git(
-            dir.path(),
-            &["worktree", "add", "-q", wt_path.to_str().unwrap()],
-        );
+        let (_wt, wt_path) = tagpub_fixtures::git::linked_worktree(dir.path());
         let linked = Repo::discover(&wt_path).unwrap();
         assert_ne!(linked.git_dir(), repo.git_dir());
         assert_eq!(registry.add(&linked).unwrap(), AddOutcome::AlreadyWatched);

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::project::Run;
 use tagpub::daemon::lifecycle;
 use tagpub::dirs::Dirs;
 use tagpub::ipc::{self, Message, Request, Response};
@@ -19,34 +20,6 @@ use tagpub::ipc::{self, Message, Request, Response};
 struct Env {
     temp: tempfile::TempDir,
     dirs: Dirs,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn assert_ok(&self) -> &Run {
-        assert_eq!(
-            self.code, 0,
-            "expected success\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    #[track_caller]
-    fn assert_stderr(&self, text: &str) -> &Run {
-        assert!(
-            self.stderr.contains(text),
-            "expected `{text}` in stderr:\n{}",
-            self.stderr
-        );
-        self
-    }
 }
 
 impl Env {
@@ -75,11 +48,7 @@ impl Env {
             .stdin(Stdio::null())
             .output()
             .expect("tagpub runs");
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        Run::from_output(output)
     }
 
     /// `tagpub daemon run` as our child, so the test sees its exit status.

@@ -433,12 +433,7 @@ async fn registry_and_watcher_agree_on_the_git_dir() {
     // The watcher reports the canonical common git dir, which is the
     // registry's key, also when added from a linked worktree.
     let (dir, git_dir) = repo(&[]);
-    let wt = tempfile::tempdir().unwrap();
-    let wt_path = wt.path().join("wt");
-    git(
-        dir.path(),
-        &["worktree", "add", "-q", wt_path.to_str().unwrap()],
-    );
+    let (_wt, wt_path) = tagpub_fixtures::git::linked_worktree(dir.path());
     let linked = Repo::discover(&wt_path).unwrap();
     let mut registry = Registry::default();
     registry.add(&linked).unwrap();

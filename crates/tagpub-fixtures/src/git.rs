@@ -59,6 +59,16 @@ pub fn init(dir: &Path, extra: &[&str]) {
     git(dir, &args);
 }
 
+/// A linked worktree of the repository at `dir`, in a temp dir of its own
+/// (kept while the returned guard lives); its work tree path.
+#[track_caller]
+pub fn linked_worktree(dir: &Path) -> (tempfile::TempDir, std::path::PathBuf) {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("wt");
+    git(dir, &["worktree", "add", "-q", path.to_str().unwrap()]);
+    (temp, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

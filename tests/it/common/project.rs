@@ -95,9 +95,14 @@ impl Run {
             "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
             self.stdout, self.stderr
         );
+        self.assert_stderr(message)
+    }
+
+    #[track_caller]
+    pub fn assert_stderr(&self, text: &str) -> &Run {
         assert!(
-            self.stderr.contains(message),
-            "expected `{message}` in stderr:\n{}",
+            self.stderr.contains(text),
+            "expected `{text}` in stderr:\n{}",
             self.stderr
         );
         self
