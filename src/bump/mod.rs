@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Package, join_repo_path};
 use crate::git::{GitError, Repo};
-use crate::pipeline::resolve::{Target, is_changelog_name};
+use crate::pipeline::resolve::{Target, free_version, is_changelog_name};
 use crate::pipeline::version_source::{DynamicVersion, dynamic_version};
 use crate::version::{TagMatch, Version, normalize_name};
 use level::{Level, LevelError};
@@ -67,8 +67,15 @@ pub enum BumpError {
     BadCurrent { path: String, text: String },
     #[error("cannot find {package}'s version in {path} to replace it")]
     NotWritable { package: String, path: String },
-    #[error("the tag {tag} exists already: {next} was released (or tagged) before")]
-    TagExists { tag: String, next: String },
+    #[error(
+        "the tag {tag} exists already: {next} was released (or tagged) before. Release the next free version with `tagpub bump {target} {free}`, or, if {tag} was never pushed or published, delete it (`git tag -d {tag}`) and bump again"
+    )]
+    TagExists {
+        tag: String,
+        next: String,
+        target: String,
+        free: String,
+    },
     #[error(
         "{path} has changes that are not committed: a bump commits exactly its own edits, so commit or stash them first"
     )]
@@ -155,9 +162,12 @@ impl BumpPlan {
         let members = target.members(config);
         let (current, sources) = current_version(repo, config, &head, target)?;
         let next = level.apply(&current)?;
-        let tag = target.patterns()[0].render(&next);
+        let pattern = &target.patterns()[0];
+        let tag = pattern.render(&next);
         if repo.tag(&tag)?.is_some() {
             return Err(BumpError::TagExists {
+                free: free_version(repo, pattern, &next)?.to_string(),
+                target: short_name(target),
                 tag,
                 next: next.to_string(),
             });
@@ -425,12 +435,23 @@ pub struct NextRelease {
 
 pub fn next_release(repo: &Repo, config: &Config, target: Target<'_>) -> NextRelease {
     let latest = latest_release(repo, target).ok().flatten();
-    let version = repo
+    let current = repo
         .head_commit()
         .ok()
         .and_then(|head| current_version(repo, config, &head, target).ok())
-        .map(|(version, _)| version.to_string());
-    let mut command = format!("tagpub bump {} patch --commit --tag", short_name(target));
+        .map(|(version, _)| version);
+    // When the next patch's tag exists already (a tag that was never
+    // released, say), `patch` would be refused: name the free version.
+    let level = current
+        .as_ref()
+        .and_then(|current| {
+            let next = Level::Patch.apply(current).ok()?;
+            let free = free_version(repo, target.patterns().first()?, &next).ok()?;
+            (free != next).then(|| free.to_string())
+        })
+        .unwrap_or_else(|| "patch".to_string());
+    let version = current.map(|version| version.to_string());
+    let mut command = format!("tagpub bump {} {level} --commit --tag", short_name(target));
     if config.signature_policy(&target.members(config)).required {
         command.push_str(" --sign");
     }

@@ -171,8 +171,21 @@ fn dirty_files_staged_changes_and_existing_tags_are_refused_before_writing() {
     git(&project.root, &["tag", "-a", "-m", "x", "hf-local-v1.0.1"]);
     project
         .run(&["bump", "hf-local", "patch"])
-        .assert_fails(1, "the tag hf-local-v1.0.1 exists already");
+        .assert_fails(1, "the tag hf-local-v1.0.1 exists already")
+        // The way out: the next version no tag has, or the tag gone.
+        .assert_stderr("Release the next free version with `tagpub bump hf-local 1.0.2`")
+        .assert_stderr("delete it (`git tag -d hf-local-v1.0.1`) and bump again");
     assert_eq!(read(&project, HF_PYPROJECT), pyproject);
+    // status names that version instead of a `patch` bump git would refuse.
+    let status = project.run(&["status"]);
+    status.assert_ok();
+    assert!(
+        status
+            .stderr
+            .contains("open-ticket-ai-hf-local 1.0.0 (hf-local-v1.0.1): next `tagpub bump hf-local 1.0.2 --commit --tag`"),
+        "{}",
+        status.stderr
+    );
 
     // A step backwards and a tag without its commit are usage errors.
     project

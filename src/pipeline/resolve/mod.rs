@@ -18,7 +18,7 @@ use checks::{
     check_changelog, check_pyproject, check_repository, check_signature, check_symlinks,
     check_tag_object,
 };
-pub use names::{free_tag, next_patch, pretend_version_env, short, suggest_tag};
+pub use names::{free_tag, free_version, next_patch, pretend_version_env, short, suggest_tag};
 pub use plan::{Plan, TagPlan, Target, VersionSource};
 
 /// Why a tag could not be planned at all (as opposed to a plan whose checks

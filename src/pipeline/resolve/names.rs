@@ -35,15 +35,22 @@ pub fn suggest_tag(
 
 /// `pattern` rendered at `version` or the first later patch no tag has.
 pub fn free_tag(repo: &Repo, pattern: &TagPattern, version: &Version) -> Result<String, GitError> {
+    Ok(pattern.render(&free_version(repo, pattern, version)?))
+}
+
+/// `version`, or the first later patch whose tag in `pattern` does not
+/// exist yet.
+pub fn free_version(
+    repo: &Repo,
+    pattern: &TagPattern,
+    version: &Version,
+) -> Result<Version, GitError> {
     let existing: std::collections::HashSet<String> = repo.tag_names()?.into_iter().collect();
     let mut candidate = version.clone();
-    loop {
-        let name = pattern.render(&candidate);
-        if !existing.contains(&name) {
-            return Ok(name);
-        }
+    while existing.contains(&pattern.render(&candidate)) {
         candidate = next_patch(&candidate);
     }
+    Ok(candidate)
 }
 
 /// `SETUPTOOLS_SCM_PRETEND_VERSION_FOR_<NAME>` as setuptools-scm spells it.
