@@ -11,6 +11,7 @@
 
 pub mod github;
 pub mod gitlab;
+pub mod others;
 pub mod publisher;
 
 use crate::config::{Config, Package, RepositoryTarget, Warehouse};
@@ -31,6 +32,18 @@ pub const UV_VERSION: &str = "0.13.9";
 /// `FILE.publish.attestation`, and refuses the whole call when one of those
 /// already exists, so the signing script passes only unsigned files.
 pub const PYPI_ATTESTATIONS_VERSION: &str = "0.0.31";
+
+/// What to say of an upload step another pipeline has: tagpub's daemon or
+/// pipeline and it would both publish the same releases.
+pub fn other_upload_text(upload: &others::OtherUpload) -> (String, &'static str) {
+    (
+        format!(
+            "{}:{} uploads too ({}): two uploaders race for each release, and the second finds files with other bytes (or skips them and hides it)",
+            upload.path, upload.line, upload.step
+        ),
+        "remove that step (or its workflow) in the commit that adds tagpub's, or make sure it never publishes a package tagpub releases",
+    )
+}
 
 /// First words of every generated file: a file that does not start with
 /// them was not written by tagpub and is never replaced without `--force`.

@@ -127,6 +127,15 @@ pub fn diagnose(ctx: &Context, repo: &Repo) -> Report {
     let (daemon, watch) = daemon_checks(ctx, repo);
     checks.push(daemon);
     checks.push(watch);
+    // Shown only when found: another pipeline that uploads races tagpub.
+    checks.extend(
+        crate::ci::others::find(repo.workdir())
+            .iter()
+            .map(|upload| {
+                let (problem, fix) = crate::ci::other_upload_text(upload);
+                Finding::warn("other uploads", problem, fix)
+            }),
+    );
     let mut report = Report {
         ok: false,
         workdir: repo.workdir().to_path_buf(),
