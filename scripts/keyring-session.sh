@@ -40,35 +40,27 @@ session_dir="$(mktemp -d "${TMPDIR:-/tmp}/tagpub-keyring.XXXXXX")"
 trap 'rm -rf "$session_dir"' EXIT
 mkdir -m 700 "$session_dir/data" "$session_dir/runtime"
 
+# The session bus of the standard config without its service dirs: nothing
+# is started by D-Bus activation. When the unlocked daemon is gone for a
+# moment, a client gets "no owner" instead of activating a second, locked
+# gnome-keyring that would take the name and prompt for every write.
+cat >"$session_dir/bus.conf" <<'CONF'
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <keep_umask/>
+  <listen>unix:tmpdir=/tmp</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+CONF
+
 status=0
-TAGPUB_KEYRING_SESSION_DIR="$session_dir" dbus-run-session -- bash -c '
-    set -euo pipefail
-    export XDG_DATA_HOME="$TAGPUB_KEYRING_SESSION_DIR/data"
-    export XDG_RUNTIME_DIR="$TAGPUB_KEYRING_SESSION_DIR/runtime"
-    unset TAGPUB_KEYRING_SESSION_DIR
-    # A session started inside another (a test of a locked keyring) must get
-    # its own daemon: with the outer control socket in the environment,
-    # gnome-keyring-daemon would talk to (and disturb) the outer one.
-    unset GNOME_KEYRING_CONTROL GNOME_KEYRING_PID
-    # --unlock reads the new login keyring'"'"'s password from stdin (never a tty here).
-    eval "$(printf "tagpub-test" | gnome-keyring-daemon --unlock --components=secrets |
-        sed -n "s/^\(GNOME_KEYRING_[A-Z_]*\)=\(.*\)$/export \1=\"\2\"/p")"
-    # Wait until the daemon owns the name (D-Bus activation would start a
-    # second, locked daemon instead) and its unlocked login keyring is the
-    # default collection: before that, the first write would make
-    # gnome-keyring ask (with a prompt that cannot show here) to create one.
-    for _ in $(seq 200); do
-        if dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
-            org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null |
-            grep -q "boolean true" &&
-            dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
-                org.freedesktop.Secret.Service.ReadAlias string:default 2>/dev/null |
-            grep -q "collection/login"; then
-            exec "$@"
-        fi
-        sleep 0.05
-    done
-    echo "keyring-session.sh: gnome-keyring-daemon did not serve an unlocked login keyring" >&2
-    exit 1
-' keyring-session "$@" || status=$?
+TAGPUB_KEYRING_SESSION_DIR="$session_dir" dbus-run-session --config-file="$session_dir/bus.conf" -- \
+    bash "$(dirname "${BASH_SOURCE[0]}")/keyring-session-inside.sh" "$@" || status=$?
 exit "$status"
