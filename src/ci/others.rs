@@ -22,6 +22,24 @@ pub struct OtherUpload {
     pub step: &'static str,
 }
 
+impl OtherUpload {
+    /// What is wrong, for a doctor finding (with [`FIX`]).
+    pub fn problem(&self) -> String {
+        format!(
+            "{}:{} uploads too ({}): two uploaders race for each release, and the second finds files with other bytes (or skips them and hides it)",
+            self.path, self.line, self.step
+        )
+    }
+
+    /// The problem and its fix in one line, for a warning.
+    pub fn warning(&self) -> String {
+        format!("{}: {FIX}", self.problem())
+    }
+}
+
+/// What to do about an [`OtherUpload`].
+pub const FIX: &str = "remove that step (or its workflow) in the commit that adds tagpub's, or make sure it never publishes a package tagpub releases";
+
 /// What uploads to an index, as written in a CI file (whitespace runs
 /// count as one space).
 const UPLOAD_STEPS: &[&str] = &[

@@ -142,8 +142,7 @@ fn generate(ctx: &Context, service: Service, args: &GenerateArgs) -> anyhow::Res
 fn warn_other_uploads(ctx: &Context, root: &Path) {
     use crate::report::Reporter as _;
     for upload in ci::others::find(root) {
-        let (problem, fix) = ci::other_upload_text(&upload);
-        ctx.printer.warn(&format!("{problem}: {fix}"));
+        ctx.printer.warn(&upload.warning());
     }
 }
 

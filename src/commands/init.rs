@@ -120,5 +120,11 @@ pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitStatus> {
         kept.len(),
         if kept.len() == 1 { "" } else { "s" }
     ));
+    // What the repository released with before: it would publish the same
+    // tags beside tagpub.
+    use crate::report::Reporter as _;
+    for upload in crate::ci::others::find(root) {
+        ctx.printer.warn(&upload.warning());
+    }
     Ok(ExitStatus::Success)
 }

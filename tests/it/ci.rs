@@ -626,7 +626,7 @@ jobs:
 ";
 
 #[test]
-fn another_pipeline_that_uploads_is_named_by_ci_and_doctor() {
+fn another_pipeline_that_uploads_is_named_by_ci_doctor_and_init() {
     let project = one_package();
     project.write(".github/workflows/release.yml", OLD_RELEASE_WORKFLOW);
     project.write(
@@ -681,7 +681,14 @@ fn another_pipeline_that_uploads_is_named_by_ci_and_doctor() {
         "{report:#}"
     );
 
-    // Gone from the repository, gone from both.
+    // `init`, where a repository starts with tagpub, names them too.
+    let init = project.run(&["init", "--yes", "--force"]);
+    init.assert_ok().assert_stderr(
+        "! .github/workflows/release.yml:11 uploads too (pypa/gh-action-pypi-publish): two uploaders race for each release",
+    );
+    init.assert_stderr("! .gitlab-ci.yml:3 uploads too (twine upload)");
+
+    // Gone from the repository, gone from all three.
     std::fs::remove_file(project.root.join(".github/workflows/release.yml")).unwrap();
     std::fs::remove_file(project.root.join(".gitlab-ci.yml")).unwrap();
     let run = project.run(&["ci", "github"]);
@@ -693,6 +700,9 @@ fn another_pipeline_that_uploads_is_named_by_ci_and_doctor() {
         "{}",
         doctor.stdout
     );
+    let init = project.run(&["init", "--yes", "--force"]);
+    init.assert_ok();
+    assert!(!init.stderr.contains("uploads too"), "{}", init.stderr);
 }
 
 #[test]

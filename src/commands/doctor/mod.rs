@@ -131,10 +131,7 @@ pub fn diagnose(ctx: &Context, repo: &Repo) -> Report {
     checks.extend(
         crate::ci::others::find(repo.workdir())
             .iter()
-            .map(|upload| {
-                let (problem, fix) = crate::ci::other_upload_text(upload);
-                Finding::warn("other uploads", problem, fix)
-            }),
+            .map(|upload| Finding::warn("other uploads", upload.problem(), crate::ci::others::FIX)),
     );
     let mut report = Report {
         ok: false,
