@@ -16,6 +16,7 @@ mod concurrency;
 mod daemon;
 mod daemon_lifecycle;
 mod daemon_watch;
+mod demo;
 mod doctor;
 mod git_backends;
 mod groups;
