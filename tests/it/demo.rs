@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::common::project::{Run, tagpub_bin};
+use crate::common::project::{Run, files_in, tagpub_bin};
 
 /// `tagpub demo ARGS` with its temp files under `tmp` and tagpub's dirs
 /// under `state`.
@@ -53,18 +53,17 @@ fn demo_publishes_and_installs_the_sample_then_removes_its_workspace() {
     let kept = workspaces(tmp.path());
     assert_eq!(kept.len(), 1, "{kept:?}");
     let index = kept[0].join("state/data/index/simple/open-ticket-ai-hf-local");
-    let mut files: Vec<String> = std::fs::read_dir(&index)
-        .unwrap_or_else(|err| panic!("{}: {err}\n{}", index.display(), run.stderr))
-        .flatten()
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+    let files: Vec<String> = files_in(&index)
+        .into_iter()
         .filter(|name| name != "index.html")
         .collect();
-    files.sort();
     assert_eq!(
         files,
         [
             "open_ticket_ai_hf_local-1.0.0-py3-none-any.whl",
             "open_ticket_ai_hf_local-1.0.0.tar.gz"
-        ]
+        ],
+        "{}",
+        run.stderr
     );
 }
