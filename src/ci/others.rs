@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use super::HEADER_MARK;
+use crate::report::Reporter;
 
 /// An upload step outside tagpub's pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,14 @@ impl OtherUpload {
     /// The problem and its fix in one line, for a warning.
     pub fn warning(&self) -> String {
         format!("{}: {FIX}", self.problem())
+    }
+}
+
+/// Warns of every upload step in the CI files at `root` ([`find`]), one
+/// line each: what `init` and `ci` print.
+pub fn warn_each(root: &Path, reporter: &dyn Reporter) {
+    for upload in find(root) {
+        reporter.warn(&upload.warning());
     }
 }
 

@@ -135,15 +135,8 @@ fn generate(ctx: &Context, service: Service, args: &GenerateArgs) -> anyhow::Res
     }
     publisher_next_steps(ctx, service, &repo, &targets);
     warn_tokenless(ctx, service, &targets);
-    warn_other_uploads(ctx, root);
+    ci::others::warn_each(root, &ctx.printer);
     Ok(ExitStatus::Success)
-}
-
-fn warn_other_uploads(ctx: &Context, root: &Path) {
-    use crate::report::Reporter as _;
-    for upload in ci::others::find(root) {
-        ctx.printer.warn(&upload.warning());
-    }
 }
 
 /// `--check`: 0 when the file is what the config gives, else 1 and how to fix it.

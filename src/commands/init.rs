@@ -122,9 +122,6 @@ pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<ExitStatus> {
     ));
     // What the repository released with before: it would publish the same
     // tags beside tagpub.
-    use crate::report::Reporter as _;
-    for upload in crate::ci::others::find(root) {
-        ctx.printer.warn(&upload.warning());
-    }
+    crate::ci::others::warn_each(root, &ctx.printer);
     Ok(ExitStatus::Success)
 }

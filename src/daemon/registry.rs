@@ -377,6 +377,7 @@ fn canonical_or_given(path: &Path) -> PathBuf {
 mod tests {
     use super::*;
     use std::process::Command;
+    use tagpub_fixtures::git::git;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -390,10 +391,6 @@ mod tests {
             .iter()
             .map(|(t, o)| (t.to_string(), o.to_string()))
             .collect()
-    }
-
-    fn git(dir: &Path, args: &[&str]) {
-        tagpub_fixtures::git::git(dir, args);
     }
 
     /// A repository with one commit and tags v1 (annotated) and v2 (lightweight).
